@@ -1,0 +1,1 @@
+"""The conversation: engine, flows and rules. No platform imports here."""

@@ -1,0 +1,159 @@
+"""How a flow is written: a table of steps, each asking one question and judging the answer.
+
+A step's ``ask`` builds the :class:`Prompt` (or returns a transition to skip itself when it
+does not apply); ``answer`` receives the already-matched and parsed :class:`Answer` and says
+where to go. Back, cancel, skip, edit-from-summary, stale buttons and resuming after a
+restart are the runner's job, not the flow's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from handlers.engine.prompt import Incoming, IncomingFile, Outgoing, Prompt, Reply
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from storage.models import ChannelIdentity, Person
+
+
+# --- transitions -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Next:
+    """Go to ``step`` of the current flow. ``edit_chain`` keeps going after an edit."""
+
+    step: str
+    edit_chain: bool = False
+
+
+@dataclass(frozen=True)
+class Again:
+    """Re-ask the same step, after saying why."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Switch:
+    """Leave this flow and start ``flow`` (at its first step, or at ``step``)."""
+
+    flow: str
+    step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Edit:
+    """From a summary: re-ask ``step``, then come back to the summary."""
+
+    step: str
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The flow is done; the person is back at the main menu."""
+
+    show_menu: bool = True
+
+
+Go = Next | Again | Switch | Edit | Finish
+
+
+@dataclass
+class Answer:
+    """An answer already matched against the prompt's choices and parsed for its kind."""
+
+    choice: str | None = None
+    text: str | None = None
+    value: Any = None
+    skipped: bool = False
+    contact_phone: str | None = None
+    contact_is_own: bool = False
+    file: IncomingFile | None = None
+
+
+AskFn = Callable[["Ctx"], Awaitable[Prompt | Go]]
+AnswerFn = Callable[["Ctx", Answer], Awaitable[Go]]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    ask: AskFn
+    answer: AnswerFn
+
+
+@dataclass(frozen=True)
+class Flow:
+    name: str
+    steps: tuple[Step, ...]
+    # Who may start it; checked by the runner before the first step.
+    needs_person: bool = True
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(f"{self.name} has no step {name!r}")
+
+    @property
+    def first(self) -> str:
+        return self.steps[0].name
+
+
+# --- context -----------------------------------------------------------------------------
+
+
+@dataclass
+class EngineConfig:
+    timezone: str = "Asia/Ho_Chi_Minh"
+    default_locale: str = "vi"
+    # For t.me deep links in messages; empty when not on Telegram.
+    bot_username: str = ""
+    # Clock; tests pass a fixed one to move through a campaign.
+    now: Callable[[], datetime] | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass
+class Ctx:
+    """Everything a step needs for one update. ``data`` is the flow's draft, persisted."""
+
+    session: AsyncSession
+    config: EngineConfig
+    identity: ChannelIdentity
+    person: Person | None
+    incoming: Incoming
+    now: datetime
+    data: dict[str, Any]
+    said: list[Reply] = field(default_factory=list)
+    others: list[Outgoing] = field(default_factory=list)
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(self.config.tz).date()
+
+    @property
+    def locale(self) -> str:
+        return (self.person.locale if self.person and self.person.locale else None) or (
+            self.config.default_locale
+        )
+
+    def say(self, text: str, **kwargs: Any) -> None:
+        """A message shown before the next prompt."""
+        self.said.append(Reply(text=text, **kwargs))
+
+    def require_person(self) -> Person:
+        if self.person is None:
+            raise RuntimeError("this step needs an onboarded person")
+        return self.person

@@ -1,0 +1,124 @@
+"""The platform-neutral prompt model: what the engine says and what it receives.
+
+Channels render :class:`Reply` (Telegram inline buttons, numbered text on Zalo and in the
+terminal) and turn platform updates into :class:`Incoming`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+# Choice ids travel in Telegram callback_data (≤ 64 bytes with a prefix): short and ASCII.
+MAX_CHOICE_ID = 40
+
+BACK = "_back"
+CANCEL = "_cancel"
+SKIP = "_skip"
+NAV_IDS = (BACK, CANCEL, SKIP)
+
+
+class InputKind(StrEnum):
+    CHOICE = "choice"  # one of the choices (button, number or label)
+    TEXT = "text"
+    NUMBER = "number"
+    DATE = "date"
+    MONEY = "money"
+    PHONE = "phone"
+    FILE = "file"
+
+
+@dataclass(frozen=True)
+class Choice:
+    id: str
+    label: str
+    # Extra words that select this choice when typed (abbreviations such as "LĐTT").
+    aliases: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.id.isascii() or not 0 < len(self.id) <= MAX_CHOICE_ID:
+            raise ValueError(f"choice id must be short ASCII: {self.id!r}")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One question of a flow."""
+
+    text: str
+    choices: tuple[Choice, ...] = ()
+    kind: InputKind = InputKind.CHOICE
+    optional: bool = False  # offers "Bỏ qua"
+    allow_back: bool = True
+    allow_cancel: bool = True
+    request_contact: bool = False  # Telegram: a "share my phone number" keyboard button
+    # Show the choices in one column (long labels) rather than packed in rows.
+    one_per_row: bool = True
+
+
+@dataclass(frozen=True)
+class OutFile:
+    filename: str
+    content: bytes
+    mime: str
+
+
+@dataclass
+class Reply:
+    """One message to send. ``choices`` include the navigation buttons."""
+
+    text: str
+    choices: tuple[Choice, ...] = ()
+    request_contact: bool = False
+    remove_keyboard: bool = False
+    # Prompt sequence number: a button pressed on an older prompt is recognised as stale.
+    seq: int | None = None
+    one_per_row: bool = True
+    file: OutFile | None = None
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where a person can be reached: a channel name and the id on that channel."""
+
+    channel: str
+    external_id: str
+
+
+@dataclass
+class Outgoing:
+    """A reply for someone other than the sender (an officer, a leader)."""
+
+    to: Address
+    reply: Reply
+
+
+@dataclass
+class IncomingFile:
+    file_id: str
+    filename: str | None
+    mime: str | None
+    size: int | None
+
+
+@dataclass
+class Incoming:
+    """One thing a person did: typed text, pressed a button, shared a contact or a file."""
+
+    address: Address
+    text: str | None = None
+    choice_id: str | None = None
+    seq: int | None = None
+    contact_phone: str | None = None
+    # Telegram says whether a shared contact is the sender's own number.
+    contact_is_own: bool = False
+    file: IncomingFile | None = None
+    display_name: str | None = None
+    locale: str | None = None
+
+
+@dataclass
+class Result:
+    """What the engine answers: replies to the sender, and messages to others."""
+
+    replies: list[Reply] = field(default_factory=list)
+    others: list[Outgoing] = field(default_factory=list)

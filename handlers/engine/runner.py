@@ -1,0 +1,482 @@
+"""The runner: one update in, replies out, state persisted in between.
+
+Every update is one unit of work: load the identity and its conversation, match the input
+against the prompt the person last saw, run the step, save the new state with a version
+check, commit, and only then hand the replies to the channel. A lost race (two fast messages
+of one person, two processes) or a busy database rolls everything back and runs the update
+again on fresh state, so the state never mixes two answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from handlers.engine.flow import (
+    Again,
+    Answer,
+    Ctx,
+    Edit,
+    EngineConfig,
+    Finish,
+    Flow,
+    Go,
+    Next,
+    Switch,
+)
+from handlers.engine.prompt import (
+    BACK,
+    CANCEL,
+    SKIP,
+    Choice,
+    Incoming,
+    InputKind,
+    Prompt,
+    Reply,
+    Result,
+)
+from handlers.i18n import _, use_locale
+from handlers.text import Invalid, clean, fold, parse_date, parse_money, parse_phone
+from storage.models import ChannelIdentity, Conversation, Person
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+MENU_FLOW = "menu"
+MAX_ATTEMPTS = 5
+# Steps followed in one update without asking anything; a guard against a flow loop.
+MAX_HOPS = 25
+MAX_TEXT = 4000
+
+CommandFn = Callable[[Ctx, str], Awaitable[Go | None]]
+
+_NAV_WORDS = {
+    BACK: {"quay lai", "tro lai", "back", "<", "«"},
+    CANCEL: {"huy", "huy bo", "cancel", "thoat", "dung lai"},
+    SKIP: {"bo qua", "skip", "khong", "khong co", "-"},
+}
+
+
+class _LostRace(Exception):
+    """Another update of the same person was saved first: redo this one."""
+
+
+def nav_choices(prompt: Prompt, can_back: bool) -> tuple[Choice, ...]:
+    nav: list[Choice] = []
+    if prompt.optional:
+        nav.append(Choice(SKIP, _("Skip »")))
+    if prompt.allow_back and can_back:
+        nav.append(Choice(BACK, _("« Back")))
+    if prompt.allow_cancel:
+        nav.append(Choice(CANCEL, _("✖ Cancel")))
+    return tuple(nav)
+
+
+def match_choice(text: str, choices: list[dict[str, Any]]) -> str | None:
+    """Which choice a typed answer means: its number, its label, an alias, or a unique part."""
+    folded = fold(text).strip(" .)")
+    if not folded:
+        return None
+    if folded.isdigit():
+        n = int(folded)
+        return choices[n - 1]["id"] if 1 <= n <= len(choices) else None
+    for c in choices:
+        names = [fold(c["label"]), *(fold(a) for a in c.get("aliases", ())), c["id"].lower()]
+        if folded in names:
+            return str(c["id"])
+    if len(folded) >= 3:
+        partial = [c["id"] for c in choices if folded in fold(c["label"])]
+        if len(partial) == 1:
+            return str(partial[0])
+    return None
+
+
+def kind_hint(kind: str) -> str:
+    hints = {
+        InputKind.CHOICE: _("Please tap one of the buttons, or type its number."),
+        InputKind.DATE: _("Please type a date as day/month/year, for example 25/01/2027."),
+        InputKind.MONEY: _(
+            "Please type an amount in đồng, for example 80 triệu, 1,2 tỷ or 1.200.000."
+        ),
+        InputKind.PHONE: _(
+            "Please type a Vietnamese mobile number, for example 0912 345 678 or +84 912 345 678."
+        ),
+        InputKind.NUMBER: _("Please type a whole number, for example 12."),
+        InputKind.FILE: _("Please send a document or a photo."),
+        InputKind.TEXT: _("Please type your answer as text."),
+    }
+    return hints.get(InputKind(kind), hints[InputKind.TEXT])
+
+
+class Engine:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        flows: Mapping[str, Flow],
+        commands: Mapping[str, CommandFn],
+        config: EngineConfig | None = None,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.flows = flows
+        self.commands = commands
+        self.config = config or EngineConfig()
+
+    # --- the unit of work --------------------------------------------------------------
+
+    async def handle(self, incoming: Incoming) -> Result:
+        delay = 0.02
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                async with self.sessionmaker() as session, session.begin():
+                    return await self._handle(session, incoming)
+            except (_LostRace, IntegrityError):
+                log.debug("update of %s lost a race, attempt %d", incoming.address, attempt)
+            except (OperationalError, DBAPIError) as exc:
+                # Database busy, locked, restarting: the whole update is redone, nothing of
+                # it was committed.
+                log.warning("database error on attempt %d: %s", attempt, exc.__class__.__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 3, 2.0)
+        with use_locale(incoming.locale or self.config.default_locale):
+            return Result([Reply(_("The system is busy, please try again in a moment."))])
+
+    async def _handle(self, session: AsyncSession, incoming: Incoming) -> Result:
+        identity = await self._identity(session, incoming)
+        conv = await session.scalar(
+            select(Conversation).where(Conversation.identity_id == identity.id)
+        )
+        if conv is None:
+            conv = Conversation(identity_id=identity.id, data={}, version=0)
+            session.add(conv)
+            await session.flush()
+        version = conv.version
+        state: dict[str, Any] = dict(conv.data or {})
+        state.setdefault("draft", {})
+        now = self.config.now() if self.config.now else utcnow()
+        ctx = Ctx(
+            session=session,
+            config=self.config,
+            identity=identity,
+            person=identity.person,
+            incoming=incoming,
+            now=now,
+            data=state["draft"],
+        )
+        locale = ctx.locale if identity.person else (incoming.locale or self.config.default_locale)
+        with use_locale(locale):
+            flow, step = await self._process(ctx, conv.flow, conv.step, state)
+        state["draft"] = ctx.data
+        saved = await session.execute(
+            update(Conversation)
+            .where(Conversation.id == conv.id, Conversation.version == version)
+            .values(flow=flow, step=step, data=state, version=version + 1, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if saved.rowcount != 1:  # type: ignore[attr-defined]
+            raise _LostRace()
+        return Result(replies=ctx.said, others=ctx.others)
+
+    async def _identity(self, session: AsyncSession, incoming: Incoming) -> ChannelIdentity:
+        query = (
+            select(ChannelIdentity)
+            .where(
+                ChannelIdentity.channel == incoming.address.channel,
+                ChannelIdentity.external_id == incoming.address.external_id,
+            )
+            .options(selectinload(ChannelIdentity.person).selectinload(Person.unit))
+        )
+        identity = await session.scalar(query)
+        if identity is None:
+            identity = ChannelIdentity(
+                channel=incoming.address.channel,
+                external_id=incoming.address.external_id,
+                display_name=incoming.display_name,
+            )
+            session.add(identity)
+            await session.flush()
+            identity = await session.scalar(query)
+            assert identity is not None
+        return identity
+
+    # --- one update --------------------------------------------------------------------
+
+    async def _process(
+        self, ctx: Ctx, flow_name: str | None, step_name: str | None, state: dict[str, Any]
+    ) -> tuple[str, str]:
+        runner = _Turn(self, ctx, state, flow_name, step_name)
+        await runner.run()
+        return runner.flow_name, runner.step_name
+
+
+class _Turn:
+    """The processing of one update; holds the moving parts so the steps read simply."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        ctx: Ctx,
+        state: dict[str, Any],
+        flow_name: str | None,
+        step_name: str | None,
+    ) -> None:
+        self.engine = engine
+        self.ctx = ctx
+        self.state = state
+        self.flow_name = flow_name or ""
+        self.step_name = step_name or ""
+
+    @property
+    def flow(self) -> Flow:
+        return self.engine.flows[self.flow_name]
+
+    @property
+    def history(self) -> list[str]:
+        return self.state.setdefault("history", [])  # type: ignore[no-any-return]
+
+    async def run(self) -> None:
+        incoming = self.ctx.incoming
+        text = clean(incoming.text or "", multiline=True) if incoming.text else None
+        if text is not None and len(text) > MAX_TEXT:
+            text = text[:MAX_TEXT]
+
+        if text and text.startswith("/"):
+            await self._command(text)
+            return
+        if self.flow_name not in self.engine.flows or not self.step_name:
+            await self._start_fresh()
+            return
+        prompt = self.state.get("prompt")
+        if prompt is None:
+            await self._ask()
+            return
+        answer = self._match(prompt, text)
+        if answer is None:
+            return
+        if isinstance(answer, str):  # navigation
+            await self._navigate(answer)
+            return
+        step = self.flow.step(self.step_name)
+        go = await step.answer(self.ctx, answer)
+        await self._apply(go)
+
+    async def _start_fresh(self) -> None:
+        if self.ctx.person is None:
+            await self._apply(Switch("onboarding"))
+        else:
+            await self._apply(Finish())
+
+    async def _command(self, text: str) -> None:
+        name, _sep, arg = text[1:].partition(" ")
+        name = name.split("@", 1)[0].lower()
+        handler = self.engine.commands.get(name)
+        if handler is None:
+            self.ctx.say(
+                _("I do not know the command /{name}. Type /help to see what I can do.").format(
+                    name=name[:30]
+                )
+            )
+            await self._reask()
+            return
+        go = await handler(self.ctx, arg.strip())
+        if go is None:
+            await self._reask()
+        else:
+            await self._apply(go)
+
+    async def _reask(self) -> None:
+        if self.flow_name in self.engine.flows and self.step_name:
+            await self._ask()
+        else:
+            await self._start_fresh()
+
+    def _match(self, prompt: dict[str, Any], text: str | None) -> Answer | str | None:
+        """Turn the input into an Answer, a navigation id, or None after a re-ask."""
+        incoming = self.ctx.incoming
+        choices: list[dict[str, Any]] = prompt["choices"]
+        nav = [n["id"] for n in prompt["nav"]]
+        kind = prompt["kind"]
+
+        if incoming.choice_id is not None:
+            if incoming.seq != prompt["seq"]:
+                self.ctx.say(_("That button belongs to an earlier question. Here is where we are:"))
+                self._resend(prompt)
+                return None
+            if incoming.choice_id in nav:
+                return incoming.choice_id
+            if any(c["id"] == incoming.choice_id for c in choices):
+                return Answer(choice=incoming.choice_id)
+            self._resend(prompt)
+            return None
+
+        if incoming.contact_phone is not None:
+            if kind == InputKind.PHONE:
+                return Answer(
+                    contact_phone=incoming.contact_phone,
+                    contact_is_own=incoming.contact_is_own,
+                    value=incoming.contact_phone,
+                )
+            return self._wrong(prompt)
+
+        if incoming.file is not None:
+            if kind == InputKind.FILE:
+                return Answer(file=incoming.file)
+            return self._wrong(prompt)
+
+        if not text:
+            return self._wrong(prompt)
+
+        folded = fold(text)
+        for nav_id in nav:
+            if folded in _NAV_WORDS[nav_id]:
+                return nav_id
+        if choices:
+            chosen = match_choice(text, choices)
+            if chosen is not None:
+                return Answer(choice=chosen, text=text)
+            if kind == InputKind.CHOICE:
+                return self._wrong(prompt)
+        try:
+            value: Any = text
+            if kind == InputKind.DATE:
+                value = parse_date(text, default_year=self.ctx.today.year)
+            elif kind == InputKind.MONEY:
+                value = parse_money(text)
+            elif kind == InputKind.PHONE:
+                value = parse_phone(text)
+            elif kind == InputKind.NUMBER:
+                digits = text.replace(".", "").replace(" ", "")
+                if not digits.isdigit():
+                    raise Invalid("not_a_number")
+                value = int(digits)
+            elif kind == InputKind.FILE:
+                raise Invalid("not_a_file")
+        except Invalid:
+            return self._wrong(prompt)
+        return Answer(text=text, value=value)
+
+    def _wrong(self, prompt: dict[str, Any]) -> None:
+        self.ctx.say(_("Sorry, that does not fit.") + " " + kind_hint(prompt["kind"]))
+        self._resend(prompt)
+        return None
+
+    def _resend(self, prompt: dict[str, Any]) -> None:
+        """Show the last prompt again exactly as it was (same seq, same buttons)."""
+        choices = tuple(
+            Choice(c["id"], c["label"], tuple(c.get("aliases", ()))) for c in prompt["choices"]
+        )
+        nav = tuple(Choice(n["id"], n["label"]) for n in prompt["nav"])
+        self.ctx.said.append(
+            Reply(
+                text=prompt["text"],
+                choices=choices + nav,
+                request_contact=prompt.get("request_contact", False),
+                seq=prompt["seq"],
+                one_per_row=prompt.get("one_per_row", True),
+            )
+        )
+
+    async def _navigate(self, nav_id: str) -> None:
+        if nav_id == SKIP:
+            step = self.flow.step(self.step_name)
+            await self._apply(await step.answer(self.ctx, Answer(skipped=True)))
+        elif nav_id == BACK:
+            if self.history:
+                self.step_name = self.history.pop()
+                self.state.pop("return_to", None)
+                await self._ask()
+            else:
+                await self._cancel()
+        else:
+            await self._cancel()
+
+    async def _cancel(self) -> None:
+        if self.ctx.person is None:
+            self.ctx.say(_("Let us start again."))
+            await self._apply(Switch("onboarding"))
+            return
+        if self.flow_name != MENU_FLOW:
+            self.ctx.say(_("Cancelled. Nothing was saved from this step on."))
+        await self._apply(Finish())
+
+    async def _apply(self, go: Go) -> None:
+        for _hop in range(MAX_HOPS):
+            if isinstance(go, Again):
+                self.ctx.say(go.reason)
+            elif isinstance(go, Next):
+                return_to = self.state.pop("return_to", None)
+                target = go.step
+                if return_to and not go.edit_chain:
+                    target = return_to
+                    # The summary was reached before: going back from it returns to the
+                    # step before the summary, not to the edited field.
+                    if self.history and self.history[-1] == target:
+                        self.history.pop()
+                elif return_to:
+                    self.state["return_to"] = return_to
+                if target != self.step_name:
+                    self.history.append(self.step_name)
+                self.step_name = target
+            elif isinstance(go, Edit):
+                self.state["return_to"] = self.step_name
+                self.history.append(self.step_name)
+                self.step_name = go.step
+            elif isinstance(go, Switch):
+                self.flow_name = go.flow
+                self.step_name = go.step or self.flow.first
+                self.state["history"] = []
+                self.state.pop("return_to", None)
+                self.ctx.data.clear()
+                self.ctx.data.update(go.data)
+            elif isinstance(go, Finish):
+                self.flow_name = MENU_FLOW
+                self.step_name = self.flow.first
+                self.state["history"] = []
+                self.state.pop("return_to", None)
+                self.ctx.data.clear()
+                if not go.show_menu:
+                    self.state.pop("prompt", None)
+                    return
+            asked = await self._ask()
+            if asked is None:
+                return
+            go = asked
+        raise RuntimeError(f"flow {self.flow_name} keeps moving without asking")
+
+    async def _ask(self) -> Go | None:
+        """Ask the current step; a step that does not apply answers with a transition."""
+        step = self.flow.step(self.step_name)
+        prompt = await step.ask(self.ctx)
+        if not isinstance(prompt, Prompt):
+            return prompt
+        seq = int(self.state.get("seq", 0)) + 1
+        self.state["seq"] = seq
+        can_back = bool(self.history) or self.flow_name != MENU_FLOW
+        nav = nav_choices(prompt, can_back)
+        self.state["prompt"] = {
+            "seq": seq,
+            "text": prompt.text,
+            "kind": str(prompt.kind),
+            "choices": [
+                {"id": c.id, "label": c.label, "aliases": list(c.aliases)} for c in prompt.choices
+            ],
+            "nav": [{"id": c.id, "label": c.label} for c in nav],
+            "request_contact": prompt.request_contact,
+            "one_per_row": prompt.one_per_row,
+        }
+        self.ctx.said.append(
+            Reply(
+                text=prompt.text,
+                choices=prompt.choices + nav,
+                request_contact=prompt.request_contact,
+                seq=seq,
+                one_per_row=prompt.one_per_row,
+            )
+        )
+        return None

@@ -1,0 +1,4 @@
+"""Persistence: SQLAlchemy models, repositories, migrations, import and export.
+
+Nothing here imports ``bot`` or ``handlers``.
+"""

@@ -1,0 +1,283 @@
+"""The data model.
+
+Everything a person or an officer would miss after a restart lives here: the unit tree,
+people and their channel identities, roles, invites, campaigns, the title catalogue,
+registrations, conversation state and the audit log.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import UTCDateTime, utcnow
+
+# Deterministic constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class UnitKind(StrEnum):
+    TLD = "tld"  # Tổng Liên đoàn
+    PROVINCE = "province"  # LĐLĐ tỉnh / công đoàn ngành trung ương
+    UPPER = "upper"  # công đoàn cấp trên trực tiếp cơ sở
+    GRASSROOTS = "grassroots"  # công đoàn cơ sở (CĐCS)
+    DEPARTMENT = "department"  # công đoàn bộ phận
+    TEAM = "team"  # tổ công đoàn
+
+
+class Role(StrEnum):
+    MEMBER = "member"
+    LEADER = "leader"
+    OFFICER = "officer"
+
+
+class RegistrationStatus(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    RETURNED = "returned"
+    WITHDRAWN = "withdrawn"
+
+
+class TitleTarget(StrEnum):
+    INDIVIDUAL = "individual"
+    COLLECTIVE = "collective"
+    BOTH = "both"
+
+
+class Unit(Base):
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    # Accent-free lower-case name, so "cong ty may" finds "Công ty May".
+    search_name: Mapped[str] = mapped_column(String(300), index=True)
+    kind: Mapped[str] = mapped_column(String(20), default=UnitKind.GRASSROOTS)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    # Materialised path of ids ("/1/4/17/"): a whole subtree is one indexed prefix match.
+    path: Mapped[str] = mapped_column(String(1000), index=True, default="/")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    parent: Mapped[Unit | None] = relationship(remote_side=[id])
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    position: Mapped[str | None] = mapped_column(String(200))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    # "chat" (onboarded in the bot), "roster" (imported), "leader" (entered by a leader).
+    source: Mapped[str] = mapped_column(String(20), default="chat")
+    locale: Mapped[str | None] = mapped_column(String(10))
+    reminders_muted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    unit: Mapped[Unit | None] = relationship()
+
+
+class ChannelIdentity(Base):
+    """One address of a person on one platform (Telegram user id, Zalo id, web code...).
+
+    Exists before onboarding ends (``person_id`` is empty then), so a conversation can be
+    kept for someone the bot does not know yet.
+    """
+
+    __tablename__ = "channel_identities"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(100))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    person: Mapped[Person | None] = relationship()
+
+
+class UnitRole(Base):
+    __tablename__ = "unit_roles"
+    __table_args__ = (UniqueConstraint("person_id", "unit_id", "role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Invite(Base):
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    unit: Mapped[Unit] = relationship()
+
+
+class Title(Base):
+    """The catalogue of titles and awards (domain.md §3), kept as editable data."""
+
+    __tablename__ = "titles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    abbreviation: Mapped[str | None] = mapped_column(String(50))
+    target: Mapped[str] = mapped_column(String(20))
+    level: Mapped[str] = mapped_column(String(50))
+    # Award tier used to order summaries from the highest level down.
+    rank: Mapped[int] = mapped_column(Integer, default=100)
+    # Eligibility rules as data; evaluated by handlers.rules.
+    rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    issuer_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    registration_deadline: Mapped[date] = mapped_column(Date)
+    title_codes: Mapped[list[Any]] = mapped_column(default=list)
+    # The rest of the campaign file (rule percentages, occasions, reminders, ...).
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Last receipt number handed out; bumped atomically with UPDATE ... RETURNING.
+    receipt_seq: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    issuer: Mapped[Unit] = relationship()
+    phases: Mapped[list[CampaignPhase]] = relationship(
+        order_by="CampaignPhase.position", cascade="all, delete-orphan"
+    )
+
+
+class CampaignPhase(Base):
+    __tablename__ = "campaign_phases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    theme: Mapped[str | None] = mapped_column(Text)
+
+
+class Registration(Base):
+    """A registered title: one person's (individual) or one unit's (collective)."""
+
+    __tablename__ = "registrations"
+    __table_args__ = (
+        # One live registration per person, title and campaign; withdrawn ones do not count.
+        Index(
+            "uq_registrations_person_title_live",
+            "campaign_id",
+            "person_id",
+            "title_code",
+            unique=True,
+            sqlite_where=text("status != 'withdrawn' AND person_id IS NOT NULL"),
+            postgresql_where=text("status != 'withdrawn' AND person_id IS NOT NULL"),
+        ),
+        Index("ix_registrations_campaign_unit", "campaign_id", "unit_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    receipt_no: Mapped[str] = mapped_column(String(40), unique=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    title_code: Mapped[str] = mapped_column(String(32))
+    is_collective: Mapped[bool] = mapped_column(Boolean, default=False)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    # The person's unit at the time (individual) or the registering unit (collective).
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    status: Mapped[str] = mapped_column(String(20), default=RegistrationStatus.SUBMITTED)
+    commitment: Mapped[str | None] = mapped_column(Text)
+    # "chat", "leader" (entered on behalf of someone), "import".
+    source: Mapped[str] = mapped_column(String(20), default="chat")
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column()
+
+    campaign: Mapped[Campaign] = relationship()
+    person: Mapped[Person | None] = relationship(foreign_keys=[person_id])
+    unit: Mapped[Unit] = relationship()
+
+
+class Conversation(Base):
+    """Where one identity is in a flow, with the answers given so far (the draft).
+
+    ``version`` is bumped on every write; a write that finds another version lost a race
+    with a second message of the same person and is redone on fresh state.
+    """
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("channel_identities.id"), unique=True)
+    flow: Mapped[str | None] = mapped_column(String(50))
+    step: Mapped[str | None] = mapped_column(String(50))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    # "chat", "cli", "import", "leader", "system".
+    via: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(50))
+    entity: Mapped[str] = mapped_column(String(50))
+    entity_id: Mapped[int | None] = mapped_column(Integer)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
