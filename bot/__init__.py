@@ -1,0 +1,1 @@
+"""The outside world: CLI, settings, composition root, channels."""
