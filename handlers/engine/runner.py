@@ -333,9 +333,10 @@ class _Turn:
             return self._wrong(prompt)
 
         folded = fold(text)
-        for nav_id in nav:
-            if folded in _NAV_WORDS[nav_id]:
-                return nav_id
+        for item in prompt["nav"]:
+            # The label itself ("« Quay lại") counts too: keyboards without callbacks send it.
+            if folded in _NAV_WORDS[item["id"]] or folded == fold(item["label"]):
+                return str(item["id"])
         if choices:
             chosen = match_choice(text, choices)
             if chosen is not None:
