@@ -63,7 +63,12 @@ class Finish:
     show_menu: bool = True
 
 
-Go = Next | Again | Switch | Edit | Finish
+@dataclass(frozen=True)
+class Cancel:
+    """Drop the flow's draft, as the "Hủy" button does."""
+
+
+Go = Next | Again | Switch | Edit | Finish | Cancel
 
 
 @dataclass
@@ -136,6 +141,8 @@ class Ctx:
     incoming: Incoming
     now: datetime
     data: dict[str, Any]
+    # The flow the person is in when the update arrives ("" before the first one).
+    flow: str = ""
     said: list[Reply] = field(default_factory=list)
     others: list[Outgoing] = field(default_factory=list)
 

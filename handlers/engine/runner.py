@@ -22,6 +22,7 @@ from sqlalchemy.orm import selectinload
 from handlers.engine.flow import (
     Again,
     Answer,
+    Cancel,
     Ctx,
     Edit,
     EngineConfig,
@@ -54,6 +55,7 @@ MAX_ATTEMPTS = 5
 # Steps followed in one update without asking anything; a guard against a flow loop.
 MAX_HOPS = 25
 MAX_TEXT = 4000
+MAX_HISTORY = 30
 
 CommandFn = Callable[[Ctx, str], Awaitable[Go | None]]
 
@@ -231,6 +233,7 @@ class _Turn:
         self.state = state
         self.flow_name = flow_name or ""
         self.step_name = step_name or ""
+        ctx.flow = self.flow_name
 
     @property
     def flow(self) -> Flow:
@@ -238,7 +241,7 @@ class _Turn:
 
     @property
     def history(self) -> list[str]:
-        return self.state.setdefault("history", [])  # type: ignore[no-any-return]
+        return self.state.setdefault("history", [])
 
     async def run(self) -> None:
         incoming = self.ctx.incoming
@@ -322,15 +325,18 @@ class _Turn:
                     contact_is_own=incoming.contact_is_own,
                     value=incoming.contact_phone,
                 )
-            return self._wrong(prompt)
+            self._wrong(prompt)
+            return None
 
         if incoming.file is not None:
             if kind == InputKind.FILE:
                 return Answer(file=incoming.file)
-            return self._wrong(prompt)
+            self._wrong(prompt)
+            return None
 
         if not text:
-            return self._wrong(prompt)
+            self._wrong(prompt)
+            return None
 
         folded = fold(text)
         for item in prompt["nav"]:
@@ -342,7 +348,8 @@ class _Turn:
             if chosen is not None:
                 return Answer(choice=chosen, text=text)
             if kind == InputKind.CHOICE:
-                return self._wrong(prompt)
+                self._wrong(prompt)
+                return None
         try:
             value: Any = text
             if kind == InputKind.DATE:
@@ -359,13 +366,13 @@ class _Turn:
             elif kind == InputKind.FILE:
                 raise Invalid("not_a_file")
         except Invalid:
-            return self._wrong(prompt)
+            self._wrong(prompt)
+            return None
         return Answer(text=text, value=value)
 
     def _wrong(self, prompt: dict[str, Any]) -> None:
         self.ctx.say(_("Sorry, that does not fit.") + " " + kind_hint(prompt["kind"]))
         self._resend(prompt)
-        return None
 
     def _resend(self, prompt: dict[str, Any]) -> None:
         """Show the last prompt again exactly as it was (same seq, same buttons)."""
@@ -407,7 +414,12 @@ class _Turn:
         await self._apply(Finish())
 
     async def _apply(self, go: Go) -> None:
+        # A step whose ``ask`` moved on by itself was never shown: "Back" must not land on it.
+        shown = True
         for _hop in range(MAX_HOPS):
+            if isinstance(go, Cancel):
+                await self._cancel()
+                return
             if isinstance(go, Again):
                 self.ctx.say(go.reason)
             elif isinstance(go, Next):
@@ -421,12 +433,14 @@ class _Turn:
                         self.history.pop()
                 elif return_to:
                     self.state["return_to"] = return_to
-                if target != self.step_name:
+                if target != self.step_name and shown:
                     self.history.append(self.step_name)
+                    del self.history[:-MAX_HISTORY]
                 self.step_name = target
             elif isinstance(go, Edit):
                 self.state["return_to"] = self.step_name
-                self.history.append(self.step_name)
+                if shown:
+                    self.history.append(self.step_name)
                 self.step_name = go.step
             elif isinstance(go, Switch):
                 self.flow_name = go.flow
@@ -447,7 +461,7 @@ class _Turn:
             asked = await self._ask()
             if asked is None:
                 return
-            go = asked
+            go, shown = asked, False
         raise RuntimeError(f"flow {self.flow_name} keeps moving without asking")
 
     async def _ask(self) -> Go | None:

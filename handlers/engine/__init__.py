@@ -1,0 +1,1 @@
+"""The conversation engine: prompt model, flow definitions, runner."""

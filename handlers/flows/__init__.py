@@ -1,0 +1,43 @@
+"""The flows of the bot and the commands that reach them."""
+
+from __future__ import annotations
+
+from handlers.engine.flow import Ctx, Finish, Flow, Go, Switch
+from handlers.engine.runner import CommandFn
+from handlers.flows.menu import MENU_FLOW, cmd_cancel, cmd_help, cmd_menu, start_flow_command
+from handlers.flows.mine import MINE_FLOW
+from handlers.flows.onboarding import ONBOARDING_FLOW, redeem_invite
+from handlers.flows.titles import TITLES_FLOW
+from handlers.i18n import _
+
+
+def default_flows() -> dict[str, Flow]:
+    flows = (MENU_FLOW, ONBOARDING_FLOW, TITLES_FLOW, MINE_FLOW)
+    return {flow.name: flow for flow in flows}
+
+
+async def cmd_start(ctx: Ctx, arg: str) -> Go | None:
+    """/start [invite]: onboarding for someone new; for a known person, apply the invite."""
+    if ctx.person is None:
+        return Switch("onboarding", data={"invite": arg} if arg else {})
+    if arg:
+        await redeem_invite(ctx, arg)
+        return Finish()
+    if ctx.flow not in ("", "menu"):
+        ctx.say(_("Let us continue where you stopped (type /cancel to drop it):"))
+        return None
+    ctx.say(_("Welcome back, {name}!").format(name=ctx.person.full_name))
+    return Finish()
+
+
+def default_commands() -> dict[str, CommandFn]:
+    return {
+        "start": cmd_start,
+        "help": cmd_help,
+        "trogiup": cmd_help,
+        "cancel": cmd_cancel,
+        "huy": cmd_cancel,
+        "menu": cmd_menu,
+        "dangky": start_flow_command("title"),
+        "cuatoi": start_flow_command("mine"),
+    }

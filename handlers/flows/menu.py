@@ -1,0 +1,80 @@
+"""The main menu, help, and the commands that work at any point."""
+
+from __future__ import annotations
+
+from handlers.engine.flow import Answer, Cancel, Ctx, Finish, Flow, Go, Step, Switch
+from handlers.engine.prompt import Choice, Prompt
+from handlers.engine.runner import CommandFn
+from handlers.i18n import _
+
+MENU = "menu"
+
+# Menu entries: choice id -> flow started. Later parts add leader and officer entries.
+_ENTRIES = ("title", "mine")
+
+
+def help_text() -> str:
+    return _(
+        "With this bot you register for the annual emulation movement of your union.\n"
+        "• /dangky: register an emulation title\n"
+        "• /cuatoi: see or withdraw your registrations\n"
+        "• /menu: back to the main menu\n"
+        "• /cancel: cancel what you are doing\n"
+        "On every question you can tap a button, type its number, or type the answer. "
+        "“Back” returns to the previous question."
+    )
+
+
+async def ask_menu(ctx: Ctx) -> Prompt:
+    person = ctx.require_person()
+    choices = [
+        Choice("title", _("📝 Register a title")),
+        Choice("mine", _("📋 My registrations")),
+    ]
+    choices.append(Choice("help", _("❓ Help")))
+    return Prompt(
+        _("{name}, what would you like to do?").format(name=person.full_name),
+        tuple(choices),
+        allow_back=False,
+        allow_cancel=False,
+    )
+
+
+async def answer_menu(ctx: Ctx, answer: Answer) -> Go:
+    if answer.choice in _ENTRIES:
+        return Switch(answer.choice or "")
+    ctx.say(help_text())
+    return Finish()
+
+
+MENU_FLOW = Flow(MENU, (Step("menu", ask_menu, answer_menu),))
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+async def cmd_help(ctx: Ctx, _arg: str) -> Go | None:
+    ctx.say(help_text())
+    return None
+
+
+async def cmd_cancel(ctx: Ctx, _arg: str) -> Go | None:
+    return Cancel()
+
+
+async def cmd_menu(ctx: Ctx, _arg: str) -> Go | None:
+    if ctx.person is None:
+        return Switch("onboarding")
+    return Finish()
+
+
+def start_flow_command(flow: str) -> CommandFn:
+    """A command that opens ``flow``, or onboarding first for someone not yet known."""
+
+    async def command(ctx: Ctx, _arg: str) -> Go | None:
+        if ctx.person is None:
+            ctx.say(_("First, let me get to know you."))
+            return Switch("onboarding")
+        return Switch(flow)
+
+    return command

@@ -1,0 +1,340 @@
+"""Registering a personal emulation title for a running campaign.
+
+campaign (only if several are open) → title → eligibility notes (only when a rule has
+something to say) → optional commitment → summary with edit → confirm → receipt number.
+"""
+
+from __future__ import annotations
+
+from handlers.engine.flow import Again, Answer, Ctx, Edit, Finish, Flow, Go, Next, Step, Switch
+from handlers.engine.prompt import Choice, InputKind, Prompt
+from handlers.flows.common import (
+    deadline_passed_text,
+    registration_open,
+    show_date,
+    status_label,
+    title_aliases,
+    title_label,
+)
+from handlers.i18n import _
+from handlers.rules import Note, PersonFacts, effective_rules, individual_notes
+from handlers.text import Invalid, clean
+from storage.models import Campaign, Registration, RegistrationStatus, Title, TitleTarget, Unit
+from storage.repo import (
+    approved_years,
+    audit,
+    campaign_by_id,
+    campaigns_for_unit,
+    live_registration,
+    next_receipt_no,
+    person_title_codes,
+    titles_by_code,
+)
+
+TITLES = "title"
+MAX_COMMITMENT = 500
+
+
+async def _campaign(ctx: Ctx) -> Campaign | None:
+    campaign_id = ctx.data.get("campaign_id")
+    return await campaign_by_id(ctx.session, campaign_id) if campaign_id else None
+
+
+async def _individual_titles(ctx: Ctx, campaign: Campaign) -> list[Title]:
+    titles = await titles_by_code(ctx.session, campaign.title_codes)
+    return [
+        titles[c]
+        for c in campaign.title_codes
+        if c in titles and titles[c].target in (TitleTarget.INDIVIDUAL, TitleTarget.BOTH)
+    ]
+
+
+# --- campaign ------------------------------------------------------------------------------
+
+
+async def ask_campaign(ctx: Ctx) -> Prompt | Go:
+    person = ctx.require_person()
+    unit = await ctx.session.get(Unit, person.unit_id) if person.unit_id else None
+    running = await campaigns_for_unit(ctx.session, unit, ctx.today) if unit else []
+    open_ = [c for c in running if registration_open(c, ctx.today)]
+    if not open_:
+        if running:
+            ctx.say(deadline_passed_text(running[-1]))
+        else:
+            ctx.say(_("There is no emulation campaign open for your unit at the moment."))
+        return Finish()
+    if len(open_) == 1:
+        ctx.data["campaign_id"] = open_[0].id
+        return Next("title")
+    return Prompt(
+        _("Several campaigns are open. Which one do you want to register for?"),
+        tuple(Choice(f"c{c.id}", c.name) for c in open_),
+    )
+
+
+async def answer_campaign(ctx: Ctx, answer: Answer) -> Go:
+    ctx.data["campaign_id"] = int((answer.choice or "c0")[1:])
+    return Next("title")
+
+
+# --- title ---------------------------------------------------------------------------------
+
+
+async def ask_title(ctx: Ctx) -> Prompt | Go:
+    campaign = await _campaign(ctx)
+    if campaign is None:
+        return Next("campaign")
+    titles = await _individual_titles(ctx, campaign)
+    if not titles:
+        ctx.say(_("This campaign has no personal titles to register."))
+        return Finish()
+    return Prompt(
+        _("Which title do you register for in “{campaign}”? (deadline {deadline})").format(
+            campaign=campaign.name, deadline=show_date(campaign.registration_deadline)
+        ),
+        tuple(Choice(t.code, title_label(t), title_aliases(t)) for t in titles),
+    )
+
+
+async def answer_title(ctx: Ctx, answer: Answer) -> Go:
+    person = ctx.require_person()
+    code = answer.choice or ""
+    existing = await live_registration(ctx.session, ctx.data["campaign_id"], person.id, code)
+    ctx.data["title"] = code
+    ctx.data.pop("also", None)
+    if existing is not None:
+        ctx.data["existing_id"] = existing.id
+        return Next("duplicate", edit_chain=True)
+    return Next("eligibility", edit_chain=True)
+
+
+async def ask_duplicate(ctx: Ctx) -> Prompt | Go:
+    existing = await ctx.session.get(Registration, ctx.data.get("existing_id"))
+    if existing is None:
+        return Next("eligibility")
+    title = (await titles_by_code(ctx.session, [existing.title_code]))[existing.title_code]
+    return Prompt(
+        _(
+            "You have already registered “{title}” in this campaign (receipt {receipt}, "
+            "{status}). What would you like to do?"
+        ).format(
+            title=title_label(title),
+            receipt=existing.receipt_no,
+            status=status_label(existing.status),
+        ),
+        (
+            Choice("mine", _("📋 See my registrations")),
+            Choice("other", _("Choose another title")),
+        ),
+    )
+
+
+async def answer_duplicate(ctx: Ctx, answer: Answer) -> Go:
+    if answer.choice == "mine":
+        return Switch("mine")
+    return Next("title", edit_chain=True)
+
+
+# --- eligibility ---------------------------------------------------------------------------
+
+
+async def _notes(ctx: Ctx, campaign: Campaign, title: Title) -> list[Note]:
+    person = ctx.require_person()
+    rules = effective_rules(title.code, title.rules, campaign.settings)
+    registered = await person_title_codes(ctx.session, campaign.id, person.id)
+    registered |= set(ctx.data.get("also", []))
+    history = rules.get("requires_history")
+    approved = {}
+    if history:
+        approved[history["title"]] = await approved_years(ctx.session, person.id, history["title"])
+    names = {
+        code: title_label(t)
+        for code, t in (
+            await titles_by_code(
+                ctx.session,
+                list(rules.get("requires_titles") or []) + ([history["title"]] if history else []),
+            )
+        ).items()
+    }
+    facts = PersonFacts(registered=registered, approved_years=approved)
+    return individual_notes(rules, facts, year=campaign.year, title_names=names)
+
+
+async def ask_eligibility(ctx: Ctx) -> Prompt | Go:
+    campaign = await _campaign(ctx)
+    titles = await titles_by_code(ctx.session, [ctx.data.get("title", "")])
+    if campaign is None or not titles:
+        return Next("title")
+    title = titles[ctx.data["title"]]
+    notes = await _notes(ctx, campaign, title)
+    if not notes:
+        return Next("commitment")
+    offers = [n.offer_title for n in notes if n.offer_title]
+    offered = await titles_by_code(ctx.session, [o for o in offers if o])
+    choices = [
+        Choice(f"add_{code}", _("➕ Also register {title}").format(title=title_label(t)))
+        for code, t in offered.items()
+        if code in campaign.title_codes
+    ]
+    choices.append(Choice("go", _("Continue with {title}").format(title=title_label(title))))
+    choices.append(Choice("other", _("Choose another title")))
+    lines = [_("Please note, for “{title}”:").format(title=title_label(title))]
+    lines += [f"• {n.text}" for n in notes]
+    return Prompt("\n".join(lines), tuple(choices))
+
+
+async def answer_eligibility(ctx: Ctx, answer: Answer) -> Go:
+    choice = answer.choice or ""
+    if choice == "other":
+        return Next("title")
+    if choice.startswith("add_"):
+        also = set(ctx.data.get("also", []))
+        also.add(choice[4:])
+        ctx.data["also"] = sorted(also)
+    return Next("commitment")
+
+
+# --- commitment ----------------------------------------------------------------------------
+
+
+async def ask_commitment(ctx: Ctx) -> Prompt:
+    return Prompt(
+        _(
+            "Would you like to add a short commitment or target? For example: “Complete 110% "
+            "of the production plan, no safety incidents”. If not, tap Skip."
+        ),
+        kind=InputKind.TEXT,
+        optional=True,
+    )
+
+
+async def answer_commitment(ctx: Ctx, answer: Answer) -> Go:
+    if answer.skipped:
+        ctx.data["commitment"] = None
+        return Next("summary")
+    try:
+        ctx.data["commitment"] = clean(answer.text or "", multiline=True, max_length=MAX_COMMITMENT)
+    except Invalid:
+        return Again(
+            _("That is a bit long: please keep it under {n} characters.").format(n=MAX_COMMITMENT)
+        )
+    return Next("summary")
+
+
+# --- summary and confirm -------------------------------------------------------------------
+
+
+async def ask_summary(ctx: Ctx) -> Prompt | Go:
+    person = ctx.require_person()
+    campaign = await _campaign(ctx)
+    codes = [ctx.data.get("title", ""), *ctx.data.get("also", [])]
+    titles = await titles_by_code(ctx.session, codes)
+    if campaign is None or ctx.data.get("title") not in titles:
+        return Next("title")
+    unit = await ctx.session.get(Unit, person.unit_id) if person.unit_id else None
+    lines = [
+        _("Please check your registration:"),
+        _("• Campaign: {campaign}").format(campaign=campaign.name),
+        _("• Name: {name}").format(name=person.full_name),
+        _("• Unit: {unit}").format(unit=unit.name if unit else "—"),
+        _("• Title: {title}").format(title=title_label(titles[ctx.data["title"]])),
+    ]
+    for code in ctx.data.get("also", []):
+        if code in titles:
+            lines.append(_("• Also: {title}").format(title=title_label(titles[code])))
+    lines.append(_("• Commitment: {text}").format(text=ctx.data.get("commitment") or _("(none)")))
+    lines.append(
+        _("Registration deadline: {deadline}").format(
+            deadline=show_date(campaign.registration_deadline)
+        )
+    )
+    return Prompt(
+        "\n".join(lines),
+        (
+            Choice("confirm", _("✅ Confirm")),
+            Choice("edit_title", _("✏️ Change the title")),
+            Choice("edit_commitment", _("✏️ Change the commitment")),
+        ),
+    )
+
+
+async def answer_summary(ctx: Ctx, answer: Answer) -> Go:
+    if answer.choice == "edit_title":
+        return Edit("title")
+    if answer.choice == "edit_commitment":
+        return Edit("commitment")
+    return await _save(ctx)
+
+
+async def _save(ctx: Ctx) -> Go:
+    person = ctx.require_person()
+    campaign = await _campaign(ctx)
+    if campaign is None:
+        return Next("campaign")
+    if not registration_open(campaign, ctx.today):
+        ctx.say(deadline_passed_text(campaign))
+        return Finish()
+    codes = [*ctx.data.get("also", []), ctx.data["title"]]
+    titles = await titles_by_code(ctx.session, codes)
+    saved: list[Registration] = []
+    for code in codes:
+        if code not in titles:
+            continue
+        if await live_registration(ctx.session, campaign.id, person.id, code):
+            # Registered in the meantime (another device, another message): keep the first.
+            continue
+        registration = Registration(
+            receipt_no=await next_receipt_no(ctx.session, campaign),
+            campaign_id=campaign.id,
+            title_code=code,
+            is_collective=False,
+            person_id=person.id,
+            unit_id=person.unit_id,
+            status=RegistrationStatus.SUBMITTED,
+            commitment=ctx.data.get("commitment") if code == ctx.data["title"] else None,
+            source="chat",
+            entered_by_id=person.id,
+        )
+        ctx.session.add(registration)
+        await ctx.session.flush()
+        audit(
+            ctx.session,
+            action="registration.create",
+            entity="registration",
+            entity_id=registration.id,
+            actor_id=person.id,
+            via="chat",
+            receipt_no=registration.receipt_no,
+            title=code,
+        )
+        saved.append(registration)
+    if not saved:
+        return Again(_("This title is already registered. Please choose another one."))
+    lines = [_("Done! Your registration has been recorded.")]
+    for registration in saved:
+        lines.append(
+            _("• {title}: receipt number {receipt}").format(
+                title=title_label(titles[registration.title_code]),
+                receipt=registration.receipt_no,
+            )
+        )
+    lines.append(
+        _("You can change your mind until {deadline} under “My registrations”.").format(
+            deadline=show_date(campaign.registration_deadline)
+        )
+    )
+    ctx.say("\n".join(lines))
+    return Finish()
+
+
+TITLES_FLOW = Flow(
+    TITLES,
+    (
+        Step("campaign", ask_campaign, answer_campaign),
+        Step("title", ask_title, answer_title),
+        Step("duplicate", ask_duplicate, answer_duplicate),
+        Step("eligibility", ask_eligibility, answer_eligibility),
+        Step("commitment", ask_commitment, answer_commitment),
+        Step("summary", ask_summary, answer_summary),
+    ),
+)

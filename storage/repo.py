@@ -1,0 +1,277 @@
+"""Queries and writes the conversations need. No commits: the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from storage.models import (
+    AuditEntry,
+    Campaign,
+    ChannelIdentity,
+    Invite,
+    Person,
+    Registration,
+    RegistrationStatus,
+    Title,
+    Unit,
+    UnitKind,
+    UnitRole,
+)
+
+LIVE_STATUSES = (
+    RegistrationStatus.DRAFT,
+    RegistrationStatus.SUBMITTED,
+    RegistrationStatus.APPROVED,
+    RegistrationStatus.RETURNED,
+)
+
+
+def audit(
+    session: AsyncSession,
+    *,
+    action: str,
+    entity: str,
+    entity_id: int | None,
+    actor_id: int | None,
+    via: str,
+    **details: Any,
+) -> None:
+    session.add(
+        AuditEntry(
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            actor_id=actor_id,
+            via=via,
+            details=details,
+        )
+    )
+
+
+# --- units ---------------------------------------------------------------------------------
+
+
+def ancestor_ids(unit: Unit) -> list[int]:
+    """Ids from the root down to the unit itself, read off its materialised path."""
+    return [int(part) for part in unit.path.strip("/").split("/") if part]
+
+
+async def units_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, Unit]:
+    if not ids:
+        return {}
+    rows = await session.scalars(select(Unit).where(Unit.id.in_(ids)))
+    return {u.id: u for u in rows}
+
+
+async def search_units(session: AsyncSession, folded_query: str, limit: int = 8) -> list[Unit]:
+    """Units whose accent-free name contains every word of the query; grassroots first."""
+    words = [w for w in folded_query.split() if w]
+    if not words:
+        return []
+    conditions = [Unit.search_name.contains(w, autoescape=True) for w in words]
+    grassroots_first = case((Unit.kind == UnitKind.GRASSROOTS, 0), else_=1)
+    rows = await session.scalars(
+        select(Unit)
+        .where(and_(*conditions))
+        .options(selectinload(Unit.parent))
+        .order_by(grassroots_first, func.length(Unit.name), Unit.name)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def unit_path_names(session: AsyncSession, unit: Unit) -> list[str]:
+    units = await units_by_ids(session, ancestor_ids(unit))
+    return [units[i].name for i in ancestor_ids(unit) if i in units]
+
+
+# --- people --------------------------------------------------------------------------------
+
+
+async def person_by_phone(session: AsyncSession, phone: str) -> Person | None:
+    return await session.scalar(
+        select(Person)
+        .where(Person.phone == phone)
+        .options(selectinload(Person.unit))
+        .order_by(Person.id)
+        .limit(1)
+    )
+
+
+async def identity_on_channel(
+    session: AsyncSession, person_id: int, channel: str
+) -> ChannelIdentity | None:
+    return await session.scalar(
+        select(ChannelIdentity).where(
+            ChannelIdentity.person_id == person_id, ChannelIdentity.channel == channel
+        )
+    )
+
+
+async def grant_role(session: AsyncSession, person_id: int, unit_id: int, role: str) -> bool:
+    """Give a role; False when the person already had it."""
+    exists = await session.scalar(
+        select(UnitRole.id).where(
+            UnitRole.person_id == person_id, UnitRole.unit_id == unit_id, UnitRole.role == role
+        )
+    )
+    if exists:
+        return False
+    session.add(UnitRole(person_id=person_id, unit_id=unit_id, role=role))
+    return True
+
+
+async def roles_of(session: AsyncSession, person_id: int) -> list[UnitRole]:
+    return list(await session.scalars(select(UnitRole).where(UnitRole.person_id == person_id)))
+
+
+# --- invites -------------------------------------------------------------------------------
+
+
+async def usable_invite(session: AsyncSession, code: str, now: datetime) -> Invite | None:
+    if not code or len(code) > 64:
+        return None
+    invite = await session.scalar(
+        select(Invite).where(Invite.code == code).options(selectinload(Invite.unit))
+    )
+    if invite is None or invite.revoked_at is not None:
+        return None
+    if invite.expires_at is not None and invite.expires_at <= now:
+        return None
+    if invite.max_uses is not None and invite.uses >= invite.max_uses:
+        return None
+    return invite
+
+
+async def use_invite(session: AsyncSession, invite: Invite) -> bool:
+    """Count one use, atomically, so two people cannot both take the last one."""
+    condition = [Invite.id == invite.id]
+    if invite.max_uses is not None:
+        condition.append(Invite.uses < Invite.max_uses)
+    result = await session.execute(
+        update(Invite)
+        .where(*condition)
+        .values(uses=Invite.uses + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- campaigns and titles ------------------------------------------------------------------
+
+
+async def campaigns_for_unit(session: AsyncSession, unit: Unit, today: date) -> list[Campaign]:
+    """Campaigns launched by the unit or one of its ancestors that are still running."""
+    ids = ancestor_ids(unit)
+    rows = await session.scalars(
+        select(Campaign)
+        .where(Campaign.issuer_unit_id.in_(ids), Campaign.year >= today.year - 1)
+        .options(selectinload(Campaign.phases))
+        .order_by(Campaign.registration_deadline, Campaign.id)
+    )
+    return [c for c in rows if campaign_end(c) >= today]
+
+
+def campaign_end(campaign: Campaign) -> date:
+    ends = [p.ends_on for p in campaign.phases]
+    return max([*ends, campaign.registration_deadline, date(campaign.year, 12, 31)])
+
+
+async def campaign_by_id(session: AsyncSession, campaign_id: int) -> Campaign | None:
+    return await session.scalar(
+        select(Campaign).where(Campaign.id == campaign_id).options(selectinload(Campaign.phases))
+    )
+
+
+async def titles_by_code(session: AsyncSession, codes: Sequence[str]) -> dict[str, Title]:
+    if not codes:
+        return {}
+    rows = await session.scalars(select(Title).where(Title.code.in_(codes), Title.active))
+    return {t.code: t for t in rows}
+
+
+async def next_receipt_no(session: AsyncSession, campaign: Campaign) -> str:
+    """The next human receipt number (TD2027-000123), unique under concurrency."""
+    seq = await session.scalar(
+        update(Campaign)
+        .where(Campaign.id == campaign.id)
+        .values(receipt_seq=Campaign.receipt_seq + 1)
+        .returning(Campaign.receipt_seq)
+        .execution_options(synchronize_session=False)
+    )
+    return f"{campaign.code}-{seq:06d}"
+
+
+# --- registrations -------------------------------------------------------------------------
+
+
+async def live_registration(
+    session: AsyncSession, campaign_id: int, person_id: int, title_code: str
+) -> Registration | None:
+    return await session.scalar(
+        select(Registration).where(
+            Registration.campaign_id == campaign_id,
+            Registration.person_id == person_id,
+            Registration.title_code == title_code,
+            Registration.status.in_(LIVE_STATUSES),
+        )
+    )
+
+
+async def person_title_codes(session: AsyncSession, campaign_id: int, person_id: int) -> set[str]:
+    rows = await session.scalars(
+        select(Registration.title_code).where(
+            Registration.campaign_id == campaign_id,
+            Registration.person_id == person_id,
+            Registration.status.in_(LIVE_STATUSES),
+        )
+    )
+    return set(rows)
+
+
+async def approved_years(session: AsyncSession, person_id: int, title_code: str) -> set[int]:
+    """Years in which the person's registration of a title was approved (for history rules)."""
+    rows = await session.scalars(
+        select(Campaign.year)
+        .join(Registration, Registration.campaign_id == Campaign.id)
+        .where(
+            Registration.person_id == person_id,
+            Registration.title_code == title_code,
+            Registration.status == RegistrationStatus.APPROVED,
+        )
+    )
+    return set(rows)
+
+
+async def person_registrations(
+    session: AsyncSession, person_id: int, limit: int = 20
+) -> list[Registration]:
+    rows = await session.scalars(
+        select(Registration)
+        .where(Registration.person_id == person_id)
+        .options(selectinload(Registration.campaign))
+        .order_by(
+            case((Registration.status == RegistrationStatus.WITHDRAWN, 1), else_=0),
+            Registration.created_at.desc(),
+            Registration.id.desc(),
+        )
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def registration_of(
+    session: AsyncSession, registration_id: int, person_id: int
+) -> Registration | None:
+    """A registration, only if it belongs to the person (ids from chats are never trusted)."""
+    return await session.scalar(
+        select(Registration)
+        .where(Registration.id == registration_id, Registration.person_id == person_id)
+        .options(selectinload(Registration.campaign))
+    )
