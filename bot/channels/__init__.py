@@ -1,0 +1,5 @@
+"""Channels: each turns one platform's updates into engine input and renders its replies."""
+
+from bot.channels.base import Channel
+
+__all__ = ["Channel"]

@@ -1,0 +1,457 @@
+"""The Telegram channel: Bot API updates in, engine replies out (aiogram 3).
+
+The handlers are thin: an update becomes an :class:`Incoming`, the engine decides, and the
+:class:`Result` is rendered as plain text with inline buttons. Nothing about the conversation
+is kept here; the engine's database state is the only memory, so a restart loses nothing.
+
+Event isolation: aiogram's default (``DisabledEventIsolation``) lets two updates of one person
+run at the same time. That is kept on purpose: the engine saves conversation state with an
+optimistic version check and redoes an update that lost the race, so two fast taps never mix
+their answers, and other people are never made to wait behind a slow one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.types import (
+    BotCommand,
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    TelegramObject,
+    Update,
+    User,
+)
+
+from bot.delivery import DeliveryError, call_with_retry
+from handlers.engine.prompt import (
+    NAV_IDS,
+    Address,
+    Choice,
+    Incoming,
+    IncomingFile,
+    Reply,
+    Result,
+)
+from handlers.engine.runner import Engine
+from handlers.i18n import _, use_locale
+from handlers.text import split_message
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4096
+MAX_CALLBACK_BYTES = 64
+CALLBACK_PREFIX = "c"
+# A malformed or foreign callback is answered as a press on an earlier question.
+STALE_SEQ = -1
+ALLOWED_UPDATES = ["message", "callback_query"]
+# Seconds stop() waits for updates already being handled before closing the session.
+DRAIN_TIMEOUT = 10.0
+
+ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+
+
+# --- pure conversions (no network) ----------------------------------------------------------
+
+
+def callback_data(seq: int | None, choice_id: str) -> str:
+    """``c:<seq>:<choice id>``: the prompt it belongs to travels with the press."""
+    data = f"{CALLBACK_PREFIX}:{STALE_SEQ if seq is None else seq}:{choice_id}"
+    if not data.isascii() or len(data.encode()) > MAX_CALLBACK_BYTES:
+        # Choice ids are checked to be short ASCII when built; this would be a bug upstream.
+        raise ValueError(f"callback_data must be ASCII and at most 64 bytes: {data!r}")
+    return data
+
+
+def parse_callback_data(data: str) -> tuple[str, int]:
+    """The (choice id, prompt seq) of a press; anything unexpected counts as stale."""
+    prefix, _sep, rest = data.partition(":")
+    seq_text, sep, choice_id = rest.partition(":")
+    if prefix != CALLBACK_PREFIX or not sep or not choice_id:
+        return (data[:64] or "?"), STALE_SEQ
+    try:
+        return choice_id, int(seq_text)
+    except ValueError:
+        return choice_id, STALE_SEQ
+
+
+def _split_nav(choices: tuple[Choice, ...]) -> tuple[list[Choice], list[Choice]]:
+    main = [c for c in choices if c.id not in NAV_IDS]
+    nav = [c for c in choices if c.id in NAV_IDS]
+    return main, nav
+
+
+def inline_keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    """Choices as buttons: one per row or two per row; back/skip/cancel together last."""
+    if not reply.choices:
+        return None
+    main, nav = _split_nav(reply.choices)
+
+    def button(choice: Choice) -> InlineKeyboardButton:
+        return InlineKeyboardButton(
+            text=choice.label, callback_data=callback_data(reply.seq, choice.id)
+        )
+
+    step = 1 if reply.one_per_row else 2
+    rows = [[button(c) for c in main[i : i + step]] for i in range(0, len(main), step)]
+    if nav:
+        rows.append([button(c) for c in nav])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def contact_keyboard(reply: Reply) -> ReplyKeyboardMarkup:
+    """A share-my-number button; the other choices as plain buttons the engine reads as text.
+
+    Call inside ``use_locale``: the button label is translated here.
+    """
+    main, nav = _split_nav(reply.choices)
+    rows = [[KeyboardButton(text=_("📱 Share my phone number"), request_contact=True)]]
+    rows += [[KeyboardButton(text=c.label)] for c in main]
+    if nav:
+        rows.append([KeyboardButton(text=c.label) for c in nav])
+    return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, one_time_keyboard=True)
+
+
+def incoming_from_message(message: Message, user: User, channel: str) -> Incoming:
+    """What a person did in a message: text, a shared contact, a document or a photo."""
+    contact_phone: str | None = None
+    contact_is_own = False
+    if message.contact is not None:
+        contact_phone = message.contact.phone_number
+        # Only a contact carrying the sender's own id is a verified number of theirs.
+        contact_is_own = message.contact.user_id == user.id
+    file: IncomingFile | None = None
+    if message.document is not None:
+        doc = message.document
+        file = IncomingFile(doc.file_id, doc.file_name, doc.mime_type, doc.file_size)
+    elif message.photo:
+        biggest = message.photo[-1]  # Telegram lists sizes from small to large
+        file = IncomingFile(biggest.file_id, None, "image/jpeg", biggest.file_size)
+    return Incoming(
+        address=Address(channel, str(user.id)),
+        text=message.text if message.text is not None else message.caption,
+        contact_phone=contact_phone,
+        contact_is_own=contact_is_own,
+        file=file,
+        display_name=user.full_name,
+        locale=user.language_code,
+    )
+
+
+def pressed_label(message: Message, data: str) -> str | None:
+    markup = message.reply_markup
+    if markup is None:
+        return None
+    for row in markup.inline_keyboard:
+        for button in row:
+            if button.callback_data == data:
+                return button.text
+    return None
+
+
+def bot_commands() -> list[BotCommand]:
+    """The command menu, in the current locale (msgids in English, translated by gettext)."""
+    return [
+        BotCommand(command="start", description=_("Start, or go back to the main menu")),
+        BotCommand(command="dangky", description=_("Register a title")),
+        BotCommand(command="cuatoi", description=_("My registrations")),
+        BotCommand(command="help", description=_("Help")),
+        BotCommand(command="cancel", description=_("Cancel the current step")),
+    ]
+
+
+# --- the channel ----------------------------------------------------------------------------
+
+
+class TelegramChannel:
+    """Long-polls the Bot API (any base URL), feeds the engine, renders its replies."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        token: str,
+        api_base: str,
+        *,
+        channel_name: str = "telegram",
+        polling_timeout: int = 25,
+        max_concurrent_updates: int = 64,
+    ) -> None:
+        self.name = channel_name
+        self.engine = engine
+        self.polling_timeout = polling_timeout
+        # Bounded so a burst of updates cannot open more database sessions than the pool has.
+        self.max_concurrent_updates = max_concurrent_updates
+        session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
+        # No parse mode anywhere: what people type is shown back literally, never as HTML.
+        self.bot = Bot(token, session=session, default=DefaultBotProperties(parse_mode=None))
+        self.dp = Dispatcher()
+        router = Router(name=f"{channel_name}-channel")
+        router.message.register(self._on_message)
+        router.callback_query.register(self._on_callback)
+        self.dp.include_router(router)
+        self.dp.update.outer_middleware.register(self._track_update)
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._last_update_id: int | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Register the command menu (Vietnamese by default, English for English clients)."""
+        for locale, language_code in (("vi", None), ("en", "en")):
+            with use_locale(locale):
+                commands = bot_commands()
+            # Logged inside; the bot works without a command menu.
+            with contextlib.suppress(DeliveryError):
+                await call_with_retry(
+                    partial(self.bot.set_my_commands, commands, language_code=language_code),
+                    what=f"setMyCommands({locale})",
+                )
+
+    async def run_polling(self) -> None:
+        """Receive updates until :meth:`stop`; the composition root owns the signals."""
+        if self._closing:
+            return
+        # Polling and a webhook exclude each other; a leftover webhook would stop us cold.
+        await call_with_retry(
+            partial(self.bot.delete_webhook, drop_pending_updates=False), what="deleteWebhook"
+        )
+        self._poller = asyncio.create_task(
+            self.dp.start_polling(
+                self.bot,
+                polling_timeout=self.polling_timeout,
+                allowed_updates=ALLOWED_UPDATES,
+                handle_signals=False,
+                # stop() closes the session, after the last replies have gone out.
+                close_bot_session=False,
+                tasks_concurrency_limit=self.max_concurrent_updates,
+            )
+        )
+        await asyncio.wait([self._poller])
+        if not self._poller.cancelled():
+            self._poller.result()  # a crash of the poller is the caller's to see
+
+    async def stop(self) -> None:
+        """Stop polling, let updates in hand finish, confirm them, close the session."""
+        self._closing = True
+        poller = self._poller
+        if poller is not None and not poller.done():
+            try:
+                await self.dp.stop_polling()
+            except RuntimeError:  # stop() came before polling had started
+                poller.cancel()
+            await asyncio.wait([poller])
+        if self._in_flight:
+            _done, pending = await asyncio.wait(set(self._in_flight), timeout=DRAIN_TIMEOUT)
+            if pending:
+                log.warning("%d updates still running at shutdown", len(pending))
+        await self._confirm_updates()
+        await self.bot.session.close()
+
+    async def _confirm_updates(self) -> None:
+        """Tell Telegram which updates were handled, so a restart does not replay them.
+
+        aiogram confirms a batch only with its next getUpdates; when polling stops in the
+        middle of a batch, the updates already handled would otherwise come back.
+        """
+        if self._last_update_id is None:
+            return
+        try:
+            await self.bot.get_updates(offset=self._last_update_id + 1, timeout=0, limit=1)
+        except TelegramAPIError as exc:
+            log.warning("could not confirm handled updates: %s", exc)
+
+    async def _track_update(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        """Outer middleware: remember the newest update and what is still being handled."""
+        if isinstance(event, Update):
+            last = self._last_update_id
+            self._last_update_id = event.update_id if last is None else max(last, event.update_id)
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            return await handler(event, data)
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+
+    # --- updates in ----------------------------------------------------------------------
+
+    async def _on_message(self, message: Message) -> None:
+        """A person wrote, shared a contact or sent a file: ask the engine, answer them."""
+        user = message.from_user
+        if user is None or user.is_bot or message.chat.type != ChatType.PRIVATE:
+            log.debug("ignoring a message outside a private chat (chat %s)", message.chat.id)
+            return
+        incoming = incoming_from_message(message, user, self.name)
+        result = await self._handle(incoming)
+        # Any message may be the answer to a contact keyboard (shared, typed, a nav label):
+        # clear that keyboard with the first reply, unless the reply shows it again.
+        await self._render(user.id, result, clear_reply_keyboard=True)
+
+    async def _on_callback(self, query: CallbackQuery) -> None:
+        """A button was pressed: acknowledge at once, mark the press, ask the engine."""
+        user = query.from_user
+        await self._answer_callback(query)
+        data = query.data or ""
+        choice_id, seq = parse_callback_data(data)
+        incoming = Incoming(
+            address=Address(self.name, str(user.id)),
+            choice_id=choice_id,
+            seq=seq,
+            display_name=user.full_name,
+            locale=user.language_code,
+        )
+        # The edit and the engine do not depend on each other; run them side by side.
+        _marked, result = await asyncio.gather(
+            self._mark_pressed(query, data), self._handle(incoming)
+        )
+        await self._render(user.id, result, clear_reply_keyboard=False)
+
+    async def _answer_callback(self, query: CallbackQuery) -> None:
+        # Telegram shows a spinner on the button until this arrives; one try, no waiting.
+        try:
+            await self.bot.answer_callback_query(query.id)
+        except TelegramAPIError as exc:
+            log.info("could not answer callback query %s: %s", query.id, exc)
+
+    async def _mark_pressed(self, query: CallbackQuery, data: str) -> None:
+        """Drop the pressed message's buttons and note the choice under its text."""
+        message = query.message
+        if not isinstance(message, Message):  # too old to be shown to the bot
+            log.info("pressed message of %s is no longer accessible", query.from_user.id)
+            return
+        label = pressed_label(message, data)
+        text = message.text
+        edit: Callable[[], Awaitable[Any]]
+        if text and label and len(text) + len(label) + 3 <= MAX_TEXT:
+            edit = partial(
+                self.bot.edit_message_text,
+                text=f"{text}\n\n✔ {label}",
+                chat_id=message.chat.id,
+                message_id=message.message_id,
+                parse_mode=None,
+            )
+        else:
+            edit = partial(
+                self.bot.edit_message_reply_markup,
+                chat_id=message.chat.id,
+                message_id=message.message_id,
+            )
+
+        async def tolerant_edit() -> None:
+            try:
+                await edit()
+            except TelegramBadRequest as exc:
+                # "message is not modified" (a double tap), "message can't be edited" (old).
+                log.info("could not mark press in chat %s: %s", message.chat.id, exc)
+
+        # Logged inside; the reply matters more than the mark.
+        with contextlib.suppress(DeliveryError):
+            await call_with_retry(tolerant_edit, what=f"mark press in chat {message.chat.id}")
+
+    async def _handle(self, incoming: Incoming) -> Result:
+        try:
+            return await self.engine.handle(incoming)
+        except Exception:
+            # A bug must not leave the person facing silence.
+            log.exception("engine failed on an update from %s", incoming.address)
+            with use_locale(incoming.locale or self.engine.config.default_locale):
+                text = _("Sorry, something went wrong on our side. Please try again.")
+            return Result(replies=[Reply(text)])
+
+    # --- replies out ---------------------------------------------------------------------
+
+    async def send(self, address_external_id: str, reply: Reply) -> None:
+        """Send a reply to someone who did not just write (raises DeliveryError)."""
+        await self._deliver(int(address_external_id), reply, remove_keyboard=reply.remove_keyboard)
+
+    async def _render(self, chat_id: int, result: Result, *, clear_reply_keyboard: bool) -> None:
+        remove = clear_reply_keyboard and not any(r.request_contact for r in result.replies)
+        for reply in result.replies:
+            try:
+                remove = await self._deliver(
+                    chat_id, reply, remove_keyboard=remove or reply.remove_keyboard
+                )
+            except DeliveryError:
+                # Logged already; later parts alone would read out of order, so stop here.
+                break
+        for out in result.others:
+            if out.to.channel != self.name:
+                log.info("not delivering to %s: not a %s address", out.to, self.name)
+                continue
+            try:
+                await self.send(out.to.external_id, out.reply)
+            except (DeliveryError, ValueError) as exc:
+                log.warning("message for %s not delivered: %s", out.to, exc)
+
+    def _markup(self, reply: Reply) -> ReplyMarkup | None:
+        if reply.request_contact:
+            with use_locale(self.engine.config.default_locale):
+                return contact_keyboard(reply)
+        return inline_keyboard(reply)
+
+    async def _deliver(self, chat_id: int, reply: Reply, *, remove_keyboard: bool) -> bool:
+        """Send one reply (split, with its keyboard on the last part, then its file).
+
+        Returns whether a reply keyboard still has to be removed: the removal rides on the
+        first message that carries no keyboard of its own.
+        """
+        markup = self._markup(reply)
+        if isinstance(markup, ReplyKeyboardMarkup):
+            remove_keyboard = False  # the new keyboard replaces the old one
+        parts = split_message(reply.text, MAX_TEXT) if reply.text.strip() else []
+        if not parts and markup is not None and reply.file is None:
+            log.warning("a reply with buttons but no text cannot be sent to %s", chat_id)
+        for i, part in enumerate(parts):
+            part_markup = markup if i == len(parts) - 1 else None
+            if part_markup is None and remove_keyboard:
+                part_markup, remove_keyboard = ReplyKeyboardRemove(), False
+            await call_with_retry(
+                partial(
+                    self.bot.send_message,
+                    chat_id=chat_id,
+                    text=part,
+                    parse_mode=None,
+                    reply_markup=part_markup,
+                ),
+                what=f"sendMessage to {chat_id}",
+            )
+        if reply.file is not None:
+            file_markup: ReplyKeyboardRemove | None = None
+            if remove_keyboard:
+                file_markup, remove_keyboard = ReplyKeyboardRemove(), False
+            document = BufferedInputFile(reply.file.content, filename=reply.file.filename)
+            await call_with_retry(
+                partial(
+                    self.bot.send_document,
+                    chat_id=chat_id,
+                    document=document,
+                    reply_markup=file_markup,
+                ),
+                what=f"sendDocument {reply.file.filename} to {chat_id}",
+            )
+        return remove_keyboard
