@@ -36,8 +36,14 @@ class ImportFailed(Exception):
     """The file cannot be imported; ``problems`` says why, one plain sentence per problem."""
 
     def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
+        # In file order, whichever check found them: the officer fixes the file top down.
+        self.problems = sorted(problems, key=_row_of)
         super().__init__("; ".join(self.problems))
+
+
+def _row_of(problem: str) -> int:
+    match = re.match(r"row (\d+):", problem)
+    return int(match.group(1)) if match else 0
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,245 @@
+"""Export a campaign's registrations for officers (CSV or XLSX).
+
+One row per registration, with what an officer needs to check and compile the list: the
+receipt number, who (a person, or the unit for collective titles), the unit and where it
+sits in the tree, the title, its status and dates. Channel ids and other internals stay out.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from dataclasses import astuple, dataclass
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from storage.models import Campaign, Registration, RegistrationStatus, Title, Unit
+
+PATH_SEPARATOR = " › "
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+
+# Drafts were never sent and withdrawn ones were taken back: neither is on an officer's list.
+LISTED_STATUSES = (
+    RegistrationStatus.SUBMITTED,
+    RegistrationStatus.APPROVED,
+    RegistrationStatus.RETURNED,
+)
+
+# The words the officers' own software uses (domain.md §6).
+STATUS_LABELS: dict[str, str] = {
+    RegistrationStatus.DRAFT: "Nháp",
+    RegistrationStatus.SUBMITTED: "Chờ duyệt",
+    RegistrationStatus.APPROVED: "Đã duyệt",
+    RegistrationStatus.RETURNED: "Trả lại (bổ sung)",
+    RegistrationStatus.WITHDRAWN: "Đã rút",
+}
+SOURCE_LABELS: dict[str, str] = {
+    "chat": "Tự đăng ký qua chatbot",
+    "leader": "Công đoàn đăng ký hộ",
+    "import": "Nhập từ tệp",
+}
+
+HEADERS = (
+    "Số đăng ký",
+    "Họ và tên / Tập thể",
+    "Điện thoại",
+    "Chức vụ",
+    "Đơn vị",
+    "Thuộc (đường dẫn đơn vị)",
+    "Mã danh hiệu",
+    "Danh hiệu / hình thức khen thưởng",
+    "Cá nhân / Tập thể",
+    "Trạng thái",
+    "Nguồn",
+    "Ngày đăng ký",
+    "Ngày cập nhật",
+)
+
+
+class ExportError(ValueError):
+    """The export cannot be made (unknown campaign or unit); the message is for the user."""
+
+
+@dataclass(frozen=True)
+class RegistrationRow:
+    receipt_no: str
+    name: str
+    phone: str | None
+    position: str | None
+    unit_name: str
+    unit_path: str
+    title_code: str
+    title_name: str
+    kind: str  # "Cá nhân" or "Tập thể"
+    status: str
+    source: str
+    created: date
+    updated: date
+
+    def values(self) -> tuple[Any, ...]:
+        return astuple(self)
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        # Hosts without tz data still get Vietnam's offset (no daylight saving there).
+        return timezone(timedelta(hours=7))
+
+
+def _local_date(moment: datetime, zone: tzinfo) -> date:
+    # A registration at 23:30 UTC is made the next morning in Vietnam.
+    return moment.astimezone(zone).date()
+
+
+async def registration_rows(
+    session: AsyncSession,
+    campaign_code: str,
+    unit_code: str | None = None,
+    *,
+    statuses: Iterable[str] = LISTED_STATUSES,
+    timezone_name: str = DEFAULT_TIMEZONE,
+) -> list[RegistrationRow]:
+    """The registrations of a campaign, for the whole tree or one unit's subtree.
+
+    Ordered by the unit's place in the tree, collective titles first, then by name.
+    Raises :class:`ExportError` for an unknown campaign or unit.
+    """
+    campaign = await session.scalar(select(Campaign).where(Campaign.code == campaign_code))
+    if campaign is None:
+        raise ExportError(f"unknown campaign {campaign_code!r}")
+    query = (
+        select(Registration)
+        .join(Registration.unit)
+        .where(
+            Registration.campaign_id == campaign.id,
+            Registration.status.in_([str(s) for s in statuses]),
+        )
+        .options(selectinload(Registration.person), selectinload(Registration.unit))
+    )
+    if unit_code is not None:
+        root = await session.scalar(select(Unit).where(Unit.code == unit_code))
+        if root is None:
+            raise ExportError(f"unknown unit code {unit_code!r}")
+        # The subtree is one prefix match on the materialised path.
+        query = query.where(Unit.path.startswith(root.path, autoescape=True))
+    registrations = list(await session.scalars(query))
+
+    ancestor_ids = {
+        int(part) for reg in registrations for part in reg.unit.path.strip("/").split("/") if part
+    }
+    names: dict[int, str] = {}
+    ids = sorted(ancestor_ids)
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        names.update(
+            (uid, name)
+            for uid, name in (
+                await session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(chunk)))
+            )
+        )
+    titles = {
+        code: name
+        for code, name in await session.execute(
+            select(Title.code, Title.name).where(
+                Title.code.in_({reg.title_code for reg in registrations})
+            )
+        )
+    }
+
+    zone = _zone(timezone_name)
+    rows: list[tuple[tuple[Any, ...], RegistrationRow]] = []
+    for reg in registrations:
+        path_names = [
+            names.get(int(part), "?") for part in reg.unit.path.strip("/").split("/") if part
+        ]
+        # A collective registration is listed under the unit's name, without a phone.
+        person = None if reg.is_collective else reg.person
+        collective = person is None
+        row = RegistrationRow(
+            receipt_no=reg.receipt_no,
+            name=person.full_name if person else reg.unit.name,
+            phone=person.phone if person else None,
+            position=person.position if person else None,
+            unit_name=reg.unit.name,
+            unit_path=PATH_SEPARATOR.join(path_names),
+            title_code=reg.title_code,
+            title_name=titles.get(reg.title_code, reg.title_code),
+            kind="Tập thể" if collective else "Cá nhân",
+            status=STATUS_LABELS.get(reg.status, reg.status),
+            source=SOURCE_LABELS.get(reg.source, reg.source),
+            created=_local_date(reg.created_at, zone),
+            updated=_local_date(reg.updated_at, zone),
+        )
+        sort_key = (
+            [n.casefold() for n in path_names],
+            not collective,
+            row.name.casefold(),
+            row.title_code,
+            row.receipt_no,
+        )
+        rows.append((tuple(sort_key), row))
+    rows.sort(key=lambda pair: pair[0])
+    return [row for _key, row in rows]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, date):
+        return value.strftime("%d/%m/%Y")
+    return str(value)
+
+
+def write_csv(rows: Sequence[RegistrationRow], stream: IO[str]) -> None:
+    """Header and rows as CSV, dates as dd/mm/yyyy.
+
+    Open files with ``encoding="utf-8-sig"``: the BOM is what makes Excel read the
+    Vietnamese letters correctly.
+    """
+    writer = csv.writer(stream)
+    writer.writerow(HEADERS)
+    for row in rows:
+        writer.writerow([_text(v) for v in row.values()])
+
+
+def write_xlsx(rows: Sequence[RegistrationRow], target: str | Path | BinaryIO) -> None:
+    """A workbook with one sheet: bold frozen header, fitted widths, real date cells."""
+    # Imported here: openpyxl costs memory the running bot should not pay for.
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = "Đăng ký"
+    sheet.append(list(HEADERS))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "A2"
+
+    widths = [len(h) for h in HEADERS]
+    for row in rows:
+        values = row.values()
+        sheet.append(list(values))
+        current = sheet.max_row
+        for index, value in enumerate(values, start=1):
+            cell = sheet.cell(row=current, column=index)
+            if isinstance(value, date):
+                cell.number_format = "DD/MM/YYYY"
+            elif isinstance(value, str):
+                # Text cells keep "0912..." phone numbers and receipt codes as typed.
+                cell.number_format = "@"
+            widths[index - 1] = max(widths[index - 1], len(_text(value)))
+    for index, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = min(width + 2, 60)
+    sheet.auto_filter.ref = sheet.dimensions
+    workbook.save(target)
