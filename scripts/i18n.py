@@ -1,0 +1,78 @@
+"""Catalogue upkeep: extract the messages, update the vi and en catalogues, compile them.
+
+    python scripts/i18n.py           # extract + update + compile
+    python scripts/i18n.py --fill F  # also take translations from a JSON file {locale: {msgid: msgstr}}
+
+Wraps `pybabel extract/update/compile` with the project's options so everybody runs the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from babel.messages.pofile import read_po, write_po
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCALES = ROOT / "locales"
+POT = LOCALES / "messages.pot"
+LANGS = ("vi", "en")
+
+
+def pybabel(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "babel.messages.frontend", *args], check=True, cwd=ROOT)
+
+
+def extract() -> None:
+    pybabel(
+        "extract", "-F", "babel.cfg", "-k", "_", "-k", "__", "-k", "N_", "--no-location",
+        "--sort-output", "--omit-header", "-o", str(POT), ".",
+    )
+
+
+def update() -> None:
+    for lang in LANGS:
+        po = LOCALES / lang / "LC_MESSAGES" / "messages.po"
+        if po.exists():
+            pybabel("update", "-i", str(POT), "-d", str(LOCALES), "-l", lang, "--no-fuzzy-matching",
+                    "--omit-header", "--ignore-obsolete")
+        else:
+            pybabel("init", "-i", str(POT), "-d", str(LOCALES), "-l", lang)
+
+
+def fill(path: Path) -> None:
+    table: dict[str, dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))
+    for lang, strings in table.items():
+        po = LOCALES / lang / "LC_MESSAGES" / "messages.po"
+        with po.open("rb") as fh:
+            catalog = read_po(fh, locale=lang)
+        for message in catalog:
+            if message.id and message.id in strings:
+                message.string = strings[message.id]
+                message.flags.discard("fuzzy")
+        with po.open("wb") as fh:
+            write_po(fh, catalog, width=100, omit_header=False, ignore_obsolete=True,
+                     include_previous=False, sort_output=True, no_location=True)
+
+
+def compile_all() -> None:
+    pybabel("compile", "-d", str(LOCALES), "-D", "messages", "--use-fuzzy")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--fill", type=Path, help="JSON file of translations to merge")
+    args = parser.parse_args()
+    extract()
+    update()
+    if args.fill:
+        fill(args.fill)
+    compile_all()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

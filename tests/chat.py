@@ -1,0 +1,64 @@
+"""A platform-free driver for the engine: a person typing and tapping, as a test sees it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from handlers.engine.prompt import Address, Incoming, IncomingFile, Reply
+from handlers.engine.runner import Engine
+from handlers.text import fold
+
+
+@dataclass
+class Chat:
+    engine: Engine
+    user_id: str
+    display_name: str | None = None
+    channel: str = "test"
+    replies: list[Reply] = field(default_factory=list)
+    last: list[Reply] = field(default_factory=list)
+
+    @property
+    def address(self) -> Address:
+        return Address(self.channel, self.user_id)
+
+    async def _send(self, incoming: Incoming) -> list[Reply]:
+        result = await self.engine.handle(incoming)
+        self.last = result.replies
+        self.replies.extend(result.replies)
+        return result.replies
+
+    async def say(self, text: str) -> list[Reply]:
+        return await self._send(Incoming(self.address, text=text, display_name=self.display_name))
+
+    async def contact(self, phone: str, own: bool = True) -> list[Reply]:
+        return await self._send(Incoming(self.address, contact_phone=phone, contact_is_own=own))
+
+    async def file(self, name: str, mime: str, size: int) -> list[Reply]:
+        return await self._send(Incoming(self.address, file=IncomingFile("f1", name, mime, size)))
+
+    def prompt(self) -> Reply:
+        """The newest reply that carries buttons (the question being asked)."""
+        for reply in reversed(self.replies):
+            if reply.choices:
+                return reply
+        raise AssertionError(f"no question asked yet:\n{self.transcript()}")
+
+    async def tap(self, label: str) -> list[Reply]:
+        prompt = self.prompt()
+        wanted = fold(label)
+        for choice in prompt.choices:
+            if wanted in fold(choice.label):
+                return await self._send(Incoming(self.address, choice_id=choice.id, seq=prompt.seq))
+        labels = [c.label for c in prompt.choices]
+        raise AssertionError(f"no button {label!r} in {labels}\n{self.transcript()}")
+
+    def text(self) -> str:
+        """Everything the bot said in answer to the last action."""
+        return "\n".join(r.text for r in self.last)
+
+    def buttons(self) -> list[str]:
+        return [c.label for c in self.prompt().choices]
+
+    def transcript(self) -> str:
+        return "\n---\n".join(r.text for r in self.replies)

@@ -1,0 +1,231 @@
+"""The member's conversations, driven through the engine without any platform."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.engine.flow import EngineConfig
+from handlers.engine.runner import Engine
+from handlers.flows import default_commands, default_flows
+from storage.models import AuditEntry, ChannelIdentity, Person, Registration
+from tests.chat import Chat
+from tests.factories import Org, make_org
+
+JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)  # 09:00 in Hà Nội
+
+
+def make_engine(sessionmaker: async_sessionmaker[AsyncSession], now: datetime = JAN_10) -> Engine:
+    return Engine(sessionmaker, default_flows(), default_commands(), EngineConfig(now=lambda: now))
+
+
+@pytest.fixture
+async def org(sessionmaker: async_sessionmaker[AsyncSession]) -> Org:
+    return await make_org(sessionmaker)
+
+
+async def onboard_new(chat: Chat) -> None:
+    await chat.say("/start")
+    await chat.say("0987 654 321")
+    assert "công đoàn cơ sở" in chat.text().lower() or "grassroots" in chat.text().lower()
+    await chat.say("may bac kan")
+    await chat.tap("Công ty May")
+    await chat.say("trần văn bình")
+
+
+async def test_rostered_member_reaches_menu_in_two_taps(sessionmaker, org: Org) -> None:
+    chat = Chat(make_engine(sessionmaker), "100")
+    await chat.say("/start")
+    await chat.contact("+84912345678")
+    assert "Nguyễn Thị Hoa" in chat.text()
+    assert "Tổ trưởng tổ may 1" in chat.text()
+    await chat.tap("là tôi")
+    assert "Công ty May Bắc Kạn" in chat.text()
+    assert any("Đăng ký danh hiệu" in b for b in chat.buttons())
+    async with sessionmaker() as session:
+        identity = await session.scalar(select(ChannelIdentity))
+        assert identity is not None and identity.person_id == org.rostered.id
+
+
+async def test_new_member_onboards_and_registers_a_title(sessionmaker, org: Org) -> None:
+    chat = Chat(make_engine(sessionmaker), "200")
+    await onboard_new(chat)
+    assert "Trần Văn Bình" in chat.text()
+    await chat.tap("Đăng ký danh hiệu")
+    assert "25/01/2027" in chat.text()
+    await chat.say("lao dong tien tien")
+    assert "cam kết" in chat.text().lower()
+    await chat.say("Hoàn thành 110% kế hoạch")
+    assert "Hoàn thành 110% kế hoạch" in chat.text()
+    await chat.tap("Xác nhận")
+    assert "TD2027-000001" in chat.text()
+    async with sessionmaker() as session:
+        reg = await session.scalar(select(Registration))
+        assert reg is not None
+        assert (reg.title_code, reg.status, reg.commitment) == (
+            "LDTT",
+            "submitted",
+            "Hoàn thành 110% kế hoạch",
+        )
+        actions = set(await session.scalars(select(AuditEntry.action)))
+        assert {"person.onboard", "registration.create"} <= actions
+
+
+async def test_wrong_answers_are_reasked_kindly(sessionmaker, org: Org) -> None:
+    chat = Chat(make_engine(sessionmaker), "300")
+    await chat.say("/start")
+    await chat.say("hello")
+    assert "0912 345 678" in chat.text()  # the hint shows the expected shape
+    await chat.say("0987654321")
+    await chat.say("zzzz không có")
+    assert "không tìm thấy" in chat.text().lower()
+    await chat.say("May")
+    await chat.say("9")  # no 9th unit in the list: a typed search instead
+    await chat.tap("Công ty May")
+    await chat.say("12345")
+    assert "Nguyễn Văn An" in chat.text()  # asked again, with an example
+    await chat.say("Lê Thị Cúc")
+    await chat.tap("Đăng ký danh hiệu")
+    await chat.say("99")
+    assert "số" in chat.text().lower()  # "bấm nút hoặc gõ số"
+
+
+async def test_cstdcs_explains_rule_and_offers_ldtt(sessionmaker, org: Org) -> None:
+    chat = Chat(make_engine(sessionmaker), "400")
+    await onboard_new(chat)
+    await chat.say("/dangky")
+    await chat.say("CSTĐCS")
+    assert "Lao động tiên tiến" in chat.text()
+    assert "sáng kiến" in chat.text()
+    await chat.tap("Đăng ký thêm")
+    await chat.tap("Bỏ qua")
+    assert "Lao động tiên tiến" in chat.text()  # the summary lists the extra title
+    await chat.tap("Xác nhận")
+    async with sessionmaker() as session:
+        codes = sorted(await session.scalars(select(Registration.title_code)))
+    assert codes == ["CSTDCS", "LDTT"]
+
+
+async def test_second_registration_of_same_title_is_offered_view(sessionmaker, org: Org) -> None:
+    chat = Chat(make_engine(sessionmaker), "500")
+    await onboard_new(chat)
+    await chat.say("/dangky")
+    await chat.say("1")
+    await chat.tap("Bỏ qua")
+    await chat.tap("Xác nhận")
+    await chat.say("/dangky")
+    await chat.say("1")
+    assert "đã đăng ký" in chat.text().lower()
+    await chat.tap("Xem đăng ký")
+    assert "TD2027-000001" in chat.text()
+    async with sessionmaker() as session:
+        assert len(list(await session.scalars(select(Registration)))) == 1
+
+
+async def test_back_and_edit_from_summary(sessionmaker, org: Org) -> None:
+    chat = Chat(make_engine(sessionmaker), "600")
+    await onboard_new(chat)
+    await chat.say("/dangky")
+    await chat.tap("Lao động tiên tiến")
+    await chat.tap("Quay lại")
+    assert "Lao động tiên tiến" in " ".join(chat.buttons())  # the title question again
+    await chat.say("1")
+    await chat.say("Cam kết cũ")
+    await chat.tap("Sửa cam kết")
+    await chat.say("Cam kết mới")
+    assert "Cam kết mới" in chat.text() and "Xác nhận" in " ".join(chat.buttons())
+    await chat.tap("Sửa danh hiệu")
+    await chat.say("Bằng khen")
+    assert "Bằng khen của LĐLĐ tỉnh" in chat.text()
+    assert "Cam kết mới" in chat.text()  # back at the summary, the rest kept
+    await chat.tap("Xác nhận")
+    async with sessionmaker() as session:
+        reg = await session.scalar(select(Registration))
+    assert reg is not None and (reg.title_code, reg.commitment) == ("BK_TINH", "Cam kết mới")
+
+
+async def test_cancel_keeps_nothing_and_returns_to_menu(sessionmaker, org: Org) -> None:
+    chat = Chat(make_engine(sessionmaker), "700")
+    await onboard_new(chat)
+    await chat.say("/dangky")
+    await chat.say("1")
+    await chat.say("hủy")
+    assert "Đăng ký danh hiệu" in " ".join(chat.buttons())
+    async with sessionmaker() as session:
+        assert await session.scalar(select(Registration)) is None
+
+
+async def test_restart_resumes_at_same_step(sessionmaker, org: Org) -> None:
+    chat = Chat(make_engine(sessionmaker), "800")
+    await onboard_new(chat)
+    await chat.say("/dangky")
+    await chat.say("1")
+    await chat.say("Cam kết trước khi tắt máy")
+    # A new engine (a restarted bot) on the same database.
+    chat.engine = make_engine(sessionmaker)
+    await chat.say("/start")
+    assert "Cam kết trước khi tắt máy" in chat.text()
+    await chat.tap("Xác nhận")
+    assert "TD2027-000001" in chat.text()
+
+
+async def test_after_deadline_registration_is_refused(sessionmaker, org: Org) -> None:
+    late = datetime(2027, 1, 26, 2, 0, tzinfo=UTC)
+    chat = Chat(make_engine(sessionmaker, late), "900")
+    await onboard_new(chat)
+    await chat.say("/dangky")
+    assert "25/01/2027" in chat.text()
+    assert "kết thúc" in chat.text() or "đã hết hạn" in chat.text()
+
+
+async def test_withdraw_before_deadline(sessionmaker, org: Org) -> None:
+    chat = Chat(make_engine(sessionmaker), "1000")
+    await onboard_new(chat)
+    await chat.say("/dangky")
+    await chat.say("1")
+    await chat.tap("Bỏ qua")
+    await chat.tap("Xác nhận")
+    await chat.say("/cuatoi")
+    assert "TD2027-000001" in chat.text()
+    await chat.tap("Rút")
+    await chat.tap("Có")
+    assert "đã rút" in chat.text().lower()
+    async with sessionmaker() as session:
+        reg = await session.scalar(select(Registration))
+    assert reg is not None and reg.status == "withdrawn"
+    # withdrawn: the same title can be registered again
+    await chat.say("/dangky")
+    await chat.say("1")
+    assert "cam kết" in chat.text().lower()
+
+
+async def test_stale_button_is_recognised(sessionmaker, org: Org) -> None:
+    chat = Chat(make_engine(sessionmaker), "1100")
+    await onboard_new(chat)
+    await chat.say("/dangky")
+    old = chat.prompt()
+    await chat.say("1")
+    from handlers.engine.prompt import Incoming
+
+    await chat._send(Incoming(chat.address, choice_id=old.choices[0].id, seq=old.seq))
+    assert "câu hỏi trước" in chat.text()
+
+
+async def test_user_text_is_stored_normalised(sessionmaker, org: Org) -> None:
+    chat = Chat(make_engine(sessionmaker), "1200")
+    await chat.say("/start")
+    await chat.say("0987654321")
+    await chat.say("may")
+    await chat.tap("Công ty May")
+    # decomposed (NFD) Vietnamese with a zero-width space
+    await chat.say("Nguye\u0302\u0303n\u200b Va\u0306n Tu\u031b")
+    async with sessionmaker() as session:
+        person = await session.scalar(select(Person).where(Person.phone == "0987654321"))
+    assert person is not None and person.full_name == "Nguyễn Văn Tư"
+
+
+def test_deadline_date_is_inclusive() -> None:
+    assert date(2027, 1, 25) >= date(2027, 1, 25)
