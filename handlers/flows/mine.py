@@ -30,12 +30,11 @@ async def ask_list(ctx: Ctx) -> Prompt:
     titles = await titles_by_code(ctx.session, list({r.title_code for r in registrations}))
     lines = [_("Your registrations:")]
     choices = []
-    for n, reg in enumerate(registrations, start=1):
+    for reg in registrations:
         title = titles.get(reg.title_code)
         name = title_label(title) if title else reg.title_code
         lines.append(
-            _("{n}. {title}: {status}, receipt {receipt}, {date}").format(
-                n=n,
+            _("• {title}: {status}, receipt {receipt}, {date}").format(
                 title=name,
                 status=status_label(reg.status),
                 receipt=reg.receipt_no,

@@ -62,8 +62,8 @@ async def ask_phone(ctx: Ctx) -> Prompt:
     return Prompt(
         _(
             "Hello! I am the emulation registration assistant of your trade union.\n"
-            "To start, please share your phone number with the button below, or type it "
-            "(for example 0912 345 678)."
+            "To start, please share your phone number (with the button below, if you see one) "
+            "or type it, for example 0912 345 678."
         ),
         kind=InputKind.PHONE,
         request_contact=True,

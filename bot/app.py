@@ -1,0 +1,147 @@
+"""The composition root: settings in, database, engine and channels built, run, closed.
+
+Nothing is created at import time; the CLI calls :func:`run`, :func:`chat` or :func:`demo`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from handlers.engine.flow import EngineConfig
+from handlers.engine.runner import Engine
+from handlers.flows import default_commands, default_flows
+from storage.db import make_engine, make_sessionmaker
+from storage.models import ChannelIdentity, Person
+from storage.seed import prepare_database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Core:
+    """What every channel shares: the database and the conversation engine."""
+
+    db: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    engine: Engine
+
+
+def build_engine(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], bot_username: str = ""
+) -> Engine:
+    config = EngineConfig(
+        timezone=settings.timezone, default_locale=settings.locale, bot_username=bot_username
+    )
+    return Engine(sessionmaker, default_flows(), default_commands(), config)
+
+
+@contextlib.asynccontextmanager
+async def open_core(settings: Settings) -> AsyncIterator[Core]:
+    db = make_engine(settings.database_url)
+    try:
+        await prepare_database(db)
+        sessionmaker = make_sessionmaker(db)
+        yield Core(db, sessionmaker, build_engine(settings, sessionmaker))
+    finally:
+        await db.dispose()
+
+
+async def _until_signalled(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def run(settings: Settings) -> int:
+    """`thidua run`: every channel that has a token, until SIGINT/SIGTERM."""
+    token = settings.telegram_token
+    if token is None:
+        print(
+            "No platform token is set (TELEGRAM_BOT_TOKEN): nothing to serve. "
+            "Try `thidua chat` to talk to the bot here, or `thidua demo` for a ready example.",
+            file=sys.stderr,
+        )
+        return 1
+    from bot.channels.telegram import TelegramChannel  # aiogram is heavy: only when used
+
+    async with open_core(settings) as core:
+        channel = TelegramChannel(core.engine, token, settings.telegram_api_base)
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            me = await channel.bot.get_me()
+            core.engine.config.bot_username = me.username or ""
+            await channel.start()
+            stop = asyncio.Event()
+            polling = asyncio.create_task(channel.run_polling())
+            tasks = [polling, asyncio.create_task(_until_signalled(stop))]
+            log.info("Telegram bot @%s is running", core.engine.config.bot_username)
+            done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if polling in done:
+                polling.result()
+        finally:
+            await channel.stop()
+            for task in tasks:
+                task.cancel()
+    return 0
+
+
+async def _console_identity(core: Core, phone: str | None) -> str:
+    """The terminal identity; with ``--as PHONE`` it is linked to that person right away."""
+    if phone is None:
+        return "local"
+    from handlers.text import Invalid, parse_phone
+
+    try:
+        normalised = parse_phone(phone)
+    except Invalid as exc:
+        raise SystemExit(f"Not a Vietnamese phone number: {phone}") from exc
+    external_id = f"phone:{normalised}"
+    async with core.sessionmaker() as session, session.begin():
+        person = await session.scalar(select(Person).where(Person.phone == normalised))
+        if person is None:
+            print(f"Nobody has the phone {normalised} yet; you will be asked to sign up.")
+            return external_id
+        identity = await session.scalar(
+            select(ChannelIdentity).where(
+                ChannelIdentity.channel == "console", ChannelIdentity.external_id == external_id
+            )
+        )
+        if identity is None:
+            session.add(
+                ChannelIdentity(channel="console", external_id=external_id, person_id=person.id)
+            )
+        print(f"Chatting as {person.full_name} ({normalised}).")
+    return external_id
+
+
+async def chat(settings: Settings, phone: str | None) -> int:
+    """`thidua chat`: the conversations in this terminal; /quit or Ctrl-D leaves."""
+    from bot.channels.console import ConsoleChannel
+
+    async with open_core(settings) as core:
+        external_id = await _console_identity(core, phone)
+        print("Type your answers; /help for help, /quit to leave.")
+        await ConsoleChannel(core.engine, external_id).run()
+    return 0
+
+
+async def demo(settings: Settings) -> int:
+    """`thidua demo`: a small organisation, roster and open campaign, then `thidua chat`."""
+    from bot.demo import load_demo
+
+    async with open_core(settings) as core:
+        summary = await load_demo(core.sessionmaker)
+    print(summary)
+    return await chat(settings, None)

@@ -1,0 +1,85 @@
+"""`thidua demo`: a small, realistic organisation to try the bot without any setup."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.campaigns import load_campaign
+from storage.importers import Row, import_members, import_units
+
+UNITS = [
+    ("LDLD-BK", "LĐLĐ tỉnh Bắc Kạn", "", "province"),
+    ("CD-KCN-TB", "Công đoàn Khu công nghiệp Thanh Bình", "LDLD-BK", "upper"),
+    ("CD-GD", "Công đoàn ngành Giáo dục tỉnh Bắc Kạn", "LDLD-BK", "upper"),
+    ("CDCS-MAY", "Công đoàn cơ sở Công ty May Bắc Kạn", "CD-KCN-TB", "grassroots"),
+    ("CDCS-XM", "Công đoàn cơ sở Công ty Xi măng Bắc Kạn", "CD-KCN-TB", "grassroots"),
+    ("CDCS-THPT-CD", "Công đoàn Trường THPT Chợ Đồn", "CD-GD", "grassroots"),
+    ("TO-MAY-1", "Tổ công đoàn Tổ may 1", "CDCS-MAY", "team"),
+]
+
+MEMBERS = [
+    ("CDCS-MAY", "Nguyễn Thị Hoa", "0912345678", "Tổ trưởng tổ may 1"),
+    ("CDCS-MAY", "Trần Văn Bình", "0987654321", "Công nhân may"),
+    ("CDCS-MAY", "Lê Thị Mai", "0903123456", "Công nhân may"),
+    ("CDCS-MAY", "Hoàng Văn Nam", "0978111222", "Kỹ thuật viên"),
+    ("CDCS-XM", "Phạm Văn Dũng", "0911222333", "Trưởng ca sản xuất"),
+    ("CDCS-XM", "Đỗ Thị Lan", "0945666777", "Kế toán"),
+    ("CDCS-THPT-CD", "Vũ Thị Thu", "0966888999", "Giáo viên Ngữ văn"),
+    ("CDCS-THPT-CD", "Ma Văn Khánh", "0355123789", "Giáo viên Toán"),
+]
+
+
+def demo_campaign(today: date) -> dict[str, object]:
+    """A campaign open today: this year's if January 25 is still ahead, else next year's."""
+    year = today.year if today <= date(today.year, 1, 25) else today.year + 1
+    deadline = date(year, 1, 25)
+    if (deadline - today).days < 14:
+        deadline = today + timedelta(days=30)
+    return {
+        "code": f"TD{year}",
+        "name": f"Phong trào thi đua năm {year}",
+        "issuer": "LDLD-BK",
+        "year": year,
+        "registration_deadline": deadline.isoformat(),
+        "phases": [
+            {
+                "name": "Đợt 1",
+                "start": f"{year}-01-01",
+                "end": f"{year}-06-30",
+                "theme": "Thi đua lao động giỏi, lao động sáng tạo",
+            },
+            {"name": "Đợt 2", "start": f"{year}-07-01", "end": f"{year}-12-31"},
+        ],
+        "titles": ["LDTT", "CSTDCS", "BK_TINH", "BK_TLD", "TTLDTT", "TTLDXS", "CO_TINH", "CO_TLD"],
+        "occasions": [
+            "97 năm Ngày thành lập Công đoàn Việt Nam (28/7)",
+            "Tháng Công nhân (tháng 5)",
+        ],
+    }
+
+
+async def load_demo(
+    sessionmaker: async_sessionmaker[AsyncSession], today: date | None = None
+) -> str:
+    """Load (or refresh) the demo data; returns a short description for the terminal."""
+    today = today or date.today()
+    unit_rows = [
+        Row(n, {"code": c, "name": name, "parent_code": parent, "kind": kind})
+        for n, (c, name, parent, kind) in enumerate(UNITS, start=2)
+    ]
+    member_rows = [
+        Row(n, {"unit_code": u, "full_name": name, "phone": phone, "position": pos})
+        for n, (u, name, phone, pos) in enumerate(MEMBERS, start=2)
+    ]
+    async with sessionmaker() as session, session.begin():
+        await import_units(session, unit_rows)
+        await import_members(session, member_rows)
+        campaign = await load_campaign(session, demo_campaign(today), via="demo")
+    return (
+        f"Demo loaded: {len(UNITS)} units, {len(MEMBERS)} members, campaign {campaign.code} "
+        f"(deadline {campaign.registration_deadline:%d/%m/%Y}).\n"
+        "Share a roster phone such as 0912345678 (Nguyễn Thị Hoa) to be recognised, "
+        "or any other number to sign up as a new member."
+    )
