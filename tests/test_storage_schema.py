@@ -12,7 +12,7 @@ from storage.seed import catalogue_entries
 
 
 async def test_migrations_match_models(engine: AsyncEngine) -> None:
-    def diff(connection):  # type: ignore[no-untyped-def]
+    def diff(connection):
         ctx = MigrationContext.configure(connection, opts={"compare_type": False})
         return compare_metadata(ctx, Base.metadata)
 
