@@ -22,6 +22,7 @@ from sqlalchemy.orm import selectinload
 from storage.models import Campaign, Registration, RegistrationStatus, Title, Unit
 
 PATH_SEPARATOR = " › "
+MAX_WIDTH = 100
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 
 # Drafts were never sent and withdrawn ones were taken back: neither is on an officer's list.
@@ -240,6 +241,7 @@ def write_xlsx(rows: Sequence[RegistrationRow], target: str | Path | BinaryIO) -
                 cell.number_format = "@"
             widths[index - 1] = max(widths[index - 1], len(_text(value)))
     for index, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = min(width + 2, 60)
+        # Capped so one very deep unit path cannot push every other column off screen.
+        sheet.column_dimensions[get_column_letter(index)].width = min(width + 2, MAX_WIDTH)
     sheet.auto_filter.ref = sheet.dimensions
     workbook.save(target)
