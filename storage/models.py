@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     ForeignKey,
@@ -226,6 +227,16 @@ class Registration(Base):
             sqlite_where=text("status != 'withdrawn' AND person_id IS NOT NULL"),
             postgresql_where=text("status != 'withdrawn' AND person_id IS NOT NULL"),
         ),
+        # A unit registers each collective title once per campaign.
+        Index(
+            "uq_registrations_unit_title_live",
+            "campaign_id",
+            "unit_id",
+            "title_code",
+            unique=True,
+            sqlite_where=text("status != 'withdrawn' AND is_collective"),
+            postgresql_where=text("status != 'withdrawn' AND is_collective"),
+        ),
         Index("ix_registrations_campaign_unit", "campaign_id", "unit_id"),
     )
 
@@ -281,3 +292,121 @@ class AuditEntry(Base):
     entity: Mapped[str] = mapped_column(String(50))
     entity_id: Mapped[int | None] = mapped_column(Integer)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SubmissionStatus(StrEnum):
+    """A unit's list as seen by the level above (the statuses officers know)."""
+
+    NOT_SENT = "not_sent"  # Chưa gửi
+    PENDING = "pending"  # Chờ duyệt
+    RETURNED = "returned"  # Trả lại (bổ sung)
+    APPROVED = "approved"  # Đã duyệt
+
+
+class Initiative(Base):
+    """A sáng kiến registered by a member (with co-authors) for a campaign."""
+
+    __tablename__ = "initiatives"
+    __table_args__ = (Index("ix_initiatives_campaign_unit", "campaign_id", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    receipt_no: Mapped[str] = mapped_column(String(40), unique=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    # The registering author; co-authors are in initiative_authors.
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    name: Mapped[str] = mapped_column(String(300))
+    field: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str | None] = mapped_column(Text)
+    applied_on: Mapped[date | None] = mapped_column(Date)
+    # Expected benefit (giá trị làm lợi) in đồng.
+    benefit: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20), default=RegistrationStatus.SUBMITTED)
+    source: Mapped[str] = mapped_column(String(20), default="chat")
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column()
+
+    campaign: Mapped[Campaign] = relationship()
+    authors: Mapped[list[InitiativeAuthor]] = relationship(
+        order_by="InitiativeAuthor.position", cascade="all, delete-orphan"
+    )
+
+
+class InitiativeAuthor(Base):
+    """A co-author: a person the bot knows, or just a name typed by the registrant."""
+
+    __tablename__ = "initiative_authors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    initiative_id: Mapped[int] = mapped_column(ForeignKey("initiatives.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Attachment(Base):
+    """A file sent with a registration: the platform's file id plus what we checked of it."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (Index("ix_attachments_owner", "owner_kind", "owner_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_kind: Mapped[str] = mapped_column(String(20))  # "initiative", "work"
+    owner_id: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(20))
+    file_id: Mapped[str] = mapped_column(String(300))
+    filename: Mapped[str | None] = mapped_column(String(300))
+    mime: Mapped[str | None] = mapped_column(String(100))
+    size: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Work(Base):
+    """A commemorative work (công trình, sản phẩm chào mừng) registered by a unit."""
+
+    __tablename__ = "works"
+    __table_args__ = (Index("ix_works_campaign_unit", "campaign_id", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    receipt_no: Mapped[str] = mapped_column(String(40), unique=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    name: Mapped[str] = mapped_column(String(300))
+    occasion: Mapped[str] = mapped_column(String(300))
+    value: Mapped[int] = mapped_column(BigInteger)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    plaque_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(20), default=RegistrationStatus.SUBMITTED)
+    source: Mapped[str] = mapped_column(String(20), default="chat")
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column()
+
+    campaign: Mapped[Campaign] = relationship()
+    unit: Mapped[Unit] = relationship()
+
+
+class UnitSubmission(Base):
+    """A unit's list sent to the level above, and what that level decided."""
+
+    __tablename__ = "unit_submissions"
+    __table_args__ = (UniqueConstraint("campaign_id", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default=SubmissionStatus.NOT_SENT)
+    submitted_at: Mapped[datetime | None] = mapped_column()
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    decided_at: Mapped[datetime | None] = mapped_column()
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    # Why it was returned; kept after resubmission for the history in the audit log.
+    reason: Mapped[str | None] = mapped_column(Text)
+    round: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    unit: Mapped[Unit] = relationship()
