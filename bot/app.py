@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.config import Settings
 from handlers.engine.flow import EngineConfig
 from handlers.engine.runner import Engine
-from handlers.flows import default_commands, default_flows
+from handlers.flows import build_engine as build_flows_engine
 from storage.db import make_engine, make_sessionmaker
 from storage.models import ChannelIdentity, Person
 from storage.seed import prepare_database
@@ -42,7 +42,7 @@ def build_engine(
     config = EngineConfig(
         timezone=settings.timezone, default_locale=settings.locale, bot_username=bot_username
     )
-    return Engine(sessionmaker, default_flows(), default_commands(), config)
+    return build_flows_engine(sessionmaker, config)
 
 
 @contextlib.asynccontextmanager

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.engine.flow import EngineConfig
 from handlers.engine.runner import Engine
-from handlers.flows import default_commands, default_flows
+from handlers.flows import build_engine
 from storage.models import AuditEntry, ChannelIdentity, Person, Registration
 from tests.chat import Chat
 from tests.factories import Org, make_org
@@ -19,7 +19,7 @@ JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)  # 09:00 in Hà Nội
 
 
 def make_engine(sessionmaker: async_sessionmaker[AsyncSession], now: datetime = JAN_10) -> Engine:
-    return Engine(sessionmaker, default_flows(), default_commands(), EngineConfig(now=lambda: now))
+    return build_engine(sessionmaker, EngineConfig(now=lambda: now))
 
 
 @pytest.fixture

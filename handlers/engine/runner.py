@@ -58,6 +58,7 @@ MAX_TEXT = 4000
 MAX_HISTORY = 30
 
 CommandFn = Callable[[Ctx, str], Awaitable[Go | None]]
+ACTION_PREFIX = "!"
 
 _NAV_WORDS = {
     BACK: {"quay lai", "tro lai", "back", "<", "«"},
@@ -124,10 +125,15 @@ class Engine:
         flows: Mapping[str, Flow],
         commands: Mapping[str, CommandFn],
         config: EngineConfig | None = None,
+        actions: Mapping[str, CommandFn] | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.flows = flows
         self.commands = commands
+        # Buttons on notifications ("Duyệt" on a unit's list sent to an officer) are not
+        # answers to the person's current question: their ids start with "!" and name an
+        # action, "!name:argument", that works whatever the person is doing.
+        self.actions = actions or {}
         self.config = config or EngineConfig()
 
     # --- the unit of work --------------------------------------------------------------
@@ -252,6 +258,9 @@ class _Turn:
         if text and text.startswith("/"):
             await self._command(text)
             return
+        if incoming.choice_id and incoming.choice_id.startswith(ACTION_PREFIX):
+            await self._action(incoming.choice_id[1:])
+            return
         if self.flow_name not in self.engine.flows or not self.step_name:
             await self._start_fresh()
             return
@@ -291,6 +300,16 @@ class _Turn:
         if go is None:
             await self._reask()
         else:
+            await self._apply(go)
+
+    async def _action(self, spec: str) -> None:
+        name, _sep, arg = spec.partition(":")
+        handler = self.engine.actions.get(name)
+        if handler is None or self.ctx.person is None:
+            self.ctx.say(_("This button is no longer valid."))
+            return
+        go = await handler(self.ctx, arg)
+        if go is not None:
             await self._apply(go)
 
     async def _reask(self) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from handlers.engine.flow import Ctx, Finish, Flow, Go, Switch
-from handlers.engine.runner import CommandFn
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.engine.flow import Ctx, EngineConfig, Finish, Flow, Go, Switch
+from handlers.engine.runner import CommandFn, Engine
 from handlers.flows.menu import MENU_FLOW, cmd_cancel, cmd_help, cmd_menu, start_flow_command
 from handlers.flows.mine import MINE_FLOW
 from handlers.flows.onboarding import ONBOARDING_FLOW, redeem_invite
@@ -30,6 +32,11 @@ async def cmd_start(ctx: Ctx, arg: str) -> Go | None:
     return Finish()
 
 
+def default_actions() -> dict[str, CommandFn]:
+    """Buttons on notifications ("!name:arg"); see Engine.actions."""
+    return {}
+
+
 def default_commands() -> dict[str, CommandFn]:
     return {
         "start": cmd_start,
@@ -41,3 +48,8 @@ def default_commands() -> dict[str, CommandFn]:
         "dangky": start_flow_command("title"),
         "cuatoi": start_flow_command("mine"),
     }
+
+
+def build_engine(sessionmaker: async_sessionmaker[AsyncSession], config: EngineConfig) -> Engine:
+    """The engine with every flow, command and notification action of the bot."""
+    return Engine(sessionmaker, default_flows(), default_commands(), config, default_actions())
