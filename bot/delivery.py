@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramAPIError,
     TelegramEntityTooLarge,
     TelegramForbiddenError,
@@ -95,7 +96,13 @@ async def call_with_retry(
             # A subclass of the network error, but sending the same file again cannot help.
             log.error("%s: file too large (%s)", what, exc)
             raise DeliveryError(what, "too large") from exc
-        except (TelegramServerError, TelegramNetworkError, TransientError) as exc:
+        except (
+            TelegramServerError,
+            TelegramNetworkError,
+            # A proxy in front of the API answering 502 with an HTML page, not JSON.
+            ClientDecodeError,
+            TransientError,
+        ) as exc:
             failures += 1
             if failures >= max_attempts:
                 log.error("%s: giving up after %d attempts (%s)", what, failures, exc)

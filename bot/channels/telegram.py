@@ -230,24 +230,29 @@ class TelegramChannel:
         """Receive updates until :meth:`stop`; the composition root owns the signals."""
         if self._closing:
             return
-        # Polling and a webhook exclude each other; a leftover webhook would stop us cold.
-        await call_with_retry(
-            partial(self.bot.delete_webhook, drop_pending_updates=False), what="deleteWebhook"
-        )
-        self._poller = asyncio.create_task(
-            self.dp.start_polling(
-                self.bot,
-                polling_timeout=self.polling_timeout,
-                allowed_updates=ALLOWED_UPDATES,
-                handle_signals=False,
-                # stop() closes the session, after the last replies have gone out.
-                close_bot_session=False,
-                tasks_concurrency_limit=self.max_concurrent_updates,
-            )
-        )
+        # One task from the first call on, so stop() can end it at any point of its start.
+        self._poller = asyncio.create_task(self._poll())
         await asyncio.wait([self._poller])
         if not self._poller.cancelled():
             self._poller.result()  # a crash of the poller is the caller's to see
+
+    async def _poll(self) -> None:
+        # Polling and a webhook exclude each other: a leftover webhook would stop us cold.
+        # If this fails (network down at start), polling itself keeps retrying and says so.
+        with contextlib.suppress(DeliveryError):
+            await call_with_retry(
+                partial(self.bot.delete_webhook, drop_pending_updates=False),
+                what="deleteWebhook",
+            )
+        await self.dp.start_polling(
+            self.bot,
+            polling_timeout=self.polling_timeout,
+            allowed_updates=ALLOWED_UPDATES,
+            handle_signals=False,
+            # stop() closes the session, after the last replies have gone out.
+            close_bot_session=False,
+            tasks_concurrency_limit=self.max_concurrent_updates,
+        )
 
     async def stop(self) -> None:
         """Stop polling, let updates in hand finish, confirm them, close the session."""
@@ -256,7 +261,7 @@ class TelegramChannel:
         if poller is not None and not poller.done():
             try:
                 await self.dp.stop_polling()
-            except RuntimeError:  # stop() came before polling had started
+            except RuntimeError:  # still deleting the webhook: polling has not started
                 poller.cancel()
             await asyncio.wait([poller])
         if self._in_flight:
