@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -410,3 +411,31 @@ class UnitSubmission(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     unit: Mapped[Unit] = relationship()
+
+
+class OutboxMessage(Base):
+    """A message to someone other than the sender, written in the same transaction as the
+    change that caused it (a transactional outbox), so a crash between commit and delivery
+    loses nothing: the dispatcher sends what is pending after a restart.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "sent_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(100))
+    # The Reply as JSON: text, choices, one_per_row.
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    file_name: Mapped[str | None] = mapped_column(String(200))
+    file_mime: Mapped[str | None] = mapped_column(String(100))
+    file_content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A dispatcher holds a message until this time; another may take it over afterwards.
+    claimed_until: Mapped[datetime | None] = mapped_column()
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column()
+    # "sent", "blocked", "failed" once settled.
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    last_error: Mapped[str | None] = mapped_column(Text)

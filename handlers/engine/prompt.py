@@ -122,3 +122,23 @@ class Result:
 
     replies: list[Reply] = field(default_factory=list)
     others: list[Outgoing] = field(default_factory=list)
+
+
+def reply_to_payload(reply: Reply) -> dict[str, object]:
+    """A Reply as JSON for the outbox (the file travels separately, as bytes)."""
+    return {
+        "text": reply.text,
+        "choices": [[c.id, c.label] for c in reply.choices],
+        "one_per_row": reply.one_per_row,
+    }
+
+
+def reply_from_payload(payload: dict[str, object], file: OutFile | None = None) -> Reply:
+    raw_choices = payload.get("choices") or []
+    assert isinstance(raw_choices, list)
+    return Reply(
+        text=str(payload.get("text", "")),
+        choices=tuple(Choice(str(c[0]), str(c[1])) for c in raw_choices),
+        one_per_row=bool(payload.get("one_per_row", True)),
+        file=file,
+    )

@@ -39,13 +39,15 @@ from handlers.engine.prompt import (
     Choice,
     Incoming,
     InputKind,
+    Outgoing,
     Prompt,
     Reply,
     Result,
+    reply_to_payload,
 )
 from handlers.i18n import _, use_locale
 from handlers.text import Invalid, clean, fold, parse_date, parse_money, parse_phone
-from storage.models import ChannelIdentity, Conversation, Person
+from storage.models import ChannelIdentity, Conversation, OutboxMessage, Person
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,22 @@ _NAV_WORDS = {
     CANCEL: {"huy", "huy bo", "cancel", "thoat", "dung lai"},
     SKIP: {"bo qua", "skip", "khong", "khong co", "-"},
 }
+
+
+def queue_outgoing(session: AsyncSession, messages: list[Outgoing]) -> None:
+    """Write messages for other people into the outbox, in the caller's transaction."""
+    for out in messages:
+        file = out.reply.file
+        session.add(
+            OutboxMessage(
+                channel=out.to.channel,
+                external_id=out.to.external_id,
+                payload=reply_to_payload(out.reply),
+                file_name=file.filename if file else None,
+                file_mime=file.mime if file else None,
+                file_content=file.content if file else None,
+            )
+        )
 
 
 class _LostRace(Exception):
@@ -134,6 +152,8 @@ class Engine:
         # answers to the person's current question: their ids start with "!" and name an
         # action, "!name:argument", that works whatever the person is doing.
         self.actions = actions or {}
+        # Called after a commit that queued messages for others (wakes the dispatcher).
+        self.on_queued: Callable[[], None] | None = None
         self.config = config or EngineConfig()
 
     # --- the unit of work --------------------------------------------------------------
@@ -143,7 +163,10 @@ class Engine:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 async with self.sessionmaker() as session, session.begin():
-                    return await self._handle(session, incoming)
+                    result = await self._handle(session, incoming)
+                if result.others and self.on_queued is not None:
+                    self.on_queued()
+                return result
             except (_LostRace, IntegrityError):
                 log.debug("update of %s lost a race, attempt %d", incoming.address, attempt)
             except (OperationalError, DBAPIError) as exc:
@@ -189,6 +212,7 @@ class Engine:
         )
         if saved.rowcount != 1:  # type: ignore[attr-defined]
             raise _LostRace()
+        queue_outgoing(session, ctx.others)
         return Result(replies=ctx.said, others=ctx.others)
 
     async def _identity(self, session: AsyncSession, incoming: Incoming) -> ChannelIdentity:
