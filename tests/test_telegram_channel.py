@@ -443,6 +443,24 @@ async def test_an_officer_who_blocked_the_bot_does_not_stop_the_sender(
     assert crashes(caplog) == []
 
 
+async def test_send_reaches_a_person_or_says_why_not(tg: Harness) -> None:
+    officer = tg.user(OFFICER_ID, "Cán bộ")
+    tg.server.blocked.add(4004)
+    choices = (Choice("!ok:7", "Duyệt"), Choice("!no:7", "Trả lại"))
+
+    await tg.channel.send(str(OFFICER_ID), Reply("Hồ sơ số 7 chờ duyệt", choices=choices))
+    sent = await officer.wait_message("Hồ sơ số 7")
+    assert [b["callback_data"] for b in sent.inline_buttons] == ["c:-1:!ok:7", "c:-1:!no:7"]
+    assert parse_callback_data("c:-1:!ok:7") == ("!ok:7", -1)
+
+    with pytest.raises(DeliveryError) as blocked:
+        await tg.channel.send("4004", Reply("Không tới"))
+    assert blocked.value.blocked
+    with pytest.raises(DeliveryError) as bad:
+        await tg.channel.send("zalo:42", Reply("Không tới"))
+    assert not bad.value.blocked
+
+
 async def test_commands_are_registered_in_vietnamese_and_english(tg: Harness) -> None:
     names = [c["command"] for c in tg.server.commands[None]]
     assert names == ["start", "dangky", "cuatoi", "help", "cancel"]

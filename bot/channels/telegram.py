@@ -392,7 +392,12 @@ class TelegramChannel:
 
     async def send(self, address_external_id: str, reply: Reply) -> None:
         """Send a reply to someone who did not just write (raises DeliveryError)."""
-        await self._deliver(int(address_external_id), reply, remove_keyboard=reply.remove_keyboard)
+        try:
+            chat_id = int(address_external_id)
+        except ValueError:
+            log.error("not a Telegram chat id: %r", address_external_id)
+            raise DeliveryError(f"send to {address_external_id!r}", "bad address") from None
+        await self._deliver(chat_id, reply, remove_keyboard=reply.remove_keyboard)
 
     async def _render(self, chat_id: int, result: Result, *, clear_reply_keyboard: bool) -> None:
         remove = clear_reply_keyboard and not any(r.request_contact for r in result.replies)
@@ -410,7 +415,7 @@ class TelegramChannel:
                 continue
             try:
                 await self.send(out.to.external_id, out.reply)
-            except (DeliveryError, ValueError) as exc:
+            except DeliveryError as exc:
                 log.warning("message for %s not delivered: %s", out.to, exc)
 
     def _markup(self, reply: Reply) -> ReplyMarkup | None:
