@@ -6,22 +6,28 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+# text.py is pure (no platform, no database), as in the importers: the same fold() as the chat.
+from handlers.text import fold
 from storage.models import (
     AuditEntry,
     Campaign,
     ChannelIdentity,
+    Initiative,
+    InitiativeAuthor,
     Invite,
     Person,
     Registration,
     RegistrationStatus,
+    Role,
     Title,
     Unit,
     UnitKind,
     UnitRole,
+    Work,
 )
 
 LIVE_STATUSES = (
@@ -274,4 +280,130 @@ async def registration_of(
         select(Registration)
         .where(Registration.id == registration_id, Registration.person_id == person_id)
         .options(selectinload(Registration.campaign))
+    )
+
+
+# --- initiatives and works -----------------------------------------------------------------
+
+
+async def unit_people_matching(
+    session: AsyncSession,
+    unit_id: int,
+    folded_query: str,
+    *,
+    exclude_ids: Sequence[int] = (),
+    limit: int = 6,
+) -> list[Person]:
+    """People of one unit whose name contains every word of the query, accents ignored.
+
+    People have no folded-name column, so the unit's names are folded here; a unit is a few
+    thousand people at most. Whole-word matches ("hoa" for "Nguyễn Thị Hoa") come first.
+    """
+    words = folded_query.split()
+    if not words:
+        return []
+    query = select(Person).where(Person.unit_id == unit_id).order_by(Person.full_name, Person.id)
+    if exclude_ids:
+        query = query.where(Person.id.not_in(list(exclude_ids)))
+    rows = await session.scalars(query)
+    scored: list[tuple[int, Person]] = []
+    for person in rows:
+        name = fold(person.full_name)
+        if all(w in name for w in words):
+            parts = name.split()
+            scored.append((sum(w not in parts for w in words), person))
+    scored.sort(key=lambda item: item[0])
+    return [person for _score, person in scored[:limit]]
+
+
+async def units_led_by(session: AsyncSession, person_id: int) -> list[Unit]:
+    """Units in which the person has the leader role, by name."""
+    rows = await session.scalars(
+        select(Unit)
+        .join(UnitRole, UnitRole.unit_id == Unit.id)
+        .where(UnitRole.person_id == person_id, UnitRole.role == Role.LEADER)
+        .order_by(Unit.name, Unit.id)
+    )
+    return list(rows)
+
+
+def _initiatives_of_person(person_id: int) -> ColumnElement[bool]:
+    """Initiatives the person registered or is named in as a co-author."""
+    coauthored = select(InitiativeAuthor.initiative_id).where(
+        InitiativeAuthor.person_id == person_id
+    )
+    return or_(Initiative.person_id == person_id, Initiative.id.in_(coauthored))
+
+
+async def person_initiative_stats(
+    session: AsyncSession, campaign_id: int, person_id: int
+) -> tuple[int, int]:
+    """How many live initiatives the person authored in a campaign, and the best benefit."""
+    row = (
+        await session.execute(
+            select(func.count(Initiative.id), func.coalesce(func.max(Initiative.benefit), 0)).where(
+                Initiative.campaign_id == campaign_id,
+                Initiative.status.in_(LIVE_STATUSES),
+                _initiatives_of_person(person_id),
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1] or 0)
+
+
+async def person_initiatives(
+    session: AsyncSession, person_id: int, limit: int = 20
+) -> list[Initiative]:
+    """The person's initiatives (as author or co-author), live ones first, newest first."""
+    rows = await session.scalars(
+        select(Initiative)
+        .where(_initiatives_of_person(person_id))
+        .options(selectinload(Initiative.campaign), selectinload(Initiative.authors))
+        .order_by(
+            case((Initiative.status == RegistrationStatus.WITHDRAWN, 1), else_=0),
+            Initiative.created_at.desc(),
+            Initiative.id.desc(),
+        )
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def initiative_of(
+    session: AsyncSession, initiative_id: int, person_id: int
+) -> Initiative | None:
+    """An initiative, only if the person registered it (co-authors cannot withdraw it)."""
+    return await session.scalar(
+        select(Initiative)
+        .where(Initiative.id == initiative_id, Initiative.person_id == person_id)
+        .options(selectinload(Initiative.campaign))
+    )
+
+
+async def unit_works(session: AsyncSession, unit_ids: Sequence[int], limit: int = 20) -> list[Work]:
+    """Works of the given units, live ones first, newest first."""
+    if not unit_ids:
+        return []
+    rows = await session.scalars(
+        select(Work)
+        .where(Work.unit_id.in_(unit_ids))
+        .options(selectinload(Work.campaign), selectinload(Work.unit))
+        .order_by(
+            case((Work.status == RegistrationStatus.WITHDRAWN, 1), else_=0),
+            Work.created_at.desc(),
+            Work.id.desc(),
+        )
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def work_of(session: AsyncSession, work_id: int, unit_ids: Sequence[int]) -> Work | None:
+    """A work, only if it belongs to one of the given units (those the person leads)."""
+    if not unit_ids:
+        return None
+    return await session.scalar(
+        select(Work)
+        .where(Work.id == work_id, Work.unit_id.in_(unit_ids))
+        .options(selectinload(Work.campaign))
     )

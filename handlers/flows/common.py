@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
+from handlers.engine.flow import Answer, Ctx, Finish, Go, Next
+from handlers.engine.prompt import Choice, Prompt
 from handlers.i18n import _, current_locale
 from handlers.text import format_date
-from storage.models import Campaign, RegistrationStatus, Title
+from storage.models import Campaign, RegistrationStatus, Title, Unit
+from storage.repo import campaign_by_id, campaigns_for_unit
 
 
 def title_label(title: Title) -> str:
@@ -44,3 +47,40 @@ def deadline_passed_text(campaign: Campaign) -> str:
         "Registration for “{campaign}” closed on {deadline}. If you think this is a mistake, "
         "please contact your union officer."
     ).format(campaign=campaign.name, deadline=show_date(campaign.registration_deadline))
+
+
+# --- choosing the campaign (titles, initiatives, works) ------------------------------------
+
+
+async def ask_open_campaign(ctx: Ctx, unit: Unit | None, then: str) -> Prompt | Go:
+    """The campaign step: skipped when one campaign is open for ``unit``, a choice when several.
+
+    Stores ``campaign_id`` in the draft and moves on to ``then``; ends the flow, saying why,
+    when nothing is open (none running, or the deadline has passed).
+    """
+    running = await campaigns_for_unit(ctx.session, unit, ctx.today) if unit else []
+    open_ = [c for c in running if registration_open(c, ctx.today)]
+    if not open_:
+        if running:
+            ctx.say(deadline_passed_text(running[-1]))
+        else:
+            ctx.say(_("There is no emulation campaign open for your unit at the moment."))
+        return Finish()
+    if len(open_) == 1:
+        ctx.data["campaign_id"] = open_[0].id
+        return Next(then)
+    return Prompt(
+        _("Several campaigns are open. Which one do you want to register for?"),
+        tuple(Choice(f"c{c.id}", c.name) for c in open_),
+    )
+
+
+def answer_open_campaign(ctx: Ctx, answer: Answer, then: str) -> Go:
+    ctx.data["campaign_id"] = int((answer.choice or "c0")[1:])
+    return Next(then)
+
+
+async def draft_campaign(ctx: Ctx) -> Campaign | None:
+    """The campaign chosen earlier in this flow, if any."""
+    campaign_id = ctx.data.get("campaign_id")
+    return await campaign_by_id(ctx.session, campaign_id) if campaign_id else None

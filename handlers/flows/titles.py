@@ -9,6 +9,8 @@ from __future__ import annotations
 from handlers.engine.flow import Again, Answer, Ctx, Edit, Finish, Flow, Go, Next, Step, Switch
 from handlers.engine.prompt import Choice, InputKind, Prompt
 from handlers.flows.common import (
+    answer_open_campaign,
+    ask_open_campaign,
     deadline_passed_text,
     registration_open,
     show_date,
@@ -24,7 +26,6 @@ from storage.repo import (
     approved_years,
     audit,
     campaign_by_id,
-    campaigns_for_unit,
     live_registration,
     next_receipt_no,
     person_title_codes,
@@ -55,26 +56,11 @@ async def _individual_titles(ctx: Ctx, campaign: Campaign) -> list[Title]:
 async def ask_campaign(ctx: Ctx) -> Prompt | Go:
     person = ctx.require_person()
     unit = await ctx.session.get(Unit, person.unit_id) if person.unit_id else None
-    running = await campaigns_for_unit(ctx.session, unit, ctx.today) if unit else []
-    open_ = [c for c in running if registration_open(c, ctx.today)]
-    if not open_:
-        if running:
-            ctx.say(deadline_passed_text(running[-1]))
-        else:
-            ctx.say(_("There is no emulation campaign open for your unit at the moment."))
-        return Finish()
-    if len(open_) == 1:
-        ctx.data["campaign_id"] = open_[0].id
-        return Next("title")
-    return Prompt(
-        _("Several campaigns are open. Which one do you want to register for?"),
-        tuple(Choice(f"c{c.id}", c.name) for c in open_),
-    )
+    return await ask_open_campaign(ctx, unit, then="title")
 
 
 async def answer_campaign(ctx: Ctx, answer: Answer) -> Go:
-    ctx.data["campaign_id"] = int((answer.choice or "c0")[1:])
-    return Next("title")
+    return answer_open_campaign(ctx, answer, then="title")
 
 
 # --- title ---------------------------------------------------------------------------------
