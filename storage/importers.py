@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -169,13 +170,16 @@ def read_xlsx(source: str | Path | BinaryIO) -> tuple[list[str], list[Row]]:
     """Header and rows of the first sheet of an XLSX workbook."""
     # Imported here: openpyxl is heavy and the running bot never reads spreadsheets.
     from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
 
     try:
         workbook = load_workbook(source, read_only=True, data_only=True)
-    except (OSError, KeyError, ValueError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise ImportFailed([f"the file is not a readable XLSX workbook ({exc})"]) from exc
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, InvalidFileException, OSError, KeyError, ValueError) as exc:
+        raise ImportFailed(
+            [f"the file is not a readable XLSX workbook ({exc}); save it again from Excel"]
+        ) from exc
     try:
         sheet = workbook.worksheets[0]
         return _rows_from_table(sheet.iter_rows(values_only=True))
@@ -412,22 +416,47 @@ async def import_units(session: AsyncSession, rows: Sequence[Row]) -> ImportSumm
     units: dict[str, Unit] = {u.code: u for u in await _load_by(session, Unit.code, wanted)}
 
     summary = ImportSummary("units")
+    levels: dict[int, list[_UnitLine]] = {}
     for line in ordered:
-        parent = units[line.parent_code] if line.parent_code else None
-        unit = units.get(line.code)
-        if unit is None:
-            unit = Unit(
-                code=line.code,
-                name=line.name,
-                search_name=fold(line.name),
-                kind=str(line.kind or guess_kind(line.name) or UnitKind.GRASSROOTS),
-                parent_id=parent.id if parent else None,
-                path="/",
-            )
-            session.add(unit)
-            await session.flush()  # the id is part of the path
+        levels.setdefault(depth[line.code], []).append(line)
+    for level in sorted(levels):
+        created: list[tuple[_UnitLine, Unit]] = []
+        for line in levels[level]:
+            parent = units[line.parent_code] if line.parent_code else None
+            unit = units.get(line.code)
+            if unit is None:
+                unit = Unit(
+                    code=line.code,
+                    name=line.name,
+                    search_name=fold(line.name),
+                    kind=str(line.kind or guess_kind(line.name) or UnitKind.GRASSROOTS),
+                    parent_id=parent.id if parent else None,
+                    path="/",
+                )
+                session.add(unit)
+                units[line.code] = unit
+                created.append((line, unit))
+                continue
+            changes = await _update_unit(session, unit, line, parent, code_of)
+            if changes:
+                summary.updated += 1
+                _audit(
+                    session,
+                    "unit.import",
+                    "unit",
+                    unit.id,
+                    {"row": line.row, "code": unit.code, "created": False, "changes": changes},
+                )
+            else:
+                summary.unchanged += 1
+        if not created:
+            continue
+        # One flush per tree level, not per unit: the ids (part of the paths) of a whole level
+        # come back at once, and the next level's parents are then known.
+        await session.flush()
+        for line, unit in created:
+            parent = units[line.parent_code] if line.parent_code else None
             unit.path = f"{parent.path if parent else '/'}{unit.id}/"
-            units[line.code] = unit
             summary.created += 1
             _audit(
                 session,
@@ -443,37 +472,35 @@ async def import_units(session: AsyncSession, rows: Sequence[Row]) -> ImportSumm
                     "parent_code": line.parent_code,
                 },
             )
-            continue
-
-        changes: dict[str, list[Any]] = {}
-        if unit.name != line.name:
-            changes["name"] = [unit.name, line.name]
-            unit.name = line.name
-            unit.search_name = fold(line.name)
-        if line.kind is not None and unit.kind != line.kind:
-            changes["kind"] = [unit.kind, str(line.kind)]
-            unit.kind = str(line.kind)
-        new_parent_id = parent.id if parent else None
-        if unit.parent_id != new_parent_id:
-            old_parent_code = code_of.get(unit.parent_id) if unit.parent_id else None
-            changes["parent_code"] = [old_parent_code, line.parent_code]
-            moved = await _move(session, unit, parent)
-            changes["path"] = [moved[0], unit.path]
-            if moved[1]:
-                changes["descendants_moved"] = [None, moved[1]]
-        if changes:
-            summary.updated += 1
-            _audit(
-                session,
-                "unit.import",
-                "unit",
-                unit.id,
-                {"row": line.row, "code": unit.code, "created": False, "changes": changes},
-            )
-        else:
-            summary.unchanged += 1
     await session.flush()
     return summary
+
+
+async def _update_unit(
+    session: AsyncSession,
+    unit: Unit,
+    line: _UnitLine,
+    parent: Unit | None,
+    code_of: dict[int, str],
+) -> dict[str, list[Any]]:
+    """Apply one row to an existing unit; the changes as {field: [old, new]}."""
+    changes: dict[str, list[Any]] = {}
+    if unit.name != line.name:
+        changes["name"] = [unit.name, line.name]
+        unit.name = line.name
+        unit.search_name = fold(line.name)
+    if line.kind is not None and unit.kind != line.kind:
+        changes["kind"] = [unit.kind, str(line.kind)]
+        unit.kind = str(line.kind)
+    new_parent_id = parent.id if parent else None
+    if unit.parent_id != new_parent_id:
+        old_parent_code = code_of.get(unit.parent_id) if unit.parent_id else None
+        changes["parent_code"] = [old_parent_code, line.parent_code]
+        old_path, descendants = await _move(session, unit, parent)
+        changes["path"] = [old_path, unit.path]
+        if descendants:
+            changes["descendants_moved"] = [None, descendants]
+    return changes
 
 
 async def _move(session: AsyncSession, unit: Unit, parent: Unit | None) -> tuple[str, int]:
@@ -591,6 +618,7 @@ async def import_members(session: AsyncSession, rows: Sequence[Row]) -> ImportSu
             member_roles.setdefault(role.person_id, []).append(role)
 
     summary = ImportSummary("members")
+    applied: list[tuple[_MemberLine, Person, bool, dict[str, list[Any]]]] = []
     for line in lines:
         unit = units[line.unit_code]
         person = people.get(line.phone)
@@ -604,22 +632,25 @@ async def import_members(session: AsyncSession, rows: Sequence[Row]) -> ImportSu
                 source="roster",
             )
             session.add(person)
-            await session.flush()
             people[line.phone] = person
-            created = True
-        else:
-            created = False
-            if person.full_name != line.full_name:
-                changes["full_name"] = [person.full_name, line.full_name]
-                person.full_name = line.full_name
-            # An empty position in the roster means "not given", not "erase it".
-            if line.position is not None and person.position != line.position:
-                changes["position"] = [person.position, line.position]
-                person.position = line.position
-            if person.unit_id != unit.id:
-                changes["unit_id"] = [person.unit_id, unit.id]
-                person.unit_id = unit.id
+            applied.append((line, person, True, changes))
+            continue
+        if person.full_name != line.full_name:
+            changes["full_name"] = [person.full_name, line.full_name]
+            person.full_name = line.full_name
+        # An empty position in the roster means "not given", not "erase it".
+        if line.position is not None and person.position != line.position:
+            changes["position"] = [person.position, line.position]
+            person.position = line.position
+        if person.unit_id != unit.id:
+            changes["unit_id"] = [person.unit_id, unit.id]
+            person.unit_id = unit.id
+        applied.append((line, person, False, changes))
+    # One flush for all new people (not one per row): their ids are needed for the roles.
+    await session.flush()
 
+    for line, person, created, changes in applied:
+        unit = units[line.unit_code]
         roles = member_roles.get(person.id, [])
         old_units = sorted(r.unit_id for r in roles)
         if unit.id not in old_units:
