@@ -15,7 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -24,12 +24,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from storage.campaigns import CampaignInvalid, load_campaign_file
 from storage.db import make_engine, make_sessionmaker
-from storage.exporters import ExportError, registration_rows, write_csv, write_xlsx
-from storage.importers import ImportFailed, import_members_file, import_units_file
+from storage.exporters import (
+    ExportError,
+    RegistrationRow,
+    registration_rows,
+    write_csv,
+    write_xlsx,
+)
+from storage.importers import ImportFailed, ImportSummary, import_members_file, import_units_file
 from storage.invites import InviteError, create_invite, invite_status, list_invites, revoke_invite
+from storage.models import Invite
 from storage.seed import prepare_database
 
-log = logging.getLogger("thidua")
+T = TypeVar("T")
 
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
@@ -55,8 +62,12 @@ def _safe_url(url: str) -> str:
 # --- database-backed commands ---------------------------------------------------------------
 
 
-async def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[int]]) -> int:
-    """Upgrade the schema, run ``work`` in one transaction (committed if it returns)."""
+async def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Upgrade the schema, run ``work`` in one transaction, commit, return its result.
+
+    Commands print only after this returns, so "Imported ..." never shows for a
+    transaction that then failed to commit.
+    """
     engine = make_engine(settings.database_url)
     try:
         await prepare_database(engine)
@@ -93,38 +104,36 @@ def _existing_file(path: str) -> Path:
 async def cmd_org_import(args: argparse.Namespace, settings: Settings) -> int:
     file = _existing_file(args.file)
 
-    async def work(session: AsyncSession) -> int:
-        summary = await import_units_file(session, file)
-        print(summary.describe())
-        return 0
+    async def work(session: AsyncSession) -> ImportSummary:
+        return await import_units_file(session, file)
 
-    return await _with_session(settings, work)
+    print((await _with_session(settings, work)).describe())
+    return 0
 
 
 async def cmd_members_import(args: argparse.Namespace, settings: Settings) -> int:
     file = _existing_file(args.file)
 
-    async def work(session: AsyncSession) -> int:
-        summary = await import_members_file(session, file)
-        print(summary.describe())
-        return 0
+    async def work(session: AsyncSession) -> ImportSummary:
+        return await import_members_file(session, file)
 
-    return await _with_session(settings, work)
+    print((await _with_session(settings, work)).describe())
+    return 0
 
 
 async def cmd_campaign_load(args: argparse.Namespace, settings: Settings) -> int:
     file = _existing_file(args.file)
 
-    async def work(session: AsyncSession) -> int:
+    async def work(session: AsyncSession) -> str:
         campaign = await load_campaign_file(session, file)
         deadline = campaign.registration_deadline.strftime("%d/%m/%Y")
-        print(
+        return (
             f"Loaded campaign {campaign.code} «{campaign.name}»: {len(campaign.phases)} phase(s), "
             f"{len(campaign.title_codes)} title(s), registration deadline {deadline}"
         )
-        return 0
 
-    return await _with_session(settings, work)
+    print(await _with_session(settings, work))
+    return 0
 
 
 def _bot_username() -> str | None:
@@ -133,55 +142,53 @@ def _bot_username() -> str | None:
 
 
 async def cmd_invite_create(args: argparse.Namespace, settings: Settings) -> int:
-    async def work(session: AsyncSession) -> int:
-        invite = await create_invite(
+    async def work(session: AsyncSession) -> Invite:
+        return await create_invite(
             session, args.role, args.unit, max_uses=args.uses, days=args.days
         )
-        username = _bot_username()
-        uses = "unlimited uses" if invite.max_uses is None else f"up to {invite.max_uses} use(s)"
-        expiry = (
-            "never expires"
-            if invite.expires_at is None
-            else f"expires {invite.expires_at:%Y-%m-%d %H:%M} UTC"
-        )
-        print(f"Invite for {invite.role} of {args.unit} ({uses}, {expiry})")
-        print(f"Code: {invite.code}")
-        print(f"Link: https://t.me/{username or '<bot>'}?start={invite.code}")
-        if username is None:
-            print(
-                "Note: set TELEGRAM_BOT_USERNAME to print the real link; "
-                "replace <bot> with the bot's username."
-            )
-        return 0
 
-    return await _with_session(settings, work)
+    invite = await _with_session(settings, work)
+    username = _bot_username()
+    uses = "unlimited uses" if invite.max_uses is None else f"up to {invite.max_uses} use(s)"
+    expiry = (
+        "never expires"
+        if invite.expires_at is None
+        else f"expires {invite.expires_at:%Y-%m-%d %H:%M} UTC"
+    )
+    print(f"Invite for {invite.role} of {args.unit} ({uses}, {expiry})")
+    print(f"Code: {invite.code}")
+    print(f"Link: https://t.me/{username or '<bot>'}?start={invite.code}")
+    if username is None:
+        print(
+            "Note: set TELEGRAM_BOT_USERNAME to print the real link; "
+            "replace <bot> with the bot's username."
+        )
+    return 0
 
 
 async def cmd_invite_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    async def work(session: AsyncSession) -> int:
+    async def work(session: AsyncSession) -> str:
         invite = await revoke_invite(session, args.code)
-        print(f"Revoked invite for {invite.role} of {invite.unit.code}")
-        return 0
+        return f"Revoked invite for {invite.role} of {invite.unit.code}"
 
-    return await _with_session(settings, work)
+    print(await _with_session(settings, work))
+    return 0
 
 
 async def cmd_invite_list(args: argparse.Namespace, settings: Settings) -> int:
-    async def work(session: AsyncSession) -> int:
-        invites = await list_invites(session, args.unit)
-        if not invites:
-            print("No invites.")
-            return 0
-        for invite in invites:
+    async def work(session: AsyncSession) -> list[str]:
+        lines = []
+        for invite in await list_invites(session, args.unit):
             uses = f"{invite.uses}/{invite.max_uses if invite.max_uses is not None else '∞'}"
             expires = f"{invite.expires_at:%Y-%m-%d}" if invite.expires_at else "never"
-            print(
+            lines.append(
                 f"{invite.code}  {invite.role:<8} {invite.unit.code:<16} uses {uses:<7} "
                 f"expires {expires:<10} {invite_status(invite)}"
             )
-        return 0
+        return lines
 
-    return await _with_session(settings, work)
+    print("\n".join(await _with_session(settings, work)) or "No invites.")
+    return 0
 
 
 async def cmd_export_registrations(args: argparse.Namespace, settings: Settings) -> int:
@@ -194,24 +201,24 @@ async def cmd_export_registrations(args: argparse.Namespace, settings: Settings)
     if output is not None and not output.parent.exists():
         raise CliError(f"folder does not exist: {output.parent}")
 
-    async def work(session: AsyncSession) -> int:
-        rows = await registration_rows(
+    async def work(session: AsyncSession) -> list[RegistrationRow]:
+        return await registration_rows(
             session, args.campaign, args.unit, timezone_name=settings.timezone
         )
-        if fmt == "xlsx":
-            assert output is not None
-            write_xlsx(rows, output)
-        elif output is None:
-            write_csv(rows, sys.stdout)
-        else:
-            # The BOM makes Excel open the file as UTF-8 (Vietnamese letters intact).
-            with output.open("w", encoding="utf-8-sig", newline="") as stream:
-                write_csv(rows, stream)
-        if output is not None:
-            print(f"Exported {len(rows)} registration(s) to {output}")
-        return 0
 
-    return await _with_session(settings, work)
+    rows = await _with_session(settings, work)
+    if fmt == "xlsx":
+        assert output is not None
+        write_xlsx(rows, output)
+    elif output is None:
+        write_csv(rows, sys.stdout)
+    else:
+        # The BOM makes Excel open the file as UTF-8 (Vietnamese letters intact).
+        with output.open("w", encoding="utf-8-sig", newline="") as stream:
+            write_csv(rows, stream)
+    if output is not None:
+        print(f"Exported {len(rows)} registration(s) to {output}")
+    return 0
 
 
 # --- the bot itself (bot.app, imported lazily: aiogram is heavy) -----------------------------
