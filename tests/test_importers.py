@@ -152,6 +152,26 @@ async def test_reorganisation_moves_the_whole_subtree(
     assert last.details["changes"]["name"][1] == "Công đoàn cơ sở Công ty CP May Bắc Kạn"
 
 
+async def test_a_unit_moves_under_a_new_unit_listed_after_it(
+    sessionmaker: Sessions, tmp_path: Path
+) -> None:
+    await import_org(sessionmaker, write(tmp_path, "org.csv", ORG_CSV))
+    # Communes merged in 2025: a new commune union takes over the company's union.
+    text = (
+        "code,name,parent_code\n"
+        "CDCS-MAY,Công đoàn cơ sở Công ty May Bắc Kạn,CD-PHUONG\n"
+        "CD-PHUONG,Công đoàn phường Đức Xuân,LDLD-BK\n"
+    )
+    summary = await import_org(sessionmaker, write(tmp_path, "merge.csv", text))
+    assert summary == "Imported 2 units (1 new, 1 updated)"
+    units = await units_by_code(sessionmaker)
+    phuong, may, cat = units["CD-PHUONG"], units["CDCS-MAY"], units["TO-CAT"]
+    assert phuong.path == f"{units['LDLD-BK'].path}{phuong.id}/"
+    assert phuong.kind == "upper"  # "Công đoàn phường ..." says so
+    assert may.path == f"{phuong.path}{may.id}/"
+    assert cat.path == f"{may.path}{cat.id}/"
+
+
 async def test_moving_a_unit_under_its_own_descendant_is_a_cycle(
     sessionmaker: Sessions, tmp_path: Path
 ) -> None:
