@@ -409,14 +409,9 @@ class TelegramChannel:
             except DeliveryError:
                 # Logged already; later parts alone would read out of order, so stop here.
                 break
-        for out in result.others:
-            if out.to.channel != self.name:
-                log.info("not delivering to %s: not a %s address", out.to, self.name)
-                continue
-            try:
-                await self.send(out.to.external_id, out.reply)
-            except DeliveryError as exc:
-                log.warning("message for %s not delivered: %s", out.to, exc)
+        # result.others is not sent here: the engine queued those messages in the outbox in
+        # the same transaction, and the outbox dispatcher delivers them through send().
+        # Sending them here as well would deliver them twice.
 
     def _markup(self, reply: Reply) -> ReplyMarkup | None:
         if reply.request_contact:
