@@ -6,15 +6,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.engine.flow import Ctx, EngineConfig, Finish, Flow, Go, Switch
 from handlers.engine.runner import CommandFn, Engine
+from handlers.flows.initiatives import INITIATIVE_FLOW
 from handlers.flows.menu import MENU_FLOW, cmd_cancel, cmd_help, cmd_menu, start_flow_command
 from handlers.flows.mine import MINE_FLOW
 from handlers.flows.onboarding import ONBOARDING_FLOW, redeem_invite
 from handlers.flows.titles import TITLES_FLOW
+from handlers.flows.works import WORK_FLOW
 from handlers.i18n import _
 
 
 def default_flows() -> dict[str, Flow]:
-    flows = (MENU_FLOW, ONBOARDING_FLOW, TITLES_FLOW, MINE_FLOW)
+    flows = (MENU_FLOW, ONBOARDING_FLOW, TITLES_FLOW, MINE_FLOW, INITIATIVE_FLOW, WORK_FLOW)
     return {flow.name: flow for flow in flows}
 
 
@@ -47,6 +49,8 @@ def default_commands() -> dict[str, CommandFn]:
         "menu": cmd_menu,
         "dangky": start_flow_command("title"),
         "cuatoi": start_flow_command("mine"),
+        "sangkien": start_flow_command("initiative"),
+        "congtrinh": start_flow_command("work"),
     }
 
 

@@ -6,11 +6,12 @@ from handlers.engine.flow import Answer, Cancel, Ctx, Finish, Flow, Go, Step, Sw
 from handlers.engine.prompt import Choice, Prompt
 from handlers.engine.runner import CommandFn
 from handlers.i18n import _
+from storage.repo import units_led_by
 
 MENU = "menu"
 
 # Menu entries: choice id -> flow started. Later parts add leader and officer entries.
-_ENTRIES = ("title", "mine")
+_ENTRIES = ("title", "mine", "initiative", "work")
 
 
 def help_text() -> str:
@@ -29,8 +30,11 @@ async def ask_menu(ctx: Ctx) -> Prompt:
     person = ctx.require_person()
     choices = [
         Choice("title", _("📝 Register a title")),
+        Choice("initiative", _("💡 Register an initiative")),
         Choice("mine", _("📋 My registrations")),
     ]
+    if await units_led_by(ctx.session, person.id):
+        choices.append(Choice("work", _("🏗️ Register a commemorative work")))
     choices.append(Choice("help", _("❓ Help")))
     return Prompt(
         _("{name}, what would you like to do?").format(name=person.full_name),
