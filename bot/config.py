@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     )
     locale: str = Field(default="vi", validation_alias=AliasChoices("THIDUA_LOCALE"))
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("THIDUA_LOG_LEVEL"))
+    # The web chat (served when no platform token is set, and by `thidua demo`). The default
+    # host is loopback only; set 0.0.0.0 to let phones on the same LAN reach it.
+    web_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("THIDUA_WEB_HOST"))
+    web_port: int = Field(default=8080, validation_alias=AliasChoices("THIDUA_WEB_PORT"))
 
     @property
     def telegram_token(self) -> str | None:
