@@ -439,3 +439,68 @@ class OutboxMessage(Base):
     # "sent", "blocked", "failed" once settled.
     outcome: Mapped[str | None] = mapped_column(String(20))
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ReminderLog(Base):
+    """Every reminder and scheduled digest handed to the outbox, one row per person and due
+    point: the delivery log that makes the reminder pass idempotent.
+
+    The row is written in the same transaction as the outbox message, so after a crash both
+    exist or neither does; a second pass (after a restart, or by a second process at the
+    same moment) hits the unique key and sends nothing again.
+    """
+
+    __tablename__ = "reminder_log"
+    __table_args__ = (UniqueConstraint("campaign_id", "person_id", "kind", "due_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    # "member", "leader" or "digest": one of each per person and due point.
+    kind: Mapped[str] = mapped_column(String(20))
+    # Which due point: "deadline:2027-01-25:-3d", "phase1:2027-06-30:-7d", "digest:2027-01-18:u4".
+    due_key: Mapped[str] = mapped_column(String(120))
+    # What was said: "register" or "draft" for members; kept for the delivery report.
+    detail: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebSession(Base):
+    """A browser signed in to the web chat.
+
+    The cookie carries a random token; only its SHA-256 is kept, so a copy of the database
+    (or a log of it) does not let anyone act as the person. The session points at the web
+    address (``external_id``) the conversation runs under: several browsers of one demo
+    person share one address, and the token never appears in the outbox or the logs.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    external_id: Mapped[str] = mapped_column(String(100), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebMessage(Base):
+    """One bubble of a web chat, the person's own or the bot's.
+
+    Kept so a reload (or another phone) shows the conversation, and so messages queued for
+    the person by others (the outbox) wait here until the page fetches them.
+    """
+
+    __tablename__ = "web_messages"
+    __table_args__ = (Index("ix_web_messages_address", "external_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(100))
+    # "me" (the person) or "bot".
+    sender: Mapped[str] = mapped_column(String(10))
+    # text, choices [{id, label, nav}], seq, one_per_row, phone (a phone number is asked).
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    file_name: Mapped[str | None] = mapped_column(String(200))
+    file_mime: Mapped[str | None] = mapped_column(String(100))
+    # Loaded only when the file is downloaded, not with every listing of the chat.
+    file_content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
