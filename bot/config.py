@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import time
+
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,6 +32,12 @@ class Settings(BaseSettings):
     # host is loopback only; set 0.0.0.0 to let phones on the same LAN reach it.
     web_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("THIDUA_WEB_HOST"))
     web_port: int = Field(default=8080, validation_alias=AliasChoices("THIDUA_WEB_PORT"))
+    # Quiet hours, local time: no reminder is sent from QUIET_START (evening) until QUIET_END
+    # (morning); one due at night goes out at QUIET_END. Written as "20:00" and "08:00".
+    quiet_start: time = Field(
+        default=time(20, 0), validation_alias=AliasChoices("THIDUA_QUIET_START")
+    )
+    quiet_end: time = Field(default=time(8, 0), validation_alias=AliasChoices("THIDUA_QUIET_END"))
 
     @property
     def telegram_token(self) -> str | None:
