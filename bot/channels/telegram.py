@@ -155,6 +155,14 @@ def incoming_from_message(message: Message, user: User, channel: str) -> Incomin
     )
 
 
+def _has_free_slot(reply: Reply) -> bool:
+    """Whether the first message of ``reply`` goes out without a keyboard of its own."""
+    parts = split_message(reply.text, MAX_TEXT) if reply.text.strip() else []
+    if not parts:
+        return reply.file is not None
+    return len(parts) > 1 or not (reply.choices or reply.request_contact)
+
+
 def pressed_label(message: Message, data: str) -> str | None:
     markup = message.reply_markup
     if markup is None:
@@ -315,7 +323,9 @@ class TelegramChannel:
         result = await self._handle(incoming)
         # Any message may be the answer to a contact keyboard (shared, typed, a nav label):
         # clear that keyboard with the first reply, unless the reply shows it again.
-        await self._render(user.id, result, clear_reply_keyboard=True)
+        await self._render(
+            user.id, result, clear_reply_keyboard=True, shared_phone=incoming.contact_phone
+        )
 
     async def _on_callback(self, query: CallbackQuery) -> None:
         """A button was pressed: acknowledge at once, mark the press, ask the engine."""
@@ -399,8 +409,33 @@ class TelegramChannel:
             raise DeliveryError(f"send to {address_external_id!r}", "bad address") from None
         await self._deliver(chat_id, reply, remove_keyboard=reply.remove_keyboard)
 
-    async def _render(self, chat_id: int, result: Result, *, clear_reply_keyboard: bool) -> None:
+    async def _render(
+        self,
+        chat_id: int,
+        result: Result,
+        *,
+        clear_reply_keyboard: bool,
+        shared_phone: str | None = None,
+    ) -> None:
         remove = clear_reply_keyboard and not any(r.request_contact for r in result.replies)
+        if remove and shared_phone and result.replies and not _has_free_slot(result.replies[0]):
+            # A shared contact means the share-contact keyboard is surely on screen, but the
+            # next question carries inline buttons, and a message holds one keyboard only.
+            # Acknowledge the number in a message of its own that takes the keyboard away.
+            try:
+                await call_with_retry(
+                    partial(
+                        self.bot.send_message,
+                        chat_id=chat_id,
+                        text=f"📱 {shared_phone}",
+                        parse_mode=None,
+                        reply_markup=ReplyKeyboardRemove(),
+                    ),
+                    what=f"sendMessage to {chat_id}",
+                )
+            except DeliveryError:
+                return  # logged; the rest would not arrive either
+            remove = False
         for reply in result.replies:
             try:
                 remove = await self._deliver(
