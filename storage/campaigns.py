@@ -27,8 +27,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from handlers.text import Invalid, parse_date
 from storage.models import AuditEntry, Campaign, CampaignPhase, Title, Unit
+from storage.normalize import Invalid, parse_date
 
 
 class CampaignInvalid(Exception):

@@ -22,10 +22,11 @@ from typing import Any, BinaryIO
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.models import AuditEntry, Person, Role, Unit, UnitKind, UnitRole
+
 # text.py is pure (no platform, no database): the same fold()/parse_phone() must be used
 # here and in the conversation, or "Công ty May" stored here would not be found there.
-from handlers.text import Invalid, clean, fold, parse_name, parse_phone
-from storage.models import AuditEntry, Person, Role, Unit, UnitKind, UnitRole
+from storage.normalize import Invalid, clean, fold, parse_name, parse_phone
 
 VIA_IMPORT = "import"
 

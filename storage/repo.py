@@ -10,8 +10,6 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-# text.py is pure (no platform, no database), as in the importers: the same fold() as the chat.
-from handlers.text import fold
 from storage.models import (
     AuditEntry,
     Campaign,
@@ -29,6 +27,9 @@ from storage.models import (
     UnitRole,
     Work,
 )
+
+# text.py is pure (no platform, no database), as in the importers: the same fold() as the chat.
+from storage.normalize import fold
 
 LIVE_STATUSES = (
     RegistrationStatus.DRAFT,
