@@ -29,6 +29,7 @@ from sqlalchemy.orm import selectinload
 
 from storage.models import AuditEntry, Campaign, CampaignPhase, Title, Unit
 from storage.normalize import Invalid, parse_date
+from storage.schedule import schedule_problems
 
 
 class CampaignInvalid(Exception):
@@ -212,6 +213,7 @@ async def load_campaign(
                 problems.append(
                     f"rules: title code(s) {', '.join(stray)} are not in this campaign's titles"
                 )
+    problems += schedule_problems(extra)
     if spec.registration_deadline.year not in (spec.year - 1, spec.year, spec.year + 1):
         problems.append(
             f"registration_deadline: {spec.registration_deadline.isoformat()} is far from "

@@ -1,0 +1,276 @@
+"""Queries about a unit as a whole: its roster, its registrations, its list sent upward.
+
+A grassroots union's roster includes the people of its departments and teams, so every
+"of the unit" query here covers the unit's subtree (``Unit.path`` prefix match). No commits:
+the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from storage.models import (
+    ChannelIdentity,
+    Initiative,
+    Person,
+    Registration,
+    RegistrationStatus,
+    Role,
+    SubmissionStatus,
+    Unit,
+    UnitRole,
+    UnitSubmission,
+    Work,
+)
+from storage.repo import LIVE_STATUSES, ancestor_ids
+
+# --- the tree ------------------------------------------------------------------------------
+
+
+def in_subtree(unit: Unit) -> ColumnElement[bool]:
+    """A condition on ``Unit``: the unit itself or one of its descendants."""
+    return Unit.path.startswith(unit.path, autoescape=True)
+
+
+async def units_with_role(session: AsyncSession, person_id: int, role: str) -> list[Unit]:
+    rows = await session.scalars(
+        select(Unit)
+        .join(UnitRole, UnitRole.unit_id == Unit.id)
+        .where(UnitRole.person_id == person_id, UnitRole.role == role)
+        .order_by(Unit.name, Unit.id)
+    )
+    return list(rows)
+
+
+async def has_role_on(
+    session: AsyncSession, person_id: int, unit_ids: Sequence[int], role: str
+) -> bool:
+    if not unit_ids:
+        return False
+    found = await session.scalar(
+        select(UnitRole.id)
+        .where(
+            UnitRole.person_id == person_id,
+            UnitRole.unit_id.in_(unit_ids),
+            UnitRole.role == role,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def is_officer_above(session: AsyncSession, person_id: int, unit: Unit) -> bool:
+    """An officer of a strict ancestor of the unit: who may review the unit's list."""
+    return await has_role_on(session, person_id, ancestor_ids(unit)[:-1], Role.OFFICER)
+
+
+async def people_with_role(session: AsyncSession, unit_id: int, role: str) -> list[int]:
+    rows = await session.scalars(
+        select(UnitRole.person_id)
+        .where(UnitRole.unit_id == unit_id, UnitRole.role == role)
+        .order_by(UnitRole.person_id)
+    )
+    return list(rows)
+
+
+async def officers_above(session: AsyncSession, unit: Unit) -> list[int]:
+    """The officers of the nearest ancestor that has any (usually the parent unit)."""
+    for ancestor in reversed(ancestor_ids(unit)[:-1]):
+        officers = await people_with_role(session, ancestor, Role.OFFICER)
+        if officers:
+            return officers
+    return []
+
+
+# --- the roster ----------------------------------------------------------------------------
+
+
+async def roster(session: AsyncSession, unit: Unit) -> list[Person]:
+    rows = await session.scalars(
+        select(Person)
+        .join(Unit, Person.unit_id == Unit.id)
+        .where(in_subtree(unit))
+        .order_by(Person.full_name, Person.id)
+    )
+    return list(rows)
+
+
+async def person_in_unit(session: AsyncSession, person_id: int, unit: Unit) -> Person | None:
+    """The person, only if on the unit's roster (ids kept in a draft are checked again)."""
+    return await session.scalar(
+        select(Person)
+        .join(Unit, Person.unit_id == Unit.id)
+        .where(Person.id == person_id, in_subtree(unit))
+        .options(selectinload(Person.unit))
+    )
+
+
+async def leads_unit_of(session: AsyncSession, leader_id: int, person: Person) -> bool:
+    """Whether ``leader_id`` leads the person's unit or one of its ancestors."""
+    unit = await session.get(Unit, person.unit_id) if person.unit_id else None
+    if unit is None:
+        return False
+    return await has_role_on(session, leader_id, ancestor_ids(unit), Role.LEADER)
+
+
+async def with_chat(session: AsyncSession, person_ids: Sequence[int]) -> set[int]:
+    """Which of these people the bot can reach (they have a chat identity)."""
+    if not person_ids:
+        return set()
+    rows = await session.scalars(
+        select(ChannelIdentity.person_id).where(ChannelIdentity.person_id.in_(person_ids))
+    )
+    return {pid for pid in rows if pid is not None}
+
+
+# --- registrations of the unit -------------------------------------------------------------
+
+
+@dataclass
+class UnitProgress:
+    """Who of the roster registered what, in one campaign."""
+
+    roster: list[Person]
+    # title code -> number of roster people with a live registration of it
+    counts: Counter[str] = field(default_factory=Counter)
+    registered_ids: set[int] = field(default_factory=set)
+
+    @property
+    def missing(self) -> list[Person]:
+        return [p for p in self.roster if p.id not in self.registered_ids]
+
+
+async def unit_progress(session: AsyncSession, campaign_id: int, unit: Unit) -> UnitProgress:
+    people = await roster(session, unit)
+    rows = await session.execute(
+        select(Registration.person_id, Registration.title_code)
+        .join(Person, Registration.person_id == Person.id)
+        .join(Unit, Person.unit_id == Unit.id)
+        .where(
+            Registration.campaign_id == campaign_id,
+            Registration.status.in_(LIVE_STATUSES),
+            Registration.is_collective.is_(False),
+            in_subtree(unit),
+        )
+    )
+    progress = UnitProgress(roster=people)
+    for person_id, code in rows.tuples():
+        if person_id is not None:
+            progress.registered_ids.add(person_id)
+            progress.counts[code] += 1
+    return progress
+
+
+async def collective_registrations(
+    session: AsyncSession, campaign_id: int, unit_id: int
+) -> list[Registration]:
+    rows = await session.scalars(
+        select(Registration)
+        .where(
+            Registration.campaign_id == campaign_id,
+            Registration.unit_id == unit_id,
+            Registration.is_collective.is_(True),
+            Registration.status.in_(LIVE_STATUSES),
+        )
+        .order_by(Registration.id)
+    )
+    return list(rows)
+
+
+@dataclass
+class UnitTotals:
+    initiatives: int = 0
+    works: int = 0
+    works_value: int = 0
+
+
+async def unit_totals(session: AsyncSession, campaign_id: int, unit: Unit) -> UnitTotals:
+    """Initiatives and commemorative works of the unit's subtree (live ones)."""
+    initiatives = await session.scalar(
+        select(func.count(Initiative.id))
+        .join(Unit, Initiative.unit_id == Unit.id)
+        .where(
+            Initiative.campaign_id == campaign_id,
+            Initiative.status != RegistrationStatus.WITHDRAWN,
+            in_subtree(unit),
+        )
+    )
+    works = await session.execute(
+        select(func.count(Work.id), func.coalesce(func.sum(Work.value), 0))
+        .join(Unit, Work.unit_id == Unit.id)
+        .where(
+            Work.campaign_id == campaign_id,
+            Work.status != RegistrationStatus.WITHDRAWN,
+            in_subtree(unit),
+        )
+    )
+    count, value = works.one()
+    return UnitTotals(initiatives=initiatives or 0, works=int(count or 0), works_value=int(value))
+
+
+# --- the list sent upward ------------------------------------------------------------------
+
+
+async def submission_for(
+    session: AsyncSession, campaign_id: int, unit_id: int
+) -> UnitSubmission | None:
+    return await session.scalar(
+        select(UnitSubmission)
+        .where(UnitSubmission.campaign_id == campaign_id, UnitSubmission.unit_id == unit_id)
+        .options(selectinload(UnitSubmission.unit))
+    )
+
+
+async def submission_by_id(session: AsyncSession, submission_id: int) -> UnitSubmission | None:
+    return await session.scalar(
+        select(UnitSubmission)
+        .where(UnitSubmission.id == submission_id)
+        .options(selectinload(UnitSubmission.unit))
+    )
+
+
+async def submissions_below(
+    session: AsyncSession, units: Sequence[Unit], status: str, limit: int = 50
+) -> list[UnitSubmission]:
+    """Lists in a status from units strictly below any of ``units`` (an officer's subtree)."""
+    if not units:
+        return []
+    below = or_(*(in_subtree(u) & (Unit.id != u.id) for u in units))
+    rows = await session.scalars(
+        select(UnitSubmission)
+        .join(Unit, UnitSubmission.unit_id == Unit.id)
+        .where(UnitSubmission.status == status, below)
+        .options(selectinload(UnitSubmission.unit))
+        .order_by(UnitSubmission.submitted_at, UnitSubmission.id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def registrations_locked(
+    session: AsyncSession, campaign_id: int, unit_id: int
+) -> Unit | None:
+    """The unit (the person's own or an ancestor) whose approved list covers ``unit_id``.
+
+    After the upper level approves a unit's list, nobody below changes registrations of that
+    campaign until an officer reopens it.
+    """
+    unit = await session.get(Unit, unit_id)
+    if unit is None:
+        return None
+    return await session.scalar(
+        select(Unit)
+        .join(UnitSubmission, UnitSubmission.unit_id == Unit.id)
+        .where(
+            UnitSubmission.campaign_id == campaign_id,
+            UnitSubmission.status == SubmissionStatus.APPROVED,
+            Unit.id.in_(ancestor_ids(unit)),
+        )
+        .limit(1)
+    )
