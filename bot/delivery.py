@@ -54,12 +54,24 @@ class Blocked(Exception):
 class DeliveryError(Exception):
     """A call was given up; the reason has already been logged."""
 
-    def __init__(self, what: str, reason: str, *, blocked: bool = False) -> None:
+    def __init__(
+        self, what: str, reason: str, *, blocked: bool = False, unreachable: bool = False
+    ) -> None:
         super().__init__(f"{what}: {reason}")
         self.what = what
         self.reason = reason
         # Callers that keep delivery reports (reminders, broadcasts) tell "blocked" apart.
         self.blocked = blocked
+        # The platform refuses until the person writes again (Zalo OA: no interaction in 7
+        # days); reports show it as "ngoài thời hạn tương tác", and retrying soon cannot help.
+        self.unreachable = unreachable
+
+    @property
+    def kind(self) -> str:
+        """The outcome a delivery report records: "blocked", "unreachable" or "failed"."""
+        if self.blocked:
+            return "blocked"
+        return "unreachable" if self.unreachable else "failed"
 
 
 async def call_with_retry(

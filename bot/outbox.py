@@ -117,13 +117,14 @@ class OutboxDispatcher:
                 await self.channels[row.channel].send(row.external_id, reply)
             except DeliveryError as exc:
                 attempts = row.attempts + 1
-                final = exc.blocked or attempts >= MAX_ATTEMPTS
+                # Blocked, or outside Zalo OA's interaction window: retrying cannot help.
+                final = exc.blocked or exc.unreachable or attempts >= MAX_ATTEMPTS
                 values = {
                     "attempts": attempts,
                     "last_error": str(exc)[:500],
                     "claimed_until": None,
                     "next_attempt_at": utcnow() + _backoff(attempts),
-                    "outcome": ("blocked" if exc.blocked else "failed") if final else None,
+                    "outcome": exc.kind if final else None,
                 }
                 log.warning("outbox %s to %s:%s: %s", row.id, row.channel, row.external_id, exc)
             else:

@@ -436,7 +436,7 @@ class OutboxMessage(Base):
     claimed_until: Mapped[datetime | None] = mapped_column()
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None] = mapped_column()
-    # "sent", "blocked", "failed" once settled.
+    # "sent", "blocked", "unreachable" (outside Zalo OA's 7-day window), "failed" once settled.
     outcome: Mapped[str | None] = mapped_column(String(20))
     last_error: Mapped[str | None] = mapped_column(Text)
 
@@ -503,4 +503,54 @@ class WebMessage(Base):
     file_mime: Mapped[str | None] = mapped_column(String(100))
     # Loaded only when the file is downloaded, not with every listing of the chat.
     file_content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProcessedUpdate(Base):
+    """A platform update a channel has taken, by the platform's own message id.
+
+    Zalo re-sends webhooks it thinks were lost and its polling has no offsets: without this a
+    restart or a retry would answer the same message twice (on a text-only channel a repeated
+    "1" could even answer the next question). Rows older than any re-delivery are pruned.
+    """
+
+    __tablename__ = "processed_updates"
+    __table_args__ = (UniqueConstraint("channel", "update_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    update_key: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ChannelSecret(Base):
+    """Platform credentials that change while the bot runs (the Zalo OA token pair).
+
+    The OA refresh token is single use and rotates: the new one must be on disk before the
+    new access token is used, or a crash leaves only a spent token behind.
+    """
+
+    __tablename__ = "channel_secrets"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LinkCode(Base):
+    """A one-time code (/lienket) that attaches another chat app to a person.
+
+    Only the SHA-256 of the code is kept; a code is spent by setting ``used_at``.
+    """
+
+    __tablename__ = "link_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    # The channel the code was shown on: told when the code is used.
+    issued_via: Mapped[str] = mapped_column(String(20))
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+    used_by_identity_id: Mapped[int | None] = mapped_column(ForeignKey("channel_identities.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,6 +1,13 @@
-"""“Đăng ký của tôi”: a person's registrations with their status; withdraw before the deadline."""
+"""“Đăng ký của tôi”: what a person has registered, with status and receipt; withdraw before
+the deadline.
+
+Three kinds are listed: personal titles, initiatives (as author or co-author; only the
+registrant may withdraw one) and, for unit leaders, the works of the units they lead.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from handlers.engine.flow import Again, Answer, Ctx, Finish, Flow, Go, Next, Step, Switch
 from handlers.engine.prompt import Choice, Prompt
@@ -10,23 +17,58 @@ from handlers.flows.common import (
     status_label,
     title_label,
 )
-from handlers.i18n import _
-from storage.models import RegistrationStatus
-from storage.repo import audit, person_registrations, registration_of, titles_by_code
+from handlers.i18n import _, current_locale
+from handlers.text import format_money
+from storage.models import Initiative, Person, Registration, RegistrationStatus, Work
+from storage.repo import (
+    audit,
+    initiative_of,
+    person_initiatives,
+    person_registrations,
+    registration_of,
+    titles_by_code,
+    unit_works,
+    units_led_by,
+    work_of,
+)
 
 MINE = "mine"
 WITHDRAWABLE = (RegistrationStatus.DRAFT, RegistrationStatus.SUBMITTED, RegistrationStatus.RETURNED)
+# Names on buttons are cut: a phone shows about this many characters.
+BUTTON_NAME = 28
+
+# Kinds of things on the list: the letter after "w" in a withdraw button's id.
+TITLE, INITIATIVE, WORK = "r", "i", "w"
+_ENTITY = {TITLE: "registration", INITIATIVE: "initiative", WORK: "work"}
 
 
-async def ask_list(ctx: Ctx) -> Prompt:
-    person = ctx.require_person()
+@dataclass
+class _Item:
+    """One withdrawable thing, whatever its kind."""
+
+    kind: str
+    row: Registration | Initiative | Work
+    label: str
+
+    def can_withdraw(self, ctx: Ctx) -> bool:
+        return self.row.status in WITHDRAWABLE and registration_open(self.row.campaign, ctx.today)
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= BUTTON_NAME else name[: BUTTON_NAME - 1].rstrip() + "…"
+
+
+def _day(ctx: Ctx, row: Registration | Initiative | Work) -> str:
+    return show_date(row.created_at.astimezone(ctx.config.tz).date())
+
+
+# --- the list --------------------------------------------------------------------------------
+
+
+async def _titles(ctx: Ctx, person: Person) -> tuple[list[str], list[Choice]]:
     registrations = await person_registrations(ctx.session, person.id)
     if not registrations:
-        return Prompt(
-            _("You have no registrations yet."),
-            (Choice("register", _("📝 Register a title")), Choice("menu", _("🏠 Main menu"))),
-            allow_back=False,
-        )
+        return [], []
     titles = await titles_by_code(ctx.session, list({r.title_code for r in registrations}))
     lines = [_("Your registrations:")]
     choices = []
@@ -38,12 +80,90 @@ async def ask_list(ctx: Ctx) -> Prompt:
                 title=name,
                 status=status_label(reg.status),
                 receipt=reg.receipt_no,
-                date=show_date(reg.created_at.astimezone(ctx.config.tz).date()),
+                date=_day(ctx, reg),
             )
         )
-        if reg.status in WITHDRAWABLE and registration_open(reg.campaign, ctx.today):
+        if _Item(TITLE, reg, name).can_withdraw(ctx):
             short = title.abbreviation if title and title.abbreviation else name
-            choices.append(Choice(f"w{reg.id}", _("Withdraw {title}").format(title=short)))
+            choices.append(Choice(f"w{TITLE}{reg.id}", _("Withdraw {title}").format(title=short)))
+    return lines, choices
+
+
+async def _initiatives(ctx: Ctx, person: Person) -> tuple[list[str], list[Choice]]:
+    initiatives = await person_initiatives(ctx.session, person.id)
+    if not initiatives:
+        return [], []
+    lines = [_("💡 Initiatives:")]
+    choices = []
+    for initiative in initiatives:
+        line = _("• {name}: {status}, receipt {receipt}, {date}").format(
+            name=initiative.name,
+            status=status_label(initiative.status),
+            receipt=initiative.receipt_no,
+            date=_day(ctx, initiative),
+        )
+        if initiative.person_id != person.id:
+            line += " " + _("(you are a co-author)")
+        lines.append(line)
+        if initiative.person_id == person.id and _Item(INITIATIVE, initiative, "").can_withdraw(
+            ctx
+        ):
+            choices.append(
+                Choice(
+                    f"w{INITIATIVE}{initiative.id}",
+                    _("Withdraw the initiative “{name}”").format(name=_short(initiative.name)),
+                )
+            )
+    return lines, choices
+
+
+async def _works(ctx: Ctx, person: Person) -> tuple[list[str], list[Choice]]:
+    led = await units_led_by(ctx.session, person.id)
+    works = await unit_works(ctx.session, [u.id for u in led])
+    if not works:
+        return [], []
+    lines = [_("🏗️ Commemorative works of your unit:")]
+    choices = []
+    for work in works:
+        name = f"{work.name} ({work.unit.name})" if len(led) > 1 else work.name
+        lines.append(
+            _("• {name}: {value}, {status}, receipt {receipt}").format(
+                name=name,
+                value=format_money(work.value, current_locale()),
+                status=status_label(work.status),
+                receipt=work.receipt_no,
+            )
+        )
+        if _Item(WORK, work, "").can_withdraw(ctx):
+            choices.append(
+                Choice(
+                    f"w{WORK}{work.id}",
+                    _("Withdraw the work “{name}”").format(name=_short(work.name)),
+                )
+            )
+    return lines, choices
+
+
+async def ask_list(ctx: Ctx) -> Prompt:
+    person = ctx.require_person()
+    lines: list[str] = []
+    choices: list[Choice] = []
+    for section in (_titles, _initiatives, _works):
+        more_lines, more_choices = await section(ctx, person)
+        if lines and more_lines:
+            lines.append("")
+        lines += more_lines
+        choices += more_choices
+    if not lines:
+        return Prompt(
+            _("You have no registrations yet."),
+            (
+                Choice("register", _("📝 Register a title")),
+                Choice("initiative", _("💡 Register an initiative")),
+                Choice("menu", _("🏠 Main menu")),
+            ),
+            allow_back=False,
+        )
     choices.append(Choice("menu", _("🏠 Main menu")))
     return Prompt("\n".join(lines), tuple(choices), allow_back=False)
 
@@ -52,21 +172,48 @@ async def answer_list(ctx: Ctx, answer: Answer) -> Go:
     choice = answer.choice or ""
     if choice == "register":
         return Switch("title")
-    if choice.startswith("w") and choice[1:].isdigit():
-        ctx.data["withdraw_id"] = int(choice[1:])
+    if choice == "initiative":
+        return Switch("initiative")
+    if len(choice) > 2 and choice[0] == "w" and choice[1] in _ENTITY and choice[2:].isdigit():
+        ctx.data["withdraw"] = [choice[1], int(choice[2:])]
         return Next("confirm_withdraw")
     return Finish()
 
 
-async def ask_confirm_withdraw(ctx: Ctx) -> Prompt | Go:
+# --- withdrawing -----------------------------------------------------------------------------
+
+
+async def _chosen(ctx: Ctx) -> _Item | None:
+    """The item picked for withdrawal, loaded again and checked against the person.
+
+    Ids come from buttons we made, but they are never trusted: a registration or initiative
+    must be the person's own, a work must belong to a unit they still lead.
+    """
     person = ctx.require_person()
-    reg = await registration_of(ctx.session, ctx.data.get("withdraw_id", 0), person.id)
-    if reg is None:
+    kind, item_id = (ctx.data.get("withdraw") or ["", 0])[:2]
+    if kind == TITLE:
+        reg = await registration_of(ctx.session, item_id, person.id)
+        if reg is None:
+            return None
+        title = (await titles_by_code(ctx.session, [reg.title_code])).get(reg.title_code)
+        return _Item(kind, reg, title_label(title) if title else reg.title_code)
+    if kind == INITIATIVE:
+        initiative = await initiative_of(ctx.session, item_id, person.id)
+        return _Item(kind, initiative, initiative.name) if initiative else None
+    if kind == WORK:
+        led = await units_led_by(ctx.session, person.id)
+        work = await work_of(ctx.session, item_id, [u.id for u in led])
+        return _Item(kind, work, work.name) if work else None
+    return None
+
+
+async def ask_confirm_withdraw(ctx: Ctx) -> Prompt | Go:
+    item = await _chosen(ctx)
+    if item is None:
         return Next("list")
-    title = (await titles_by_code(ctx.session, [reg.title_code])).get(reg.title_code)
     return Prompt(
         _("Withdraw your registration “{title}” (receipt {receipt})?").format(
-            title=title_label(title) if title else reg.title_code, receipt=reg.receipt_no
+            title=item.label, receipt=item.row.receipt_no
         ),
         (Choice("yes", _("Yes, withdraw it")), Choice("no", _("No, keep it"))),
     )
@@ -76,29 +223,30 @@ async def answer_confirm_withdraw(ctx: Ctx, answer: Answer) -> Go:
     if answer.choice != "yes":
         return Next("list")
     person = ctx.require_person()
-    # The id came from a button we made, but it is checked against the owner all the same.
-    reg = await registration_of(ctx.session, ctx.data.get("withdraw_id", 0), person.id)
-    if reg is None or reg.status not in WITHDRAWABLE:
+    item = await _chosen(ctx)
+    if item is None or item.row.status not in WITHDRAWABLE:
         return Again(_("This registration can no longer be withdrawn."))
-    if not registration_open(reg.campaign, ctx.today):
+    row = item.row
+    if not registration_open(row.campaign, ctx.today):
         ctx.say(
             _("The deadline ({deadline}) has passed; please ask your unit leader.").format(
-                deadline=show_date(reg.campaign.registration_deadline)
+                deadline=show_date(row.campaign.registration_deadline)
             )
         )
         return Next("list")
-    reg.status = RegistrationStatus.WITHDRAWN
-    reg.withdrawn_at = ctx.now
+    row.status = RegistrationStatus.WITHDRAWN
+    row.withdrawn_at = ctx.now
+    entity = _ENTITY[item.kind]
     audit(
         ctx.session,
-        action="registration.withdraw",
-        entity="registration",
-        entity_id=reg.id,
+        action=f"{entity}.withdraw",
+        entity=entity,
+        entity_id=row.id,
         actor_id=person.id,
         via="chat",
-        receipt_no=reg.receipt_no,
+        receipt_no=row.receipt_no,
     )
-    ctx.say(_("Withdrawn: receipt {receipt}.").format(receipt=reg.receipt_no))
+    ctx.say(_("Withdrawn: receipt {receipt}.").format(receipt=row.receipt_no))
     return Next("list")
 
 

@@ -28,6 +28,7 @@ from storage.repo import (
     campaign_by_id,
     live_registration,
     next_receipt_no,
+    person_initiative_stats,
     person_title_codes,
     titles_by_code,
 )
@@ -142,7 +143,14 @@ async def _notes(ctx: Ctx, campaign: Campaign, title: Title) -> list[Note]:
             )
         ).items()
     }
-    facts = PersonFacts(registered=registered, approved_years=approved)
+    # An initiative (as author or co-author) meets the CSTĐCS rule; its benefit the LĐST one.
+    initiatives, best_benefit = await person_initiative_stats(ctx.session, campaign.id, person.id)
+    facts = PersonFacts(
+        registered=registered,
+        approved_years=approved,
+        has_initiative=initiatives > 0,
+        best_initiative_benefit=best_benefit,
+    )
     return individual_notes(rules, facts, year=campaign.year, title_names=names)
 
 
