@@ -9,6 +9,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./thidua.db"
 PUBLIC_TELEGRAM_API = "https://api.telegram.org"
+PUBLIC_ZALO_BOT_API = "https://bot-api.zaloplatforms.com"
+PUBLIC_ZALO_OA_API = "https://openapi.zalo.me"
+PUBLIC_ZALO_OAUTH = "https://oauth.zaloapp.com"
 
 
 class Settings(BaseSettings):
@@ -38,6 +41,44 @@ class Settings(BaseSettings):
         default=time(20, 0), validation_alias=AliasChoices("THIDUA_QUIET_START")
     )
     quiet_end: time = Field(default=time(8, 0), validation_alias=AliasChoices("THIDUA_QUIET_END"))
+    # Zalo Bot Platform: long polling, or a webhook when ZALO_WEBHOOK_URL is set (then
+    # ZALO_WEBHOOK_SECRET, 8-256 characters, is required).
+    zalo_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ZALO_BOT_TOKEN")
+    )
+    zalo_api_base: str = Field(
+        default=PUBLIC_ZALO_BOT_API, validation_alias=AliasChoices("ZALO_API_BASE")
+    )
+    zalo_webhook_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("ZALO_WEBHOOK_URL")
+    )
+    zalo_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ZALO_WEBHOOK_SECRET")
+    )
+    # Zalo Official Account. The access/refresh tokens only seed the database: the refresh
+    # token rotates and the current pair lives there. ZALO_OA_WEBHOOK_SECRET, if the OA's
+    # webhook key differs from ZALO_OA_SECRET (Zalo's documents are not clear on it).
+    zalo_oa_app_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("ZALO_OA_APP_ID")
+    )
+    zalo_oa_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ZALO_OA_SECRET")
+    )
+    zalo_oa_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ZALO_OA_WEBHOOK_SECRET")
+    )
+    zalo_oa_access_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ZALO_OA_ACCESS_TOKEN")
+    )
+    zalo_oa_refresh_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ZALO_OA_REFRESH_TOKEN")
+    )
+    zalo_oa_api_base: str = Field(
+        default=PUBLIC_ZALO_OA_API, validation_alias=AliasChoices("ZALO_OA_API_BASE")
+    )
+    zalo_oa_oauth_base: str = Field(
+        default=PUBLIC_ZALO_OAUTH, validation_alias=AliasChoices("ZALO_OA_OAUTH_BASE")
+    )
 
     @property
     def telegram_token(self) -> str | None:
@@ -45,3 +86,19 @@ class Settings(BaseSettings):
             return None
         value = self.telegram_bot_token.get_secret_value().strip()
         return value or None
+
+    @property
+    def zalo_token(self) -> str | None:
+        return _secret(self.zalo_bot_token)
+
+    @property
+    def zalo_oa_enabled(self) -> bool:
+        """The OA channel runs when its app id and secret are set (tokens may come later)."""
+        return bool((self.zalo_oa_app_id or "").strip() and _secret(self.zalo_oa_secret))
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    """A secret setting's value, or None when unset or blank."""
+    if value is None:
+        return None
+    return value.get_secret_value().strip() or None
