@@ -288,7 +288,10 @@ class TelegramChannel:
         if self._last_update_id is None:
             return
         try:
-            await self.bot.get_updates(offset=self._last_update_id + 1, timeout=0, limit=1)
+            # Short: an unreachable API must not hold the shutdown for the session's 60 s.
+            await self.bot.get_updates(
+                offset=self._last_update_id + 1, timeout=0, limit=1, request_timeout=5
+            )
         except TelegramAPIError as exc:
             log.warning("could not confirm handled updates: %s", exc)
 
