@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.campaigns import load_campaign
 from storage.importers import Row, import_members, import_units
+from storage.models import Person, Role, Unit
+from storage.repo import grant_role
 
 UNITS = [
     ("LDLD-BK", "LĐLĐ tỉnh Bắc Kạn", "", "province"),
@@ -28,7 +32,25 @@ MEMBERS = [
     ("CDCS-XM", "Đỗ Thị Lan", "0945666777", "Kế toán"),
     ("CDCS-THPT-CD", "Vũ Thị Thu", "0966888999", "Giáo viên Ngữ văn"),
     ("CDCS-THPT-CD", "Ma Văn Khánh", "0355123789", "Giáo viên Toán"),
+    ("CDCS-MAY", "Lương Văn Tuấn", "0913555666", "Chủ tịch Công đoàn cơ sở"),
+    ("CD-KCN-TB", "Bế Thị Hạnh", "0983444555", "Cán bộ Ban Tổ chức - Thi đua"),
 ]
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    name: str
+    phone: str
+    unit_code: str
+
+
+# Who the web chat's demo role picker signs in as; the leader and officer roles are granted
+# by load_demo (everyone on the roster is a member of their unit anyway).
+DEMO_ROLES = {
+    Role.MEMBER.value: DemoPerson("Nguyễn Thị Hoa", "0912345678", "CDCS-MAY"),
+    Role.LEADER.value: DemoPerson("Lương Văn Tuấn", "0913555666", "CDCS-MAY"),
+    Role.OFFICER.value: DemoPerson("Bế Thị Hạnh", "0983444555", "CD-KCN-TB"),
+}
 
 
 def demo_campaign(today: date) -> dict[str, object]:
@@ -76,6 +98,7 @@ async def load_demo(
     async with sessionmaker() as session, session.begin():
         await import_units(session, unit_rows)
         await import_members(session, member_rows)
+        await _grant_demo_roles(session)
         campaign = await load_campaign(session, demo_campaign(today), via="demo")
     return (
         f"Demo loaded: {len(UNITS)} units, {len(MEMBERS)} members, campaign {campaign.code} "
@@ -83,3 +106,14 @@ async def load_demo(
         "Share a roster phone such as 0912345678 (Nguyễn Thị Hoa) to be recognised, "
         "or any other number to sign up as a new member."
     )
+
+
+async def _grant_demo_roles(session: AsyncSession) -> None:
+    """The demo leader leads the garment factory's union; the officer works at the park's."""
+    for role, who in DEMO_ROLES.items():
+        if role == Role.MEMBER:
+            continue
+        person = await session.scalar(select(Person).where(Person.phone == who.phone))
+        unit = await session.scalar(select(Unit).where(Unit.code == who.unit_code))
+        if person is not None and unit is not None:
+            await grant_role(session, person.id, unit.id, role)
