@@ -160,7 +160,7 @@ async def unit_progress(session: AsyncSession, campaign_id: int, unit: Unit) -> 
         )
     )
     progress = UnitProgress(roster=people)
-    for person_id, code in rows.tuples():
+    for person_id, code in rows:
         if person_id is not None:
             progress.registered_ids.add(person_id)
             progress.counts[code] += 1

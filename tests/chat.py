@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from handlers.engine.prompt import Address, Incoming, IncomingFile, Reply
+from handlers.engine.prompt import Address, Incoming, IncomingFile, Outgoing, Reply
 from handlers.engine.runner import Engine
 from handlers.text import fold
 
@@ -17,6 +17,8 @@ class Chat:
     channel: str = "test"
     replies: list[Reply] = field(default_factory=list)
     last: list[Reply] = field(default_factory=list)
+    # Messages the last action sent to other people (officers, leaders, members).
+    last_others: list[Outgoing] = field(default_factory=list)
 
     @property
     def address(self) -> Address:
@@ -26,7 +28,29 @@ class Chat:
         result = await self.engine.handle(incoming)
         self.last = result.replies
         self.replies.extend(result.replies)
+        self.last_others = result.others
         return result.replies
+
+    def deliver(self, outgoing: list[Outgoing]) -> list[Reply]:
+        """Receive the messages addressed to this chat, as the channel would deliver them."""
+        mine = [out.reply for out in outgoing if out.to == self.address]
+        self.last = mine
+        self.replies.extend(mine)
+        return mine
+
+    async def press(self, label: str, in_message: str = "") -> list[Reply]:
+        """Tap a button on any message (the newest whose text has ``in_message``), notification
+        buttons included."""
+        wanted = fold(label)
+        for reply in reversed(self.replies):
+            if fold(in_message) not in fold(reply.text):
+                continue
+            for choice in reply.choices:
+                if wanted in fold(choice.label):
+                    return await self._send(
+                        Incoming(self.address, choice_id=choice.id, seq=reply.seq)
+                    )
+        raise AssertionError(f"no button {label!r} on any message\n{self.transcript()}")
 
     async def say(self, text: str) -> list[Reply]:
         return await self._send(Incoming(self.address, text=text, display_name=self.display_name))

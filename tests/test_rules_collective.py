@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from handlers.i18n import use_locale
 from handlers.rules import UnitFacts, collective_notes, effective_rules, share_cap_notes
 
@@ -11,7 +14,7 @@ CSTDCS = {"requires_titles": ["LDTT"], "requires_initiative": True, "max_share_o
 NAMES = {"LDTT": "LĐTT", "CSTDCS": "CSTĐCS", "TTLDTT": "TTLĐTT"}
 
 
-def notes(rules: dict[str, object], facts: UnitFacts, title: str = "TTLĐXS") -> list[str]:
+def notes(rules: Mapping[str, Any], facts: UnitFacts, title: str = "TTLĐXS") -> list[str]:
     return [n.text for n in collective_notes(rules, facts, title=title, title_names=NAMES)]
 
 

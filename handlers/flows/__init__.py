@@ -7,9 +7,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from handlers.engine.flow import Ctx, EngineConfig, Finish, Flow, Go, Switch
 from handlers.engine.runner import CommandFn, Engine
 from handlers.flows.initiatives import INITIATIVE_FLOW
+from handlers.flows.leader import LEADER_FLOWS
 from handlers.flows.menu import MENU_FLOW, cmd_cancel, cmd_help, cmd_menu, start_flow_command
 from handlers.flows.mine import MINE_FLOW
 from handlers.flows.onboarding import ONBOARDING_FLOW, redeem_invite
+from handlers.flows.review import REVIEW_ACTIONS, REVIEW_FLOWS, cmd_review
 from handlers.flows.titles import TITLES_FLOW
 from handlers.flows.works import WORK_FLOW
 from handlers.i18n import _
@@ -17,7 +19,7 @@ from handlers.i18n import _
 
 def default_flows() -> dict[str, Flow]:
     flows = (MENU_FLOW, ONBOARDING_FLOW, TITLES_FLOW, MINE_FLOW, INITIATIVE_FLOW, WORK_FLOW)
-    return {flow.name: flow for flow in flows}
+    return {flow.name: flow for flow in (*flows, *LEADER_FLOWS, *REVIEW_FLOWS)}
 
 
 async def cmd_start(ctx: Ctx, arg: str) -> Go | None:
@@ -36,7 +38,7 @@ async def cmd_start(ctx: Ctx, arg: str) -> Go | None:
 
 def default_actions() -> dict[str, CommandFn]:
     """Buttons on notifications ("!name:arg"); see Engine.actions."""
-    return {}
+    return {**REVIEW_ACTIONS}
 
 
 def default_commands() -> dict[str, CommandFn]:
@@ -51,6 +53,9 @@ def default_commands() -> dict[str, CommandFn]:
         "cuatoi": start_flow_command("mine"),
         "sangkien": start_flow_command("initiative"),
         "congtrinh": start_flow_command("work"),
+        "donvi": start_flow_command("unit_status"),
+        "guilen": start_flow_command("submit"),
+        "duyet": cmd_review,
     }
 
 

@@ -10,6 +10,7 @@ from handlers.i18n import _, current_locale
 from handlers.text import format_date
 from storage.models import Campaign, RegistrationStatus, Title, Unit
 from storage.repo import campaign_by_id, campaigns_for_unit
+from storage.units import registrations_locked
 
 
 def title_label(title: Title) -> str:
@@ -84,3 +85,23 @@ async def draft_campaign(ctx: Ctx) -> Campaign | None:
     """The campaign chosen earlier in this flow, if any."""
     campaign_id = ctx.data.get("campaign_id")
     return await campaign_by_id(ctx.session, campaign_id) if campaign_id else None
+
+
+async def refuse_if_locked(ctx: Ctx, campaign_id: int, unit_id: int | None) -> bool:
+    """True (after saying why) when the upper level has approved the list covering the unit.
+
+    Every flow that adds or withdraws a registration calls this before writing: once approved,
+    changes go through the officer reopening the list.
+    """
+    if unit_id is None:
+        return False
+    locked_by = await registrations_locked(ctx.session, campaign_id, unit_id)
+    if locked_by is None:
+        return False
+    ctx.say(
+        _(
+            "The list of {unit} has already been approved by the upper level, so registrations "
+            "cannot be changed now. Please ask your union officer to reopen it."
+        ).format(unit=locked_by.name)
+    )
+    return True

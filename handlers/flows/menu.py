@@ -5,13 +5,18 @@ from __future__ import annotations
 from handlers.engine.flow import Answer, Cancel, Ctx, Finish, Flow, Go, Step, Switch
 from handlers.engine.prompt import Choice, Prompt
 from handlers.engine.runner import CommandFn
+from handlers.flows.notices import reminder_choice, set_muted
 from handlers.i18n import _
+from storage.models import Role
 from storage.repo import units_led_by
+from storage.units import units_with_role
 
 MENU = "menu"
 
 # Menu entries: choice id -> flow started. Later parts add leader and officer entries.
 _ENTRIES = ("title", "mine", "initiative", "work")
+# Leader and officer entries (shown only to people with that role).
+_ROLE_ENTRIES = ("collective", "unit_status", "on_behalf", "submit", "review")
 
 
 def help_text() -> str:
@@ -35,6 +40,15 @@ async def ask_menu(ctx: Ctx) -> Prompt:
     ]
     if await units_led_by(ctx.session, person.id):
         choices.append(Choice("work", _("🏗️ Register a commemorative work")))
+        choices += [
+            Choice("collective", _("👥 Register a collective title")),
+            Choice("unit_status", _("📊 Unit progress")),
+            Choice("on_behalf", _("✍️ Register for a member")),
+            Choice("submit", _("📤 Send the list to the upper level")),
+        ]
+    if await units_with_role(ctx.session, person.id, Role.OFFICER):
+        choices.append(Choice("review", _("🗂️ Lists to review")))
+    choices.append(reminder_choice(person))
     choices.append(Choice("help", _("❓ Help")))
     return Prompt(
         _("{name}, what would you like to do?").format(name=person.full_name),
@@ -45,8 +59,11 @@ async def ask_menu(ctx: Ctx) -> Prompt:
 
 
 async def answer_menu(ctx: Ctx, answer: Answer) -> Go:
-    if answer.choice in _ENTRIES:
+    if answer.choice in _ENTRIES or answer.choice in _ROLE_ENTRIES:
         return Switch(answer.choice or "")
+    if answer.choice in ("remind_off", "remind_on"):
+        set_muted(ctx, answer.choice == "remind_off")
+        return Finish()
     ctx.say(help_text())
     return Finish()
 

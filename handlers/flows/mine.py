@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from handlers.engine.flow import Again, Answer, Ctx, Finish, Flow, Go, Next, Step, Switch
 from handlers.engine.prompt import Choice, Prompt
 from handlers.flows.common import (
+    refuse_if_locked,
     registration_open,
     show_date,
     status_label,
@@ -233,6 +234,8 @@ async def answer_confirm_withdraw(ctx: Ctx, answer: Answer) -> Go:
                 deadline=show_date(row.campaign.registration_deadline)
             )
         )
+        return Next("list")
+    if await refuse_if_locked(ctx, row.campaign_id, row.unit_id):
         return Next("list")
     row.status = RegistrationStatus.WITHDRAWN
     row.withdrawn_at = ctx.now

@@ -12,6 +12,7 @@ from handlers.flows.common import (
     answer_open_campaign,
     ask_open_campaign,
     deadline_passed_text,
+    refuse_if_locked,
     registration_open,
     show_date,
     status_label,
@@ -21,7 +22,15 @@ from handlers.flows.common import (
 from handlers.i18n import _
 from handlers.rules import Note, PersonFacts, effective_rules, individual_notes
 from handlers.text import Invalid, clean
-from storage.models import Campaign, Registration, RegistrationStatus, Title, TitleTarget, Unit
+from storage.models import (
+    Campaign,
+    Person,
+    Registration,
+    RegistrationStatus,
+    Title,
+    TitleTarget,
+    Unit,
+)
 from storage.repo import (
     approved_years,
     audit,
@@ -32,6 +41,7 @@ from storage.repo import (
     person_title_codes,
     titles_by_code,
 )
+from storage.units import leads_unit_of
 
 TITLES = "title"
 MAX_COMMITMENT = 500
@@ -40,6 +50,18 @@ MAX_COMMITMENT = 500
 async def _campaign(ctx: Ctx) -> Campaign | None:
     campaign_id = ctx.data.get("campaign_id")
     return await campaign_by_id(ctx.session, campaign_id) if campaign_id else None
+
+
+async def _registrant(ctx: Ctx) -> Person:
+    """Whom the registration is for: the person chatting, or the roster member a leader
+    registers on behalf of (``for_person_id``, set by the leader's "on_behalf" flow)."""
+    for_id = ctx.data.get("for_person_id")
+    if for_id is None:
+        return ctx.require_person()
+    person = await ctx.session.get(Person, int(for_id))
+    if person is None:
+        raise RuntimeError(f"person {for_id} registered on behalf of is gone")
+    return person
 
 
 async def _individual_titles(ctx: Ctx, campaign: Campaign) -> list[Title]:
@@ -55,7 +77,7 @@ async def _individual_titles(ctx: Ctx, campaign: Campaign) -> list[Title]:
 
 
 async def ask_campaign(ctx: Ctx) -> Prompt | Go:
-    person = ctx.require_person()
+    person = await _registrant(ctx)
     unit = await ctx.session.get(Unit, person.unit_id) if person.unit_id else None
     return await ask_open_campaign(ctx, unit, then="title")
 
@@ -84,7 +106,7 @@ async def ask_title(ctx: Ctx) -> Prompt | Go:
 
 
 async def answer_title(ctx: Ctx, answer: Answer) -> Go:
-    person = ctx.require_person()
+    person = await _registrant(ctx)
     code = answer.choice or ""
     existing = await live_registration(ctx.session, ctx.data["campaign_id"], person.id, code)
     ctx.data["title"] = code
@@ -126,7 +148,7 @@ async def answer_duplicate(ctx: Ctx, answer: Answer) -> Go:
 
 
 async def _notes(ctx: Ctx, campaign: Campaign, title: Title) -> list[Note]:
-    person = ctx.require_person()
+    person = await _registrant(ctx)
     rules = effective_rules(title.code, title.rules, campaign.settings)
     registered = await person_title_codes(ctx.session, campaign.id, person.id)
     registered |= set(ctx.data.get("also", []))
@@ -219,7 +241,7 @@ async def answer_commitment(ctx: Ctx, answer: Answer) -> Go:
 
 
 async def ask_summary(ctx: Ctx) -> Prompt | Go:
-    person = ctx.require_person()
+    person = await _registrant(ctx)
     campaign = await _campaign(ctx)
     codes = [ctx.data.get("title", ""), *ctx.data.get("also", [])]
     titles = await titles_by_code(ctx.session, codes)
@@ -261,12 +283,20 @@ async def answer_summary(ctx: Ctx, answer: Answer) -> Go:
 
 
 async def _save(ctx: Ctx) -> Go:
-    person = ctx.require_person()
+    person = await _registrant(ctx)
+    entered_by = ctx.require_person()
+    on_behalf = entered_by.id != person.id
     campaign = await _campaign(ctx)
     if campaign is None:
         return Next("campaign")
     if not registration_open(campaign, ctx.today):
         ctx.say(deadline_passed_text(campaign))
+        return Finish()
+    # Roles can change while a leader is in the middle of the flow: checked at the write.
+    if on_behalf and not await leads_unit_of(ctx.session, entered_by.id, person):
+        ctx.say(_("You are no longer a leader of this member's unit."))
+        return Finish()
+    if await refuse_if_locked(ctx, campaign.id, person.unit_id):
         return Finish()
     codes = [*ctx.data.get("also", []), ctx.data["title"]]
     titles = await titles_by_code(ctx.session, codes)
@@ -286,8 +316,8 @@ async def _save(ctx: Ctx) -> Go:
             unit_id=person.unit_id,
             status=RegistrationStatus.SUBMITTED,
             commitment=ctx.data.get("commitment") if code == ctx.data["title"] else None,
-            source="chat",
-            entered_by_id=person.id,
+            source="leader" if on_behalf else "chat",
+            entered_by_id=entered_by.id,
         )
         ctx.session.add(registration)
         await ctx.session.flush()
@@ -296,15 +326,20 @@ async def _save(ctx: Ctx) -> Go:
             action="registration.create",
             entity="registration",
             entity_id=registration.id,
-            actor_id=person.id,
-            via="chat",
+            actor_id=entered_by.id,
+            via="leader" if on_behalf else "chat",
             receipt_no=registration.receipt_no,
             title=code,
+            **({"on_behalf_of": person.id} if on_behalf else {}),
         )
         saved.append(registration)
     if not saved:
         return Again(_("This title is already registered. Please choose another one."))
-    lines = [_("Done! Your registration has been recorded.")]
+    lines = [
+        _("Done! The registration of {name} has been recorded.").format(name=person.full_name)
+        if on_behalf
+        else _("Done! Your registration has been recorded.")
+    ]
     for registration in saved:
         lines.append(
             _("• {title}: receipt number {receipt}").format(
@@ -312,11 +347,12 @@ async def _save(ctx: Ctx) -> Go:
                 receipt=registration.receipt_no,
             )
         )
-    lines.append(
-        _("You can change your mind until {deadline} under “My registrations”.").format(
-            deadline=show_date(campaign.registration_deadline)
+    if not on_behalf:
+        lines.append(
+            _("You can change your mind until {deadline} under “My registrations”.").format(
+                deadline=show_date(campaign.registration_deadline)
+            )
         )
-    )
     ctx.say("\n".join(lines))
     return Finish()
 
