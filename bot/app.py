@@ -10,13 +10,16 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.channels.base import Channel
 from bot.config import Settings
+from bot.outbox import OutboxDispatcher
 from handlers.engine.flow import EngineConfig
 from handlers.engine.runner import Engine
 from handlers.flows import build_engine as build_flows_engine
@@ -25,6 +28,8 @@ from storage.models import ChannelIdentity, Person
 from storage.seed import prepare_database
 
 log = logging.getLogger(__name__)
+
+ReceiveLoop = Callable[[], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -77,24 +82,43 @@ async def run(settings: Settings) -> int:
     from bot.channels.telegram import TelegramChannel  # aiogram is heavy: only when used
 
     async with open_core(settings) as core:
-        channel = TelegramChannel(core.engine, token, settings.telegram_api_base)
-        tasks: list[asyncio.Task[None]] = []
-        try:
-            me = await channel.bot.get_me()
-            core.engine.config.bot_username = me.username or ""
-            await channel.start()
-            stop = asyncio.Event()
-            polling = asyncio.create_task(channel.run_polling())
-            tasks = [polling, asyncio.create_task(_until_signalled(stop))]
-            log.info("Telegram bot @%s is running", core.engine.config.bot_username)
-            done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            if polling in done:
-                polling.result()
-        finally:
-            await channel.stop()
-            for task in tasks:
-                task.cancel()
+        telegram = TelegramChannel(core.engine, token, settings.telegram_api_base)
+        me = await telegram.bot.get_me()
+        core.engine.config.bot_username = me.username or ""
+        log.info("Telegram bot @%s is starting", core.engine.config.bot_username)
+        await serve(core, {telegram.name: (telegram, telegram.run_polling)})
     return 0
+
+
+async def serve(core: Core, channels: dict[str, tuple[Channel, ReceiveLoop]]) -> None:
+    """Run the channels' receive loops and the outbox dispatcher until a signal or a crash.
+
+    Shutdown order matters: stop receiving, let the dispatcher finish its pass, then close
+    the channels' connections.
+    """
+    dispatcher = OutboxDispatcher(
+        core.sessionmaker, {name: channel for name, (channel, _loop) in channels.items()}
+    )
+    core.engine.on_queued = dispatcher.nudge
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for channel, _loop in channels.values():
+            await channel.start()
+        receivers = [asyncio.create_task(loop()) for _channel, loop in channels.values()]
+        tasks = [*receivers, asyncio.create_task(dispatcher.run())]
+        tasks.append(asyncio.create_task(_until_signalled(stop)))
+        done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task in receivers and not task.cancelled():
+                task.result()  # a crashed receive loop is worth a stack trace
+    finally:
+        dispatcher.stop()
+        for channel, _loop in channels.values():
+            await channel.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _console_identity(core: Core, phone: str | None) -> str:

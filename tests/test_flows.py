@@ -229,3 +229,18 @@ async def test_user_text_is_stored_normalised(sessionmaker, org: Org) -> None:
 
 def test_deadline_date_is_inclusive() -> None:
     assert date(2027, 1, 25) >= date(2027, 1, 25)
+
+
+async def test_an_event_delivered_twice_is_answered_once(sessionmaker, org: Org) -> None:
+    from handlers.engine.prompt import Incoming
+
+    chat = Chat(make_engine(sessionmaker), "1300")
+    await onboard_new(chat)
+    await chat.say("/dangky")
+    await chat.say("1")
+    again = Incoming(chat.address, text="Cam kết", event_id="m42")
+    first = await chat._send(again)
+    assert "Cam kết" in "\n".join(r.text for r in first)  # the summary
+    assert await chat._send(again) == []  # a redelivery changes nothing, says nothing
+    await chat.tap("Xác nhận")
+    assert "TD2027-000001" in chat.text()

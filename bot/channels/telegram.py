@@ -152,6 +152,7 @@ def incoming_from_message(message: Message, user: User, channel: str) -> Incomin
         file=file,
         display_name=user.full_name,
         locale=user.language_code,
+        event_id=f"m{message.message_id}",
     )
 
 
@@ -342,6 +343,7 @@ class TelegramChannel:
             seq=seq,
             display_name=user.full_name,
             locale=user.language_code,
+            event_id=f"q{query.id}",
         )
         # The edit and the engine do not depend on each other; run them side by side.
         _marked, result = await asyncio.gather(
@@ -420,6 +422,22 @@ class TelegramChannel:
         clear_reply_keyboard: bool,
         shared_phone: str | None = None,
     ) -> None:
+        with use_locale(result.locale or self.engine.config.default_locale):
+            await self._render_replies(
+                chat_id,
+                result,
+                clear_reply_keyboard=clear_reply_keyboard,
+                shared_phone=shared_phone,
+            )
+
+    async def _render_replies(
+        self,
+        chat_id: int,
+        result: Result,
+        *,
+        clear_reply_keyboard: bool,
+        shared_phone: str | None,
+    ) -> None:
         remove = clear_reply_keyboard and not any(r.request_contact for r in result.replies)
         if remove and shared_phone and result.replies and not _has_free_slot(result.replies[0]):
             # A shared contact means the share-contact keyboard is surely on screen, but the
@@ -452,9 +470,10 @@ class TelegramChannel:
         # Sending them here as well would deliver them twice.
 
     def _markup(self, reply: Reply) -> ReplyMarkup | None:
+        # The contact button is labelled in the current locale, set by _render from the
+        # language the engine answered in.
         if reply.request_contact:
-            with use_locale(self.engine.config.default_locale):
-                return contact_keyboard(reply)
+            return contact_keyboard(reply)
         return inline_keyboard(reply)
 
     async def _deliver(self, chat_id: int, reply: Reply, *, remove_keyboard: bool) -> bool:

@@ -124,6 +124,9 @@ class EngineConfig:
     bot_username: str = ""
     # Clock; tests pass a fixed one to move through a campaign.
     now: Callable[[], datetime] | None = None
+    # Draws the digest's progress chart (PNG bytes) for /tonghop; the composition root passes
+    # bot.charts.progress_chart_png (plotting stays out of handlers). None: text and XLSX only.
+    digest_chart: Callable[[Any], bytes | None] | None = None
 
     @property
     def tz(self) -> ZoneInfo:

@@ -114,6 +114,10 @@ class Incoming:
     file: IncomingFile | None = None
     display_name: str | None = None
     locale: str | None = None
+    # The platform's id of this event (message id, callback id). A platform that delivers
+    # the same event again (a webhook retry, a restart before the update was confirmed)
+    # gets no second answer: the engine remembers the recent ids with the conversation.
+    event_id: str | None = None
 
 
 @dataclass
@@ -122,6 +126,8 @@ class Result:
 
     replies: list[Reply] = field(default_factory=list)
     others: list[Outgoing] = field(default_factory=list)
+    # The language the replies are in: channels label their own buttons in it too.
+    locale: str | None = None
 
 
 def reply_to_payload(reply: Reply) -> dict[str, object]:

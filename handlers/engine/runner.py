@@ -58,6 +58,8 @@ MAX_ATTEMPTS = 5
 MAX_HOPS = 25
 MAX_TEXT = 4000
 MAX_HISTORY = 30
+# Event ids remembered per conversation; platforms redeliver recent events only.
+MAX_SEEN = 30
 
 CommandFn = Callable[[Ctx, str], Awaitable[Go | None]]
 ACTION_PREFIX = "!"
@@ -190,6 +192,12 @@ class Engine:
         version = conv.version
         state: dict[str, Any] = dict(conv.data or {})
         state.setdefault("draft", {})
+        if incoming.event_id is not None:
+            seen: list[str] = list(state.get("seen", []))
+            if incoming.event_id in seen:
+                log.info("event %s of %s seen before: ignored", incoming.event_id, identity.id)
+                return Result()
+            state["seen"] = [*seen, incoming.event_id][-MAX_SEEN:]
         now = self.config.now() if self.config.now else utcnow()
         ctx = Ctx(
             session=session,
@@ -213,7 +221,7 @@ class Engine:
         if saved.rowcount != 1:  # type: ignore[attr-defined]
             raise _LostRace()
         queue_outgoing(session, ctx.others)
-        return Result(replies=ctx.said, others=ctx.others)
+        return Result(replies=ctx.said, others=ctx.others, locale=locale)
 
     async def _identity(self, session: AsyncSession, incoming: Incoming) -> ChannelIdentity:
         query = (
