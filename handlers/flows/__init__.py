@@ -8,6 +8,7 @@ from handlers.engine.flow import Ctx, EngineConfig, Finish, Flow, Go, Switch
 from handlers.engine.runner import CommandFn, Engine
 from handlers.flows.initiatives import INITIATIVE_FLOW
 from handlers.flows.leader import LEADER_FLOWS
+from handlers.flows.link import LINK_COMMAND, cmd_link
 from handlers.flows.menu import MENU_FLOW, cmd_cancel, cmd_help, cmd_menu, start_flow_command
 from handlers.flows.mine import MINE_FLOW
 from handlers.flows.onboarding import ONBOARDING_FLOW, redeem_invite
@@ -56,6 +57,7 @@ def default_commands() -> dict[str, CommandFn]:
         "donvi": start_flow_command("unit_status"),
         "guilen": start_flow_command("submit"),
         "duyet": cmd_review,
+        LINK_COMMAND: cmd_link,
     }
 
 

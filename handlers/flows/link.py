@@ -1,0 +1,123 @@
+"""/lienket: one person, several chat apps (Telegram, Zalo, the web page), the same records.
+
+On the app where the person is known, ``/lienket`` shows a one-time code; on the other app,
+``/lienket CODE`` attaches that chat to the same person, so both see the same registrations.
+(The same phone number typed during onboarding links accounts too: see onboarding.)
+"""
+
+from __future__ import annotations
+
+from handlers.engine.flow import Ctx, Finish, Go
+from handlers.engine.prompt import Address, Outgoing, Reply
+from handlers.i18n import _, use_locale
+from storage.links import issue_link_code, normalise_link_code, usable_link_code, use_link_code
+from storage.models import Person
+from storage.repo import audit, identity_on_channel
+
+LINK_COMMAND = "lienket"
+
+
+async def cmd_link(ctx: Ctx, arg: str) -> Go | None:
+    """/lienket shows a code for another app; /lienket CODE links this chat with it."""
+    if arg:
+        return await _redeem(ctx, arg)
+    if ctx.person is None:
+        ctx.say(
+            _(
+                "To use the account you already have, type /lienket in the app where you are "
+                "registered. It shows a code; then type here: /lienket CODE"
+            )
+        )
+        return None
+    code, expires = await issue_link_code(ctx.session, ctx.person.id, ctx.identity.channel, ctx.now)
+    ctx.say(
+        _(
+            "Your link code: {code}\n"
+            "In your other app (Zalo, Telegram or the web page), type:\n"
+            "/lienket {code}\n"
+            "The code works once, until {time}. Do not give it to anyone: it opens your "
+            "registrations."
+        ).format(code=code, time=expires.astimezone(ctx.config.tz).strftime("%H:%M"))
+    )
+    return None
+
+
+async def _redeem(ctx: Ctx, arg: str) -> Go | None:
+    if ctx.person is not None:
+        ctx.say(
+            _(
+                "This chat is already linked to {name}. A link code is typed in an app where "
+                "you are not registered yet."
+            ).format(name=ctx.person.full_name)
+        )
+        return None
+    code = normalise_link_code(arg)
+    link = await usable_link_code(ctx.session, code, ctx.now) if code else None
+    if link is None:
+        ctx.say(
+            _(
+                "This link code does not work: it may be mistyped, used already or older than "
+                "15 minutes. Type /lienket in your other app for a new one."
+            )
+        )
+        return None
+    person = await ctx.session.get(Person, link.person_id)
+    if person is None:
+        return None
+    channel = ctx.identity.channel
+    other = await identity_on_channel(ctx.session, person.id, channel)
+    if other is not None and other.id != ctx.identity.id:
+        ctx.say(
+            _(
+                "{name} already uses another account in this app. If that is you and you "
+                "changed accounts, please ask your union officer for help."
+            ).format(name=person.full_name)
+        )
+        return None
+    if not await use_link_code(ctx.session, link, ctx.identity.id, ctx.now):
+        ctx.say(_("This link code has just been used. Type /lienket in your other app again."))
+        return None
+    ctx.identity.person_id = person.id
+    ctx.identity.person = person
+    ctx.person = person
+    audit(
+        ctx.session,
+        action="person.link",
+        entity="person",
+        entity_id=person.id,
+        actor_id=person.id,
+        via="chat",
+        channel=channel,
+        method="code",
+    )
+    await _tell_issuer(ctx, person, link.issued_via, channel)
+    ctx.say(
+        _(
+            "Done, {name}: this chat is now linked to your account. You see the same "
+            "registrations here as in your other app."
+        ).format(name=person.full_name)
+    )
+    return Finish()
+
+
+async def _tell_issuer(ctx: Ctx, person: Person, issued_via: str, linked_on: str) -> None:
+    """Say on the app that issued the code that it was used: a stolen code does not go unseen."""
+    issuer = await identity_on_channel(ctx.session, person.id, issued_via)
+    if issuer is None or issuer.id == ctx.identity.id:
+        return
+    with use_locale(person.locale or ctx.config.default_locale):
+        text = _(
+            "Your link code was used: a chat on {channel} is now linked to your account. If "
+            "that was not you, please tell your union officer."
+        ).format(channel=channel_label(linked_on))
+    ctx.others.append(Outgoing(Address(issuer.channel, issuer.external_id), Reply(text)))
+
+
+def channel_label(channel: str) -> str:
+    """The name of a chat app as people know it."""
+    return {
+        "telegram": "Telegram",
+        "zalo": "Zalo",
+        "zalo_oa": "Zalo OA",
+        "web": _("the web page"),
+    }.get(channel, channel)
