@@ -589,7 +589,7 @@ PAGE = """<!doctype html>
 html,body{margin:0;height:100%}
 body{display:flex;flex-direction:column;height:100vh;height:100dvh;background:#eef2f6;
   color:#1c2733;font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",
-  "DejaVu Sans",sans-serif}
+  "DejaVu Sans",sans-serif,"Apple Color Emoji","Segoe UI Emoji","Noto Color Emoji"}
 header{display:flex;align-items:center;gap:8px;padding:10px 12px;background:#0b57a4;color:#fff}
 header .who{flex:1;min-width:0}
 header h1{margin:0;font-size:17px;line-height:1.2}
@@ -614,12 +614,13 @@ header button{flex:none;border:1px solid rgba(255,255,255,.6);background:transpa
 .msg.me{margin-left:auto;background:#d4e8ff;border-bottom-right-radius:4px}
 .msg.bot{border-bottom-left-radius:4px}
 .msg p{margin:0;white-space:pre-wrap}
-.choices{display:flex;flex-wrap:wrap;gap:6px;margin-top:8px}
-.choices.column{flex-direction:column;align-items:stretch}
+.choices{margin-top:8px}
+.options,.navs{display:flex;flex-wrap:wrap;gap:6px}
+.options.column{flex-direction:column;align-items:stretch}
+.options+.navs{margin-top:8px}
 .choice{border:1px solid #0b57a4;background:#f4f8fd;color:#0b57a4;border-radius:10px;
   padding:8px 12px;font:inherit;font-size:15px;text-align:left;min-height:40px}
-.choice.nav{border-color:#9aa8b6;color:#3d4b59;background:#fff}
-.choices.column .choice.nav{align-self:flex-start}
+.choice.nav{border-color:#9aa8b6;color:#3d4b59;background:#fff;font-size:14px;padding:6px 10px}
 .choice:disabled{opacity:.45}
 .file{display:inline-block;margin-top:6px;color:#0b57a4}
 .typing{color:#6b7a89;font-size:14px;margin:0 0 8px 4px}
@@ -628,6 +629,7 @@ header button{flex:none;border:1px solid rgba(255,255,255,.6);background:transpa
 input{font:inherit;padding:9px 12px;border:1px solid #9fb3c8;border-radius:20px;
   background:#fff;color:inherit}
 #text{flex:1;min-width:0}
+input:focus{outline:2px solid #0b57a4;outline-offset:1px}
 .send{border:0;border-radius:20px;padding:9px 16px;background:#0b57a4;color:#fff;font:inherit}
 .send:disabled{opacity:.5}
 </style>
@@ -698,7 +700,6 @@ input{font:inherit;padding:9px 12px;border:1px solid #9fb3c8;border-radius:20px;
 
   function setBusy(value) {
     busy = value;
-    $("send").disabled = value;
     log.querySelectorAll(".choices.live .choice").forEach(function (b) { b.disabled = value; });
     var typing = log.querySelector(".typing");
     if (value && !typing) { log.appendChild(el("p", "typing", "…")); scrollDown(); }
@@ -720,24 +721,30 @@ input{font:inherit;padding:9px 12px;border:1px solid #9fb3c8;border-radius:20px;
       bubble.appendChild(link);
     }
     if (m.choices && m.choices.length) {
-      var row = el("div", "choices live" + (m.one_per_row ? " column" : ""));
+      var group = el("div", "choices live");
       if (m.seq !== null) {
         // Only the newest question keeps working buttons; older ones are history.
         log.querySelectorAll(".choices.live.asked").forEach(function (old) {
           old.classList.remove("live");
           old.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
         });
-        row.classList.add("asked");
+        group.classList.add("asked");
       }
+      // The answers first (one per line when the labels are long), then Skip/Back/Cancel
+      // side by side, so the navigation does not take a line each.
+      var options = el("div", "options" + (m.one_per_row ? " column" : ""));
+      var navs = el("div", "navs");
       m.choices.forEach(function (c) {
         var button = el("button", "choice" + (c.nav ? " nav" : ""), c.label);
         button.type = "button";
         button.addEventListener("click", function () {
           send({choice_id: c.id, seq: m.seq});
         });
-        row.appendChild(button);
+        (c.nav ? navs : options).appendChild(button);
       });
-      bubble.appendChild(row);
+      if (options.childElementCount) group.appendChild(options);
+      if (navs.childElementCount) group.appendChild(navs);
+      bubble.appendChild(group);
     }
     if (m.from === "bot" && (m.seq !== null || m.phone)) {
       input.placeholder = m.phone ? T.phone : T.placeholder;
@@ -748,8 +755,14 @@ input{font:inherit;padding:9px 12px;border:1px solid #9fb3c8;border-radius:20px;
     scrollDown();
   }
 
-  async function send(body) {
-    if (busy) return;
+  // One request at a time, in order: text typed while an answer is on its way waits for it.
+  var pending = Promise.resolve(true);
+  function send(body) {
+    pending = pending.then(function () { return post(body); });
+    return pending;
+  }
+
+  async function post(body) {
     setBusy(true);
     showError("chat-error", "");
     try {
@@ -825,9 +838,9 @@ input{font:inherit;padding:9px 12px;border:1px solid #9fb3c8;border-radius:20px;
   composer.addEventListener("submit", async function (event) {
     event.preventDefault();
     var text = input.value.trim();
-    if (!text || busy) return;
+    if (!text) return;
     input.value = "";
-    if (!(await send({text: text}))) input.value = text;
+    if (!(await send({text: text})) && !input.value) input.value = text;
     input.focus();
   });
   $("signout").addEventListener("click", async function () {
