@@ -385,3 +385,29 @@ async def test_no_officer_above_is_said_plainly_then_the_nearest_ancestor(
     assert "Danh sách chờ bạn duyệt: 2" in province.transcript()
     await province.press("Duyệt", in_message="Công ty May")
     assert "Đã duyệt" in province.text()
+
+
+async def test_an_approved_list_locks_the_leaders_registrations_too(sessionmaker, bot, org) -> None:
+    await add_person(
+        sessionmaker, org.garment, "Trần Văn Tuấn", chat="G", roles=(("leader", org.garment),)
+    )
+    async with sessionmaker() as session, session.begin():
+        session.add(
+            UnitSubmission(
+                campaign_id=org.campaign.id, unit_id=org.garment.id, status="approved", round=1
+            )
+        )
+    leader = await started(bot, "G")
+    await leader.tap("Đăng ký danh hiệu tập thể")
+    await leader.tap("Bằng khen")
+    await leader.tap("Xác nhận")
+    assert "đã được cấp trên duyệt" in leader.text()
+    await leader.tap("Đăng ký giúp đoàn viên")
+    await leader.say("hoa")
+    await leader.tap("Nguyễn Thị Hoa")
+    await leader.tap("Lao động tiên tiến")
+    await leader.tap("Bỏ qua")
+    await leader.tap("Xác nhận")
+    assert "đã được cấp trên duyệt" in leader.text()
+    async with sessionmaker() as session:
+        assert await session.scalar(select(Registration)) is None

@@ -19,6 +19,7 @@ from handlers.flows.common import (
     ask_open_campaign,
     deadline_passed_text,
     draft_campaign,
+    refuse_if_locked,
     registration_open,
     show_date,
 )
@@ -532,6 +533,8 @@ async def _save(ctx: Ctx) -> Go:
         return Finish()
     if person.unit_id is None:
         ctx.say(_("There is no emulation campaign open for your unit at the moment."))
+        return Finish()
+    if await refuse_if_locked(ctx, campaign.id, person.unit_id):
         return Finish()
     applied = ctx.data.get("applied")
     initiative = Initiative(

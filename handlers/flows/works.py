@@ -16,6 +16,7 @@ from handlers.flows.common import (
     ask_open_campaign,
     deadline_passed_text,
     draft_campaign,
+    refuse_if_locked,
     registration_open,
     show_date,
 )
@@ -327,6 +328,8 @@ async def _save(ctx: Ctx) -> Go:
         return Next("campaign")
     if not registration_open(campaign, ctx.today):
         ctx.say(deadline_passed_text(campaign))
+        return Finish()
+    if await refuse_if_locked(ctx, campaign.id, unit.id):
         return Finish()
     start, finish = _dates(ctx)
     assert start is not None and finish is not None  # the summary checked them
