@@ -322,6 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="a demo database and a guided chat").set_defaults(
         handler=cmd_demo
     )
+    # remind, jobs list, digest (the reminder and digest schedule by hand)
+    from bot.cli_jobs import add_commands as add_job_commands
+
+    add_job_commands(commands)
     return parser
 
 

@@ -11,6 +11,7 @@ from handlers.flows.leader import LEADER_FLOWS
 from handlers.flows.link import LINK_COMMAND, cmd_link
 from handlers.flows.menu import MENU_FLOW, cmd_cancel, cmd_help, cmd_menu, start_flow_command
 from handlers.flows.mine import MINE_FLOW
+from handlers.flows.notices import cmd_digest, cmd_mute, cmd_unmute, reminder_actions
 from handlers.flows.onboarding import ONBOARDING_FLOW, redeem_invite
 from handlers.flows.review import REVIEW_ACTIONS, REVIEW_FLOWS, cmd_review
 from handlers.flows.titles import TITLES_FLOW
@@ -39,7 +40,7 @@ async def cmd_start(ctx: Ctx, arg: str) -> Go | None:
 
 def default_actions() -> dict[str, CommandFn]:
     """Buttons on notifications ("!name:arg"); see Engine.actions."""
-    return {**REVIEW_ACTIONS}
+    return {**reminder_actions(default_flows()), **REVIEW_ACTIONS}
 
 
 def default_commands() -> dict[str, CommandFn]:
@@ -54,6 +55,9 @@ def default_commands() -> dict[str, CommandFn]:
         "cuatoi": start_flow_command("mine"),
         "sangkien": start_flow_command("initiative"),
         "congtrinh": start_flow_command("work"),
+        "tatnhac": cmd_mute,
+        "batnhac": cmd_unmute,
+        "tonghop": cmd_digest,
         "donvi": start_flow_command("unit_status"),
         "guilen": start_flow_command("submit"),
         "duyet": cmd_review,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from handlers.engine.flow import Answer, Cancel, Ctx, Finish, Flow, Go, Step, Switch
 from handlers.engine.prompt import Choice, Prompt
 from handlers.engine.runner import CommandFn
+from handlers.flows.notices import reminder_choice, set_muted
 from handlers.i18n import _
 from storage.models import Role
 from storage.repo import units_led_by
@@ -47,6 +48,7 @@ async def ask_menu(ctx: Ctx) -> Prompt:
         ]
     if await units_with_role(ctx.session, person.id, Role.OFFICER):
         choices.append(Choice("review", _("🗂️ Lists to review")))
+    choices.append(reminder_choice(person))
     choices.append(Choice("help", _("❓ Help")))
     return Prompt(
         _("{name}, what would you like to do?").format(name=person.full_name),
@@ -59,6 +61,9 @@ async def ask_menu(ctx: Ctx) -> Prompt:
 async def answer_menu(ctx: Ctx, answer: Answer) -> Go:
     if answer.choice in _ENTRIES or answer.choice in _ROLE_ENTRIES:
         return Switch(answer.choice or "")
+    if answer.choice in ("remind_off", "remind_on"):
+        set_muted(ctx, answer.choice == "remind_off")
+        return Finish()
     ctx.say(help_text())
     return Finish()
 

@@ -1,0 +1,390 @@
+"""Who is due a reminder or a digest, and the delivery log that keeps each one single.
+
+Every query here is set-based: one statement selects a batch of recipients with everything
+needed to write to them (name, language, latest chat), so a campaign of a million members
+costs a few hundred statements, not a million. Nothing commits: the caller owns the
+transaction, and writes the log rows (:func:`claim`) together with the outbox rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Campaign,
+    ChannelIdentity,
+    Conversation,
+    Initiative,
+    InitiativeAuthor,
+    Person,
+    Registration,
+    RegistrationStatus,
+    ReminderLog,
+    Role,
+    Unit,
+    UnitRole,
+    UnitSubmission,
+)
+
+# A registration counts once it is sent (even if later returned for completion); a draft row
+# is an unfinished registration and earns the "resume" reminder instead.
+COUNTED = (
+    RegistrationStatus.SUBMITTED,
+    RegistrationStatus.APPROVED,
+    RegistrationStatus.RETURNED,
+)
+# Flows in which a conversation is not a registration in progress.
+NOT_DRAFT_FLOWS = ("menu", "onboarding")
+
+KIND_MEMBER = "member"
+KIND_LEADER = "leader"
+KIND_DIGEST = "digest"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    person_id: int
+    full_name: str
+    locale: str | None
+    channel: str
+    external_id: str
+
+
+@dataclass(frozen=True)
+class MemberDue(Recipient):
+    """A member without anything registered, or with a registration left half-way."""
+
+    has_draft: bool
+
+
+@dataclass(frozen=True)
+class LeaderDue(Recipient):
+    unit_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class OfficerDue(Recipient):
+    unit_id: int
+
+
+# --- building blocks --------------------------------------------------------------------------
+
+
+def subtree_of(path: str) -> ColumnElement[bool]:
+    """``Unit`` rows of the subtree whose root has ``path`` (one indexed prefix match)."""
+    return Unit.path.startswith(path, autoescape=True)
+
+
+def registered_people(campaign_id: int) -> Select[tuple[int | None]]:
+    """Ids of people who registered something in the campaign: a title, or an initiative as
+    its author or a co-author."""
+    titles = select(Registration.person_id).where(
+        Registration.campaign_id == campaign_id,
+        Registration.person_id.is_not(None),
+        Registration.status.in_(COUNTED),
+    )
+    authored = select(Initiative.person_id).where(
+        Initiative.campaign_id == campaign_id,
+        Initiative.person_id.is_not(None),
+        Initiative.status.in_(COUNTED),
+    )
+    coauthored = (
+        select(InitiativeAuthor.person_id)
+        .join(Initiative, Initiative.id == InitiativeAuthor.initiative_id)
+        .where(
+            Initiative.campaign_id == campaign_id,
+            InitiativeAuthor.person_id.is_not(None),
+            Initiative.status.in_(COUNTED),
+        )
+    )
+    return select(union(titles, authored, coauthored).subquery().c[0])
+
+
+def _has_draft(campaign_id: int) -> ColumnElement[bool]:
+    """A registration for this campaign left half-way: a chat in a registration flow whose
+    draft already names the campaign, or a registration row still marked as draft."""
+    in_chat = (
+        select(literal(1))
+        .select_from(Conversation)
+        .join(ChannelIdentity, ChannelIdentity.id == Conversation.identity_id)
+        .where(
+            ChannelIdentity.person_id == Person.id,
+            Conversation.flow.is_not(None),
+            Conversation.flow.not_in(NOT_DRAFT_FLOWS),
+            Conversation.data[("draft", "campaign_id")].as_integer() == campaign_id,
+        )
+    )
+    draft_row = select(literal(1)).where(
+        Registration.campaign_id == campaign_id,
+        Registration.person_id == Person.id,
+        Registration.status == RegistrationStatus.DRAFT,
+    )
+    return or_(exists(in_chat), exists(draft_row))
+
+
+def _reachable() -> ColumnElement[bool]:
+    return exists(select(literal(1)).where(ChannelIdentity.person_id == Person.id))
+
+
+def _not_logged(campaign_id: int, kind: str, due_key: str) -> ColumnElement[bool]:
+    return ~exists(
+        select(literal(1)).where(
+            ReminderLog.campaign_id == campaign_id,
+            ReminderLog.person_id == Person.id,
+            ReminderLog.kind == kind,
+            ReminderLog.due_key == due_key,
+        )
+    )
+
+
+async def latest_addresses(
+    session: AsyncSession, person_ids: Sequence[int]
+) -> dict[int, tuple[str, str]]:
+    """Each person's chat used last (as handlers.notify picks it), for a batch at once."""
+    if not person_ids:
+        return {}
+    last_used = (
+        select(Conversation.updated_at)
+        .where(Conversation.identity_id == ChannelIdentity.id)
+        .scalar_subquery()
+    )
+    ranked = (
+        select(
+            ChannelIdentity.person_id,
+            ChannelIdentity.channel,
+            ChannelIdentity.external_id,
+            func.row_number()
+            .over(
+                partition_by=ChannelIdentity.person_id,
+                order_by=(last_used.desc().nulls_last(), ChannelIdentity.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(ChannelIdentity.person_id.in_(list(person_ids)))
+        .subquery()
+    )
+    rows = await session.execute(
+        select(ranked.c.person_id, ranked.c.channel, ranked.c.external_id).where(ranked.c.rank == 1)
+    )
+    return {int(pid): (str(ch), str(ext)) for pid, ch, ext in rows if pid is not None}
+
+
+# --- members and leaders ----------------------------------------------------------------------
+
+
+async def members_due(
+    session: AsyncSession,
+    campaign: Campaign,
+    issuer_path: str,
+    due_key: str,
+    *,
+    after_id: int = 0,
+    limit: int = 500,
+) -> list[MemberDue]:
+    """The next batch (by person id) of members of the campaign's units to remind for
+    ``due_key``: not muted, reachable in a chat, not reminded for it yet, and either with
+    nothing registered or with an unfinished registration."""
+    has_draft = _has_draft(campaign.id)
+    rows = await session.execute(
+        select(Person.id, Person.full_name, Person.locale, has_draft.label("has_draft"))
+        .join(Unit, Unit.id == Person.unit_id)
+        .where(
+            subtree_of(issuer_path),
+            Person.id > after_id,
+            Person.reminders_muted.is_(False),
+            _reachable(),
+            _not_logged(campaign.id, KIND_MEMBER, due_key),
+            or_(has_draft, Person.id.not_in(registered_people(campaign.id))),
+        )
+        .order_by(Person.id)
+        .limit(limit)
+    )
+    people = list(rows)
+    addresses = await latest_addresses(session, [p[0] for p in people])
+    due: list[MemberDue] = []
+    for pid, name, locale, draft in people:
+        if pid in addresses:
+            channel, external_id = addresses[pid]
+            due.append(MemberDue(pid, name, locale, channel, external_id, bool(draft)))
+    return due
+
+
+async def leaders_due(
+    session: AsyncSession,
+    campaign: Campaign,
+    issuer_path: str,
+    due_key: str,
+    *,
+    after_id: int = 0,
+    limit: int = 500,
+) -> list[LeaderDue]:
+    """The next batch of unit leaders of the campaign's units not yet sent ``due_key``,
+    each with the units they lead (one message covers them all)."""
+    people = list(
+        await session.execute(
+            select(Person.id, Person.full_name, Person.locale)
+            .where(
+                Person.id > after_id,
+                Person.reminders_muted.is_(False),
+                _reachable(),
+                _not_logged(campaign.id, KIND_LEADER, due_key),
+                exists(
+                    select(literal(1))
+                    .select_from(UnitRole)
+                    .join(Unit, Unit.id == UnitRole.unit_id)
+                    .where(
+                        UnitRole.person_id == Person.id,
+                        UnitRole.role == Role.LEADER,
+                        subtree_of(issuer_path),
+                    )
+                ),
+            )
+            .order_by(Person.id)
+            .limit(limit)
+        )
+    )
+    if not people:
+        return []
+    ids = [p[0] for p in people]
+    units: dict[int, list[int]] = {}
+    for pid, uid in await session.execute(
+        select(UnitRole.person_id, UnitRole.unit_id)
+        .join(Unit, Unit.id == UnitRole.unit_id)
+        .where(
+            UnitRole.person_id.in_(ids),
+            UnitRole.role == Role.LEADER,
+            subtree_of(issuer_path),
+        )
+        .order_by(UnitRole.person_id, Unit.name, Unit.id)
+    ):
+        units.setdefault(pid, []).append(uid)
+    addresses = await latest_addresses(session, ids)
+    return [
+        LeaderDue(pid, name, locale, *addresses[pid], tuple(units.get(pid, ())))
+        for pid, name, locale in people
+        if pid in addresses
+    ]
+
+
+async def leader_unit_ids(session: AsyncSession, issuer_path: str) -> set[int]:
+    """Every unit of the campaign that has a leader (for one progress count per pass)."""
+    rows = await session.scalars(
+        select(UnitRole.unit_id)
+        .join(Unit, Unit.id == UnitRole.unit_id)
+        .where(UnitRole.role == Role.LEADER, subtree_of(issuer_path))
+        .distinct()
+    )
+    return set(rows)
+
+
+async def submission_statuses(
+    session: AsyncSession, campaign_id: int, unit_ids: Iterable[int]
+) -> dict[int, str]:
+    ids = list(unit_ids)
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(UnitSubmission.unit_id, UnitSubmission.status).where(
+            UnitSubmission.campaign_id == campaign_id, UnitSubmission.unit_id.in_(ids)
+        )
+    )
+    return {int(uid): str(status) for uid, status in rows}
+
+
+# --- officers ---------------------------------------------------------------------------------
+
+
+async def officers_due(
+    session: AsyncSession,
+    campaign: Campaign,
+    issuer_path: str,
+    due_key_prefix: str,
+) -> list[OfficerDue]:
+    """Officers of units in the campaign's tree who have not had this digest yet.
+
+    The log key is ``{due_key_prefix}:u{unit_id}``: an officer of two units gets both.
+    Officers are few (one or two per upper-level unit), so they come in one query.
+    """
+    key = literal(due_key_prefix + ":u") + cast(UnitRole.unit_id, String)
+    logged = exists(
+        select(literal(1)).where(
+            ReminderLog.campaign_id == campaign.id,
+            ReminderLog.person_id == Person.id,
+            ReminderLog.kind == KIND_DIGEST,
+            ReminderLog.due_key == key,
+        )
+    )
+    rows = list(
+        await session.execute(
+            select(Person.id, Person.full_name, Person.locale, UnitRole.unit_id)
+            .join(UnitRole, UnitRole.person_id == Person.id)
+            .join(Unit, Unit.id == UnitRole.unit_id)
+            .where(
+                UnitRole.role == Role.OFFICER,
+                subtree_of(issuer_path),
+                Person.reminders_muted.is_(False),
+                ~logged,
+            )
+            .order_by(Unit.path, Person.id)
+        )
+    )
+    addresses = await latest_addresses(session, sorted({r[0] for r in rows}))
+    return [
+        OfficerDue(pid, name, locale, *addresses[pid], uid)
+        for pid, name, locale, uid in rows
+        if pid in addresses
+    ]
+
+
+# --- the log ----------------------------------------------------------------------------------
+
+
+async def claim(
+    session: AsyncSession,
+    campaign_id: int,
+    kind: str,
+    entries: Sequence[tuple[int, str, str | None]],
+) -> set[tuple[int, str]]:
+    """Write log rows ``(person_id, due_key, detail)``; returns the (person, key) pairs that
+    were new. A pair already logged, by an earlier pass or by another process running the
+    same pass right now, is skipped by the unique key (ON CONFLICT DO NOTHING): only the
+    transaction whose insert succeeds goes on to queue the message."""
+    if not entries:
+        return set()
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(ReminderLog)
+        .values(
+            [
+                {
+                    "campaign_id": campaign_id,
+                    "person_id": person_id,
+                    "kind": kind,
+                    "due_key": due_key,
+                    "detail": detail,
+                }
+                for person_id, due_key, detail in entries
+            ]
+        )
+        .on_conflict_do_nothing()
+        .returning(ReminderLog.person_id, ReminderLog.due_key)
+    )
+    rows = await session.execute(statement)
+    return {(int(pid), str(key)) for pid, key in rows}
