@@ -18,6 +18,8 @@ from storage.models import (
     Initiative,
     OutboxMessage,
     Person,
+    SubmissionStatus,
+    UnitSubmission,
 )
 from tests.chat import Chat
 from tests.factories import Org, make_org
@@ -352,3 +354,24 @@ async def test_coauthor_search_stays_in_the_unit(sessionmaker: Sessions, org: Or
     await chat.say("xyz")
     assert "Không tìm thấy" in chat.text()
     assert "đồng tác giả" in chat.text() or "Bỏ qua" in " ".join(chat.buttons())
+
+
+async def test_approved_unit_list_keeps_the_initiative_out(
+    sessionmaker: Sessions, org: Org
+) -> None:
+    chat = Chat(make_engine(sessionmaker), "950")
+    await onboard_new(chat)
+    await start_initiative(chat)
+    await skip_to_summary(chat)
+    # Meanwhile the upper level approves the unit's list: changes need it reopened.
+    async with sessionmaker() as session, session.begin():
+        session.add(
+            UnitSubmission(
+                campaign_id=org.campaign.id,
+                unit_id=org.garment.id,
+                status=SubmissionStatus.APPROVED,
+            )
+        )
+    await chat.tap("Xác nhận")
+    assert "đã được cấp trên duyệt" in chat.text()
+    assert await initiatives(sessionmaker) == []

@@ -8,7 +8,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import AuditEntry, Campaign, Role, UnitRole, Work
+from storage.models import (
+    AuditEntry,
+    Campaign,
+    Role,
+    SubmissionStatus,
+    UnitRole,
+    UnitSubmission,
+    Work,
+)
 from tests.chat import Chat
 from tests.factories import Org, make_org
 from tests.test_flows import make_engine, onboard_new
@@ -236,4 +244,24 @@ async def test_role_taken_away_midway_saves_nothing(sessionmaker: Sessions, org:
         await session.delete(role)
     await chat.tap("Xác nhận")
     assert "không còn phụ trách" in chat.text()
+    assert await works(sessionmaker) == []
+
+
+async def test_approved_unit_list_keeps_the_work_out(sessionmaker: Sessions, org: Org) -> None:
+    chat = await make_leader(sessionmaker, org)
+    await chat.say("/congtrinh")
+    await fill_until_dates(chat)
+    await chat.say("01/03/2027")
+    await chat.say("28/07/2027")
+    await chat.tap("Có")
+    async with sessionmaker() as session, session.begin():
+        session.add(
+            UnitSubmission(
+                campaign_id=org.campaign.id,
+                unit_id=org.garment.id,
+                status=SubmissionStatus.APPROVED,
+            )
+        )
+    await chat.tap("Xác nhận")
+    assert "đã được cấp trên duyệt" in chat.text()
     assert await works(sessionmaker) == []
