@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -233,6 +234,25 @@ async def submission_by_id(session: AsyncSession, submission_id: int) -> UnitSub
         .where(UnitSubmission.id == submission_id)
         .options(selectinload(UnitSubmission.unit))
     )
+
+
+async def move_submission(
+    session: AsyncSession, submission: UnitSubmission, expected: str, **values: Any
+) -> bool:
+    """Change a list's status only if it is still ``expected``, in one UPDATE.
+
+    Two officers tapping "Duyệt" and "Trả lại" at once, or two leaders sending the same list:
+    the row lock makes the second UPDATE see the first one's status and change nothing, so
+    exactly one decision wins and the loser is told. The object is refreshed afterwards.
+    """
+    result = await session.execute(
+        update(UnitSubmission)
+        .where(UnitSubmission.id == submission.id, UnitSubmission.status == expected)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(submission)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def submissions_below(

@@ -58,6 +58,7 @@ from storage.units import (
     UnitProgress,
     collective_registrations,
     has_role_on,
+    move_submission,
     officers_above,
     person_in_unit,
     roster,
@@ -783,12 +784,24 @@ async def _submit(ctx: Ctx) -> Go:
             )
         )
         return Finish()
-    returned = submission.reason if submission.status == SubmissionStatus.RETURNED else None
-    submission.status = SubmissionStatus.PENDING
-    submission.round = (submission.round or 0) + 1
-    submission.submitted_at = ctx.now
-    submission.submitted_by_id = leader.id
     await ctx.session.flush()
+    returned = submission.reason if submission.status == SubmissionStatus.RETURNED else None
+    moved = await move_submission(
+        ctx.session,
+        submission,
+        submission.status,
+        status=SubmissionStatus.PENDING,
+        round=UnitSubmission.round + 1,
+        submitted_at=ctx.now,
+        submitted_by_id=leader.id,
+    )
+    if not moved:  # another leader of the unit sent it at the same moment
+        ctx.say(
+            _("The list of {unit} is already “{status}”.").format(
+                unit=unit.name, status=submission_label(submission.status)
+            )
+        )
+        return Finish()
     audit(
         ctx.session,
         action="submission.submit",

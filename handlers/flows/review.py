@@ -18,6 +18,7 @@ from storage.models import Person, Role, SubmissionStatus, UnitSubmission
 from storage.repo import audit, campaign_by_id
 from storage.units import (
     is_officer_above,
+    move_submission,
     people_with_role,
     submission_by_id,
     submissions_below,
@@ -108,13 +109,17 @@ async def action_approve(ctx: Ctx, arg: str) -> Go | None:
     submission = await _reviewable(ctx, arg)
     if submission is None:
         return None
-    if submission.status != SubmissionStatus.PENDING:
+    officer = ctx.require_person()
+    if not await move_submission(
+        ctx.session,
+        submission,
+        SubmissionStatus.PENDING,
+        status=SubmissionStatus.APPROVED,
+        decided_at=ctx.now,
+        decided_by_id=officer.id,
+    ):
         _wrong_state(ctx, submission)
         return None
-    officer = ctx.require_person()
-    submission.status = SubmissionStatus.APPROVED
-    submission.decided_at = ctx.now
-    submission.decided_by_id = officer.id
     audit(
         ctx.session,
         action="submission.approve",
@@ -189,14 +194,18 @@ async def answer_reason(ctx: Ctx, answer: Answer) -> Go:
         return Finish()
     reopen = ctx.data.get("mode") == "reopen"
     expected = SubmissionStatus.APPROVED if reopen else SubmissionStatus.PENDING
-    if submission.status != expected:
+    officer = ctx.require_person()
+    if not await move_submission(
+        ctx.session,
+        submission,
+        expected,
+        status=SubmissionStatus.RETURNED,
+        reason=reason,
+        decided_at=ctx.now,
+        decided_by_id=officer.id,
+    ):
         _wrong_state(ctx, submission)
         return Finish()
-    officer = ctx.require_person()
-    submission.status = SubmissionStatus.RETURNED
-    submission.reason = reason
-    submission.decided_at = ctx.now
-    submission.decided_by_id = officer.id
     audit(
         ctx.session,
         action="submission.reopen" if reopen else "submission.return",
@@ -246,8 +255,10 @@ async def say_review_list(ctx: Ctx) -> None:
             continue
         summary = await gather_summary(ctx.session, campaign, submission.unit)
         sender = await ctx.session.get(Person, submission.submitted_by_id or 0)
+        # From the second round on, the reason it came back is worth seeing again.
+        earlier = submission.reason if submission.round > 1 else None
         reply = review_reply(
-            summary, submission.id, submission.round, sender.full_name if sender else "—", None
+            summary, submission.id, submission.round, sender.full_name if sender else "—", earlier
         )
         ctx.say(reply.text, choices=reply.choices)
     if len(pending) > MAX_LISTED:
