@@ -5,11 +5,12 @@ Runs on SQLite and PostgreSQL (the ``sessionmaker`` fixture), like the engine's 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -17,7 +18,18 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.channels.web import COOKIE, CSRF_HEADER, CSRF_VALUE, MAX_BODY, WebChannel, render_page
+from bot.app import Core
+from bot.channels.web import (
+    COOKIE,
+    CSRF_HEADER,
+    CSRF_VALUE,
+    MAX_BODY,
+    SESSION_LIFETIME,
+    WebChannel,
+    render_page,
+    serve_web,
+)
+from bot.config import Settings
 from bot.demo import load_demo
 from bot.outbox import OutboxDispatcher
 from handlers.engine.flow import EngineConfig
@@ -34,6 +46,7 @@ from storage.models import (
     WebMessage,
     WebSession,
 )
+from storage.types import utcnow
 from tests.factories import Org, make_org
 
 JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)
@@ -459,3 +472,64 @@ async def test_a_stale_button_is_answered_with_the_current_question(
     await person.say("Trần Văn Bình")
     await person._send({"choice_id": old["choices"][0]["id"], "seq": old["seq"]})
     assert "câu hỏi trước" in person.text()
+
+
+# --- wiring ------------------------------------------------------------------------------
+
+
+async def test_serve_web_runs_until_cancelled_and_delivers_the_outbox(
+    sessionmaker, engine, monkeypatch, capsys
+) -> None:
+    """What `thidua run` (no token) and `thidua demo` call: the site and its outbox delivery."""
+    await load_demo(sessionmaker, today=date(2027, 1, 10))
+    monkeypatch.setenv("THIDUA_WEB_HOST", "127.0.0.1")
+    monkeypatch.setenv("THIDUA_WEB_PORT", "0")
+    flows = build_engine(sessionmaker, EngineConfig(now=lambda: JAN_10))
+    task = asyncio.create_task(serve_web(Core(engine, sessionmaker, flows), Settings(), demo=True))
+    printed = ""
+    for _attempt in range(100):
+        printed += capsys.readouterr().out
+        if "http://" in printed:
+            break
+        await asyncio.sleep(0.05)
+    url = re.search(r"http://\S+/", printed)
+    assert url is not None, printed
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            person = Browser(http, url.group(0).rstrip("/"))
+            assert (await person.signin(role="member")).status == 200
+            async with sessionmaker() as session, session.begin():
+                external_id = await session.scalar(select(WebSession.external_id))
+                session.add(
+                    OutboxMessage(channel="web", external_id=external_id, payload={"text": "Hi"})
+                )
+            assert flows.on_queued is not None  # serve_web wired the dispatcher's nudge
+            flows.on_queued()  # as the engine does after a commit that queued messages
+            for _attempt in range(100):
+                if await person.inbox():
+                    break
+                await asyncio.sleep(0.05)
+            assert person.last[-1]["text"] == "Hi"
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await http.get(url.group(0))
+
+
+async def test_start_drops_sessions_unused_for_too_long(sessionmaker) -> None:
+    async with sessionmaker() as session, session.begin():
+        session.add(WebSession(token_hash="a" * 64, external_id="w1"))
+        session.add(
+            WebSession(
+                token_hash="b" * 64,
+                external_id="w2",
+                last_seen_at=utcnow() - SESSION_LIFETIME - timedelta(days=1),
+            )
+        )
+    channel = await start_channel(sessionmaker, demo=False)
+    await channel.stop()
+    async with sessionmaker() as session:
+        assert list(await session.scalars(select(WebSession.external_id))) == ["w1"]

@@ -135,14 +135,17 @@ class WebChannel:
 
     async def start(self) -> None:
         """Listen on host:port (port 0 picks a free one; ``self.port`` then tells which)."""
+        async with self.sessionmaker() as session, session.begin():
+            # Sessions are checked for age when used; this drops those never used again.
+            await session.execute(
+                delete(WebSession).where(WebSession.last_seen_at < utcnow() - SESSION_LIFETIME)
+            )
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server  # aiohttp offers no public accessor for the bound port
-        sockets = getattr(server, "sockets", None) or []
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
+        if self._runner.addresses:
+            self.port = int(self._runner.addresses[0][1])
         log.info("web chat at %s", self.url)
 
     async def stop(self) -> None:
