@@ -554,3 +554,115 @@ class LinkCode(Base):
     used_at: Mapped[datetime | None] = mapped_column()
     used_by_identity_id: Mapped[int | None] = mapped_column(ForeignKey("channel_identities.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BroadcastStatus(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"  # waiting for scheduled_at ("send now" is scheduled at now)
+    SENDING = "sending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    # Committed just before the platform call: after a crash, such a row may or may not
+    # have arrived (no platform has an idempotency key), so it is re-sent and reported.
+    IN_FLIGHT = "in_flight"
+    SENT = "sent"
+    BLOCKED = "blocked"  # the person blocked the bot (403); never retried
+    UNREACHABLE = "unreachable"  # outside Zalo OA's interaction window
+    FAILED = "failed"  # given up after retries, or refused by the platform
+
+
+class Broadcast(Base):
+    """An announcement (thông báo, phát động thi đua) from an officer to part of the tree.
+
+    The audience is kept as a rule (units, role, "not registered yet") and turned into one
+    delivery row per person when sending starts; the rows, not this one, say who got it.
+    """
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (Index("ix_broadcasts_due", "status", "scheduled_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Set for broadcasts made by the system (a campaign file's announcement), so loading the
+    # same file again updates the broadcast instead of adding a second one.
+    key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    # "chat", "campaign" or "cli".
+    source: Mapped[str] = mapped_column(String(20), default="chat")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    text: Mapped[str] = mapped_column(Text)
+    # Adds "📝 Đăng ký ngay", which opens the registration for ``campaign_id``.
+    register_button: Mapped[bool] = mapped_column(Boolean, default=False)
+    # {"unit_ids": [..] or null for the whole subtree, "role": "all"|"leader"|"officer",
+    # "unregistered": bool}
+    audience: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # One photo or document: a platform's file id (re-sent by id on that platform), and/or
+    # the bytes (every channel that can carry files).
+    file_kind: Mapped[str | None] = mapped_column(String(20))  # "photo" or "document"
+    file_channel: Mapped[str | None] = mapped_column(String(20))
+    file_id: Mapped[str | None] = mapped_column(String(300))
+    file_name: Mapped[str | None] = mapped_column(String(200))
+    file_mime: Mapped[str | None] = mapped_column(String(100))
+    file_size: Mapped[int | None] = mapped_column(Integer)
+    file_content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    status: Mapped[str] = mapped_column(String(20), default=BroadcastStatus.DRAFT)
+    scheduled_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    cancelled_at: Mapped[datetime | None] = mapped_column()
+    # The process sending it holds a lease it renews; a crashed sender's lease runs out.
+    owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    # Recipients are written in batches of people ordered by id; this is the last id done.
+    materialised_upto: Mapped[int] = mapped_column(BigInteger, default=0)
+    materialised: Mapped[bool] = mapped_column(Boolean, default=False)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    no_chat: Mapped[int] = mapped_column(Integer, default=0)
+    # The latest counts by state (a snapshot for listings; the delivery rows are the truth).
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Where progress is shown: the officer's chat, and the message edited there if the
+    # channel can edit messages.
+    progress_channel: Mapped[str | None] = mapped_column(String(20))
+    progress_external_id: Mapped[str | None] = mapped_column(String(100))
+    progress_ref: Mapped[str | None] = mapped_column(String(100))
+    reported_at: Mapped[datetime | None] = mapped_column()
+
+    unit: Mapped[Unit] = relationship()
+
+
+class BroadcastDelivery(Base):
+    """One recipient of a broadcast: the delivery log that makes sending idempotent.
+
+    pending → in_flight (committed before the platform call) → sent / blocked / unreachable /
+    failed (committed right after). A message in several parts (text, then the file) is sent
+    part by part; ``parts_done`` says how many have arrived.
+    """
+
+    __tablename__ = "broadcast_deliveries"
+    __table_args__ = (
+        UniqueConstraint("broadcast_id", "person_id"),
+        Index("ix_broadcast_deliveries_queue", "broadcast_id", "state", "not_before"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    channel: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(20), default=DeliveryState.PENDING)
+    parts_done: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Found in flight after a crash and sent again: "có thể đã nhận hai lần".
+    maybe_twice: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    # Not sent before this time: a retry's back-off, or the 1 s between parts to one chat.
+    not_before: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
