@@ -241,7 +241,8 @@ async def _submissions(
             .select_from(Unit)
             .outerjoin(UnitSubmission, joined)
             .where(expected, status == wanted)
-            .order_by(Unit.name, Unit.id)
+            # search_name is the accent-free name: "Điện lực" sorts among the D's.
+            .order_by(Unit.search_name, Unit.id)
             .limit(cap)
         )
         return list(rows)
@@ -265,7 +266,7 @@ async def _breakdown_level(session: AsyncSession, root: Unit) -> tuple[Unit, lis
     for _depth in range(20):
         children = list(
             await session.scalars(
-                select(Unit).where(Unit.parent_id == parent.id).order_by(Unit.name, Unit.id)
+                select(Unit).where(Unit.parent_id == parent.id).order_by(Unit.search_name, Unit.id)
             )
         )
         if len(children) != 1:
