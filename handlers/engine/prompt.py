@@ -16,6 +16,8 @@ BACK = "_back"
 CANCEL = "_cancel"
 SKIP = "_skip"
 NAV_IDS = (BACK, CANCEL, SKIP)
+# Choice ids of notification buttons ("!approve:12"): actions, not answers to a question.
+ACTION_PREFIX = "!"
 
 
 class InputKind(StrEnum):
@@ -60,6 +62,11 @@ class OutFile:
     filename: str
     content: bytes
     mime: str
+    # A file the platform already has (a Telegram file_id): sent by reference, ``content``
+    # is then empty. Only for the channel the id came from (broadcast attachments).
+    file_id: str | None = None
+    # "document" or "photo" (a photo is shown inline where the platform can).
+    kind: str = "document"
 
 
 @dataclass
@@ -118,6 +125,9 @@ class Incoming:
     # the same event again (a webhook retry, a restart before the update was confirmed)
     # gets no second answer: the engine remembers the recent ids with the conversation.
     event_id: str | None = None
+    # The platform's id of the message a pressed button sits on (Telegram message_id), for
+    # channels that can edit messages: a broadcast edits its confirmation into a progress bar.
+    message_ref: str | None = None
 
 
 @dataclass

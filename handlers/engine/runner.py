@@ -33,6 +33,7 @@ from handlers.engine.flow import (
     Switch,
 )
 from handlers.engine.prompt import (
+    ACTION_PREFIX,
     BACK,
     CANCEL,
     SKIP,
@@ -62,7 +63,6 @@ MAX_HISTORY = 30
 MAX_SEEN = 30
 
 CommandFn = Callable[[Ctx, str], Awaitable[Go | None]]
-ACTION_PREFIX = "!"
 
 _NAV_WORDS = {
     BACK: {"quay lai", "tro lai", "back", "<", "«"},
@@ -320,6 +320,10 @@ class _Turn:
         name, _sep, arg = text[1:].partition(" ")
         name = name.split("@", 1)[0].lower()
         handler = self.engine.commands.get(name)
+        if handler is None and name in self.engine.actions:
+            # Channels without buttons show a notification's buttons as "/name arg".
+            await self._action(f"{name}:{arg.strip()}")
+            return
         if handler is None:
             self.ctx.say(
                 _("I do not know the command /{name}. Type /help to see what I can do.").format(
