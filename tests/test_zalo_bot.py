@@ -319,7 +319,7 @@ async def hooked(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterato
             retry_delay=0.01,
         )
         root = web.Application()  # the composition root's web server, say
-        root.add_routes(channel.webhook_routes("/zalo/webhook"))
+        root.add_routes(channel.webhook_routes(channel.webhook_path))  # "/zalo/webhook"
         runner = web.AppRunner(root, handle_signals=False)
         await runner.setup()
         await web.SockSite(runner, sock).start()

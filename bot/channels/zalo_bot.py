@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -426,9 +427,17 @@ class ZaloBotChannel:
             body = json.loads(raw)
         except ValueError:
             return web.json_response({"ok": False, "description": "Bad JSON"}, status=400)
+        if self._closing:
+            # Not 200: Zalo keeps the update and delivers it again to the restarted bot.
+            return web.json_response({"ok": False, "description": "Restarting"}, status=503)
         for update in unwrap(body):
             self.feed(update)
         return web.json_response({"ok": True})
+
+    @property
+    def webhook_path(self) -> str:
+        """The path of ZALO_WEBHOOK_URL: where to mount the route when no proxy rewrites it."""
+        return urlsplit(self.webhook_url or "").path or "/"
 
     def webhook_routes(self, path: str) -> list[web.RouteDef]:
         """The webhook as a route, for the composition root's web server (``add_routes``)."""
