@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +29,8 @@ from storage.seed import prepare_database
 log = logging.getLogger(__name__)
 
 ReceiveLoop = Callable[[], Coroutine[Any, Any, None]]
+# Where the Zalo OA webhook is served; set the same path in the OA's console.
+ZALO_OA_WEBHOOK_PATH = "/zalo-oa/webhook"
 
 
 @dataclass
@@ -69,52 +70,104 @@ async def _until_signalled(stop: asyncio.Event) -> None:
     await stop.wait()
 
 
-async def run(settings: Settings) -> int:
-    """`thidua run`: every channel that has a token, until SIGINT/SIGTERM."""
-    token = settings.telegram_token
-    if token is None:
-        print(
-            "No platform token is set (TELEGRAM_BOT_TOKEN): nothing to serve. "
-            "Try `thidua chat` to talk to the bot here, or `thidua demo` for a ready example.",
-            file=sys.stderr,
-        )
-        return 1
-    from bot.channels.telegram import TelegramChannel  # aiogram is heavy: only when used
+async def run(settings: Settings, *, demo: bool = False) -> int:
+    """`thidua run`: every channel that is configured, until SIGINT/SIGTERM.
 
+    With no platform token the web chat is the embedded default; it also carries the Zalo
+    webhooks when those are configured.
+    """
     async with open_core(settings) as core:
-        telegram = TelegramChannel(core.engine, token, settings.telegram_api_base)
-        me = await telegram.bot.get_me()
-        core.engine.config.bot_username = me.username or ""
-        log.info("Telegram bot @%s is starting", core.engine.config.bot_username)
-        await serve(core, {telegram.name: (telegram, telegram.run_polling)})
+        if demo:
+            from bot.demo import load_demo
+
+            print(await load_demo(core.sessionmaker), flush=True)
+        channels, routes = await _platform_channels(core, settings)
+        if demo or routes or not channels:
+            from bot.channels.web import WebChannel
+
+            web = WebChannel(
+                core.engine, core.sessionmaker, settings.web_host, settings.web_port, demo=demo
+            )
+            web.app.add_routes(routes)
+            # First, so the webhook routes are served before Zalo is told to call them.
+            channels.insert(0, (web, _until_cancelled))
+            print(f"Web chat: open {web.url} in a browser (Ctrl-C to stop).", flush=True)
+        await serve(core, settings, channels)
     return 0
 
 
-async def serve(core: Core, channels: dict[str, tuple[Channel, ReceiveLoop]]) -> None:
-    """Run the channels' receive loops and the outbox dispatcher until a signal or a crash.
+async def _until_cancelled() -> None:
+    await asyncio.Event().wait()
 
-    Shutdown order matters: stop receiving, let the dispatcher finish its pass, then close
-    the channels' connections.
+
+async def _platform_channels(
+    core: Core, settings: Settings
+) -> tuple[list[tuple[Channel, ReceiveLoop]], list[Any]]:
+    """The messaging platforms that have credentials, and the webhook routes they need."""
+    channels: list[tuple[Channel, ReceiveLoop]] = []
+    routes: list[Any] = []
+    token = settings.telegram_token
+    if token is not None:
+        from bot.channels.telegram import TelegramChannel  # aiogram is heavy: only when used
+
+        telegram = TelegramChannel(core.engine, token, settings.telegram_api_base)
+        me = await telegram.bot.get_me()
+        core.engine.config.bot_username = me.username or ""
+        log.info("Telegram bot @%s", core.engine.config.bot_username)
+        channels.append((telegram, telegram.run_polling))
+    if settings.zalo_token:
+        from bot.channels.zalo_bot import ZaloBotChannel
+
+        zalo = ZaloBotChannel.from_settings(core.engine, settings, core.sessionmaker)
+        channels.append((zalo, zalo.run))
+        if zalo.webhook_url:
+            routes += zalo.webhook_routes(zalo.webhook_path)
+    if settings.zalo_oa_enabled:
+        from bot.channels.zalo_oa import ZaloOAChannel
+
+        oa = ZaloOAChannel.from_settings(core.engine, settings, core.sessionmaker)
+        channels.append((oa, oa.run))
+        routes += oa.webhook_routes(ZALO_OA_WEBHOOK_PATH)
+    return channels, routes
+
+
+async def serve(
+    core: Core, settings: Settings, channels: list[tuple[Channel, ReceiveLoop]]
+) -> None:
+    """Run the channels, the outbox dispatcher and the scheduler until a signal or a crash.
+
+    Shutdown order matters: stop the schedule and the receiving, let the dispatcher finish
+    its pass, then close the channels' connections.
     """
-    dispatcher = OutboxDispatcher(
-        core.sessionmaker, {name: channel for name, (channel, _loop) in channels.items()}
-    )
+    from bot.charts import progress_chart_png
+    from bot.scheduler import Scheduler, policy_from_settings
+
+    dispatcher = OutboxDispatcher(core.sessionmaker, {c.name: c for c, _loop in channels})
     core.engine.on_queued = dispatcher.nudge
+    scheduler = Scheduler(
+        core.sessionmaker,
+        core.db,
+        policy_from_settings(settings),
+        chart=progress_chart_png,
+        on_queued=dispatcher.nudge,
+    )
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     try:
-        for channel, _loop in channels.values():
+        for channel, _loop in channels:
             await channel.start()
-        receivers = [asyncio.create_task(loop()) for _channel, loop in channels.values()]
+        receivers = [asyncio.create_task(loop()) for _channel, loop in channels]
         tasks = [*receivers, asyncio.create_task(dispatcher.run())]
         tasks.append(asyncio.create_task(_until_signalled(stop)))
+        await scheduler.start()
         done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             if task in receivers and not task.cancelled():
                 task.result()  # a crashed receive loop is worth a stack trace
     finally:
+        await scheduler.stop()
         dispatcher.stop()
-        for channel, _loop in channels.values():
+        for channel, _loop in channels:
             await channel.stop()
         for task in tasks:
             task.cancel()
@@ -162,10 +215,5 @@ async def chat(settings: Settings, phone: str | None) -> int:
 
 
 async def demo(settings: Settings) -> int:
-    """`thidua demo`: a small organisation, roster and open campaign, then `thidua chat`."""
-    from bot.demo import load_demo
-
-    async with open_core(settings) as core:
-        summary = await load_demo(core.sessionmaker)
-    print(summary)
-    return await chat(settings, None)
+    """`thidua demo`: a small organisation, roster and open campaign, in the web chat."""
+    return await run(settings, demo=True)

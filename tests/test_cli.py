@@ -302,9 +302,3 @@ def test_export_registrations(db: str, tmp_path: Path, capsys: pytest.CaptureFix
 
     assert main(["export", "registrations", "--campaign", "TD2027", "--format", "xlsx"]) == 1
     assert "needs -o FILE" in capsys.readouterr().err
-
-
-def test_run_without_a_token_says_what_to_do(db: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run"]) == 1
-    assert "TELEGRAM_BOT_TOKEN" in capsys.readouterr().err
-    assert count(db, Title) > 10  # the schema was prepared first

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -80,3 +82,54 @@ async def test_killed_mid_flow_the_bot_resumes_at_the_same_question(
     assert [(r.title_code, r.commitment) for r in regs] == [
         ("LDTT", "Hoàn thành 110% kế hoạch năm")
     ]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_for_page(url: str, within: float = 30.0) -> str:
+    deadline = asyncio.get_running_loop().time() + within
+    async with aiohttp.ClientSession() as http:
+        while True:
+            try:
+                async with http.get(url) as response:
+                    return await response.text()
+            except aiohttp.ClientConnectionError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.3)
+
+
+@pytest.mark.parametrize("command", ["run", "demo"])
+async def test_without_a_token_the_web_chat_is_served(command: str, sqlite_url: str) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": sqlite_url,
+        "THIDUA_WEB_PORT": str(port),
+        "THIDUA_LOG_LEVEL": "WARNING",
+    }
+    env.pop("TELEGRAM_BOT_TOKEN", None)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        command,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        page = await wait_for_page(f"http://127.0.0.1:{port}/")
+        assert "<html" in page and 'lang="vi"' in page
+        if command == "demo":
+            assert "Nguyễn Thị Hoa" in page  # the demo's role picker
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 20)
+    out = (await proc.stdout.read()).decode() if proc.stdout else ""
+    assert code == 0
+    assert f"http://127.0.0.1:{port}/" in out
