@@ -121,6 +121,13 @@ async def identity_on_channel(
     )
 
 
+async def has_any_identity(session: AsyncSession, person_id: int) -> bool:
+    found = await session.scalar(
+        select(ChannelIdentity.id).where(ChannelIdentity.person_id == person_id).limit(1)
+    )
+    return found is not None
+
+
 async def grant_role(session: AsyncSession, person_id: int, unit_id: int, role: str) -> bool:
     """Give a role; False when the person already had it."""
     exists = await session.scalar(

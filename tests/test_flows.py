@@ -244,3 +244,37 @@ async def test_an_event_delivered_twice_is_answered_once(sessionmaker, org: Org)
     assert await chat._send(again) == []  # a redelivery changes nothing, says nothing
     await chat.tap("Xác nhận")
     assert "TD2027-000001" in chat.text()
+
+
+async def test_a_typed_roster_number_is_confirmed_by_the_name(sessionmaker, org: Org) -> None:
+    chat = Chat(make_engine(sessionmaker), "1400")
+    await chat.say("/start")
+    await chat.say("0912 345 678")  # typed, not shared: a claim
+    assert "Nguyễn Thị Hoa" not in chat.text()  # nothing about the member is shown
+    await chat.say("Trần Thị Hoa")
+    assert "chưa khớp" in chat.text()
+    await chat.say("nguyen thi hoa")  # the right name, typed without diacritics
+    assert "Công ty May Bắc Kạn" in chat.text()
+    async with sessionmaker() as session:
+        identity = await session.scalar(
+            select(ChannelIdentity).where(ChannelIdentity.external_id == "1400")
+        )
+    assert identity is not None and identity.person_id == org.rostered.id
+
+
+async def test_a_typed_number_cannot_take_over_an_account_of_another_app(
+    sessionmaker, org: Org
+) -> None:
+    telegram = Chat(make_engine(sessionmaker), "1500", channel="telegram")
+    await telegram.say("/start")
+    await telegram.contact("0912345678")
+    await telegram.tap("là tôi")
+    stranger = Chat(make_engine(sessionmaker), "1501", channel="zalo")
+    await stranger.say("/start")
+    await stranger.say("0912345678")
+    assert "/lienket" in stranger.text()
+    async with sessionmaker() as session:
+        identity = await session.scalar(
+            select(ChannelIdentity).where(ChannelIdentity.external_id == "1501")
+        )
+    assert identity is not None and identity.person_id is None

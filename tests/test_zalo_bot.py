@@ -457,15 +457,14 @@ async def test_a_link_code_from_telegram_opens_the_same_registrations_on_zalo(
     assert sorted(i.channel for i in identities) == ["telegram", "zalo"]
 
 
-async def test_the_same_phone_on_zalo_links_to_the_telegram_person(both: Both) -> None:
+async def test_a_typed_phone_of_a_telegram_person_asks_for_a_link_code(both: Both) -> None:
+    """Typing someone's number on Zalo must not hand over their Telegram account."""
     await register_on_telegram(both.tg)
 
     zalo_user = ZaloUser(both.zalo, "zalo-binh")
     await zalo_user.say("/start", "0912 345 678")
-    asked = await zalo_user.say("0987 654 321", "Trần Văn Bình")  # "is that you?"
-    assert re.search(r"^1\. ", asked, re.M), asked
-    await zalo_user.say("1", "Công ty May Bắc Kạn")
-    await see_same_registrations(zalo_user)
+    refused = await zalo_user.say("0987 654 321", "/lienket")
+    assert "Trần Văn Bình" not in refused
 
 
 def test_link_commands_are_known() -> None:

@@ -178,11 +178,9 @@ async def test_a_known_person_who_follows_again_is_greeted(oa: Harness) -> None:
     user = oa.user()
     await user.follow()
     await user.wait_for("0912 345 678")
-    await user.send("0912345678")  # the rostered member of the factory
-    await user.wait_for("Nguyễn Thị Hoa")
-    with use_locale("vi"):
-        yes = _("✅ Yes, that's me")
-    await user.tap(yes)
+    await user.send("0912345678")  # the rostered member of the factory, typed
+    await user.wait_for("họ và tên")  # a typed number is confirmed by the roster name
+    await user.send("Nguyễn Thị Hoa")
     await user.wait_for("Công ty May Bắc Kạn")
     assert await user.unfollow() == 200  # only logged
     await user.follow()

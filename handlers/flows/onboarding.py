@@ -15,6 +15,7 @@ from storage.models import Person, Role, Unit
 from storage.repo import (
     audit,
     grant_role,
+    has_any_identity,
     identity_on_channel,
     person_by_phone,
     search_units,
@@ -82,19 +83,73 @@ async def answer_phone(ctx: Ctx, answer: Answer) -> Go:
             return Again(_("For now I can only accept Vietnamese phone numbers."))
     else:
         phone = str(answer.value)
-    existing = await person_by_phone(ctx.session, phone)
-    if existing is not None:
-        linked = await identity_on_channel(ctx.session, existing.id, ctx.identity.channel)
-        if linked is not None and linked.id != ctx.identity.id:
-            return Again(
-                _(
-                    "This phone number is already used by another account. If it is yours, "
-                    "please ask your union officer for help."
-                )
-            )
-        ctx.data["match_id"] = existing.id
+    # Telegram's shared contact is the sender's own, verified number; a typed one is a claim.
+    verified = answer.contact_phone is not None
     ctx.data["phone"] = phone
-    return Next("confirm_match" if existing is not None else "unit")
+    existing = await person_by_phone(ctx.session, phone)
+    if existing is None:
+        return Next("unit")
+    linked = await identity_on_channel(ctx.session, existing.id, ctx.identity.channel)
+    if linked is not None and linked.id != ctx.identity.id:
+        return Again(
+            _(
+                "This phone number is already used by another account. If it is yours, "
+                "please ask your union officer for help."
+            )
+        )
+    ctx.data["match_id"] = existing.id
+    if verified:
+        return Next("confirm_match")
+    if await has_any_identity(ctx.session, existing.id):
+        # Someone typing a member's number must not take over that member's records.
+        return Again(
+            _(
+                "This number already uses the bot in another app. To use the same account "
+                "here, type /lienket in that app to get a code, then type /lienket and the "
+                "code here."
+            )
+        )
+    # A typed number is only a claim: the roster name, typed back, confirms it without
+    # showing the member's details to whoever typed the number.
+    return Next("verify_name")
+
+
+# --- a typed number the roster knows: the name confirms it -------------------------------
+
+MAX_NAME_TRIES = 3
+
+
+async def ask_verify_name(ctx: Ctx) -> Prompt:
+    return Prompt(
+        _("This number is on your union's list. To confirm it is you, please type your full name."),
+        (Choice("new", _("I am new here")),),
+        kind=InputKind.TEXT,
+    )
+
+
+async def answer_verify_name(ctx: Ctx, answer: Answer) -> Go:
+    person = await ctx.session.get(Person, ctx.data.get("match_id"))
+    if person is None or answer.choice == "new":
+        ctx.data.pop("match_id", None)
+        return Next("unit")
+    try:
+        typed = parse_name(answer.text or "")
+    except Invalid:
+        return Again(_("Please type your full name in letters, for example Nguyễn Văn An."))
+    if fold(typed) == fold(person.full_name):
+        return await _welcome(ctx, person, new=False)
+    tries = int(ctx.data.get("name_tries", 0)) + 1
+    ctx.data["name_tries"] = tries
+    if tries >= MAX_NAME_TRIES:
+        ctx.data.pop("match_id", None)
+        ctx.say(_("The name does not match the list. I will register you as a new person."))
+        return Next("unit")
+    return Again(
+        _(
+            "That name does not match the list for this number. Please check it, or tap "
+            "“I am new here”."
+        )
+    )
 
 
 # --- a person the roster already knows ---------------------------------------------------
@@ -319,6 +374,7 @@ ONBOARDING_FLOW = Flow(
     (
         Step("phone", ask_phone, answer_phone),
         Step("confirm_match", ask_confirm_match, answer_confirm_match),
+        Step("verify_name", ask_verify_name, answer_verify_name),
         Step("unit", ask_unit, answer_unit),
         Step("unit_search", ask_unit_search, answer_unit_search),
         Step("unit_pick", ask_unit_pick, answer_unit_pick),
