@@ -344,6 +344,7 @@ class TelegramChannel:
             display_name=user.full_name,
             locale=user.language_code,
             event_id=f"q{query.id}",
+            message_ref=str(query.message.message_id) if query.message is not None else None,
         )
         # The edit and the engine do not depend on each other; run them side by side.
         _marked, result = await asyncio.gather(
@@ -394,8 +395,13 @@ class TelegramChannel:
             await call_with_retry(tolerant_edit, what=f"mark press in chat {message.chat.id}")
 
     async def _handle(self, incoming: Incoming) -> Result:
+        async def tell_busy(reply: Reply) -> None:
+            # The database is away: say so now, the answer is kept and retried meanwhile.
+            with contextlib.suppress(DeliveryError, ValueError):
+                await self._deliver(int(incoming.address.external_id), reply, remove_keyboard=False)
+
         try:
-            return await self.engine.handle(incoming)
+            return await self.engine.handle(incoming, on_busy=tell_busy)
         except Exception:
             # A bug must not leave the person facing silence.
             log.exception("engine failed on an update from %s", incoming.address)
@@ -506,14 +512,63 @@ class TelegramChannel:
             file_markup: ReplyKeyboardRemove | None = None
             if remove_keyboard:
                 file_markup, remove_keyboard = ReplyKeyboardRemove(), False
-            document = BufferedInputFile(reply.file.content, filename=reply.file.filename)
+            out = reply.file
+            # A file Telegram already has (a broadcast's attachment) goes by its file_id:
+            # no upload per recipient.
+            payload: str | BufferedInputFile = out.file_id or BufferedInputFile(
+                out.content, filename=out.filename
+            )
+            send_file: Callable[..., Awaitable[Any]] = (
+                partial(self.bot.send_photo, photo=payload)
+                if out.kind == "photo"
+                else partial(self.bot.send_document, document=payload)
+            )
             await call_with_retry(
-                partial(
-                    self.bot.send_document,
-                    chat_id=chat_id,
-                    document=document,
-                    reply_markup=file_markup,
-                ),
-                what=f"sendDocument {reply.file.filename} to {chat_id}",
+                partial(send_file, chat_id=chat_id, reply_markup=file_markup),
+                what=f"send {out.kind} {out.filename} to {chat_id}",
             )
         return remove_keyboard
+
+    # --- messages that change (broadcast progress) -----------------------------------------
+
+    async def post(self, address_external_id: str, reply: Reply) -> str:
+        """Send one text message (with its buttons) and return its ref for :meth:`edit`."""
+        chat_id = self._chat_id(address_external_id)
+        message = await call_with_retry(
+            partial(
+                self.bot.send_message,
+                chat_id=chat_id,
+                text=reply.text[:MAX_TEXT],
+                parse_mode=None,
+                reply_markup=inline_keyboard(reply),
+            ),
+            what=f"sendMessage to {chat_id}",
+        )
+        return str(message.message_id)
+
+    async def edit(self, address_external_id: str, message_ref: str, reply: Reply) -> None:
+        """Replace the text (and buttons) of a message the bot sent (raises DeliveryError
+        when it cannot be edited any more: deleted, or too old)."""
+        chat_id = self._chat_id(address_external_id)
+
+        async def edit() -> None:
+            try:
+                await self.bot.edit_message_text(
+                    text=reply.text[:MAX_TEXT],
+                    chat_id=chat_id,
+                    message_id=int(message_ref),
+                    parse_mode=None,
+                    reply_markup=inline_keyboard(reply),
+                )
+            except TelegramBadRequest as exc:
+                if "not modified" not in str(exc):  # the same text again is fine
+                    raise
+
+        await call_with_retry(edit, what=f"edit message {message_ref} in chat {chat_id}")
+
+    def _chat_id(self, address_external_id: str) -> int:
+        try:
+            return int(address_external_id)
+        except ValueError:
+            log.error("not a Telegram chat id: %r", address_external_id)
+            raise DeliveryError(f"send to {address_external_id!r}", "bad address") from None

@@ -124,6 +124,8 @@ class EngineConfig:
     bot_username: str = ""
     # Clock; tests pass a fixed one to move through a campaign.
     now: Callable[[], datetime] | None = None
+    # How long an update waits for an unreachable database before it is given up (s).
+    busy_patience: float = 60.0
     # Draws the digest's progress chart (PNG bytes) for /tonghop; the composition root passes
     # bot.charts.progress_chart_png (plotting stays out of handlers). None: text and XLSX only.
     digest_chart: Callable[[Any], bytes | None] | None = None

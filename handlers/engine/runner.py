@@ -54,7 +54,10 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 MENU_FLOW = "menu"
-MAX_ATTEMPTS = 5
+# Redos of an update that lost a race or met a database failure before it is given up.
+MAX_RACE_ATTEMPTS = 200
+# Database failures in a row before the person is told it takes a moment.
+BUSY_NOTICE_AFTER = 3
 # Steps followed in one update without asking anything; a guard against a flow loop.
 MAX_HOPS = 25
 MAX_TEXT = 4000
@@ -63,6 +66,7 @@ MAX_HISTORY = 30
 MAX_SEEN = 30
 
 CommandFn = Callable[[Ctx, str], Awaitable[Go | None]]
+BusyFn = Callable[[Reply], Awaitable[None]]
 
 _NAV_WORDS = {
     BACK: {"quay lai", "tro lai", "back", "<", "«"},
@@ -160,9 +164,18 @@ class Engine:
 
     # --- the unit of work --------------------------------------------------------------
 
-    async def handle(self, incoming: Incoming) -> Result:
-        delay = 0.02
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+    async def handle(self, incoming: Incoming, on_busy: BusyFn | None = None) -> Result:
+        """Process one update as one unit of work, redone until it commits.
+
+        Lost races are redone at once. When the database is unreachable (restarting, busy),
+        the person is told once through ``on_busy`` that it takes a moment, and the update
+        keeps being retried for up to ``config.busy_patience`` seconds, so their answer is
+        not lost when the database comes back.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.busy_patience
+        delay, db_failures = 0.02, 0
+        for attempt in range(1, MAX_RACE_ATTEMPTS + 1):
             try:
                 async with self.sessionmaker() as session, session.begin():
                     result = await self._handle(session, incoming)
@@ -171,14 +184,21 @@ class Engine:
                 return result
             except (_LostRace, IntegrityError):
                 log.debug("update of %s lost a race, attempt %d", incoming.address, attempt)
-            except (OperationalError, DBAPIError) as exc:
-                # Database busy, locked, restarting: the whole update is redone, nothing of
-                # it was committed.
+            except (OperationalError, DBAPIError, OSError) as exc:
+                # Nothing of the update was committed: it is redone whole.
+                db_failures += 1
                 log.warning("database error on attempt %d: %s", attempt, exc.__class__.__name__)
+                if db_failures == BUSY_NOTICE_AFTER and on_busy is not None:
+                    await on_busy(self._busy_reply(incoming))
+            if loop.time() + delay > deadline:
+                break
             await asyncio.sleep(delay)
-            delay = min(delay * 3, 2.0)
+            delay = min(delay * 2, 3.0)
+        return Result([self._busy_reply(incoming)])
+
+    def _busy_reply(self, incoming: Incoming) -> Reply:
         with use_locale(incoming.locale or self.config.default_locale):
-            return Result([Reply(_("The system is busy, please try again in a moment."))])
+            return Reply(_("The system is busy, please try again in a moment."))
 
     async def _handle(self, session: AsyncSession, incoming: Incoming) -> Result:
         identity = await self._identity(session, incoming)
