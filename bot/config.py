@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     zalo_oa_oauth_base: str = Field(
         default=PUBLIC_ZALO_OAUTH, validation_alias=AliasChoices("ZALO_OA_OAUTH_BASE")
     )
+    # Broadcasts: the platform's limit in messages per second (each platform, all chats
+    # together; the sender keeps a little under it), shared through Redis when REDIS_URL is
+    # set so several bot processes together stay under it.
+    broadcast_rate: float = Field(
+        default=30.0, gt=0, validation_alias=AliasChoices("THIDUA_BROADCAST_RATE")
+    )
+    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL"))
 
     @property
     def telegram_token(self) -> str | None:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import TypeVar
 
 from aiogram.exceptions import (
@@ -33,6 +34,13 @@ T = TypeVar("T")
 # whole union) is slowed down rather than dropped.
 MAX_RATE_WAITS = 20
 MAX_BACKOFF = 30.0
+
+# Set by a sender that paces itself (bot.broadcast): on a 429 it is awaited instead of a
+# plain sleep, so the wait is shared with every other sender and the retry takes a slot of
+# the shared pace rather than jumping the queue. Takes ``retry_after`` in seconds.
+rate_limit_waiter: ContextVar[Callable[[float], Awaitable[None]] | None] = ContextVar(
+    "rate_limit_waiter", default=None
+)
 
 
 class RateLimited(Exception):
@@ -100,7 +108,8 @@ async def call_with_retry(
                 log.error("%s: still rate limited after %d waits, giving up", what, rate_waits - 1)
                 raise DeliveryError(what, "rate limited") from exc
             log.warning("%s: rate limited, waiting %.1fs", what, wait)
-            await asyncio.sleep(wait)
+            waiter = rate_limit_waiter.get()
+            await (waiter(wait) if waiter is not None else asyncio.sleep(wait))
         except (TelegramForbiddenError, Blocked) as exc:
             log.warning("%s: recipient blocked the bot, giving up (%s)", what, exc)
             raise DeliveryError(what, "blocked", blocked=True) from exc

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.engine.flow import Ctx, EngineConfig, Finish, Flow, Go, Switch
 from handlers.engine.runner import CommandFn, Engine
+from handlers.flows.broadcast import BROADCAST_ACTIONS, BROADCAST_FLOW
 from handlers.flows.initiatives import INITIATIVE_FLOW
 from handlers.flows.leader import LEADER_FLOWS
 from handlers.flows.link import LINK_COMMAND, cmd_link
@@ -21,7 +22,7 @@ from handlers.i18n import _
 
 def default_flows() -> dict[str, Flow]:
     flows = (MENU_FLOW, ONBOARDING_FLOW, TITLES_FLOW, MINE_FLOW, INITIATIVE_FLOW, WORK_FLOW)
-    return {flow.name: flow for flow in (*flows, *LEADER_FLOWS, *REVIEW_FLOWS)}
+    return {flow.name: flow for flow in (*flows, *LEADER_FLOWS, *REVIEW_FLOWS, BROADCAST_FLOW)}
 
 
 async def cmd_start(ctx: Ctx, arg: str) -> Go | None:
@@ -40,7 +41,7 @@ async def cmd_start(ctx: Ctx, arg: str) -> Go | None:
 
 def default_actions() -> dict[str, CommandFn]:
     """Buttons on notifications ("!name:arg"); see Engine.actions."""
-    return {**reminder_actions(default_flows()), **REVIEW_ACTIONS}
+    return {**reminder_actions(default_flows()), **REVIEW_ACTIONS, **BROADCAST_ACTIONS}
 
 
 def default_commands() -> dict[str, CommandFn]:
@@ -62,6 +63,7 @@ def default_commands() -> dict[str, CommandFn]:
         "guilen": start_flow_command("submit"),
         "duyet": cmd_review,
         LINK_COMMAND: cmd_link,
+        "thongbao": start_flow_command("broadcast"),
     }
 
 

@@ -16,7 +16,7 @@ MENU = "menu"
 # Menu entries: choice id -> flow started. Later parts add leader and officer entries.
 _ENTRIES = ("title", "mine", "initiative", "work")
 # Leader and officer entries (shown only to people with that role).
-_ROLE_ENTRIES = ("collective", "unit_status", "on_behalf", "submit", "review")
+_ROLE_ENTRIES = ("collective", "unit_status", "on_behalf", "submit", "review", "broadcast")
 
 
 def help_text() -> str:
@@ -48,6 +48,7 @@ async def ask_menu(ctx: Ctx) -> Prompt:
         ]
     if await units_with_role(ctx.session, person.id, Role.OFFICER):
         choices.append(Choice("review", _("🗂️ Lists to review")))
+        choices.append(Choice("broadcast", _("📣 Send an announcement")))
     choices.append(reminder_choice(person))
     choices.append(Choice("help", _("❓ Help")))
     return Prompt(
