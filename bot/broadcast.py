@@ -181,6 +181,7 @@ class BroadcastSender:
         progress_seconds: float = PROGRESS_SECONDS,
         on_queued: Callable[[], None] | None = None,
         all_channels: bool = True,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.channels = channels
@@ -193,6 +194,8 @@ class BroadcastSender:
         self.progress_seconds = progress_seconds
         self.on_queued = on_queued
         self.all_channels = all_channels
+        # How often the lease is renewed, which is also how soon a cancel is noticed.
+        self.heartbeat_seconds = heartbeat_seconds
         self.stats = SendStats()
         self._stopping = asyncio.Event()
 
@@ -499,7 +502,7 @@ class _Run:
         with contextlib.suppress(Exception):
             await self.show_progress()
         while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await asyncio.sleep(self.sender.heartbeat_seconds)
             try:
                 async with self.sender.sessionmaker() as session, session.begin():
                     kept = await renew_lease(
