@@ -326,6 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_jobs import add_commands as add_job_commands
 
     add_job_commands(commands)
+    # broadcast list / status [--follow] / send / worker / cancel (announcements)
+    from bot.cli_broadcast import add_commands as add_broadcast_commands
+
+    add_broadcast_commands(commands)
     return parser
 
 
