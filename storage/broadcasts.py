@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
@@ -38,6 +39,7 @@ from storage.models import (
     Broadcast,
     BroadcastDelivery,
     BroadcastStatus,
+    Campaign,
     ChannelIdentity,
     Conversation,
     DeliveryState,
@@ -672,3 +674,80 @@ async def units_in_subtree(session: AsyncSession, unit: Unit, ids: Sequence[int]
         .order_by(Unit.search_name, Unit.id)
     )
     return list(rows)
+
+
+# --- the announcement of a campaign file -------------------------------------------------------
+
+# A campaign file's ``announcement:`` goes out when the campaign starts: the first phase's
+# first day at this hour, local time (the organisation's zone; storage knows no settings).
+CAMPAIGN_TIMEZONE = "Asia/Ho_Chi_Minh"
+ANNOUNCEMENT_TIME = time(8, 0)
+MAX_ANNOUNCEMENT = 3500  # as handlers.broadcasts.MAX_TEXT: one Telegram message
+
+
+def campaign_key(code: str) -> str:
+    return f"campaign:{code}"
+
+
+def announcement_problems(settings: dict[str, Any]) -> list[str]:
+    """What is wrong with a campaign file's ``announcement:`` (a text), as loader messages."""
+    value = settings.get("announcement")
+    if value is None:
+        return []
+    if not isinstance(value, str) or not value.strip():
+        return ["announcement: must be the text of the announcement"]
+    if len(value.strip()) > MAX_ANNOUNCEMENT:
+        return [f"announcement: at most {MAX_ANNOUNCEMENT} characters ({len(value.strip())})"]
+    return []
+
+
+async def schedule_campaign_announcement(
+    session: AsyncSession, campaign: Campaign, now: datetime
+) -> Broadcast | None:
+    """Create or update the broadcast of a campaign file's ``announcement:``.
+
+    From the issuing unit to its whole subtree, with "📝 Đăng ký ngay", at the campaign
+    start (08:00 on the first phase's first day; at once if that has passed, as long as
+    registration is open). Loading the file again updates a broadcast still waiting; one
+    that is sending or sent is left alone. Removing the text cancels a waiting one.
+    """
+    text = str((campaign.settings or {}).get("announcement") or "").strip()
+    existing = await session.scalar(
+        select(Broadcast).where(Broadcast.key == campaign_key(campaign.code))
+    )
+    waiting = existing is not None and existing.status in (
+        BroadcastStatus.DRAFT,
+        BroadcastStatus.SCHEDULED,
+    )
+    if not text:
+        if existing is not None and waiting:
+            existing.status = BroadcastStatus.CANCELLED
+            existing.cancelled_at = now
+        return None
+    tz = ZoneInfo(CAMPAIGN_TIMEZONE)
+    starts = [p.starts_on for p in campaign.phases]
+    at = datetime.combine(min(starts), ANNOUNCEMENT_TIME, tzinfo=tz) if starts else now
+    at = max(at, now)
+    if existing is not None:
+        if waiting:
+            existing.text = text
+            existing.unit_id = campaign.issuer_unit_id
+            existing.campaign_id = campaign.id
+            existing.scheduled_at = at
+        return existing
+    if campaign.registration_deadline < now.astimezone(tz).date():
+        return None  # an old campaign loaded again: its launch is long past
+    broadcast = Broadcast(
+        key=campaign_key(campaign.code),
+        source="campaign",
+        unit_id=campaign.issuer_unit_id,
+        campaign_id=campaign.id,
+        text=text,
+        register_button=True,
+        audience={"unit_ids": [], "role": ROLE_ALL, "unregistered": False},
+        status=BroadcastStatus.SCHEDULED,
+        scheduled_at=at,
+        created_at=now,
+    )
+    session.add(broadcast)
+    return broadcast

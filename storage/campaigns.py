@@ -27,9 +27,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from storage.broadcasts import announcement_problems, schedule_campaign_announcement
 from storage.models import AuditEntry, Campaign, CampaignPhase, Title, Unit
 from storage.normalize import Invalid, parse_date
 from storage.schedule import schedule_problems
+from storage.types import utcnow
 
 
 class CampaignInvalid(Exception):
@@ -214,6 +216,7 @@ async def load_campaign(
                     f"rules: title code(s) {', '.join(stray)} are not in this campaign's titles"
                 )
     problems += schedule_problems(extra)
+    problems += announcement_problems(extra)
     if spec.registration_deadline.year not in (spec.year - 1, spec.year, spec.year + 1):
         problems.append(
             f"registration_deadline: {spec.registration_deadline.isoformat()} is far from "
@@ -284,6 +287,8 @@ async def load_campaign(
             details=details,
         )
     )
+    # The file's ``announcement:`` goes out at the campaign start (storage.broadcasts).
+    await schedule_campaign_announcement(session, campaign, utcnow())
     return campaign
 
 
