@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.base import Channel
 from bot.delivery import DeliveryError
+from bot.ratelimit import RateLimiter
 from handlers.engine.prompt import OutFile, reply_from_payload
 from storage.models import OutboxMessage
 from storage.types import utcnow
@@ -46,9 +47,13 @@ class OutboxDispatcher:
         channels: Mapping[str, Channel],
         *,
         owner: str | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.channels = channels
+        # The broadcasts' limiter, when given: reminders and reports then share the
+        # platform's budget with announcements instead of pushing them into 429s.
+        self.limiter = limiter
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self._wake = asyncio.Event()
         self._stopping = False
@@ -114,6 +119,8 @@ class OutboxDispatcher:
             reply = reply_from_payload(row.payload, file)
             values: dict[str, object]
             try:
+                if self.limiter is not None:
+                    await self.limiter.acquire(row.channel)
                 await self.channels[row.channel].send(row.external_id, reply)
             except DeliveryError as exc:
                 attempts = row.attempts + 1
