@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.channels.base import Channel
 from bot.config import Settings
+from bot.flood import make_flood_guard
 from bot.outbox import OutboxDispatcher
 from handlers.engine.flow import EngineConfig
 from handlers.engine.runner import Engine
@@ -48,7 +49,9 @@ def build_engine(
     config = EngineConfig(
         timezone=settings.timezone, default_locale=settings.locale, bot_username=bot_username
     )
-    return build_flows_engine(sessionmaker, config)
+    engine = build_flows_engine(sessionmaker, config)
+    engine.flood = make_flood_guard(settings.flood_burst, settings.flood_rate, settings.redis_url)
+    return engine
 
 
 @contextlib.asynccontextmanager
@@ -57,7 +60,12 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
     try:
         await prepare_database(db)
         sessionmaker = make_sessionmaker(db)
-        yield Core(db, sessionmaker, build_engine(settings, sessionmaker))
+        engine = build_engine(settings, sessionmaker)
+        try:
+            yield Core(db, sessionmaker, engine)
+        finally:
+            if engine.flood is not None:
+                await engine.flood.close()
     finally:
         await db.dispose()
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import time
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./thidua.db"
@@ -12,16 +14,38 @@ PUBLIC_TELEGRAM_API = "https://api.telegram.org"
 PUBLIC_ZALO_BOT_API = "https://bot-api.zaloplatforms.com"
 PUBLIC_ZALO_OA_API = "https://openapi.zalo.me"
 PUBLIC_ZALO_OAUTH = "https://oauth.zaloapp.com"
+# Telegram's rule for a webhook's secret_token.
+TELEGRAM_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # hide_input_in_errors: a bad value must not print the tokens and secrets beside it.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+    )
 
     telegram_bot_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN")
     )
     telegram_api_base: str = Field(
         default=PUBLIC_TELEGRAM_API, validation_alias=AliasChoices("TELEGRAM_API_BASE")
+    )
+    # Telegram by webhook instead of long polling (needed for several processes): the public
+    # HTTPS URL Telegram calls, path included (the route is served at that path), and a secret
+    # Telegram sends back in every call (1-256 characters of A-Z, a-z, 0-9, _ and -).
+    telegram_webhook_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("TELEGRAM_WEBHOOK_URL")
+    )
+    telegram_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TELEGRAM_WEBHOOK_SECRET")
+    )
+    # Where this process's one web server (the web chat and every webhook) also listens;
+    # each defaults to the web chat's (THIDUA_WEB_HOST, THIDUA_WEB_PORT).
+    webhook_host: str | None = Field(
+        default=None, validation_alias=AliasChoices("THIDUA_WEBHOOK_HOST")
+    )
+    webhook_port: int | None = Field(
+        default=None, ge=0, le=65535, validation_alias=AliasChoices("THIDUA_WEBHOOK_PORT")
     )
     database_url: str = Field(
         default=DEFAULT_DATABASE_URL, validation_alias=AliasChoices("DATABASE_URL")
@@ -86,6 +110,43 @@ class Settings(BaseSettings):
         default=30.0, gt=0, validation_alias=AliasChoices("THIDUA_BROADCAST_RATE")
     )
     redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL"))
+    # Flood guard (handlers.engine.flood): a person may send FLOOD_BURST messages at once and
+    # FLOOD_RATE per second after that; beyond it messages are dropped with one notice.
+    # Shared through Redis when REDIS_URL is set.
+    flood_burst: int = Field(default=20, ge=1, validation_alias=AliasChoices("THIDUA_FLOOD_BURST"))
+    flood_rate: float = Field(default=2.0, gt=0, validation_alias=AliasChoices("THIDUA_FLOOD_RATE"))
+
+    @model_validator(mode="after")
+    def _check_telegram_webhook(self) -> Settings:
+        # The messages never quote the values: the secret must not reach a log.
+        url = (self.telegram_webhook_url or "").strip()
+        if not url:
+            return self
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError(
+                "TELEGRAM_WEBHOOK_URL must be a full URL, e.g. https://bot.example.org/telegram"
+            )
+        secret = _secret(self.telegram_webhook_secret)
+        if secret is None or not TELEGRAM_SECRET_TOKEN.fullmatch(secret):
+            raise ValueError(
+                "TELEGRAM_WEBHOOK_SECRET is required with TELEGRAM_WEBHOOK_URL: 1-256 "
+                "characters of A-Z, a-z, 0-9, _ and -"
+            )
+        return self
+
+    @property
+    def telegram_webhook(self) -> tuple[str, str] | None:
+        """(URL, secret) when Telegram comes by webhook; None for long polling."""
+        url = (self.telegram_webhook_url or "").strip()
+        secret = _secret(self.telegram_webhook_secret)
+        return (url, secret) if url and secret else None
+
+    @property
+    def webhook_address(self) -> tuple[str, int]:
+        """Where the webhooks are served: THIDUA_WEBHOOK_*, else the web chat's address."""
+        port = self.web_port if self.webhook_port is None else self.webhook_port
+        return (self.webhook_host or self.web_host).strip(), port
 
     @property
     def telegram_token(self) -> str | None:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from handlers.engine.flood import FloodGuard, Verdict
 from handlers.engine.flow import (
     Again,
     Answer,
@@ -161,6 +162,9 @@ class Engine:
         # Called after a commit that queued messages for others (wakes the dispatcher).
         self.on_queued: Callable[[], None] | None = None
         self.config = config or EngineConfig()
+        # Slows down a person who floods the bot (handlers.engine.flood); the composition
+        # root sets it. None: every update is handled (tests drive journeys at full speed).
+        self.flood: FloodGuard | None = None
 
     # --- the unit of work --------------------------------------------------------------
 
@@ -172,6 +176,13 @@ class Engine:
         keeps being retried for up to ``config.busy_patience`` seconds, so their answer is
         not lost when the database comes back.
         """
+        if self.flood is not None:
+            address = incoming.address
+            verdict = await self.flood.check(f"{address.channel}:{address.external_id}")
+            if verdict is not Verdict.PASS:
+                # Dropped before any database work, so a flood costs others nothing.
+                log.info("update of %s dropped: too many too fast", address)
+                return Result([self._slow_down_reply(incoming)] if verdict is Verdict.WARN else [])
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.busy_patience
         delay, db_failures = 0.02, 0
@@ -195,6 +206,15 @@ class Engine:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 3.0)
         return Result([self._busy_reply(incoming)])
+
+    def _slow_down_reply(self, incoming: Incoming) -> Reply:
+        with use_locale(incoming.locale or self.config.default_locale):
+            return Reply(
+                _(
+                    "You are sending messages too fast, so some of them were not read. Please "
+                    "wait a few seconds, then send your answer again."
+                )
+            )
 
     def _busy_reply(self, incoming: Incoming) -> Reply:
         with use_locale(incoming.locale or self.config.default_locale):
