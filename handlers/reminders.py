@@ -33,9 +33,11 @@ from storage.reminders import (
     KIND_LEADER,
     KIND_MEMBER,
     Recipient,
+    addressed,
     claim,
     leader_unit_ids,
     leaders_due,
+    led_units,
     members_due,
     submission_statuses,
 )
@@ -373,22 +375,19 @@ async def _remind_members(
     dry_run: bool,
     batch: int,
 ) -> None:
-    after = 0
-    while True:
-        async with sessionmaker() as session, session.begin():
-            due = await members_due(
-                session, campaign, issuer.path, point.key, after_id=after, limit=batch
-            )
-            if not due:
-                return
-            after = due[-1].person_id
-
-            entries: list[tuple[Recipient, str, Reply]] = []
-            for member in due:
-                with use_locale(member.locale or policy.default_locale):
-                    reply = member_reply(campaign, point, member.has_draft, today)
-                entries.append((member, "draft" if member.has_draft else "register", reply))
-            await _send(session, campaign, KIND_MEMBER, point, entries, report, dry_run)
+    async with sessionmaker() as reader:
+        async for candidates in members_due(
+            reader, campaign.id, issuer.path, point.key, batch=batch
+        ):
+            drafts = {c.person_id for c in candidates if c.has_draft}
+            async with sessionmaker() as session, session.begin():
+                entries: list[tuple[Recipient, str, Reply]] = []
+                for member in await addressed(session, candidates):
+                    has_draft = member.person_id in drafts
+                    with use_locale(member.locale or policy.default_locale):
+                        reply = member_reply(campaign, point, has_draft, today)
+                    entries.append((member, "draft" if has_draft else "register", reply))
+                await _send(session, campaign, KIND_MEMBER, point, entries, report, dry_run)
 
 
 async def _remind_leaders(
@@ -402,43 +401,41 @@ async def _remind_leaders(
     dry_run: bool,
     batch: int,
 ) -> None:
-    after = 0
     progress: dict[int, Progress] | None = None
     names: dict[int, str] = {}
-    while True:
-        async with sessionmaker() as session, session.begin():
-            due = await leaders_due(
-                session, campaign, issuer.path, point.key, after_id=after, limit=batch
-            )
-            if not due:
-                return
-            after = due[-1].person_id
-            if progress is None:
-                # Counted once per pass for every led unit: one GROUP BY, not one per leader.
-                progress = await progress_under(
-                    session,
-                    campaign.id,
-                    issuer.path,
-                    await leader_unit_ids(session, issuer.path),
+    async with sessionmaker() as reader:
+        async for candidates in leaders_due(
+            reader, campaign.id, issuer.path, point.key, batch=batch
+        ):
+            async with sessionmaker() as session, session.begin():
+                if progress is None:
+                    # Counted once per pass for every led unit: one GROUP BY, not one per
+                    # leader.
+                    progress = await progress_under(
+                        session,
+                        campaign.id,
+                        issuer.path,
+                        await leader_unit_ids(session, issuer.path),
+                    )
+                led = await led_units(session, [c.person_id for c in candidates], issuer.path)
+                unit_ids = sorted({u for units in led.values() for u in units})
+                statuses = await submission_statuses(session, campaign.id, unit_ids)
+                names.update(
+                    (uid, name)
+                    for uid, name in await session.execute(
+                        select(Unit.id, Unit.name).where(Unit.id.in_(unit_ids))
+                    )
                 )
-            unit_ids = sorted({u for d in due for u in d.unit_ids})
-            statuses = await submission_statuses(session, campaign.id, unit_ids)
-            names.update(
-                (uid, name)
-                for uid, name in (
-                    await session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(unit_ids)))
-                )
-            )
-            entries: list[tuple[Recipient, str, Reply]] = []
-            for leader in due:
-                units = [
-                    (names.get(u, "?"), progress.get(u, Progress()), statuses.get(u))
-                    for u in leader.unit_ids
-                ]
-                with use_locale(leader.locale or policy.default_locale):
-                    reply = leader_reply(campaign, point, units, today)
-                entries.append((leader, "progress", reply))
-            await _send(session, campaign, KIND_LEADER, point, entries, report, dry_run)
+                entries: list[tuple[Recipient, str, Reply]] = []
+                for leader in await addressed(session, candidates):
+                    units = [
+                        (names.get(u, "?"), progress.get(u, Progress()), statuses.get(u))
+                        for u in led.get(leader.person_id, [])
+                    ]
+                    with use_locale(leader.locale or policy.default_locale):
+                        reply = leader_reply(campaign, point, units, today)
+                    entries.append((leader, "progress", reply))
+                await _send(session, campaign, KIND_LEADER, point, entries, report, dry_run)
 
 
 async def _send(

@@ -8,7 +8,7 @@ transaction, and writes the log rows (:func:`claim`) together with the outbox ro
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from storage.models import (
     Campaign,
@@ -42,6 +43,7 @@ from storage.models import (
     UnitRole,
     UnitSubmission,
 )
+from storage.types import utcnow
 
 # A registration counts once it is sent (even if later returned for completion); a draft row
 # is an unfinished registration and earns the "resume" reminder instead.
@@ -65,18 +67,6 @@ class Recipient:
     locale: str | None
     channel: str
     external_id: str
-
-
-@dataclass(frozen=True)
-class MemberDue(Recipient):
-    """A member without anything registered, or with a registration left half-way."""
-
-    has_draft: bool
-
-
-@dataclass(frozen=True)
-class LeaderDue(Recipient):
-    unit_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -189,97 +179,109 @@ async def latest_addresses(
 # --- members and leaders ----------------------------------------------------------------------
 
 
-async def members_due(
-    session: AsyncSession,
-    campaign: Campaign,
-    issuer_path: str,
-    due_key: str,
-    *,
-    after_id: int = 0,
-    limit: int = 500,
-) -> list[MemberDue]:
-    """The next batch (by person id) of members of the campaign's units to remind for
-    ``due_key``: not muted, reachable in a chat, not reminded for it yet, and either with
-    nothing registered or with an unfinished registration."""
-    has_draft = _has_draft(campaign.id)
-    rows = await session.execute(
+@dataclass(frozen=True)
+class Candidate:
+    """Someone due a reminder, before their chat address is looked up."""
+
+    person_id: int
+    full_name: str
+    locale: str | None
+    has_draft: bool = False
+
+
+async def _stream(
+    session: AsyncSession, query: Executable, size: int
+) -> AsyncIterator[list[Candidate]]:
+    # One statement streamed through a server-side cursor, cut into batches: the sets it
+    # anti-joins (people who registered, chats with a draft) are built once per pass, not
+    # once per batch, and PostgreSQL keeps a single plan (a keyset-paged query run a
+    # thousand times falls back to a generic plan after five runs, and that plan is slow).
+    result = await session.stream(query.execution_options(yield_per=size))
+    async for rows in result.partitions(size):
+        yield [
+            Candidate(int(r[0]), str(r[1]), r[2], bool(r[3]) if len(r) > 3 else False) for r in rows
+        ]
+
+
+def members_due(
+    session: AsyncSession, campaign_id: int, issuer_path: str, due_key: str, *, batch: int = 500
+) -> AsyncIterator[list[Candidate]]:
+    """Members of the campaign's units to remind for ``due_key``, in batches by person id:
+    not muted, reachable in a chat, not reminded for it yet, and either with nothing
+    registered or with an unfinished registration.
+
+    Read with its own session: the caller writes each batch in another transaction while
+    the stream goes on (the log's unique key settles a race with another process).
+    """
+    has_draft = _has_draft(campaign_id)
+    query = (
         select(Person.id, Person.full_name, Person.locale, has_draft.label("has_draft"))
         .join(Unit, Unit.id == Person.unit_id)
         .where(
             subtree_of(issuer_path),
-            Person.id > after_id,
             Person.reminders_muted.is_(False),
             _reachable(),
-            _not_logged(campaign.id, KIND_MEMBER, due_key),
-            or_(has_draft, Person.id.not_in(registered_people(campaign.id))),
+            _not_logged(campaign_id, KIND_MEMBER, due_key),
+            or_(has_draft, Person.id.not_in(registered_people(campaign_id))),
         )
         .order_by(Person.id)
-        .limit(limit)
     )
-    people = list(rows)
-    addresses = await latest_addresses(session, [p[0] for p in people])
-    due: list[MemberDue] = []
-    for pid, name, locale, draft in people:
-        if pid in addresses:
-            channel, external_id = addresses[pid]
-            due.append(MemberDue(pid, name, locale, channel, external_id, bool(draft)))
-    return due
+    return _stream(session, query, batch)
 
 
-async def leaders_due(
-    session: AsyncSession,
-    campaign: Campaign,
-    issuer_path: str,
-    due_key: str,
-    *,
-    after_id: int = 0,
-    limit: int = 500,
-) -> list[LeaderDue]:
-    """The next batch of unit leaders of the campaign's units not yet sent ``due_key``,
-    each with the units they lead (one message covers them all)."""
-    people = list(
-        await session.execute(
-            select(Person.id, Person.full_name, Person.locale)
-            .where(
-                Person.id > after_id,
-                Person.reminders_muted.is_(False),
-                _reachable(),
-                _not_logged(campaign.id, KIND_LEADER, due_key),
-                exists(
-                    select(literal(1))
-                    .select_from(UnitRole)
-                    .join(Unit, Unit.id == UnitRole.unit_id)
-                    .where(
-                        UnitRole.person_id == Person.id,
-                        UnitRole.role == Role.LEADER,
-                        subtree_of(issuer_path),
-                    )
-                ),
-            )
-            .order_by(Person.id)
-            .limit(limit)
+def leaders_due(
+    session: AsyncSession, campaign_id: int, issuer_path: str, due_key: str, *, batch: int = 500
+) -> AsyncIterator[list[Candidate]]:
+    """Leaders of units of the campaign not yet sent ``due_key``, in batches (see
+    :func:`members_due`); :func:`led_units` gives each one's units."""
+    query = (
+        select(Person.id, Person.full_name, Person.locale)
+        .where(
+            Person.reminders_muted.is_(False),
+            _reachable(),
+            _not_logged(campaign_id, KIND_LEADER, due_key),
+            exists(
+                select(literal(1))
+                .select_from(UnitRole)
+                .join(Unit, Unit.id == UnitRole.unit_id)
+                .where(
+                    UnitRole.person_id == Person.id,
+                    UnitRole.role == Role.LEADER,
+                    subtree_of(issuer_path),
+                )
+            ),
         )
+        .order_by(Person.id)
     )
-    if not people:
-        return []
-    ids = [p[0] for p in people]
+    return _stream(session, query, batch)
+
+
+async def led_units(
+    session: AsyncSession, person_ids: Sequence[int], issuer_path: str
+) -> dict[int, list[int]]:
+    """The units of the campaign each of these people leads (one message covers them all)."""
     units: dict[int, list[int]] = {}
     for pid, uid in await session.execute(
         select(UnitRole.person_id, UnitRole.unit_id)
         .join(Unit, Unit.id == UnitRole.unit_id)
         .where(
-            UnitRole.person_id.in_(ids),
+            UnitRole.person_id.in_(list(person_ids)),
             UnitRole.role == Role.LEADER,
             subtree_of(issuer_path),
         )
-        .order_by(UnitRole.person_id, Unit.name, Unit.id)
+        .order_by(UnitRole.person_id, Unit.search_name, Unit.id)
     ):
         units.setdefault(pid, []).append(uid)
-    addresses = await latest_addresses(session, ids)
+    return units
+
+
+async def addressed(session: AsyncSession, batch: Sequence[Candidate]) -> list[Recipient]:
+    """The batch with each person's latest chat; people without one are left out."""
+    addresses = await latest_addresses(session, [c.person_id for c in batch])
     return [
-        LeaderDue(pid, name, locale, *addresses[pid], tuple(units.get(pid, ())))
-        for pid, name, locale in people
-        if pid in addresses
+        Recipient(c.person_id, c.full_name, c.locale, *addresses[c.person_id])
+        for c in batch
+        if c.person_id in addresses
     ]
 
 
@@ -368,23 +370,27 @@ async def claim(
     transaction whose insert succeeds goes on to queue the message."""
     if not entries:
         return set()
+    now = utcnow()
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    # One statement executed for many rows (SQLAlchemy batches it with RETURNING), rather
+    # than one statement compiled with thousands of VALUES.
     statement = (
         insert(ReminderLog)
-        .values(
-            [
-                {
-                    "campaign_id": campaign_id,
-                    "person_id": person_id,
-                    "kind": kind,
-                    "due_key": due_key,
-                    "detail": detail,
-                }
-                for person_id, due_key, detail in entries
-            ]
-        )
         .on_conflict_do_nothing()
         .returning(ReminderLog.person_id, ReminderLog.due_key)
     )
-    rows = await session.execute(statement)
+    rows = await session.execute(
+        statement,
+        [
+            {
+                "campaign_id": campaign_id,
+                "person_id": person_id,
+                "kind": kind,
+                "due_key": due_key,
+                "detail": detail,
+                "created_at": now,
+            }
+            for person_id, due_key, detail in entries
+        ],
+    )
     return {(int(pid), str(key)) for pid, key in rows}
