@@ -278,3 +278,18 @@ async def test_a_typed_number_cannot_take_over_an_account_of_another_app(
             select(ChannelIdentity).where(ChannelIdentity.external_id == "1501")
         )
     assert identity is not None and identity.person_id is None
+
+
+async def test_help_lists_what_the_persons_roles_allow(sessionmaker, org: Org) -> None:
+    from storage.models import Role, UnitRole
+
+    chat = Chat(make_engine(sessionmaker), "1600")
+    await onboard_new(chat)
+    await chat.say("/help")
+    assert "/dangky" in chat.text() and "/guilen" not in chat.text()
+    async with sessionmaker() as session, session.begin():
+        person = await session.scalar(select(Person).where(Person.phone == "0987654321"))
+        assert person is not None
+        session.add(UnitRole(person_id=person.id, unit_id=org.garment.id, role=Role.LEADER))
+    await chat.say("/help")
+    assert "/guilen" in chat.text() and "/duyet" not in chat.text()

@@ -19,16 +19,46 @@ _ENTRIES = ("title", "mine", "initiative", "work")
 _ROLE_ENTRIES = ("collective", "unit_status", "on_behalf", "submit", "review", "broadcast")
 
 
-def help_text() -> str:
-    return _(
-        "With this bot you register for the annual emulation movement of your union.\n"
-        "• /dangky: register an emulation title\n"
-        "• /cuatoi: see or withdraw your registrations\n"
-        "• /menu: back to the main menu\n"
-        "• /cancel: cancel what you are doing\n"
-        "On every question you can tap a button, type its number, or type the answer. "
-        "“Back” returns to the previous question."
+async def help_text(ctx: Ctx) -> str:
+    """What the bot can do for this person: everyone's commands, then their role's."""
+    parts = [
+        _(
+            "With this bot you register for the annual emulation movement of your union.\n"
+            "• /dangky: register an emulation title\n"
+            "• /sangkien: register an initiative\n"
+            "• /cuatoi: see or withdraw your registrations\n"
+            "• /tatnhac, /batnhac: turn deadline reminders off or on\n"
+            "• /lienket: use the same account in another chat app\n"
+            "• /menu: back to the main menu\n"
+            "• /cancel: cancel what you are doing"
+        )
+    ]
+    if ctx.person is not None:
+        if await units_led_by(ctx.session, ctx.person.id):
+            parts.append(
+                _(
+                    "For unit leaders:\n"
+                    "• /congtrinh: register a commemorative work\n"
+                    "• /donvi: your unit's progress and who has not registered\n"
+                    "• /guilen: send the unit's list to the upper level"
+                )
+            )
+        if await units_with_role(ctx.session, ctx.person.id, Role.OFFICER):
+            parts.append(
+                _(
+                    "For upper-level officers:\n"
+                    "• /duyet: lists waiting for your approval\n"
+                    "• /tonghop: the summary report of your units\n"
+                    "• /thongbao: send an announcement"
+                )
+            )
+    parts.append(
+        _(
+            "On every question you can tap a button, type its number, or type the answer. "
+            "“Back” returns to the previous question."
+        )
     )
+    return "\n\n".join(parts)
 
 
 async def ask_menu(ctx: Ctx) -> Prompt:
@@ -65,7 +95,7 @@ async def answer_menu(ctx: Ctx, answer: Answer) -> Go:
     if answer.choice in ("remind_off", "remind_on"):
         set_muted(ctx, answer.choice == "remind_off")
         return Finish()
-    ctx.say(help_text())
+    ctx.say(await help_text(ctx))
     return Finish()
 
 
@@ -76,7 +106,7 @@ MENU_FLOW = Flow(MENU, (Step("menu", ask_menu, answer_menu),))
 
 
 async def cmd_help(ctx: Ctx, _arg: str) -> Go | None:
-    ctx.say(help_text())
+    ctx.say(await help_text(ctx))
     return None
 
 
