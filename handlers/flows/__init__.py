@@ -12,6 +12,7 @@ from handlers.flows.leader import LEADER_FLOWS
 from handlers.flows.link import LINK_COMMAND, cmd_link
 from handlers.flows.menu import MENU_FLOW, cmd_cancel, cmd_help, cmd_menu, start_flow_command
 from handlers.flows.mine import MINE_FLOW
+from handlers.flows.mydata import MY_DATA_FLOW, cmd_my_data
 from handlers.flows.notices import cmd_digest, cmd_mute, cmd_unmute, reminder_actions
 from handlers.flows.onboarding import ONBOARDING_FLOW, redeem_invite
 from handlers.flows.review import REVIEW_ACTIONS, REVIEW_FLOWS, cmd_review
@@ -22,7 +23,8 @@ from handlers.i18n import _
 
 def default_flows() -> dict[str, Flow]:
     flows = (MENU_FLOW, ONBOARDING_FLOW, TITLES_FLOW, MINE_FLOW, INITIATIVE_FLOW, WORK_FLOW)
-    return {flow.name: flow for flow in (*flows, *LEADER_FLOWS, *REVIEW_FLOWS, BROADCAST_FLOW)}
+    more = (*LEADER_FLOWS, *REVIEW_FLOWS, BROADCAST_FLOW, MY_DATA_FLOW)
+    return {flow.name: flow for flow in (*flows, *more)}
 
 
 async def cmd_start(ctx: Ctx, arg: str) -> Go | None:
@@ -64,6 +66,9 @@ def default_commands() -> dict[str, CommandFn]:
         "duyet": cmd_review,
         LINK_COMMAND: cmd_link,
         "thongbao": start_flow_command("broadcast"),
+        # Nghị định 13/2023: what is kept about me, and the erasure request.
+        "dulieucuatoi": cmd_my_data,
+        "mydata": cmd_my_data,
     }
 
 
