@@ -4,6 +4,7 @@ They come from the free sections of the campaign file, kept in ``Campaign.settin
 
     reminders: [7, 3, 1]              # days before the deadline and before each phase end
     reminders: {days: [7, 3, 1], at: "09:00"}   # the same, at a chosen local time
+                                      # (days_before_deadline is read as days)
     reminders: off                    # no reminders for this campaign
     digest: weekly                    # daily | weekly (default, Mondays) | off
 
@@ -23,6 +24,8 @@ DEFAULT_OFFSETS: tuple[int, ...] = (7, 3, 1)
 DIGEST_FREQUENCIES = ("daily", "weekly", "off")
 DEFAULT_DIGEST = "weekly"
 MAX_OFFSET_DAYS = 366
+# Other spellings officers use for ``days`` (an earlier example file wrote this one).
+DAYS_ALIASES = ("days_before_deadline",)
 
 
 @dataclass(frozen=True)
@@ -68,10 +71,13 @@ def parse_reminders(value: Any) -> ReminderSettings:
     if value is False or value == "off":
         return ReminderSettings(offsets=())
     if isinstance(value, dict):
-        unknown = sorted(str(k) for k in value if k not in ("days", "at"))
+        unknown = sorted(str(k) for k in value if k not in ("days", *DAYS_ALIASES, "at"))
         if unknown:
             raise ValueError(f"unknown key(s) {', '.join(unknown)} (use days and at)")
-        offsets = _parse_offsets(value["days"]) if "days" in value else DEFAULT_OFFSETS
+        days = [k for k in ("days", *DAYS_ALIASES) if k in value]
+        if len(days) > 1:
+            raise ValueError(f"give the days once, not as both {' and '.join(days)}")
+        offsets = _parse_offsets(value[days[0]]) if days else DEFAULT_OFFSETS
         at = _parse_time(value["at"]) if value.get("at") is not None else None
         return ReminderSettings(offsets, at)
     return ReminderSettings(_parse_offsets(value))

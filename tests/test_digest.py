@@ -378,6 +378,12 @@ async def test_tonghop_gives_an_officer_text_xlsx_and_chart(sessionmaker) -> Non
     # Header + the 12 counted registrations of the subtree (withdrawn and drafts left out).
     assert sheet.max_row == 1 + 12
 
+    # The same from the officer's menu.
+    await officer.say("/menu")
+    await officer.tap("Báo cáo tổng hợp")
+    assert officer.last[0].text.startswith("📊 Báo cáo tổng hợp: Phong trào thi đua năm 2027")
+    assert "Báo cáo tổng hợp" in " ".join(officer.buttons())  # back at the menu
+
     member = Chat(engine, "thuong")
     await member.say("/tonghop")
     assert "dành cho cán bộ công đoàn cấp trên" in member.text()

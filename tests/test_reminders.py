@@ -174,6 +174,9 @@ def test_reminder_settings_are_read_and_checked() -> None:
     assert parse_reminders(False).offsets == ()  # "reminders: off"
     assert parse_reminders({"days": [2], "at": "22:00"}).at == time(22, 0)
     assert parse_reminders({"at": 540}).at == time(9, 0)  # YAML 1.1 reads 09:00 as 540
+    assert parse_reminders({"days_before_deadline": [7, 1]}).offsets == (7, 1)
+    with pytest.raises(ValueError):
+        parse_reminders({"days": [7], "days_before_deadline": [1]})
     with pytest.raises(ValueError):
         parse_reminders(["7"])
     with pytest.raises(ValueError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from handlers.engine.flow import Answer, Cancel, Ctx, Finish, Flow, Go, Step, Switch
 from handlers.engine.prompt import Choice, Prompt
 from handlers.engine.runner import CommandFn
-from handlers.flows.notices import reminder_choice, set_muted
+from handlers.flows.notices import cmd_digest, reminder_choice, set_muted
 from handlers.i18n import _
 from storage.models import Role
 from storage.repo import units_led_by
@@ -79,6 +79,7 @@ async def ask_menu(ctx: Ctx) -> Prompt:
     if await units_with_role(ctx.session, person.id, Role.OFFICER):
         choices.append(Choice("review", _("🗂️ Lists to review")))
         choices.append(Choice("broadcast", _("📣 Send an announcement")))
+        choices.append(Choice("digest", _("📊 Summary report")))
     choices.append(reminder_choice(person))
     choices.append(Choice("help", _("❓ Help")))
     return Prompt(
@@ -94,6 +95,9 @@ async def answer_menu(ctx: Ctx, answer: Answer) -> Go:
         return Switch(answer.choice or "")
     if answer.choice in ("remind_off", "remind_on"):
         set_muted(ctx, answer.choice == "remind_off")
+        return Finish()
+    if answer.choice == "digest":
+        await cmd_digest(ctx, "")
         return Finish()
     ctx.say(await help_text(ctx))
     return Finish()
