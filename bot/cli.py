@@ -24,13 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from storage.campaigns import CampaignInvalid, load_campaign_file
 from storage.db import make_engine, make_sessionmaker
-from storage.exporters import (
-    ExportError,
-    RegistrationRow,
-    registration_rows,
-    write_csv,
-    write_xlsx,
-)
+from storage.exporters import ExportError
 from storage.importers import ImportFailed, ImportSummary, import_members_file, import_units_file
 from storage.invites import InviteError, create_invite, invite_status, list_invites, revoke_invite
 from storage.models import Invite
@@ -191,36 +185,6 @@ async def cmd_invite_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def cmd_export_registrations(args: argparse.Namespace, settings: Settings) -> int:
-    output = Path(args.output) if args.output else None
-    fmt = args.format
-    if fmt is None:
-        fmt = "xlsx" if output is not None and output.suffix.lower() == ".xlsx" else "csv"
-    if fmt == "xlsx" and output is None:
-        raise CliError("--format xlsx needs -o FILE (a spreadsheet cannot go to the terminal)")
-    if output is not None and not output.parent.exists():
-        raise CliError(f"folder does not exist: {output.parent}")
-
-    async def work(session: AsyncSession) -> list[RegistrationRow]:
-        return await registration_rows(
-            session, args.campaign, args.unit, timezone_name=settings.timezone
-        )
-
-    rows = await _with_session(settings, work)
-    if fmt == "xlsx":
-        assert output is not None
-        write_xlsx(rows, output)
-    elif output is None:
-        write_csv(rows, sys.stdout)
-    else:
-        # The BOM makes Excel open the file as UTF-8 (Vietnamese letters intact).
-        with output.open("w", encoding="utf-8-sig", newline="") as stream:
-            write_csv(rows, stream)
-    if output is not None:
-        print(f"Exported {len(rows)} registration(s) to {output}")
-    return 0
-
-
 # --- the bot itself (bot.app, imported lazily: aiogram is heavy) -----------------------------
 
 
@@ -305,13 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unit", metavar="CODE")
     p.set_defaults(handler=cmd_invite_list)
 
-    export = group("export", "exports for officers")
-    p = export.add_parser("registrations", help="a campaign's registrations as CSV or XLSX")
-    p.add_argument("--campaign", required=True, metavar="CODE")
-    p.add_argument("--unit", metavar="CODE", help="only this unit and the units below it")
-    p.add_argument("--format", choices=["csv", "xlsx"], help="default: from -o, else csv")
-    p.add_argument("-o", "--output", metavar="FILE", help="default: CSV to standard output")
-    p.set_defaults(handler=cmd_export_registrations)
+    # export registrations (the familiar XLSX form, CSV) and import registrations
+    from bot.cli_registrations import add_commands as add_registration_commands
+
+    add_registration_commands(commands)
 
     commands.add_parser("run", help="run the bot (Telegram and the other channels)").set_defaults(
         handler=cmd_run
@@ -330,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_broadcast import add_commands as add_broadcast_commands
 
     add_broadcast_commands(commands)
+    # person requests / erase (personal data, Nghị định 13/2023)
+    from bot.cli_person import add_commands as add_person_commands
+
+    add_person_commands(commands)
     return parser
 
 
@@ -361,6 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # pydantic's ValidationError: a bad environment value
         return _fail(f"bad configuration: {exc}")
     _configure_logging(settings.log_level)
+    # No token, secret or statement parameter (people's data) in any log line.
+    from bot.logsafe import protect_logs
+
+    protect_logs(settings)
     handler: Handler = args.handler
     try:
         return asyncio.run(handler(args, settings))

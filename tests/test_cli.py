@@ -141,7 +141,7 @@ def test_members_import_from_xlsx(
     assert capsys.readouterr().out.strip() == "Imported 2 members (2 new, 0 updated)"
 
     async def phones(session: AsyncSession) -> list[str | None]:
-        return sorted(await session.scalars(select(Person.phone)))
+        return sorted(await session.scalars(select(Person.phone)), key=str)
 
     assert query(db, phones) == ["0912345678", "0987654321"]
 
@@ -289,16 +289,33 @@ def test_export_registrations(db: str, tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["export", "registrations", "--campaign", "TD2027", "-o", str(out_csv)]) == 0
     assert out_csv.read_bytes().startswith(b"\xef\xbb\xbf")
 
-    # XLSX, for one unit's subtree.
+    # XLSX, for one unit's subtree: the familiar form, a sheet for individuals and one for
+    # collectives (tests/test_registration_forms.py checks the layout itself).
     out_xlsx = tmp_path / "dk.xlsx"
     args = ["export", "registrations", "--campaign", "TD2027", "--unit", "CD-KCN"]
     assert main([*args, "--format", "xlsx", "-o", str(out_xlsx)]) == 0
-    assert capsys.readouterr().out.strip().endswith(f"Exported 2 registration(s) to {out_xlsx}")
-    sheet = load_workbook(out_xlsx).active
-    assert sheet is not None
-    rows = list(sheet.iter_rows(min_row=2, values_only=True))
-    assert [r[0] for r in rows] == ["TD2027-0002", "TD2027-0001"]
-    assert rows[1][11] == datetime(2027, 1, 10)
+    assert (
+        capsys.readouterr()
+        .out.strip()
+        .endswith(f"Exported 2 registration(s) (1 individual, 1 collective) to {out_xlsx}")
+    )
+    workbook = load_workbook(out_xlsx)
+    assert workbook.sheetnames == ["Cá nhân", "Tập thể"]
+    person = next(workbook["Cá nhân"].iter_rows(min_row=6, values_only=True))
+    assert person[1] == "Nguyễn Thị Hoa" and person[-2:] == ("TD2027-0001", "Chờ duyệt")
+    unit = next(workbook["Tập thể"].iter_rows(min_row=6, values_only=True))
+    assert unit[1] == "Công đoàn cơ sở Công ty May Bắc Kạn" and unit[-2] == "TD2027-0002"
+
+    # Every list in one workbook; CSV holds only one.
+    assert main([*args, "--kind", "all", "-o", str(tmp_path / "all.xlsx")]) == 0
+    assert load_workbook(tmp_path / "all.xlsx").sheetnames == [
+        "Cá nhân",
+        "Tập thể",
+        "Sáng kiến",
+        "Công trình",
+    ]
+    assert main([*args, "--kind", "all", "--format", "csv"]) == 1
+    assert "a CSV file holds one list" in capsys.readouterr().err
 
     assert main(["export", "registrations", "--campaign", "TD2027", "--format", "xlsx"]) == 1
     assert "needs -o FILE" in capsys.readouterr().err

@@ -1,0 +1,164 @@
+"""`thidua export registrations` and `thidua import registrations`: the officers' lists.
+
+Export: ``--kind titles`` as CSV is the flat one-row-per-registration file it always was
+(scripts rely on it); XLSX is the familiar form (storage.registration_forms), with ``all``
+giving one sheet each for individuals, collectives, initiatives and works. Import reads the
+same columns back (storage.registration_import), all rows or none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.cli import CliError, _existing_file, _with_session
+from bot.config import Settings
+from storage.exporters import RegistrationRow, _zone, registration_rows, write_csv
+from storage.registration_forms import (
+    ALL,
+    KINDS,
+    TITLES,
+    RegistrationForm,
+    build_form,
+    write_form_xlsx,
+    write_sheet_csv,
+)
+from storage.registration_import import (
+    MINIMAL_COLUMNS,
+    CampaignChoiceError,
+    RegistrationImportSummary,
+    choose_campaign,
+    import_registrations_file,
+)
+
+
+def _today(settings: Settings) -> date:
+    # The deadline ends at midnight in Vietnam, not on the server's clock.
+    return datetime.now(_zone(settings.timezone)).date()
+
+
+async def cmd_export_registrations(args: argparse.Namespace, settings: Settings) -> int:
+    output = Path(args.output) if args.output else None
+    fmt = args.format
+    if fmt is None:
+        fmt = "xlsx" if output is not None and output.suffix.lower() == ".xlsx" else "csv"
+    if fmt == "xlsx" and output is None:
+        raise CliError("--format xlsx needs -o FILE (a spreadsheet cannot go to the terminal)")
+    if fmt == "csv" and args.kind == ALL:
+        raise CliError("a CSV file holds one list: use --kind titles|initiatives|works, or XLSX")
+    if output is not None and not output.parent.exists():
+        raise CliError(f"folder does not exist: {output.parent}")
+
+    if fmt == "csv" and args.kind == TITLES:
+
+        async def flat(session: AsyncSession) -> list[RegistrationRow]:
+            return await registration_rows(
+                session, args.campaign, args.unit, timezone_name=settings.timezone
+            )
+
+        rows = await _with_session(settings, flat)
+        if output is None:
+            write_csv(rows, sys.stdout)
+        else:
+            # The BOM makes Excel open the file as UTF-8 (Vietnamese letters intact).
+            with output.open("w", encoding="utf-8-sig", newline="") as stream:
+                write_csv(rows, stream)
+            print(f"Exported {len(rows)} registration(s) to {output}")
+        return 0
+
+    async def work(session: AsyncSession) -> RegistrationForm:
+        return await build_form(session, args.campaign, args.unit, args.kind)
+
+    form = await _with_session(settings, work)
+    if fmt == "xlsx":
+        assert output is not None
+        write_form_xlsx(form, output)
+    elif output is None:
+        write_sheet_csv(form.sheets[0], sys.stdout)
+    else:
+        with output.open("w", encoding="utf-8-sig", newline="") as stream:
+            write_sheet_csv(form.sheets[0], stream)
+    if output is not None:
+        print(f"Exported {_describe(form)} to {output}")
+    return 0
+
+
+def _describe(form: RegistrationForm) -> str:
+    """ "4 registration(s) (3 individual, 1 collective), 2 initiative(s), 1 work(s)"."""
+    counts = form.counts()
+    parts: list[str] = []
+    if "Cá nhân" in counts:
+        individual, collective = counts["Cá nhân"], counts["Tập thể"]
+        parts.append(
+            f"{individual + collective} registration(s) ({individual} individual, "
+            f"{collective} collective)"
+        )
+    if "Sáng kiến" in counts:
+        parts.append(f"{counts['Sáng kiến']} initiative(s)")
+    if "Công trình" in counts:
+        parts.append(f"{counts['Công trình']} work(s)")
+    return ", ".join(parts)
+
+
+async def cmd_import_registrations(args: argparse.Namespace, settings: Settings) -> int:
+    file = _existing_file(args.file)
+    today = _today(settings)
+
+    async def work(session: AsyncSession) -> RegistrationImportSummary:
+        try:
+            campaign = await choose_campaign(session, args.campaign, today)
+        except CampaignChoiceError as exc:
+            raise CliError(str(exc)) from None
+        return await import_registrations_file(
+            session, file, args.kind, campaign, today=today, allow_late=args.allow_late
+        )
+
+    print("\n".join((await _with_session(settings, work)).lines()))
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = commands.add_parser("export", help="exports for officers")
+    actions = export.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = actions.add_parser(
+        "registrations",
+        help="a campaign's registrations: the familiar XLSX form, or CSV",
+        description="XLSX: the form officers know (DANH SÁCH ĐĂNG KÝ DANH HIỆU THI ĐUA NĂM ...), "
+        "one sheet per list. CSV: one list; --kind titles is the flat file of earlier versions.",
+    )
+    p.add_argument("--campaign", required=True, metavar="CODE")
+    p.add_argument("--unit", metavar="CODE", help="only this unit and the units below it")
+    p.add_argument(
+        "--kind",
+        choices=[*KINDS, ALL],
+        default=TITLES,
+        help="which lists (default: titles; 'all' needs XLSX)",
+    )
+    p.add_argument("--format", choices=["csv", "xlsx"], help="default: from -o, else csv")
+    p.add_argument("-o", "--output", metavar="FILE", help="default: CSV to standard output")
+    p.set_defaults(handler=cmd_export_registrations)
+
+    imports = commands.add_parser("import", help="registrations made outside the bot")
+    actions = imports.add_subparsers(dest="action", required=True, metavar="ACTION")
+    columns = "; ".join(f"{kind}: {MINIMAL_COLUMNS[kind]}" for kind in KINDS)
+    p = actions.add_parser(
+        "registrations",
+        help="import a unit's list (CSV/XLSX, the export's columns); all rows or none",
+        description="Reads the columns `thidua export registrations` writes, or at least: "
+        f"{columns}. Every row is checked as in the chat; one bad row and nothing is imported.",
+    )
+    p.add_argument("file")
+    p.add_argument("--kind", required=True, choices=list(KINDS))
+    p.add_argument(
+        "--campaign", metavar="CODE", help="default: the only campaign open for registration"
+    )
+    p.add_argument(
+        "--allow-late",
+        action="store_true",
+        help="import after the registration deadline (lists handed in on time, typed in late)",
+    )
+    p.set_defaults(handler=cmd_import_registrations)
