@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 catalogues: $(STAMP)
-	$(BIN)/pybabel compile --use-fuzzy -d locales -D messages >/dev/null
+	$(BIN)/python scripts/i18n.py --compile
 
 demo: install
 	$(BIN)/thidua demo
