@@ -57,6 +57,7 @@ from handlers.broadcasts import (
     Announcement,
     ReportData,
     announcement_parts,
+    build_report,
     progress_text,
     report_text,
 )
@@ -67,13 +68,10 @@ from storage.broadcasts import (
     DeliveryCounts,
     DeliveryRow,
     broadcast_audience,
-    delivery_counts,
     due_broadcasts,
     due_rows,
-    failure_reasons,
     mark_in_flight,
     materialise_batch,
-    maybe_twice,
     next_wake,
     record_outcome,
     recover_in_flight,
@@ -90,7 +88,8 @@ log = logging.getLogger(__name__)
 WINDOW = 3  # platform calls in flight at once, per broadcast
 LEASE = timedelta(seconds=30)
 HEARTBEAT_SECONDS = 5.0
-PROGRESS_SECONDS = 5.0
+# Each edit of the progress message takes a send slot too: often enough to watch, no more.
+PROGRESS_SECONDS = 10.0
 # Telegram allows about one message a second to one chat; parts of one announcement wait.
 PART_GAP = timedelta(seconds=1.1)
 # A recipient whose send failed (after bot.delivery's own retries) is tried again later.
@@ -103,7 +102,6 @@ IDLE_POLL_SECONDS = 3.0
 # Outcome writes retried while the database is briefly away, before leaving the row in
 # flight (then it counts as "maybe twice" at the next start).
 OUTCOME_WRITE_TRIES = 5
-TWICE_LISTED = 30
 CRASH_PAUSE_SECONDS = 30.0
 
 Clock = Callable[[], datetime]
@@ -616,32 +614,6 @@ class _Run:
         states = ", ".join(f"{k} {v}" for k, v in sorted(data.counts.by_state.items()))
         log.info("broadcast %s: %s (%s)", self.id, status, states)
         return status
-
-
-async def build_report(
-    session: AsyncSession,
-    broadcast_id: int,
-    eta: Callable[[DeliveryCounts], float | None] | None = None,
-) -> ReportData:
-    """Everything the progress message, the final report and the CLI show."""
-    broadcast = await session.get(Broadcast, broadcast_id)
-    if broadcast is None:
-        raise LookupError(f"no broadcast #{broadcast_id}")
-    unit = await session.get(Unit, broadcast.unit_id)
-    counts = await delivery_counts(session, broadcast_id)
-    return ReportData(
-        broadcast_id=broadcast_id,
-        unit_name=unit.name if unit else "",
-        status=broadcast.status,
-        total=broadcast.total,
-        no_chat=broadcast.no_chat,
-        materialised=broadcast.materialised,
-        counts=counts,
-        reasons=await failure_reasons(session, broadcast_id),
-        twice=await maybe_twice(session, broadcast_id, TWICE_LISTED),
-        scheduled_at=broadcast.scheduled_at,
-        eta_seconds=eta(counts) if eta is not None else None,
-    )
 
 
 # --- running due broadcasts --------------------------------------------------------------------

@@ -24,10 +24,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.broadcast import BroadcastSender, BroadcastService, build_report
 from bot.config import Settings
 from bot.ratelimit import RateLimiter, make_limiter
-from handlers.broadcasts import ReportData, progress_bar, report_text
+from handlers.broadcasts import ReportData, build_report, progress_bar, report_text
 from handlers.i18n import use_locale
 from storage.db import make_engine, make_sessionmaker
 from storage.models import Broadcast, BroadcastStatus, Unit
@@ -169,6 +168,10 @@ def _on_signals(stop: Callable[[], None]) -> None:
 
 
 async def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
+    # bot.broadcast brings aiogram (via bot.delivery), slow to import: only when sending,
+    # never for the parser, which every `thidua` command builds.
+    from bot.broadcast import BroadcastSender
+
     async with _database(settings) as sessions:
         async with sessions() as session, session.begin():
             broadcast = await session.get(Broadcast, args.id)
@@ -213,6 +216,8 @@ async def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.broadcast import BroadcastService
+
     async with _database(settings) as sessions:
         channels = _channels(settings, sessions)
         limiter = make_limiter(settings.broadcast_rate, settings.redis_url)

@@ -30,8 +30,10 @@ log = logging.getLogger(__name__)
 # Telegram's documented overall limit; other platforms do not publish theirs.
 DEFAULT_RATE = 30.0
 HEADROOM = 0.985
-SLOW_FACTOR = 0.9
-RECOVERY_SECONDS = 20.0
+# Mild: most 429s at this pace come from jitter, not from a wrong rate, and the pause
+# itself (retry_after for every sender) already costs a second of sending.
+SLOW_FACTOR = 0.95
+RECOVERY_SECONDS = 10.0
 # Chats that are not a remote platform need no pace (the web chat writes to our database).
 UNLIMITED = frozenset({"web", "console", "test"})
 REDIS_PREFIX = "thidua:ratelimit:"

@@ -8,14 +8,23 @@ the officer's language, for the chat and for ``thidua broadcast status``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.engine.prompt import Choice, OutFile, Reply
 from handlers.i18n import _, current_locale
 from handlers.text import format_number
-from storage.broadcasts import DeliveryCounts, NamedRecipient
-from storage.models import Broadcast, BroadcastStatus, DeliveryState
+from storage.broadcasts import (
+    DeliveryCounts,
+    NamedRecipient,
+    delivery_counts,
+    failure_reasons,
+    maybe_twice,
+)
+from storage.models import Broadcast, BroadcastStatus, DeliveryState, Unit
 
 # Notification actions ("!name:arg") of announcements; see Engine.actions.
 REGISTER_ACTION = "reg"  # "!reg:<campaign id>": open the registration for the campaign
@@ -24,6 +33,8 @@ CANCEL_ACTION = "bcancel"  # "!bcancel:<broadcast id>": the officer cancels it
 # The announcement travels as one Telegram message (4,096 characters) with its header.
 MAX_TEXT = 3500
 BAR_WIDTH = 12
+# Names listed under "maybe received twice" (the count is always given).
+TWICE_LISTED = 30
 
 
 @dataclass(frozen=True)
@@ -263,3 +274,29 @@ def report_text(data: ReportData, tz: tzinfo | None = None) -> str:
     if data.eta_seconds is not None and counts.left and data.status == BroadcastStatus.SENDING:
         lines.append(_("Time left: {eta}").format(eta=duration_text(data.eta_seconds)))
     return "\n".join(lines)
+
+
+async def build_report(
+    session: AsyncSession,
+    broadcast_id: int,
+    eta: Callable[[DeliveryCounts], float | None] | None = None,
+) -> ReportData:
+    """Everything the progress message, the final report and the CLI show."""
+    broadcast = await session.get(Broadcast, broadcast_id)
+    if broadcast is None:
+        raise LookupError(f"no broadcast #{broadcast_id}")
+    unit = await session.get(Unit, broadcast.unit_id)
+    counts = await delivery_counts(session, broadcast_id)
+    return ReportData(
+        broadcast_id=broadcast_id,
+        unit_name=unit.name if unit else "",
+        status=broadcast.status,
+        total=broadcast.total,
+        no_chat=broadcast.no_chat,
+        materialised=broadcast.materialised,
+        counts=counts,
+        reasons=await failure_reasons(session, broadcast_id),
+        twice=await maybe_twice(session, broadcast_id, TWICE_LISTED),
+        scheduled_at=broadcast.scheduled_at,
+        eta_seconds=eta(counts) if eta is not None else None,
+    )

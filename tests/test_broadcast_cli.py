@@ -111,8 +111,8 @@ async def test_follow_shows_progress_until_the_report(sqlite_url: str, tmp_path:
 
         sender = await thidua("broadcast", "send", "1")
         follower = await thidua("broadcast", "status", "1", "--follow")
-        followed, _ = await asyncio.wait_for(follower.communicate(), 60)
-        sent, _ = await asyncio.wait_for(sender.communicate(), 60)
+        followed, _ = await asyncio.wait_for(follower.communicate(), 180)
+        sent, _ = await asyncio.wait_for(sender.communicate(), 180)
     assert sender.returncode == 0 and follower.returncode == 0
     out = followed.decode()
     assert "#1 " in out and "/s" in out  # at least one progress line while it ran
