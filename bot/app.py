@@ -81,8 +81,9 @@ async def _until_signalled(stop: asyncio.Event) -> None:
 async def run(settings: Settings, *, demo: bool = False) -> int:
     """`thidua run`: every channel that is configured, until SIGINT/SIGTERM.
 
-    With no platform token the web chat is the embedded default; it also carries the Zalo
-    webhooks when those are configured.
+    With no platform token the web chat is the embedded default; it also carries the
+    webhooks (Telegram, Zalo) when those are configured, on THIDUA_WEBHOOK_HOST/PORT as well
+    when those differ from the web chat's address.
     """
     async with open_core(settings) as core:
         if demo:
@@ -93,8 +94,15 @@ async def run(settings: Settings, *, demo: bool = False) -> int:
         if demo or routes or not channels:
             from bot.channels.web import WebChannel
 
+            hooks = settings.webhook_address
+            also = (hooks,) if routes and hooks != (settings.web_host, settings.web_port) else ()
             web = WebChannel(
-                core.engine, core.sessionmaker, settings.web_host, settings.web_port, demo=demo
+                core.engine,
+                core.sessionmaker,
+                settings.web_host,
+                settings.web_port,
+                demo=demo,
+                also_listen=also,
             )
             web.app.add_routes(routes)
             # First, so the webhook routes are served before Zalo is told to call them.
@@ -117,12 +125,23 @@ async def _platform_channels(
     token = settings.telegram_token
     if token is not None:
         from bot.channels.telegram import TelegramChannel  # aiogram is heavy: only when used
+        from bot.delivery import call_with_retry
 
-        telegram = TelegramChannel(core.engine, token, settings.telegram_api_base)
-        me = await telegram.bot.get_me()
+        hook_url, hook_secret = settings.telegram_webhook or (None, None)
+        telegram = TelegramChannel(
+            core.engine,
+            token,
+            settings.telegram_api_base,
+            webhook_url=hook_url,
+            webhook_secret=hook_secret,
+        )
+        # An API hiccup at start is waited out rather than ending the process.
+        me = await call_with_retry(telegram.bot.get_me, what="Telegram getMe")
         core.engine.config.bot_username = me.username or ""
         log.info("Telegram bot @%s", core.engine.config.bot_username)
-        channels.append((telegram, telegram.run_polling))
+        channels.append((telegram, telegram.run))
+        if telegram.webhook_url:
+            routes += telegram.webhook_routes(telegram.webhook_path)
     if settings.zalo_token:
         from bot.channels.zalo_bot import ZaloBotChannel
 

@@ -7,24 +7,52 @@ is kept here; the engine's database state is the only memory, so a restart loses
 Event isolation: aiogram's default (``DisabledEventIsolation``) lets two updates of one person
 run at the same time. That is kept on purpose: the engine saves conversation state with an
 optimistic version check and redoes an update that lost the race, so two fast taps never mix
-their answers, and other people are never made to wait behind a slow one.
+their answers, and other people are never made to wait behind a slow one. The same check
+keeps one person's state whole when two bot processes receive their updates at once.
+
+Updates arrive by long polling, or by webhook when a webhook URL is given (several processes
+behind a load balancer; polling cannot be shared). The webhook answers 200 only once the
+update is *taken*: the engine has committed it (or it is not for the bot at all). It answers
+503 when it did not take it (shutting down, or the database unreachable for ``take_within``
+seconds), so Telegram sends it again; nothing of it was committed, and if it was after all
+(a commit whose answer was cut off), the engine's event id makes the re-sent copy a no-op.
+Duplicate deliveries (a retry after a slow answer, two processes at once) are processed once
+for the same reason. Telegram sends one chat's updates one after another, each waiting for
+the previous answer, so the webhook also waits up to ``reply_grace`` seconds for the replies
+to go out before answering: a person's replies keep their order across processes. Replies
+slowed further (a 429 storm) continue in the background after the 200.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import json
 import logging
+import random
+import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ChatType
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
@@ -39,8 +67,10 @@ from aiogram.types import (
     Update,
     User,
 )
+from aiohttp import web
+from pydantic import ValidationError
 
-from bot.delivery import DeliveryError, call_with_retry
+from bot.delivery import MAX_BACKOFF, DeliveryError, call_with_retry
 from handlers.engine.prompt import (
     NAV_IDS,
     Address,
@@ -64,6 +94,22 @@ STALE_SEQ = -1
 ALLOWED_UPDATES = ["message", "callback_query"]
 # Seconds stop() waits for updates already being handled before closing the session.
 DRAIN_TIMEOUT = 10.0
+
+# Webhook. Telegram does not document how long it waits for an answer; clients keep well
+# under ten seconds (grammY's default is 10 s), and a chat's next update waits meanwhile.
+# TAKE_WITHIN: how long an update may take to be committed before the webhook gives up and
+# answers 503 (the database is restarting, or the process is overloaded); Telegram re-sends.
+# REPLY_GRACE: how long after that the webhook waits for the replies to go out.
+TAKE_WITHIN = 6.0
+REPLY_GRACE = 3.0
+WEBHOOK_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# Telegram's rule for secret_token; checked in the settings too.
+WEBHOOK_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# A text message is at most 4096 characters, but an update also carries the replied-to message
+# and entities; the web chat's 16 KiB limit is far too small for that, this one is ample.
+MAX_WEBHOOK_BYTES = 1024 * 1024
+# Updates whose sender was told the database is busy, so a re-sent copy does not say it again.
+BUSY_TOLD_KEPT = 1000
 
 ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
@@ -175,6 +221,24 @@ def pressed_label(message: Message, data: str) -> str | None:
     return None
 
 
+def webhook_secret_matches(given: str | None, expected: str) -> bool:
+    """Constant-time comparison, so the secret cannot be guessed one character at a time."""
+    return hmac.compare_digest((given or "").encode(), expected.encode())
+
+
+@dataclass
+class _Delivery:
+    """One webhook request's update: set ``taken`` once the engine has committed it."""
+
+    update_id: int
+    taken: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+# The webhook delivery the current task is handling (None when polling): the handlers deep in
+# aiogram's dispatcher tell the webhook route through it that the update was taken.
+_delivery: ContextVar[_Delivery | None] = ContextVar("telegram_delivery", default=None)
+
+
 def bot_commands() -> list[BotCommand]:
     """The command menu, in the current locale (msgids in English, translated by gettext)."""
     return [
@@ -190,7 +254,8 @@ def bot_commands() -> list[BotCommand]:
 
 
 class TelegramChannel:
-    """Long-polls the Bot API (any base URL), feeds the engine, renders its replies."""
+    """Long-polls the Bot API (any base URL) or answers its webhook, feeds the engine, renders
+    its replies."""
 
     def __init__(
         self,
@@ -201,13 +266,34 @@ class TelegramChannel:
         channel_name: str = "telegram",
         polling_timeout: int = 25,
         max_concurrent_updates: int = 64,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        take_within: float = TAKE_WITHIN,
+        reply_grace: float = REPLY_GRACE,
+        request_timeout: float = 60.0,
     ) -> None:
+        if webhook_url and not (
+            webhook_secret and WEBHOOK_SECRET_PATTERN.fullmatch(webhook_secret)
+        ):
+            # Without a secret anyone who finds the URL could speak for any user.
+            raise ValueError(
+                "a Telegram webhook needs TELEGRAM_WEBHOOK_SECRET: 1-256 characters of "
+                "A-Z, a-z, 0-9, _ and -"
+            )
         self.name = channel_name
         self.engine = engine
         self.polling_timeout = polling_timeout
         # Bounded so a burst of updates cannot open more database sessions than the pool has.
         self.max_concurrent_updates = max_concurrent_updates
-        session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
+        self.webhook_url = webhook_url or None
+        self._webhook_secret = webhook_secret or None
+        self.take_within = take_within
+        self.reply_grace = reply_grace
+        self._webhook_slots = asyncio.Semaphore(max_concurrent_updates)
+        self._webhook_tasks: set[asyncio.Task[Any]] = set()
+        self._busy_told: OrderedDict[int, None] = OrderedDict()
+        self._stopped = asyncio.Event()
+        session = AiohttpSession(api=TelegramAPIServer.from_base(api_base), timeout=request_timeout)
         # No parse mode anywhere: what people type is shown back literally, never as HTML.
         self.bot = Bot(token, session=session, default=DefaultBotProperties(parse_mode=None))
         self.dp = Dispatcher()
@@ -234,6 +320,13 @@ class TelegramChannel:
                     partial(self.bot.set_my_commands, commands, language_code=language_code),
                     what=f"setMyCommands({locale})",
                 )
+
+    async def run(self) -> None:
+        """Receive updates until :meth:`stop`: by webhook when a URL is set, else by polling."""
+        if self.webhook_url:
+            await self.run_webhook()
+        else:
+            await self.run_polling()
 
     async def run_polling(self) -> None:
         """Receive updates until :meth:`stop`; the composition root owns the signals."""
@@ -263,9 +356,59 @@ class TelegramChannel:
             tasks_concurrency_limit=self.max_concurrent_updates,
         )
 
+    async def run_webhook(self) -> None:
+        """Register the webhook, then wait until :meth:`stop` (the routes do the receiving).
+
+        Every process registers the same URL at start: setWebhook is idempotent, and a process
+        that starts while the API is down keeps trying here, its routes already answering.
+        """
+        if self._closing:
+            return
+        setter = asyncio.create_task(self._set_webhook())
+        stopped = asyncio.create_task(self._stopped.wait())
+        try:
+            await asyncio.wait([setter, stopped], return_when=asyncio.FIRST_COMPLETED)
+            if setter.done():
+                setter.result()  # a rejected URL is a configuration error: let it crash
+                await stopped
+        finally:
+            setter.cancel()
+            stopped.cancel()
+
+    async def _set_webhook(self) -> None:
+        assert self.webhook_url and self._webhook_secret
+        failures = 0
+        while True:
+            try:
+                await self.bot.set_webhook(
+                    self.webhook_url,
+                    secret_token=self._webhook_secret,
+                    allowed_updates=ALLOWED_UPDATES,
+                    # Updates that waited while no process was up are still wanted.
+                    drop_pending_updates=False,
+                )
+            except TelegramRetryAfter as exc:
+                delay = float(exc.retry_after)
+            except (TelegramServerError, TelegramNetworkError, ClientDecodeError) as exc:
+                failures += 1
+                delay = min(0.5 * 2 ** (failures - 1), MAX_BACKOFF) * random.uniform(0.8, 1.2)
+                log.warning("setWebhook failed (%s), retrying in %.1fs", exc, delay)
+            except TelegramAPIError as exc:
+                log.error("setWebhook rejected (check TELEGRAM_WEBHOOK_URL): %s", exc)
+                raise
+            else:
+                log.info("Telegram webhook registered at %s", _redacted_url(self.webhook_url))
+                return
+            await asyncio.sleep(delay)
+
     async def stop(self) -> None:
-        """Stop polling, let updates in hand finish, confirm them, close the session."""
+        """Stop receiving, let updates in hand finish, confirm them, close the session.
+
+        The webhook stays registered: the other processes (or this one restarted) take the
+        updates; Telegram keeps them meanwhile.
+        """
         self._closing = True
+        self._stopped.set()
         poller = self._poller
         if poller is not None and not poller.done():
             try:
@@ -273,11 +416,13 @@ class TelegramChannel:
             except RuntimeError:  # still deleting the webhook: polling has not started
                 poller.cancel()
             await asyncio.wait([poller])
-        if self._in_flight:
-            _done, pending = await asyncio.wait(set(self._in_flight), timeout=DRAIN_TIMEOUT)
+        running = self._in_flight | self._webhook_tasks
+        if running:
+            _done, pending = await asyncio.wait(running, timeout=DRAIN_TIMEOUT)
             if pending:
                 log.warning("%d updates still running at shutdown", len(pending))
-        await self._confirm_updates()
+        if not self.webhook_url:  # getUpdates would only fail with 409 beside a webhook
+            await self._confirm_updates()
         await self.bot.session.close()
 
     async def _confirm_updates(self) -> None:
@@ -314,6 +459,86 @@ class TelegramChannel:
         finally:
             if task is not None:
                 self._in_flight.discard(task)
+
+    # --- webhook -------------------------------------------------------------------------
+
+    @property
+    def webhook_path(self) -> str:
+        """The path of the webhook URL: where the route is mounted (a proxy must keep it)."""
+        return urlsplit(self.webhook_url or "").path or "/"
+
+    def webhook_routes(self, path: str) -> list[web.RouteDef]:
+        """The webhook as a route, for the composition root's web server (``add_routes``)."""
+        return [web.post(path, self.handle_webhook)]
+
+    async def handle_webhook(self, request: web.Request) -> web.Response:
+        """POST from Telegram: check the secret, take the update, then answer.
+
+        200: taken (committed, or nothing for the bot). 503: not taken, send it again.
+        401: wrong secret. 400: not JSON (Telegram never sends that).
+        """
+        if self._webhook_secret is None:
+            raise web.HTTPNotFound()
+        given = request.headers.get(WEBHOOK_SECRET_HEADER)
+        if not webhook_secret_matches(given, self._webhook_secret):
+            log.warning("Telegram webhook call with a wrong secret from %s", request.remote)
+            return web.json_response({"ok": False, "description": "Unauthorized"}, status=401)
+        if self._closing:
+            # Not 200: Telegram keeps the update for another process or the restarted one.
+            return _not_taken("Shutting down")
+        raw = await _read_limited(request, MAX_WEBHOOK_BYTES)
+        if raw is None:
+            return web.json_response({"ok": False, "description": "Too large"}, status=413)
+        try:
+            body = json.loads(raw)
+            update = Update.model_validate(body, context={"bot": self.bot})
+        except ValueError as exc:
+            if not isinstance(exc, ValidationError):
+                return web.json_response({"ok": False, "description": "Bad JSON"}, status=400)
+            # It can never be read: a non-2xx would have it re-sent forever, and hold up
+            # the chat's later updates behind it.
+            log.error("unreadable Telegram update dropped: %s", str(exc)[:300])
+            return web.json_response({"ok": True})
+        return await self._take(update)
+
+    async def _take(self, update: Update) -> web.Response:
+        delivery = _Delivery(update.update_id)
+        token = _delivery.set(delivery)
+        try:
+            # A task of its own, so the answer can go out while replies are still being sent.
+            work = asyncio.create_task(self._feed(update))
+        finally:
+            _delivery.reset(token)
+        self._webhook_tasks.add(work)
+        work.add_done_callback(self._webhook_tasks.discard)
+        taken = asyncio.create_task(delivery.taken.wait())
+        try:
+            await asyncio.wait(
+                [work, taken], timeout=self.take_within, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            taken.cancel()
+        if delivery.taken.is_set():
+            # Keep the person's replies in order: Telegram holds their next update until now.
+            await asyncio.wait([work], timeout=self.reply_grace)
+            return web.json_response({"ok": True})
+        if not work.done():
+            # Not committed in time. Cancelled, so nothing of it happens after the 503; a
+            # commit cut off on its way back is caught by the engine's event id on the re-send.
+            work.cancel()
+            log.warning("update %s not taken in %.1fs: 503", update.update_id, self.take_within)
+            return _not_taken("Busy")
+        # Done without reaching the engine: nothing for the bot (a group, a channel post), or
+        # a bug before the engine (logged in _feed) that a re-sent copy would only repeat.
+        return web.json_response({"ok": True})
+
+    async def _feed(self, update: Update) -> None:
+        async with self._webhook_slots:
+            try:
+                await self.dp.feed_update(self.bot, update)
+            except Exception:
+                # Nobody awaits this task's result: the trace goes to the log here.
+                log.exception("Telegram update %s failed", update.update_id)
 
     # --- updates in ----------------------------------------------------------------------
 
@@ -395,19 +620,31 @@ class TelegramChannel:
             await call_with_retry(tolerant_edit, what=f"mark press in chat {message.chat.id}")
 
     async def _handle(self, incoming: Incoming) -> Result:
+        delivery = _delivery.get()
+
         async def tell_busy(reply: Reply) -> None:
             # The database is away: say so now, the answer is kept and retried meanwhile.
+            # Once per update: a webhook update not taken in time comes back and waits again.
+            if delivery is not None:
+                if delivery.update_id in self._busy_told:
+                    return
+                self._busy_told[delivery.update_id] = None
+                while len(self._busy_told) > BUSY_TOLD_KEPT:
+                    self._busy_told.popitem(last=False)
             with contextlib.suppress(DeliveryError, ValueError):
                 await self._deliver(int(incoming.address.external_id), reply, remove_keyboard=False)
 
         try:
-            return await self.engine.handle(incoming, on_busy=tell_busy)
+            result = await self.engine.handle(incoming, on_busy=tell_busy)
         except Exception:
             # A bug must not leave the person facing silence.
             log.exception("engine failed on an update from %s", incoming.address)
             with use_locale(incoming.locale or self.engine.config.default_locale):
                 text = _("Sorry, something went wrong on our side. Please try again.")
-            return Result(replies=[Reply(text)])
+            result = Result(replies=[Reply(text)])
+        if delivery is not None:
+            delivery.taken.set()
+        return result
 
     # --- replies out ---------------------------------------------------------------------
 
@@ -572,3 +809,27 @@ class TelegramChannel:
         except ValueError:
             log.error("not a Telegram chat id: %r", address_external_id)
             raise DeliveryError(f"send to {address_external_id!r}", "bad address") from None
+
+
+def _not_taken(reason: str) -> web.Response:
+    return web.json_response(
+        {"ok": False, "description": reason}, status=503, headers={"Retry-After": "1"}
+    )
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None past ``limit`` bytes (the app's own, smaller limit is not used)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _redacted_url(url: str) -> str:
+    """The URL without its query, which some deployments use for a token."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"

@@ -122,12 +122,15 @@ class WebChannel:
         port: int,
         *,
         demo: bool,
+        also_listen: tuple[tuple[str, int], ...] = (),
     ) -> None:
         self.engine = engine
         self.sessionmaker = sessionmaker
         self.host = host
         self.port = port
         self.demo = demo
+        # More (host, port) addresses the same server answers on (the webhooks' own port).
+        self.also_listen = also_listen
         self.app = self._make_app()
         self._runner: web.AppRunner | None = None
 
@@ -146,6 +149,8 @@ class WebChannel:
         await site.start()
         if self._runner.addresses:
             self.port = int(self._runner.addresses[0][1])
+        for host, port in self.also_listen:
+            await web.TCPSite(self._runner, host, port).start()
         log.info("web chat at %s", self.url)
 
     async def stop(self) -> None:

@@ -5,7 +5,14 @@ its ordinary aiogram session against it: nothing of aiogram or of the project is
 keeps what the bot sent per chat, hands out updates through long polling, validates what
 Telegram validates (text length, callback_data size, "message is not modified"), and can
 misbehave on demand: a global rate limit answered with 429, people who blocked the bot (403),
-and 5xx errors for the next few calls.
+5xx errors for the next few calls (or the next few getUpdates), and calls that hang until the
+client gives up.
+
+Webhook mode, as Telegram does it: after ``setWebhook`` every update is POSTed (JSON, with the
+``X-Telegram-Bot-Api-Secret-Token`` header) to the webhook and re-sent until it is answered
+with a 2xx; getUpdates then fails with 409. The registered URL is public (HTTPS), so tests set
+``webhook_targets``: the local addresses the update is really sent to, one after the other,
+like a load balancer in front of several bot processes.
 
 :class:`TgUser` is one person in a private chat: they type, press buttons, share a contact,
 send a document, and wait (event-driven) for the bot's answer.
@@ -26,6 +33,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any, TypeVar
 
+import aiohttp
 from aiohttp import web
 
 DEFAULT_TOKEN = "123456789:TEST-fake-token-for-thidua-bot"
@@ -49,6 +57,12 @@ COUNTED = frozenset(
     {"sendmessage", "senddocument", "sendphoto", "editmessagetext", "editmessagereplymarkup"}
 )
 FORBIDDEN_BLOCKED = "Forbidden: bot was blocked by the user"
+WEBHOOK_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+WEBHOOK_CONFLICT = (
+    "Conflict: can't use getUpdates method while webhook is active; "
+    "use deleteWebhook to delete the webhook first"
+)
+SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 T = TypeVar("T")
 
@@ -137,6 +151,16 @@ class SentMessage:
 
 
 @dataclass
+class WebhookDelivery:
+    """One POST of an update to the webhook; ``status`` None: no answer (refused, timeout)."""
+
+    update_id: int
+    target: str
+    status: int | None
+    seconds: float
+
+
+@dataclass
 class TimelineEntry:
     stamp: int
     line: str
@@ -168,11 +192,34 @@ class FakeBotAPI:
         self._fail_left = 0
         self._fail_status = 502
         self._fail_json = True
+        self._poll_fail_left = 0
+        self._poll_fail_status = 502
+        self._stall_left = 0
+        self._stall_seconds = 0.0
+        # Webhook delivery knobs: where updates really go (None: the registered URL), how long
+        # an answer is waited for, the first pause before a re-send (it doubles, up to 2 s),
+        # and whether one chat's updates wait for each other as Telegram's do (False sends
+        # every update at once: the harshest interleaving for tests of races).
+        self.webhook_targets: list[str] | None = None
+        self.webhook_timeout = 10.0
+        self.webhook_retry_delay = 0.2
+        self.webhook_in_chat_order = True
+        self.webhook_url: str | None = None
+        self.webhook_secret: str | None = None
+        self.webhook_allowed: list[str] | None = None
+        self.deliveries: list[WebhookDelivery] = []
+        self._undelivered: dict[int, dict[str, Any]] = {}
+        self._chat_queues: dict[int, deque[dict[str, Any]]] = {}
+        self._delivery_tasks: set[asyncio.Task[None]] = set()
+        self._delivery_changed = asyncio.Condition()
+        self._target_turn = itertools.count()
+        self._http: aiohttp.ClientSession | None = None
         # What happened.
         self.calls: list[ApiCall] = []
         self.statuses: Counter[int] = Counter()
         self.commands: dict[str | None, list[dict[str, Any]]] = {}
         self.callback_answers: list[dict[str, Any]] = []
+        self.pushed: list[dict[str, Any]] = []  # every update people made, in order
         self._messages: dict[int, list[SentMessage]] = {}
         self._timeline: dict[int, list[TimelineEntry]] = {}
         self._updates: list[dict[str, Any]] = []
@@ -188,8 +235,9 @@ class FakeBotAPI:
         self._methods: dict[str, Callable[[dict[str, Any]], Any]] = {
             "getme": self._get_me,
             "getupdates": self._get_updates,
-            "deletewebhook": self._true,
-            "setwebhook": self._true,
+            "deletewebhook": self._delete_webhook,
+            "setwebhook": self._set_webhook,
+            "getwebhookinfo": self._get_webhook_info,
             "setmycommands": self._set_my_commands,
             "sendmessage": self._send_message,
             "editmessagetext": self._edit_message_text,
@@ -218,6 +266,12 @@ class FakeBotAPI:
         self._closing = True
         async with self._updates_changed:
             self._updates_changed.notify_all()
+        for task in list(self._delivery_tasks):
+            task.cancel()
+        await asyncio.gather(*self._delivery_tasks, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -244,6 +298,18 @@ class FakeBotAPI:
         self._fail_left = count
         self._fail_status = status
         self._fail_json = json_body
+
+    def fail_polls(self, count: int, status: int = 502) -> None:
+        """Answer the next ``count`` getUpdates calls with a server error."""
+        self._poll_fail_left = count
+        self._poll_fail_status = status
+
+    def stall_next(self, count: int, seconds: float) -> None:
+        """Hold the next ``count`` calls (getUpdates excepted) ``seconds``, then answer 504
+        without doing them: a gateway that timed out. A client with a shorter timeout sees a
+        timeout."""
+        self._stall_left = count
+        self._stall_seconds = seconds
 
     # --- what the bot sent -----------------------------------------------------------------
 
@@ -281,8 +347,13 @@ class FakeBotAPI:
         """Queue an update (``kind`` = "message", "callback_query") for the next getUpdates."""
         update_id = next(self._update_ids)
         self._note(chat_id, note)
+        update = {"update_id": update_id, kind: payload}
+        self.pushed.append(update)
+        if self.webhook_url is not None:
+            self._enqueue(update)
+            return update_id
         async with self._updates_changed:
-            self._updates.append({"update_id": update_id, kind: payload})
+            self._updates.append(update)
             self._updates_changed.notify_all()
         return update_id
 
@@ -293,6 +364,144 @@ class FakeBotAPI:
         self._stamp += 1
         self._timeline.setdefault(chat_id, []).append(TimelineEntry(self._stamp, line))
         return self._stamp
+
+    # --- webhook ---------------------------------------------------------------------------
+
+    def _set_webhook(self, params: dict[str, Any]) -> bool:
+        url = str(params.get("url") or "")
+        if not url:
+            return self._delete_webhook(params)
+        if not url.startswith("https://"):
+            raise ApiError(400, "Bad Request: bad webhook: An HTTPS URL must be provided")
+        secret = params.get("secret_token")
+        if secret is not None and not SECRET_TOKEN.fullmatch(str(secret)):
+            raise ApiError(400, "Bad Request: secret token contains unallowed characters")
+        allowed = params.get("allowed_updates")
+        self.webhook_url = url
+        self.webhook_secret = str(secret) if secret is not None else None
+        self.webhook_allowed = list(allowed) if isinstance(allowed, list) else None
+        if _flag(params.get("drop_pending_updates")):
+            self._updates.clear()
+        # Updates that waited for a poll now go to the webhook.
+        pending, self._updates = self._updates, []
+        for update in pending:
+            self._enqueue(update)
+        return True
+
+    def _delete_webhook(self, params: dict[str, Any]) -> bool:
+        self.webhook_url = None
+        for task in list(self._delivery_tasks):
+            task.cancel()
+        self._chat_queues.clear()
+        # What the webhook did not take waits for getUpdates again, unless dropped.
+        undelivered = sorted(self._undelivered.values(), key=lambda u: int(u["update_id"]))
+        self._undelivered.clear()
+        if not _flag(params.get("drop_pending_updates")):
+            known = {u["update_id"] for u in self._updates}
+            self._updates += [u for u in undelivered if u["update_id"] not in known]
+            self._updates.sort(key=lambda u: int(u["update_id"]))
+        return True
+
+    def _get_webhook_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": self.webhook_url or "",
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._undelivered) + len(self._updates),
+        }
+
+    @property
+    def undelivered(self) -> int:
+        """Updates the webhook has not taken yet (not answered with a 2xx)."""
+        return len(self._undelivered)
+
+    async def wait_delivered(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait until the webhook has taken every update pushed so far."""
+        async with self._delivery_changed:
+            try:
+                await asyncio.wait_for(
+                    self._delivery_changed.wait_for(lambda: not self._undelivered), timeout
+                )
+            except TimeoutError:
+                raise AssertionError(
+                    f"{len(self._undelivered)} updates not taken by the webhook in {timeout}s; "
+                    f"last deliveries: {self.deliveries[-5:]}"
+                ) from None
+
+    def _enqueue(self, update: dict[str, Any]) -> None:
+        kind = next((k for k in update if k != "update_id"), "")
+        if self.webhook_allowed and kind not in self.webhook_allowed:
+            return  # Telegram does not even keep what the bot did not ask for
+        self._undelivered[int(update["update_id"])] = update
+        if not self.webhook_in_chat_order:
+            self._spawn(self._deliver(update))
+            return
+        chat = _chat_of(update)
+        queue = self._chat_queues.get(chat)
+        if queue is not None:
+            queue.append(update)
+            return
+        self._chat_queues[chat] = deque([update])
+        self._spawn(self._chat_worker(chat))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._delivery_tasks.add(task)
+        task.add_done_callback(self._delivery_tasks.discard)
+
+    async def _chat_worker(self, chat: int) -> None:
+        """One chat's updates one after another: the next waits until the webhook took one."""
+        queue = self._chat_queues[chat]
+        try:
+            while queue:
+                if not await self._deliver(queue[0]):
+                    return
+                queue.popleft()
+        finally:
+            if self._chat_queues.get(chat) is queue:
+                del self._chat_queues[chat]
+
+    async def _deliver(self, update: dict[str, Any]) -> bool:
+        """POST ``update`` until a 2xx answers it; False if the webhook went away first."""
+        update_id = int(update["update_id"])
+        failures = 0
+        while self.webhook_url is not None and not self._closing:
+            status = await self._post(self._next_target(), update)
+            if status is not None and 200 <= status < 300:
+                async with self._delivery_changed:
+                    self._undelivered.pop(update_id, None)
+                    self._delivery_changed.notify_all()
+                return True
+            failures += 1
+            await asyncio.sleep(min(self.webhook_retry_delay * 2 ** (failures - 1), 2.0))
+        return False
+
+    def _next_target(self) -> str:
+        targets = self.webhook_targets or [self.webhook_url or ""]
+        return targets[next(self._target_turn) % len(targets)]
+
+    async def _post(self, target: str, update: dict[str, Any]) -> int | None:
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        headers = {"Content-Type": "application/json"}
+        if self.webhook_secret is not None:
+            headers[WEBHOOK_SECRET_HEADER] = self.webhook_secret
+        started = time.monotonic()
+        status: int | None = None
+        try:
+            async with self._http.post(
+                target,
+                data=json.dumps(update),
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.webhook_timeout),
+            ) as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError):
+            status = None
+        self.deliveries.append(
+            WebhookDelivery(int(update["update_id"]), target, status, time.monotonic() - started)
+        )
+        return status
 
     # --- HTTP ------------------------------------------------------------------------------
 
@@ -307,6 +516,13 @@ class FakeBotAPI:
             if request.match_info["token"] != self.token:
                 raise ApiError(401, "Unauthorized")
             name = method.lower()
+            if self._poll_fail_left > 0 and name == "getupdates":
+                self._poll_fail_left -= 1
+                raise ApiError(self._poll_fail_status, "Bad Gateway")
+            if self._stall_left > 0 and name != "getupdates":
+                self._stall_left -= 1
+                await asyncio.sleep(self._stall_seconds)
+                raise ApiError(504, "Gateway Timeout")
             if self._fail_left > 0 and name != "getupdates":
                 self._fail_left -= 1
                 if not self._fail_json:
@@ -359,6 +575,8 @@ class FakeBotAPI:
         return self.bot_user
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.webhook_url is not None:
+            raise ApiError(409, WEBHOOK_CONFLICT)
         offset = _int(params.get("offset") or 0)
         timeout = float(params.get("timeout") or 0)
         limit = _int(params.get("limit") or 100)
@@ -712,6 +930,20 @@ async def _read_params(request: web.Request) -> dict[str, Any]:
             with contextlib.suppress(ValueError):
                 params[key] = json.loads(params[key])
     return params
+
+
+def _flag(value: Any) -> bool:
+    """A boolean parameter as aiogram sends it in form data ("true"/"false") or as JSON."""
+    return value is True or str(value).lower() == "true"
+
+
+def _chat_of(update: dict[str, Any]) -> int:
+    """The private chat an update belongs to (Telegram orders webhook deliveries by chat)."""
+    if "message" in update:
+        return int(update["message"]["chat"]["id"])
+    if "callback_query" in update:
+        return int(update["callback_query"]["from"]["id"])
+    return 0
 
 
 async def _maybe_await(value: Any) -> Any:
