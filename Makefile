@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo run chat test lint typecheck pytest services catalogues install
+.PHONY: demo run chat test lint typecheck pytest fuzz services catalogues install
 
 install: $(STAMP) catalogues
 
@@ -42,3 +42,7 @@ pytest: install services
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# The property-based tests with 10,000 examples per property and per conversation step.
+fuzz: install services
+	THIDUA_FUZZ=full $(BIN)/pytest -q -m fuzz

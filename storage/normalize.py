@@ -85,6 +85,20 @@ def parse_name(text: str) -> str:
     return name
 
 
+# Ids are INTEGER columns: PostgreSQL refuses anything larger (and SQLite overflows past 2**63).
+MAX_ID = 2**31 - 1
+
+
+def parse_id(text: str) -> int | None:
+    """A record id carried by a button or typed after a command ("/approve 12"): a positive
+    ASCII number that fits the database's integer columns, else None (never an error)."""
+    text = text.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 10:
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None
+
+
 _PHONE_PREFIXES = ("3", "5", "7", "8", "9", "2")
 
 
@@ -146,6 +160,9 @@ _MONEY_UNITS = {
     "d": Decimal(1),
 }
 _MONEY_RE = re.compile(r"(\d[\d.,\s]*)\s*([a-z]*)")
+# "80 triệu đồng", "1,2 tỷ VND": the currency named after a unit word, the way the bot itself
+# writes amounts (format_money), so an amount copied from a message reads back.
+_CURRENCY_AFTER_UNIT = re.compile(r"(?<![a-z])(ty|ti|trieu|tr|nghin|ngan|k)\s*(?:dong|vnd|d)$")
 
 
 def _parse_vn_number(text: str, *, has_unit: bool) -> Decimal:
@@ -160,8 +177,9 @@ def _parse_vn_number(text: str, *, has_unit: bool) -> Decimal:
             else s.replace(",", "")
         )
     elif "." in s:
-        # "1.200.000" groups thousands; "1.5 tỷ" is a decimal point typed the English way.
-        if re.fullmatch(r"\d{1,3}(\.\d{3})+", s) and not (has_unit and s.count(".") == 1):
+        # "1.200.000" and "4.825 tỷ" group thousands (how the bot itself writes amounts);
+        # "1.5 tỷ" or "1.25 tỷ" is a decimal point typed the English way.
+        if re.fullmatch(r"\d{1,3}(\.\d{3})+", s):
             s = s.replace(".", "")
         elif not has_unit:
             raise Invalid("not_money")
@@ -176,6 +194,7 @@ def parse_money(text: str) -> int:
     folded = fold(text).replace("đ", "d")
     if not folded:
         raise Invalid("empty")
+    folded = _CURRENCY_AFTER_UNIT.sub(r"\1", folded)
     if folded.startswith("-"):
         raise Invalid("negative")
     total = Decimal(0)

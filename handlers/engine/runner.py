@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from handlers.engine.flood import FloodGuard, Verdict
 from handlers.engine.flow import (
@@ -109,15 +109,18 @@ def nav_choices(prompt: Prompt, can_back: bool) -> tuple[Choice, ...]:
 
 def match_choice(text: str, choices: list[dict[str, Any]]) -> str | None:
     """Which choice a typed answer means: its number, its label, an alias, or a unique part."""
-    folded = fold(text).strip(" .)")
+    typed = fold(text)
+    # "2." or "2)" is a number; a label such as "… (LĐTT)" must still match as typed.
+    folded = typed.strip(" .)")
     if not folded:
         return None
-    if folded.isdigit():
+    # isdecimal, not isdigit: "²" is a digit that int() refuses.
+    if folded.isdecimal():
         n = int(folded)
         return choices[n - 1]["id"] if 1 <= n <= len(choices) else None
     for c in choices:
         names = [fold(c["label"]), *(fold(a) for a in c.get("aliases", ())), c["id"].lower()]
-        if folded in names:
+        if folded in names or typed in names:
             return str(c["id"])
     if len(folded) >= 3:
         partial = [c["id"] for c in choices if folded in fold(c["label"])]
@@ -221,10 +224,7 @@ class Engine:
             return Reply(_("The system is busy, please try again in a moment."))
 
     async def _handle(self, session: AsyncSession, incoming: Incoming) -> Result:
-        identity = await self._identity(session, incoming)
-        conv = await session.scalar(
-            select(Conversation).where(Conversation.identity_id == identity.id)
-        )
+        identity, conv = await self._identity(session, incoming)
         if conv is None:
             conv = Conversation(identity_id=identity.id, data={}, version=0)
             session.add(conv)
@@ -263,27 +263,38 @@ class Engine:
         queue_outgoing(session, ctx.others)
         return Result(replies=ctx.said, others=ctx.others, locale=locale)
 
-    async def _identity(self, session: AsyncSession, incoming: Incoming) -> ChannelIdentity:
+    async def _identity(
+        self, session: AsyncSession, incoming: Incoming
+    ) -> tuple[ChannelIdentity, Conversation | None]:
+        """The identity with its person and unit, and its conversation.
+
+        One statement (joins), not one per relationship: it runs for every update, and each
+        statement costs more CPU in the ORM than in the database (bench/conversation.py).
+        """
         query = (
-            select(ChannelIdentity)
+            select(ChannelIdentity, Conversation)
+            .outerjoin(Conversation, Conversation.identity_id == ChannelIdentity.id)
             .where(
                 ChannelIdentity.channel == incoming.address.channel,
                 ChannelIdentity.external_id == incoming.address.external_id,
             )
-            .options(selectinload(ChannelIdentity.person).selectinload(Person.unit))
+            .options(joinedload(ChannelIdentity.person).joinedload(Person.unit))
         )
-        identity = await session.scalar(query)
-        if identity is None:
-            identity = ChannelIdentity(
-                channel=incoming.address.channel,
-                external_id=incoming.address.external_id,
-                display_name=incoming.display_name,
-            )
-            session.add(identity)
-            await session.flush()
-            identity = await session.scalar(query)
-            assert identity is not None
-        return identity
+        row = (await session.execute(query)).first()
+        if row is not None:
+            return row[0], row[1]
+        # Platforms do not bound display names (Zalo): cleaned and cut to the column.
+        display_name = clean(incoming.display_name or "")[:200] or None
+        identity = ChannelIdentity(
+            channel=incoming.address.channel,
+            external_id=incoming.address.external_id,
+            display_name=display_name,
+            # Known to be nobody yet: set, so reading it later needs no lazy load.
+            person=None,
+        )
+        session.add(identity)
+        await session.flush()
+        return identity, None
 
     # --- one update --------------------------------------------------------------------
 
@@ -455,7 +466,7 @@ class _Turn:
                 value = parse_phone(text)
             elif kind == InputKind.NUMBER:
                 digits = text.replace(".", "").replace(" ", "")
-                if not digits.isdigit():
+                if not digits.isdecimal():
                     raise Invalid("not_a_number")
                 value = int(digits)
             elif kind == InputKind.FILE:

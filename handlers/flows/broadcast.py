@@ -34,7 +34,7 @@ from handlers.flows.initiatives import (
     file_size_text,
 )
 from handlers.i18n import _
-from handlers.text import Invalid, clean, fold, parse_date
+from handlers.text import Invalid, clean, fold, parse_date, parse_id
 from storage.broadcasts import (
     ROLE_ALL,
     ROLE_LEADER,
@@ -575,7 +575,8 @@ BROADCAST_FLOW = Flow(
 
 async def action_register(ctx: Ctx, arg: str) -> Go | None:
     """ "📝 Đăng ký ngay" under an announcement: the registration, for that campaign."""
-    campaign = await campaign_by_id(ctx.session, int(arg)) if arg.isdigit() else None
+    campaign_id = parse_id(arg)
+    campaign = await campaign_by_id(ctx.session, campaign_id) if campaign_id else None
     if campaign is None:
         ctx.say(_("This button is no longer valid."))
         return None
@@ -595,7 +596,8 @@ async def action_register(ctx: Ctx, arg: str) -> Go | None:
 
 async def action_preview(ctx: Ctx, arg: str) -> Go | None:
     """The "Đăng ký ngay" button in the officer's own preview: says what it will do."""
-    campaign = await campaign_by_id(ctx.session, int(arg)) if arg.isdigit() else None
+    campaign_id = parse_id(arg)
+    campaign = await campaign_by_id(ctx.session, campaign_id) if campaign_id else None
     name = campaign.name if campaign else "—"
     ctx.say(
         _(
@@ -609,7 +611,8 @@ async def action_preview(ctx: Ctx, arg: str) -> Go | None:
 async def action_cancel(ctx: Ctx, arg: str) -> Go | None:
     """ "🗑 Hủy" under a scheduled or running announcement of the officer's unit."""
     person = ctx.require_person()
-    broadcast = await ctx.session.get(Broadcast, int(arg)) if arg.isdigit() else None
+    broadcast_id = parse_id(arg)
+    broadcast = await ctx.session.get(Broadcast, broadcast_id) if broadcast_id else None
     unit = await ctx.session.get(Unit, broadcast.unit_id) if broadcast else None
     if broadcast is None or unit is None or not await _is_officer_of(ctx, unit):
         ctx.say(_("Sorry, only an officer of the sending union can stop this announcement."))

@@ -13,7 +13,7 @@ from handlers.engine.prompt import Choice, InputKind, Prompt, Reply
 from handlers.flows.leader import gather_summary, review_reply, submission_label
 from handlers.i18n import _
 from handlers.notify import notify
-from handlers.text import Invalid, clean
+from handlers.text import Invalid, clean, parse_id
 from storage.models import Person, Role, SubmissionStatus, UnitSubmission
 from storage.repo import audit, campaign_by_id
 from storage.units import (
@@ -34,7 +34,8 @@ MAX_LISTED = 10
 async def _reviewable(ctx: Ctx, arg: str) -> UnitSubmission | None:
     """The list a button names, if this person may decide on it; otherwise says no, politely."""
     person = ctx.require_person()
-    submission = await submission_by_id(ctx.session, int(arg)) if arg.isdigit() else None
+    submission_id = parse_id(arg)
+    submission = await submission_by_id(ctx.session, submission_id) if submission_id else None
     if submission is None or not await is_officer_above(ctx.session, person.id, submission.unit):
         # The same words whether the list exists or not: a button id reveals nothing.
         ctx.say(
