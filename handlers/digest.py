@@ -10,6 +10,7 @@ passes in (``chart``), since plotting libraries belong outside the conversation 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from decimal import Decimal
 from babel.numbers import format_decimal
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.engine.prompt import Address, Choice, OutFile, Outgoing, Reply
+from handlers.engine.prompt import Address, OutFile, Outgoing, Reply
 from handlers.engine.runner import queue_outgoing
 from handlers.i18n import _, current_locale, use_locale
 from handlers.reminders import PassReport, Planned, ReminderPolicy, load_campaign
@@ -30,7 +31,7 @@ from storage.models import Campaign, SubmissionStatus, Unit
 from storage.reminders import KIND_DIGEST, OfficerDue, claim, officers_due
 from storage.repo import campaign_end
 from storage.schedule import digest_frequency
-from storage.stats import DigestData, Progress, digest_data
+from storage.stats import DigestData, digest_data
 
 log = logging.getLogger(__name__)
 
@@ -212,13 +213,11 @@ class Digest:
     text: str
     files: list[OutFile] = field(default_factory=list)
 
-    def replies(self, channel: str, *, buttons: tuple[Choice, ...] = ()) -> list[Reply]:
+    def replies(self, channel: str) -> list[Reply]:
         """The text cut under the channel's limit (at paragraphs, lines or words), then the
-        files where the channel can deliver them; ``buttons`` ride on the last text part."""
+        files where the channel can deliver them."""
         parts = split_message(self.text, text_limit(channel))
         replies = [Reply(part) for part in parts]
-        if buttons:
-            replies[-1].choices = buttons
         if can_send_files(channel):
             replies += [Reply("", file=f) for f in self.files]
         elif self.files:
@@ -226,17 +225,13 @@ class Digest:
         return replies
 
 
-def chart_rows(data: DigestData) -> list[tuple[str, Progress]]:
-    """Bars for the chart: each unit of the breakdown with its progress."""
-    return [(c.name, c.progress) for c in data.children]
-
-
 async def digest_xlsx(session: AsyncSession, data: DigestData, timezone: str) -> OutFile:
     rows = await registration_rows(
         session, data.campaign_code, data.unit_code, timezone_name=timezone
     )
     buffer = io.BytesIO()
-    write_xlsx(rows, buffer)
+    # Building a workbook is CPU work: in a thread, so chats are answered meanwhile.
+    await asyncio.to_thread(write_xlsx, rows, buffer)
     return OutFile(_file_name(data, "xlsx"), buffer.getvalue(), XLSX_MIME)
 
 
@@ -263,7 +258,9 @@ async def build_digest(
     if with_files:
         digest.files.append(await digest_xlsx(session, data, policy.timezone))
         if chart is not None and data.children:
-            png = chart(data)
+            # Drawing takes a few hundred milliseconds: not on the event loop. The locale
+            # is a context variable, copied into the thread with the call.
+            png = await asyncio.to_thread(chart, data)
             if png:
                 digest.files.append(OutFile(_file_name(data, "png"), png, "image/png"))
     return digest

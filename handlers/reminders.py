@@ -307,9 +307,6 @@ class PassReport:
     due: list[str] = field(default_factory=list)
     messages: list[Planned] = field(default_factory=list)
 
-    def count(self, kind: str | None = None) -> int:
-        return sum(1 for m in self.messages if kind is None or m.kind == kind)
-
 
 async def load_campaign(session: AsyncSession, campaign_id: int) -> tuple[Campaign, Unit] | None:
     campaign = await session.scalar(
