@@ -3,7 +3,7 @@
 The numbers come from :mod:`storage.stats` (aggregates in SQL); this module words them the
 way upper-level summaries are written (domain.md §6): counts by award from the highest level
 down, collectives and individuals apart, two-digit counts ("02"), "." thousands, money in
-tỷ/triệu đồng. With the text go the registration list as XLSX (the export of part 2) and a
+tỷ/triệu đồng. With the text go the registration lists as XLSX (the officers' form of part 2) and a
 bar chart of progress per unit; the chart is drawn by a function the composition root
 passes in (``chart``), since plotting libraries belong outside the conversation layer.
 """
@@ -26,8 +26,8 @@ from handlers.engine.runner import queue_outgoing
 from handlers.i18n import _, current_locale, use_locale
 from handlers.reminders import PassReport, Planned, ReminderPolicy, load_campaign
 from handlers.text import format_count, format_date, format_money, format_number, split_message
-from storage.exporters import registration_rows, write_xlsx
 from storage.models import Campaign, SubmissionStatus, Unit
+from storage.registration_forms import build_form, write_form_xlsx
 from storage.reminders import KIND_DIGEST, OfficerDue, claim, officers_due
 from storage.repo import campaign_end
 from storage.schedule import digest_frequency
@@ -225,13 +225,12 @@ class Digest:
         return replies
 
 
-async def digest_xlsx(session: AsyncSession, data: DigestData, timezone: str) -> OutFile:
-    rows = await registration_rows(
-        session, data.campaign_code, data.unit_code, timezone_name=timezone
-    )
+async def digest_xlsx(session: AsyncSession, data: DigestData) -> OutFile:
+    """The subtree's registration lists in the officers' form (titles, initiatives, works)."""
+    form = await build_form(session, data.campaign_code, data.unit_code, "all")
     buffer = io.BytesIO()
     # Building a workbook is CPU work: in a thread, so chats are answered meanwhile.
-    await asyncio.to_thread(write_xlsx, rows, buffer)
+    await asyncio.to_thread(write_form_xlsx, form, buffer)
     return OutFile(_file_name(data, "xlsx"), buffer.getvalue(), XLSX_MIME)
 
 
@@ -256,7 +255,7 @@ async def build_digest(
     data = await digest_data(session, campaign, unit)
     digest = Digest(data, digest_text(data, now, policy))
     if with_files:
-        digest.files.append(await digest_xlsx(session, data, policy.timezone))
+        digest.files.append(await digest_xlsx(session, data))
         if chart is not None and data.children:
             # Drawing takes a few hundred milliseconds: not on the event loop. The locale
             # is a context variable, copied into the thread with the call.

@@ -373,10 +373,13 @@ async def test_tonghop_gives_an_officer_text_xlsx_and_chart(sessionmaker) -> Non
 
     from openpyxl import load_workbook
 
-    sheet = load_workbook(io.BytesIO(xlsx.content)).active
-    assert sheet is not None
-    # Header + the 12 counted registrations of the subtree (withdrawn and drafts left out).
-    assert sheet.max_row == 1 + 12
+    book = load_workbook(io.BytesIO(xlsx.content))
+    # The officers' form: title rows, then the table (header on row 5); the counted
+    # registrations of the subtree only (withdrawn and drafts left out).
+    assert book["Cá nhân"]["A1"].value == "DANH SÁCH ĐĂNG KÝ DANH HIỆU THI ĐUA NĂM 2027"
+    assert book["Cá nhân"]["A2"].value == "Công đoàn Khu công nghiệp Thanh Bình"
+    assert book["Cá nhân"].max_row - 5 == 8
+    assert book["Tập thể"].max_row - 5 == 4
 
     # The same from the officer's menu.
     await officer.say("/menu")
