@@ -10,8 +10,12 @@ from handlers.i18n import use_locale
 def test_choices_are_numbered_and_navigation_is_offered_as_words() -> None:
     reply = Reply(
         "Bạn đăng ký danh hiệu nào?",
-        (Choice("LDTT", "Lao động tiên tiến"), Choice("CSTDCS", "Chiến sĩ thi đua cơ sở"))
-        + (Choice(BACK, "« Quay lại"), Choice(CANCEL, "✖ Hủy")),
+        (
+            Choice("LDTT", "Lao động tiên tiến"),
+            Choice("CSTDCS", "Chiến sĩ thi đua cơ sở"),
+            Choice(BACK, "« Quay lại"),
+            Choice(CANCEL, "✖ Hủy"),
+        ),
     )
     with use_locale("vi"):
         text = numbered_text(reply)
