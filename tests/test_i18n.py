@@ -28,9 +28,7 @@ def code_messages() -> set[str]:
 
 def catalogue(lang: str) -> dict[str, str]:
     with (ROOT / "locales" / lang / "LC_MESSAGES" / "messages.po").open("rb") as fh:
-        return {
-            str(m.id): str(m.string) for m in read_po(fh) if m.id and "fuzzy" not in m.flags
-        }
+        return {str(m.id): str(m.string) for m in read_po(fh) if m.id and "fuzzy" not in m.flags}
 
 
 def test_every_message_in_the_code_has_a_vietnamese_translation() -> None:
