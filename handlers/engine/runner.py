@@ -349,7 +349,7 @@ class _Turn:
             return
         prompt = self.state.get("prompt")
         if prompt is None:
-            await self._ask()
+            await self._ask_again()
             return
         answer = self._match(prompt, text)
         if answer is None:
@@ -401,7 +401,7 @@ class _Turn:
 
     async def _reask(self) -> None:
         if self.flow_name in self.engine.flows and self.step_name:
-            await self._ask()
+            await self._ask_again()
         else:
             await self._start_fresh()
 
@@ -504,7 +504,7 @@ class _Turn:
             if self.history:
                 self.step_name = self.history.pop()
                 self.state.pop("return_to", None)
-                await self._ask()
+                await self._ask_again()
             else:
                 await self._cancel()
         else:
@@ -519,9 +519,16 @@ class _Turn:
             self.ctx.say(_("Cancelled. Nothing was saved from this step on."))
         await self._apply(Finish())
 
-    async def _apply(self, go: Go) -> None:
+    async def _ask_again(self) -> None:
+        """Ask the current step again (after Back, a command, a lost prompt). A step that no
+        longer applies (the unit was lost, a campaign closed) answers with a transition, which
+        is followed: otherwise the stored prompt would belong to another step."""
+        go = await self._ask()
+        if go is not None:
+            await self._apply(go, shown=False)
+
+    async def _apply(self, go: Go, shown: bool = True) -> None:
         # A step whose ``ask`` moved on by itself was never shown: "Back" must not land on it.
-        shown = True
         for _hop in range(MAX_HOPS):
             if isinstance(go, Cancel):
                 await self._cancel()

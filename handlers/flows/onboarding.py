@@ -116,6 +116,13 @@ async def answer_phone(ctx: Ctx, answer: Answer) -> Go:
 
 # --- a typed number the roster knows: the name confirms it -------------------------------
 
+
+async def _match(ctx: Ctx) -> Person | None:
+    # Gone from the draft after "No, that's not me" (and Back): no match any more.
+    match_id = ctx.data.get("match_id")
+    return await ctx.session.get(Person, match_id) if match_id else None
+
+
 MAX_NAME_TRIES = 3
 
 
@@ -128,7 +135,7 @@ async def ask_verify_name(ctx: Ctx) -> Prompt:
 
 
 async def answer_verify_name(ctx: Ctx, answer: Answer) -> Go:
-    person = await ctx.session.get(Person, ctx.data.get("match_id"))
+    person = await _match(ctx)
     if person is None or answer.choice == "new":
         ctx.data.pop("match_id", None)
         return Next("unit")
@@ -156,7 +163,7 @@ async def answer_verify_name(ctx: Ctx, answer: Answer) -> Go:
 
 
 async def ask_confirm_match(ctx: Ctx) -> Prompt | Go:
-    person = await ctx.session.get(Person, ctx.data.get("match_id"))
+    person = await _match(ctx)
     if person is None:
         return Next("unit")
     unit = await _unit(ctx, person.unit_id)
@@ -173,7 +180,7 @@ async def answer_confirm_match(ctx: Ctx, answer: Answer) -> Go:
         ctx.data.pop("match_id", None)
         ctx.say(_("All right, I will register you as a new person."))
         return Next("unit")
-    person = await ctx.session.get(Person, ctx.data["match_id"])
+    person = await _match(ctx)
     if person is None:
         return Next("unit")
     return await _welcome(ctx, person, new=False)
