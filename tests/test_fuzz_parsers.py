@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
+from collections.abc import Callable
 from datetime import date
 
 import pytest
@@ -301,7 +302,7 @@ def test_a_label_typed_any_way_picks_that_choice(labels: list[str], data: st.Dat
     folded = [fold(label) for label in labels]
     i = data.draw(st.integers(0, len(labels) - 1))
     assume(folded.count(folded[i]) == 1 and not folded[i].isdigit() and folded[i])
-    how = data.draw(st.sampled_from([str, str.upper, str.lower, nfd, fold]))
+    how: Callable[[str], str] = data.draw(st.sampled_from([str, str.upper, str.lower, nfd, fold]))
     choices = _choices(labels)
     assert match_choice(how(labels[i]), choices) == f"c{i}"
 
