@@ -302,7 +302,8 @@ def test_a_label_typed_any_way_picks_that_choice(labels: list[str], data: st.Dat
     folded = [fold(label) for label in labels]
     i = data.draw(st.integers(0, len(labels) - 1))
     assume(folded.count(folded[i]) == 1 and not folded[i].isdigit() and folded[i])
-    how: Callable[[str], str] = data.draw(st.sampled_from([str, str.upper, str.lower, nfd, fold]))
+    ways: list[Callable[[str], str]] = [str, str.upper, str.lower, nfd, fold]
+    how = data.draw(st.sampled_from(ways))
     choices = _choices(labels)
     assert match_choice(how(labels[i]), choices) == f"c{i}"
 
