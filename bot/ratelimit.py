@@ -6,8 +6,14 @@ Telegram allows about 30 messages a second over all chats and answers 429 with
 - evenly spaced (a token bucket of depth one, written as GCRA: one "theoretical arrival
   time" per key). A deeper bucket would allow bursts that the platform, which counts
   arrivals in a sliding second, answers with 429;
-- a little under the configured rate (``headroom``): the platform measures when requests
-  arrive, and network jitter squeezes evenly spaced sends together;
+- a little under the configured rate (``headroom``, 2.5 %: 29.25 of Telegram's 30 a
+  second): the platform counts requests as they arrive, and network or scheduling jitter
+  moves a request into the next second; 30 evenly spaced sends then span 1.026 s, so a
+  request may arrive 25 ms late without a 429 (1.5 % left 15 ms: too little on a busy
+  machine, and a 429 costs a whole second of sending);
+- never more than that count in any second of actual sends (in-process): senders that woke
+  late on a busy machine go at once rather than lose their turn, but cannot catch up in a
+  burst;
 - after a 429 every sender waits ``retry_after`` and the pace drops to ``SLOW_FACTOR`` of
   the rate, coming back linearly over ``RECOVERY_SECONDS``.
 
@@ -20,16 +26,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
 # Telegram's documented overall limit; other platforms do not publish theirs.
 DEFAULT_RATE = 30.0
-HEADROOM = 0.985
+HEADROOM = 0.975
 # Mild: most 429s at this pace come from jitter, not from a wrong rate, and the pause
 # itself (retry_after for every sender) already costs a second of sending.
 SLOW_FACTOR = 0.95
@@ -37,7 +45,10 @@ RECOVERY_SECONDS = 10.0
 # Chats that are not a remote platform need no pace (the web chat writes to our database).
 UNLIMITED = frozenset({"web", "console", "test"})
 REDIS_PREFIX = "thidua:ratelimit:"
-# A sender that wakes this much after its slot takes a new one instead (see acquire).
+# Two sends of one process are never closer than this share of the even spacing.
+MIN_GAP_SHARE = 0.5
+# A sender that wakes this much after its Redis slot takes a new one instead: the slots of
+# other processes are already spoken for, and using a stale one would bunch with them.
 LATE_SECONDS = 0.005
 # Idle keys disappear from Redis after this long.
 REDIS_TTL_SECONDS = 3600
@@ -67,6 +78,8 @@ class _Bucket:
     tat: float = 0.0  # the earliest moment the next message may go
     blocked_until: float = 0.0
     slowed_at: float | None = None
+    sent: deque[float] = field(default_factory=deque)  # the last second's sends
+    last_sent: float = float("-inf")
 
 
 class LocalRateLimiter:
@@ -99,6 +112,9 @@ class LocalRateLimiter:
         if rate is None:
             return
         bucket = self._buckets.setdefault(key, _Bucket())
+        # At most the platform's own count in any second of actual sends: the even pace
+        # alone would let senders that woke late (a busy machine) catch up in a burst.
+        most = max(1, math.floor(rate / self.headroom + 1e-9))
         while True:
             now = self._clock()
             # Reserve the slot before sleeping: waiters queue up in order, no lock needed
@@ -108,10 +124,23 @@ class LocalRateLimiter:
             if start > now:
                 await self._sleep(start - now)
             woke = self._clock()
-            # A 429 while this one slept: its slot fell in the pause, take a new one. Woken
-            # late (the process stalled): the slot is gone too, or the next sends would
-            # follow this one at once and arrive as a burst.
-            if woke >= bucket.blocked_until and woke - start <= LATE_SECONDS:
+            # Late (the process stalled): the slot is still ours, but not right on the heels
+            # of the previous send, or the senders released together arrive as a burst.
+            min_gap = MIN_GAP_SHARE / rate
+            while woke - bucket.last_sent < min_gap:
+                await self._sleep(min_gap - (woke - bucket.last_sent))
+                woke = self._clock()
+            while bucket.sent and woke - bucket.sent[0] >= 1.0:
+                bucket.sent.popleft()
+            if len(bucket.sent) >= most:
+                # The last second is full: wait for its oldest send to age out, then take a
+                # fresh slot.
+                await self._sleep(1.0 - (woke - bucket.sent[0]) + 0.001)
+                continue
+            # A 429 while this one slept: its slot fell in the pause, take a new one.
+            if woke >= bucket.blocked_until:
+                bucket.sent.append(woke)
+                bucket.last_sent = woke
                 return
 
     async def penalize(self, key: str, retry_after: float) -> None:
@@ -202,7 +231,7 @@ class RedisRateLimiter:
             woke_at = time.monotonic() + wait
             await asyncio.sleep(wait)
             if time.monotonic() - woke_at > LATE_SECONDS:
-                continue  # woken late: the slot is gone (see LocalRateLimiter.acquire)
+                continue  # woken late: the slot is gone (see LATE_SECONDS)
             # Ask again only if a 429 (from any process) arrived while this one slept.
             _wait, blocked_left = await self._peek(key)
             if blocked_left <= 0:
