@@ -199,6 +199,16 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection): a name
+# or text typed in a chat or a roster must stay text when an officer opens the file.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_safe(text: str) -> str:
+    """Text a spreadsheet will not evaluate: a leading apostrophe, which Excel hides."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def write_csv(rows: Sequence[RegistrationRow], stream: IO[str]) -> None:
     """Header and rows as CSV, dates as dd/mm/yyyy.
 
@@ -208,7 +218,7 @@ def write_csv(rows: Sequence[RegistrationRow], stream: IO[str]) -> None:
     writer = csv.writer(stream)
     writer.writerow(HEADERS)
     for row in rows:
-        writer.writerow([_text(v) for v in row.values()])
+        writer.writerow([_csv_safe(_text(v)) for v in row.values()])
 
 
 def write_xlsx(rows: Sequence[RegistrationRow], target: str | Path | BinaryIO) -> None:
@@ -237,8 +247,10 @@ def write_xlsx(rows: Sequence[RegistrationRow], target: str | Path | BinaryIO) -
             if isinstance(value, date):
                 cell.number_format = "DD/MM/YYYY"
             elif isinstance(value, str):
-                # Text cells keep "0912..." phone numbers and receipt codes as typed.
+                # Text cells keep "0912..." phone numbers and receipt codes as typed, and a
+                # leading "=" is text, not a formula (openpyxl would write one).
                 cell.number_format = "@"
+                cell.data_type = "s"
             widths[index - 1] = max(widths[index - 1], len(_text(value)))
     for index, width in enumerate(widths, start=1):
         # Capped so one very deep unit path cannot push every other column off screen.
