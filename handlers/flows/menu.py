@@ -32,6 +32,9 @@ async def help_text(ctx: Ctx) -> str:
             "• /menu: back to the main menu\n"
             "• /cancel: cancel what you are doing"
         )
+        + "\n"
+        # Nghị định 13/2023: people must be able to find out what is kept about them.
+        + _("• /dulieucuatoi: what the bot keeps about you, and asking for it to be erased")
     ]
     if ctx.person is not None:
         if await units_led_by(ctx.session, ctx.person.id):
