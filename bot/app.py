@@ -161,15 +161,22 @@ async def _platform_channels(
 async def serve(
     core: Core, settings: Settings, channels: list[tuple[Channel, ReceiveLoop]]
 ) -> None:
-    """Run the channels, the outbox dispatcher and the scheduler until a signal or a crash.
+    """Run the channels, the outbox, the broadcasts and the scheduler until a signal or a crash.
 
     Shutdown order matters: stop the schedule and the receiving, let the dispatcher finish
     its pass, then close the channels' connections.
     """
+    from bot.broadcast import BroadcastService
     from bot.charts import progress_chart_png
+    from bot.ratelimit import make_limiter
     from bot.scheduler import Scheduler, policy_from_settings
 
-    dispatcher = OutboxDispatcher(core.sessionmaker, {c.name: c for c, _loop in channels})
+    by_name = {c.name: c for c, _loop in channels}
+    # One limiter for everything this process sends unasked (shared through Redis when set):
+    # broadcasts, reminders, digests and notifications together stay under the platform's rate.
+    limiter = make_limiter(settings.broadcast_rate, redis_url=settings.redis_url)
+    dispatcher = OutboxDispatcher(core.sessionmaker, by_name, limiter=limiter)
+    broadcasts = BroadcastService(core.sessionmaker, by_name, limiter)
     core.engine.on_queued = dispatcher.nudge
     scheduler = Scheduler(
         core.sessionmaker,
@@ -180,11 +187,13 @@ async def serve(
     )
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
+    broadcasting: asyncio.Task[None] | None = None
     try:
         for channel, _loop in channels:
             await channel.start()
         receivers = [asyncio.create_task(loop()) for _channel, loop in channels]
-        tasks = [*receivers, asyncio.create_task(dispatcher.run())]
+        broadcasting = asyncio.create_task(broadcasts.run())
+        tasks = [*receivers, asyncio.create_task(dispatcher.run()), broadcasting]
         tasks.append(asyncio.create_task(_until_signalled(stop)))
         await scheduler.start()
         done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -193,6 +202,11 @@ async def serve(
                 task.result()  # a crashed receive loop is worth a stack trace
     finally:
         await scheduler.stop()
+        broadcasts.stop()
+        if broadcasting is not None:
+            # Senders finish the calls in flight and release their leases: no "maybe twice".
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(broadcasting), 15)
         dispatcher.stop()
         for channel, _loop in channels:
             await channel.stop()
