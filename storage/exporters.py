@@ -204,9 +204,19 @@ def _text(value: Any) -> str:
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _csv_safe(text: str) -> str:
+def _needs_guard(text: str) -> bool:
+    # Apostrophes already in front are guarded too, so reading back is exact.
+    return text.lstrip("'").startswith(FORMULA_STARTS)
+
+
+def guard_formula(text: str) -> str:
     """Text a spreadsheet will not evaluate: a leading apostrophe, which Excel hides."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return "'" + text if _needs_guard(text) else text
+
+
+def unguard_formula(text: str) -> str:
+    """The text :func:`guard_formula` guarded, as it was (for reading our CSV files back)."""
+    return text[1:] if text.startswith("'") and _needs_guard(text[1:]) else text
 
 
 def write_csv(rows: Sequence[RegistrationRow], stream: IO[str]) -> None:
@@ -218,7 +228,7 @@ def write_csv(rows: Sequence[RegistrationRow], stream: IO[str]) -> None:
     writer = csv.writer(stream)
     writer.writerow(HEADERS)
     for row in rows:
-        writer.writerow([_csv_safe(_text(v)) for v in row.values()])
+        writer.writerow([guard_formula(_text(v)) for v in row.values()])
 
 
 def write_xlsx(rows: Sequence[RegistrationRow], target: str | Path | BinaryIO) -> None:

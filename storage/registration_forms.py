@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from storage.exporters import LISTED_STATUSES, STATUS_LABELS, ExportError
+from storage.exporters import LISTED_STATUSES, STATUS_LABELS, ExportError, guard_formula
 from storage.models import (
     Campaign,
     Initiative,
@@ -472,7 +472,8 @@ def write_sheet_csv(sheet: Sheet, stream: IO[str]) -> None:
     writer = csv.writer(stream)
     writer.writerow([c.header for c in sheet.columns])
     for row in sheet.rows:
-        writer.writerow([_text(v) for v in row])
+        # A name typed as "=..." stays text in a spreadsheet (the import removes the guard).
+        writer.writerow([guard_formula(_text(v)) for v in row])
 
 
 LINE_HEIGHT = 15.75  # points per line of 12 pt text, as Excel sizes rows
@@ -618,6 +619,8 @@ def _write_sheet(workbook: Any, form: RegistrationForm, spec: Sheet) -> None:
         row = HEADER_ROW + offset
         for index, (column, value) in enumerate(zip(spec.columns, values, strict=True), start=1):
             cell = sheet.cell(row=row, column=index, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # "=..." typed in a chat is text, not a formula
             cell.font = body
             cell.border = border
             cell.alignment = alignments[column.kind]

