@@ -5,10 +5,12 @@ reaches the officers, `thidua person erase` anonymises and keeps the statistics.
 from __future__ import annotations
 
 import asyncio
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,6 +33,7 @@ from storage.models import (
     UnitRole,
 )
 from storage.personal import ERASED_NAME, mask_id
+from storage.registration_forms import build_form, write_form_xlsx, write_sheet_csv
 from tests.chat import Chat
 from tests.factories import Org, make_org
 
@@ -257,3 +260,45 @@ async def test_erase_anonymises_and_keeps_the_statistics(
     again = Chat(bot, HOA_CHAT)
     await again.say("xin chào")
     assert "số điện thoại" in again.text()
+
+
+async def test_officers_files_carry_no_phone_and_no_chat_id(
+    sessionmaker: Sessions, bot: Engine, org: Org
+) -> None:
+    """What officers receive (the /tonghop files, the familiar form) holds what the form needs:
+    names, positions, units, titles, receipts; never a phone number or a chat id."""
+    await add_officer(sessionmaker, org, "officer-1")
+    await hoa_with_records(bot)
+    officer = Chat(bot, "officer-1")
+    await officer.say("/tonghop")
+    files = [r.file for r in officer.replies if r.file is not None]
+    assert any(f.filename.endswith(".xlsx") for f in files), officer.transcript()
+    async with sessionmaker() as session:
+        form = await build_form(session, "TD2027", None, "all")
+    buffer = io.BytesIO()
+    write_form_xlsx(form, buffer)
+    texts = [_cells(buffer.getvalue())]
+    for sheet in form.sheets:
+        out = io.StringIO()
+        write_sheet_csv(sheet, out)
+        texts.append(out.getvalue())
+    for file in files:
+        if file.filename.endswith(".xlsx"):
+            texts.append(_cells(file.content))
+        elif file.mime.startswith("text/"):
+            texts.append(file.content.decode("utf-8-sig"))
+    everything = "\n".join(texts)
+    assert "Nguyễn Thị Hoa" in everything and "TD2027-000001" in everything
+    for secret in ("0912345678", "912345678", HOA_CHAT, "officer-1", "0977000111"):
+        assert secret not in everything, secret
+
+
+def _cells(xlsx: bytes) -> str:
+    workbook = load_workbook(io.BytesIO(xlsx))
+    return "\n".join(
+        str(cell.value)
+        for sheet in workbook.worksheets
+        for row in sheet.iter_rows()
+        for cell in row
+        if cell.value is not None
+    )
