@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -45,6 +46,7 @@ from storage.models import (
 )
 from tests.chat import Chat
 from tests.factories import Org, add_unit, make_org
+from tests.test_web_chat import browser, new_invite, start_channel
 
 JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)
 Sessions = async_sessionmaker[AsyncSession]
@@ -478,3 +480,33 @@ async def test_invites_expire_are_revocable_and_count_their_uses(
         used = await session.scalar(select(Invite.uses).where(Invite.id == once.id))
     assert len([p for p in leaders if p in (town.ids["hoa"], town.ids["binh"])]) == 1
     assert used == 1
+
+
+# --- the web chat: ids in URLs ------------------------------------------------------------------
+
+
+async def test_web_ids_out_of_range_or_of_others_are_refused_not_errors(
+    sessionmaker: Sessions, town: Town
+) -> None:
+    """Ids in the web chat's URLs: a bubble of someone else is 404 (tests/test_web_chat.py),
+    and numbers no column can hold are a plain refusal, never a server error."""
+    web = await start_channel(sessionmaker, demo=False)
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            person = browser(http, web)
+            code = await new_invite(sessionmaker, "member", "CDCS-MAY")
+            assert (await person.signin(code=code)).status == 200
+            huge = "9" * 18
+            for path in (
+                f"api/file/{huge}",
+                f"api/file/{2**31}",
+                "api/file/0",
+                f"api/inbox?after={huge}",
+                f"api/inbox?after={2**31}",
+                "api/inbox?after=-1",
+                "api/inbox?after=²",
+            ):
+                async with http.get(web.url + path) as response:
+                    assert response.status in (200, 400, 404), (path, response.status)
+    finally:
+        await web.stop()

@@ -44,6 +44,7 @@ from handlers.engine.runner import Engine
 from handlers.i18n import _, current_locale, use_locale
 from storage.invites import find_valid_invite
 from storage.models import ChannelIdentity, Person, WebMessage, WebSession
+from storage.normalize import MAX_ID, parse_id
 from storage.repo import identity_on_channel, person_by_phone
 from storage.types import utcnow
 
@@ -338,9 +339,11 @@ class WebChannel:
         """Bubbles after ``after`` (an id); with none, the latest ones, to open the page."""
         external_id = await self._require_session(request)
         raw = request.query.get("after", "0")
-        if not raw.isdigit() or len(raw) > 18:
+        # ASCII digits only ("²" is a digit int() refuses), and no larger than the id column
+        # holds: PostgreSQL refuses a bigger number for an integer column.
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
             raise self._error(web.HTTPBadRequest, _("Something went wrong, please try again."))
-        after = int(raw)
+        after = min(int(raw), MAX_ID)
         async with self.sessionmaker() as session:
             query = select(WebMessage).where(WebMessage.external_id == external_id)
             if after:
@@ -359,11 +362,14 @@ class WebChannel:
     async def file(self, request: web.Request) -> web.Response:
         """A file the bot sent (an export, say), only to the chat it was sent to."""
         external_id = await self._require_session(request)
+        message_id = parse_id(request.match_info["id"])
+        if message_id is None:  # no column holds it, so no such file
+            raise web.HTTPNotFound()
         async with self.sessionmaker() as session:
             row = await session.scalar(
                 select(WebMessage)
                 .where(
-                    WebMessage.id == int(request.match_info["id"]),
+                    WebMessage.id == message_id,
                     WebMessage.external_id == external_id,
                     WebMessage.file_name.is_not(None),
                 )
