@@ -26,6 +26,7 @@ from storage.models import (
     BroadcastDelivery,
     ChannelIdentity,
     Conversation,
+    DeliveryState,
     Initiative,
     InitiativeAuthor,
     LinkCode,
@@ -232,7 +233,16 @@ async def erase_person(
             )
         )
         report.pending_messages += int(result.rowcount or 0)  # type: ignore[attr-defined]
-    # Delivery logs of announcements keep their counts; the chat id goes.
+    # Delivery logs of announcements keep their counts; the chat id goes, and what was still
+    # to be sent to it is settled as failed rather than tried at an empty address.
+    await session.execute(
+        update(BroadcastDelivery)
+        .where(
+            BroadcastDelivery.person_id == person.id,
+            BroadcastDelivery.state.in_((DeliveryState.PENDING, DeliveryState.IN_FLIGHT)),
+        )
+        .values(state=DeliveryState.FAILED, error="personal data erased", finished_at=now)
+    )
     await session.execute(
         update(BroadcastDelivery)
         .where(BroadcastDelivery.person_id == person.id)

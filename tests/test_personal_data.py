@@ -21,6 +21,8 @@ from handlers.flows import build_engine
 from storage.exporters import registration_rows
 from storage.models import (
     AuditEntry,
+    Broadcast,
+    BroadcastDelivery,
     ChannelIdentity,
     Conversation,
     Initiative,
@@ -179,6 +181,15 @@ async def test_erase_anonymises_and_keeps_the_statistics(
         )
         initiative.authors = [InitiativeAuthor(person_id=hoa_id, name="Nguyễn Thị Hoa")]
         session.add(initiative)
+        # An announcement still on its way to her.
+        broadcast = Broadcast(unit_id=org.garment.id, text="Thông báo", status="sending")
+        session.add(broadcast)
+        await session.flush()
+        session.add(
+            BroadcastDelivery(
+                broadcast_id=broadcast.id, person_id=hoa_id, channel="test", external_id=HOA_CHAT
+            )
+        )
         session.add(OutboxMessage(channel="test", external_id=HOA_CHAT, payload={"text": "x"}))
         session.add(
             AuditEntry(
@@ -234,6 +245,8 @@ async def test_erase_anonymises_and_keeps_the_statistics(
         assert after == before
         assert list(await session.scalars(select(Registration.commitment))) == [None]
         assert list(await session.scalars(select(InitiativeAuthor.name))) == [ERASED_NAME]
+        delivery = await session.scalar(select(BroadcastDelivery))
+        assert delivery is not None and (delivery.state, delivery.external_id) == ("failed", "")
         for details in await session.scalars(
             select(AuditEntry.details).where(AuditEntry.entity_id == hoa_id)
         ):
