@@ -208,6 +208,8 @@ def member_reply(campaign: Campaign, point: DuePoint, has_draft: bool, today: da
             "Registration closes at the end of {deadline} ({left}). Tap “Continue registering” "
             "to finish it where you stopped."
         ).format(campaign=campaign.name, deadline=_show_date(deadline), left=left)
+        # Chats without buttons (Zalo) need the words to type.
+        text += "\n" + _("(You can also type /start to continue, or /tatnhac to stop reminders.)")
         return Reply(text, choices=(Choice(RESUME, _("▶️ Continue registering")), mute))
     if point.anchor.phase is not None:
         text = _(
@@ -226,6 +228,7 @@ def member_reply(campaign: Campaign, point: DuePoint, has_draft: bool, today: da
             "({left}). You have not registered anything yet. Only those who register at the "
             "start are considered for the titles at the year-end review."
         ).format(campaign=campaign.name, deadline=_show_date(deadline), left=left)
+    text += "\n" + _("(You can also type /dangky to register, or /tatnhac to stop reminders.)")
     return Reply(text, choices=(Choice(START_TITLE, _("📝 Register now")), mute))
 
 

@@ -272,6 +272,7 @@ async def test_texts_buttons_and_languages(sessionmaker) -> None:
     assert "chưa đăng ký" in hoa["text"]
     assert ["!start:title", "📝 Đăng ký ngay"] in hoa["choices"]
     assert ["!remind:off", "🔕 Tắt nhắc nhở"] in hoa["choices"]
+    assert "gõ /dangky" in hoa["text"] and "/tatnhac" in hoa["text"]  # for chats without buttons
 
     chi = rows[ids["chi"]].payload
     assert "bạn còn một đăng ký chưa hoàn tất" in chi["text"].lower()
