@@ -46,8 +46,13 @@ class Core:
 def build_engine(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], bot_username: str = ""
 ) -> Engine:
+    from bot.charts import progress_chart_png  # matplotlib itself loads only when drawing
+
     config = EngineConfig(
-        timezone=settings.timezone, default_locale=settings.locale, bot_username=bot_username
+        timezone=settings.timezone,
+        default_locale=settings.locale,
+        bot_username=bot_username,
+        digest_chart=progress_chart_png,
     )
     engine = build_flows_engine(sessionmaker, config)
     engine.flood = make_flood_guard(settings.flood_burst, settings.flood_rate, settings.redis_url)
