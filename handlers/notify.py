@@ -30,7 +30,7 @@ async def notify(ctx: Ctx, person_ids: Iterable[int], make_reply: Callable[[Pers
         .order_by(Person.id, conv.updated_at.desc().nulls_last(), ChannelIdentity.id.desc())
     )
     reached: set[int] = set()
-    for person, identity in rows.tuples():
+    for person, identity in rows:
         if person.id in reached:
             continue
         reached.add(person.id)
