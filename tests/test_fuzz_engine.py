@@ -481,7 +481,7 @@ def check_replies(replies: list[Any]) -> None:
 
 def check_state(world: World, conv: Conversation | None) -> None:
     assert conv is not None
-    assert conv.flow in world.engine.flows, conv.flow
+    assert conv.flow is not None and conv.flow in world.engine.flows, conv.flow
     flow = world.engine.flows[conv.flow]
     flow.step(conv.step or "")  # raises KeyError for a step the flow does not have
     json.dumps(conv.data)
