@@ -181,7 +181,14 @@ async def serve(
     # broadcasts, reminders, digests and notifications together stay under the platform's rate.
     limiter = make_limiter(settings.broadcast_rate, redis_url=settings.redis_url)
     dispatcher = OutboxDispatcher(core.sessionmaker, by_name, limiter=limiter)
-    broadcasts = BroadcastService(core.sessionmaker, by_name, limiter)
+    broadcasts = BroadcastService(
+        core.sessionmaker,
+        by_name,
+        limiter,
+        timezone=settings.timezone,
+        default_locale=settings.locale,
+        on_queued=dispatcher.nudge,
+    )
     core.engine.on_queued = dispatcher.nudge
     scheduler = Scheduler(
         core.sessionmaker,
@@ -218,6 +225,7 @@ async def serve(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await limiter.close()
 
 
 async def _console_identity(core: Core, phone: str | None) -> str:
