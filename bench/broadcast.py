@@ -28,17 +28,14 @@ import os
 import random
 import signal
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bench.common import database
 from storage.db import make_engine, make_sessionmaker
 from storage.models import (
     Broadcast,
@@ -104,33 +101,6 @@ class Outcome:
             out.append(f"maybe twice (report) {self.maybe_twice}")
             out.append(f"duplicates not named {self.duplicates_outside_report}")
         return out
-
-
-@asynccontextmanager
-async def database(url: str | None) -> AsyncIterator[str]:
-    """A fresh database: a SQLite file, or a new database on the PostgreSQL server."""
-    if url is None or url.startswith("sqlite"):
-        with tempfile.TemporaryDirectory(prefix="thidua-bench-") as tmp:
-            yield url or f"sqlite+aiosqlite:///{tmp}/bench.db"
-        return
-    import asyncpg
-
-    dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    name = f"thidua_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base = url.rpartition("/")[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        admin = await asyncpg.connect(dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 async def populate(
