@@ -135,7 +135,7 @@ class Timings:
         path.write_text(json.dumps(data), encoding="utf-8")
 
 
-async def serve_bot(stats: Path, profile: Path | None, concurrency: int | None) -> None:
+async def serve_bot(stats: Path, profile: Path | None) -> None:
     """The production bot (settings from the environment) with timing added around it."""
     from bot.app import open_core, serve
     from bot.channels.telegram import TelegramChannel
@@ -146,9 +146,12 @@ async def serve_bot(stats: Path, profile: Path | None, concurrency: int | None) 
     assert token is not None, "TELEGRAM_BOT_TOKEN is set by the benchmark"
     timings = Timings(profiler=cProfile.Profile(time.thread_time) if profile else None)
     async with open_core(settings) as core:
-        telegram = TelegramChannel(core.engine, token, settings.telegram_api_base)
-        if concurrency is not None:
-            telegram.max_concurrent_updates = concurrency
+        telegram = TelegramChannel(
+            core.engine,
+            token,
+            settings.telegram_api_base,
+            max_concurrent_updates=settings.updates_at_once,
+        )
         telegram.dp.update.outer_middleware.register(timings.around_update)
         # An instance attribute shadows the method for this process only: production code
         # carries no timing of its own.
@@ -167,9 +170,9 @@ def _pool_status(db: Any) -> str:
         return "?"
 
 
-def child_main(stats: Path, profile: Path | None, concurrency: int | None) -> int:
+def child_main(stats: Path, profile: Path | None) -> int:
     logging.basicConfig(level=os.environ.get("THIDUA_LOG_LEVEL", "WARNING"))
-    asyncio.run(serve_bot(stats, profile, concurrency))
+    asyncio.run(serve_bot(stats, profile))
     return 0
 
 
@@ -438,11 +441,12 @@ class Run:
         return out
 
 
-def default_concurrency() -> int:
-    """The bot's own limit of updates in hand, given to the echo bot too."""
-    from bot.channels.telegram import MAX_CONCURRENT_UPDATES
+def updates_in_hand(url: str, asked: int | None) -> int:
+    """The bot's limit of updates in hand (THIDUA_UPDATES_IN_HAND, else the default for the
+    database), given to the echo bot too."""
+    from bot.config import default_updates_in_hand
 
-    return MAX_CONCURRENT_UPDATES
+    return asked or default_updates_in_hand(url)
 
 
 @dataclass(frozen=True)
@@ -462,18 +466,16 @@ async def spawn(role: str, api: FakeBotAPI, url: str, stats: Path, options: Chil
         "DATABASE_URL": url,
         "THIDUA_LOG_LEVEL": options.log_level,
         "PYTHONPATH": str(ROOT),
+        "THIDUA_UPDATES_IN_HAND": str(updates_in_hand(url, options.concurrency)),
     }
     env.pop("REDIS_URL", None)
     if role == "echo":
-        limit = options.concurrency or default_concurrency()
         cmd = [sys.executable, "-m", "bench.echo_bot", "--stats", str(stats)]
-        cmd += ["--concurrency", str(limit)]
+        cmd += ["--concurrency", env["THIDUA_UPDATES_IN_HAND"]]
     else:
         cmd = [sys.executable, "-m", "bench.conversation", "--role", role, "--stats", str(stats)]
         if options.profile is not None:
             cmd += ["--profile", str(options.profile)]
-        if options.concurrency is not None:
-            cmd += ["--concurrency", str(options.concurrency)]
     return await asyncio.create_subprocess_exec(
         *cmd, env=env, cwd=ROOT, stdin=asyncio.subprocess.DEVNULL
     )
@@ -561,7 +563,8 @@ async def main_async(args: argparse.Namespace) -> int:
         kind = dialect_of(url)
         print(
             f"{args.people} people ({sum(m.rostered for m in members)} on the roster), "
-            f"{UPPERS * GRASSROOTS_PER_UPPER} grassroots unions, {kind}",
+            f"{UPPERS * GRASSROOTS_PER_UPPER} grassroots unions, {kind}, "
+            f"{updates_in_hand(url, args.concurrency)} updates in hand",
             flush=True,
         )
         per_person = round(sum(7 if m.rostered else 9 for m in members) / len(members))
@@ -622,7 +625,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--concurrency",
         type=int,
-        help="updates the bot handles at once (default: TelegramChannel's own default)",
+        help="updates the bot handles at once (default: THIDUA_UPDATES_IN_HAND's default)",
     )
     # The child processes: the bot and the echo bot.
     parser.add_argument("--role", choices=["bot"], help=argparse.SUPPRESS)
@@ -630,7 +633,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.role:
         profile = Path(args.profile) if args.profile else None
-        return child_main(Path(args.stats), profile, args.concurrency)
+        return child_main(Path(args.stats), profile)
     return asyncio.run(main_async(args))
 
 

@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 from bench.common import ROOT, database, dialect_of, rss_kb, verdict
-from bench.conversation import build_org, default_concurrency
+from bench.conversation import build_org, updates_in_hand
 from handlers.engine.flow import EngineConfig
 from handlers.engine.prompt import Address, Incoming, Result
 from handlers.flows import build_engine
@@ -289,7 +289,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
         echo_run = await measure(
             "bare aiogram echo bot",
-            ["-m", "bench.echo_bot", "--concurrency", str(default_concurrency())],
+            ["-m", "bench.echo_bot", "--concurrency", str(updates_in_hand(url, None))],
             url,
             args.conversations,
             echo,
