@@ -8,6 +8,7 @@ messages for other people, and the Bot API failing in the ways it does.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -258,6 +259,17 @@ async def test_pressing_a_button_answers_marks_it_and_moves_on(tg: Harness) -> N
     assert marked.startswith("Trang thử nghiệm")
     assert home.inline_buttons == []  # the pressed question lost its buttons
     assert len(tg.server.callback_answers) == 1  # the spinner on the button stopped
+
+
+async def test_chats_leave_nothing_behind_in_the_process(tg: Harness) -> None:
+    # Conversations live in the database; a process serving 10,000 people must not keep a
+    # record per chat (aiogram's FSM storage would, unread): memory stays flat with the crowd.
+    users = [tg.user(5000 + i, f"Người {i}") for i in range(30)]
+    await asyncio.gather(*(at_home(u) for u in users))
+    per_chat = [
+        o for o in gc.get_objects() if type(o).__name__ in ("MemoryStorageRecord", "StorageKey")
+    ]
+    assert per_chat == []
 
 
 async def test_typed_number_and_label_without_diacritics_select(tg: Harness) -> None:

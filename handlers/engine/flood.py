@@ -49,7 +49,7 @@ class FloodGuard(Protocol):
     async def close(self) -> None: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class _Bucket:
     tokens: float
     at: float
