@@ -82,8 +82,9 @@ def fill(path: Path) -> None:
             write_po(
                 fh,
                 catalog,
-                width=100,
-                omit_header=False,
+                # As `pybabel update --omit-header` writes them: a fill changes only its lines.
+                width=76,
+                omit_header=True,
                 ignore_obsolete=True,
                 include_previous=False,
                 sort_output=True,

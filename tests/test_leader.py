@@ -274,11 +274,11 @@ async def test_submit_approve_return_fix_resubmit_and_lock(sessionmaker, bot, or
     approved = await submission(sessionmaker, org.school)
     assert approved is not None and approved.status == "approved"
 
-    # After approval the garment union's registrations are locked.
+    # After approval the garment union's registrations are locked: the member sees it, and
+    # is not offered a withdrawal (the bot would refuse it).
     await member.say("/cuatoi")
-    await member.tap("Rút")
-    await member.tap("Có")
-    assert "đã được cấp trên duyệt" in member.text()
+    assert "danh sách đã được cấp trên duyệt" in member.text()
+    assert not [b for b in member.buttons() if "Rút" in b]
     await member.say("/dangky")
     await member.tap("Bằng khen")
     await member.tap("Bỏ qua")

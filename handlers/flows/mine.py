@@ -32,6 +32,7 @@ from storage.repo import (
     units_led_by,
     work_of,
 )
+from storage.units import registrations_locked
 
 MINE = "mine"
 WITHDRAWABLE = (RegistrationStatus.DRAFT, RegistrationStatus.SUBMITTED, RegistrationStatus.RETURNED)
@@ -41,6 +42,30 @@ BUTTON_NAME = 28
 # Kinds of things on the list: the letter after "w" in a withdraw button's id.
 TITLE, INITIATIVE, WORK = "r", "i", "w"
 _ENTITY = {TITLE: "registration", INITIATIVE: "initiative", WORK: "work"}
+
+
+class _Approvals:
+    """Whether the upper level has approved the unit list covering a row (per campaign and
+    unit, asked once per list shown). An approved list locks its rows, so a member sees it
+    and is not offered a withdrawal the bot would then refuse."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx = ctx
+        self._known: dict[tuple[int, int], bool] = {}
+
+    async def covers(self, row: Registration | Initiative | Work) -> bool:
+        if row.unit_id is None or row.status not in WITHDRAWABLE:
+            return False
+        key = (row.campaign_id, row.unit_id)
+        if key not in self._known:
+            locked = await registrations_locked(self.ctx.session, *key)
+            self._known[key] = locked is not None
+        return self._known[key]
+
+    async def status(self, row: Registration | Initiative | Work) -> str:
+        if await self.covers(row):
+            return _("registered, list approved by the upper level")
+        return status_label(row.status)
 
 
 @dataclass
@@ -66,7 +91,9 @@ def _day(ctx: Ctx, row: Registration | Initiative | Work) -> str:
 # --- the list --------------------------------------------------------------------------------
 
 
-async def _titles(ctx: Ctx, person: Person) -> tuple[list[str], list[Choice]]:
+async def _titles(
+    ctx: Ctx, person: Person, approvals: _Approvals
+) -> tuple[list[str], list[Choice]]:
     registrations = await person_registrations(ctx.session, person.id)
     if not registrations:
         return [], []
@@ -79,18 +106,20 @@ async def _titles(ctx: Ctx, person: Person) -> tuple[list[str], list[Choice]]:
         lines.append(
             _("• {title}: {status}, receipt {receipt}, {date}").format(
                 title=name,
-                status=status_label(reg.status),
+                status=await approvals.status(reg),
                 receipt=reg.receipt_no,
                 date=_day(ctx, reg),
             )
         )
-        if _Item(TITLE, reg, name).can_withdraw(ctx):
+        if _Item(TITLE, reg, name).can_withdraw(ctx) and not await approvals.covers(reg):
             short = title.abbreviation if title and title.abbreviation else name
             choices.append(Choice(f"w{TITLE}{reg.id}", _("Withdraw {title}").format(title=short)))
     return lines, choices
 
 
-async def _initiatives(ctx: Ctx, person: Person) -> tuple[list[str], list[Choice]]:
+async def _initiatives(
+    ctx: Ctx, person: Person, approvals: _Approvals
+) -> tuple[list[str], list[Choice]]:
     initiatives = await person_initiatives(ctx.session, person.id)
     if not initiatives:
         return [], []
@@ -99,15 +128,18 @@ async def _initiatives(ctx: Ctx, person: Person) -> tuple[list[str], list[Choice
     for initiative in initiatives:
         line = _("• {name}: {status}, receipt {receipt}, {date}").format(
             name=initiative.name,
-            status=status_label(initiative.status),
+            status=await approvals.status(initiative),
             receipt=initiative.receipt_no,
             date=_day(ctx, initiative),
         )
         if initiative.person_id != person.id:
             line += " " + _("(you are a co-author)")
         lines.append(line)
-        if initiative.person_id == person.id and _Item(INITIATIVE, initiative, "").can_withdraw(
-            ctx
+        withdrawable = _Item(INITIATIVE, initiative, "").can_withdraw(ctx)
+        if (
+            initiative.person_id == person.id
+            and withdrawable
+            and not await approvals.covers(initiative)
         ):
             choices.append(
                 Choice(
@@ -118,7 +150,7 @@ async def _initiatives(ctx: Ctx, person: Person) -> tuple[list[str], list[Choice
     return lines, choices
 
 
-async def _works(ctx: Ctx, person: Person) -> tuple[list[str], list[Choice]]:
+async def _works(ctx: Ctx, person: Person, approvals: _Approvals) -> tuple[list[str], list[Choice]]:
     led = await units_led_by(ctx.session, person.id)
     works = await unit_works(ctx.session, [u.id for u in led])
     if not works:
@@ -131,11 +163,11 @@ async def _works(ctx: Ctx, person: Person) -> tuple[list[str], list[Choice]]:
             _("• {name}: {value}, {status}, receipt {receipt}").format(
                 name=name,
                 value=format_money(work.value, current_locale()),
-                status=status_label(work.status),
+                status=await approvals.status(work),
                 receipt=work.receipt_no,
             )
         )
-        if _Item(WORK, work, "").can_withdraw(ctx):
+        if _Item(WORK, work, "").can_withdraw(ctx) and not await approvals.covers(work):
             choices.append(
                 Choice(
                     f"w{WORK}{work.id}",
@@ -149,8 +181,9 @@ async def ask_list(ctx: Ctx) -> Prompt:
     person = ctx.require_person()
     lines: list[str] = []
     choices: list[Choice] = []
+    approvals = _Approvals(ctx)
     for section in (_titles, _initiatives, _works):
-        more_lines, more_choices = await section(ctx, person)
+        more_lines, more_choices = await section(ctx, person, approvals)
         if lines and more_lines:
             lines.append("")
         lines += more_lines
