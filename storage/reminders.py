@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -59,6 +61,8 @@ NOT_DRAFT_FLOWS = ("menu", "onboarding")
 KIND_MEMBER = "member"
 KIND_LEADER = "leader"
 KIND_DIGEST = "digest"
+# Before any conversation moved: what a chat without one sorts as.
+NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -217,28 +221,83 @@ async def latest_addresses(
 # --- members and leaders ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """Someone due a reminder, before their chat address is looked up."""
+class Candidate(NamedTuple):
+    """Someone due a reminder, with their chats if the statement that found them carried
+    them (members); :func:`addressed` picks the latest one, or looks it up (leaders).
+
+    A named tuple: a pass makes one per member, and a frozen dataclass took a tenth of the
+    selection's time just to be built.
+    """
 
     person_id: int
     full_name: str
     locale: str | None
     has_draft: bool = False
+    chats: tuple[tuple[int, str, str], ...] = ()  # (identity id, channel, external id)
+
+
+async def _stream_rows(
+    session: AsyncSession, query: Executable, size: int
+) -> AsyncIterator[Sequence[Any]]:
+    # One statement streamed through a server-side cursor, cut into batches: the sets it
+    # anti-joins (people who registered, chats with a draft) are built once per pass, not
+    # once per batch.
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        # asyncpg prepares every statement, and from the sixth run on a connection
+        # PostgreSQL may switch to a generic plan: blind to the subtree's path, it reads
+        # people unit by unit and sorts a million rows (3 s instead of 0.7 s). The plan is
+        # made when the cursor opens, so custom plans are asked for around that moment only.
+        previous = await session.scalar(
+            select(
+                func.current_setting("plan_cache_mode"),
+                func.set_config("plan_cache_mode", "force_custom_plan", True),
+            )
+        )
+    # On the session's connection, not through the ORM: these are plain rows, and the ORM's
+    # row handling cost a fifth of the selection (bench/digest.py).
+    connection = await session.connection()
+    result = await connection.stream(query.execution_options(yield_per=size))
+    if postgres:  # (a failed statement aborts the transaction, and the setting with it)
+        await session.execute(select(func.set_config("plan_cache_mode", previous, True)))
+    async for rows in result.partitions(size):
+        yield rows
 
 
 async def _stream(
     session: AsyncSession, query: Executable, size: int
 ) -> AsyncIterator[list[Candidate]]:
-    # One statement streamed through a server-side cursor, cut into batches: the sets it
-    # anti-joins (people who registered, chats with a draft) are built once per pass, not
-    # once per batch, and PostgreSQL keeps a single plan (a keyset-paged query run a
-    # thousand times falls back to a generic plan after five runs, and that plan is slow).
-    result = await session.stream(query.execution_options(yield_per=size))
-    async for rows in result.partitions(size):
-        yield [
-            Candidate(int(r[0]), str(r[1]), r[2], bool(r[3]) if len(r) > 3 else False) for r in rows
-        ]
+    async for rows in _stream_rows(session, query, size):
+        yield [Candidate(r[0], r[1], r[2]) for r in rows]
+
+
+async def _stream_with_chats(
+    session: AsyncSession, query: Executable, size: int
+) -> AsyncIterator[list[Candidate]]:
+    """Rows ``(person, name, locale, has_draft, identity, channel, external id)``, one per
+    chat and in person order, as batches of people with their chats.
+
+    A person's rows are never split between two batches, so a batch may end up a few
+    people larger than ``size``.
+    """
+    batch: list[Candidate] = []
+    person: Sequence[Any] | None = None
+    chats: tuple[tuple[int, str, str], ...] = ()
+    async for rows in _stream_rows(session, query, size):
+        for row in rows:
+            if person is not None and row[0] == person[0]:
+                chats += ((row[4], row[5], row[6]),)
+                continue
+            if person is not None:
+                batch.append(Candidate(person[0], person[1], person[2], person[3], chats))
+                if len(batch) >= size:
+                    yield batch
+                    batch = []
+            person, chats = row, ((row[4], row[5], row[6]),)
+    if person is not None:
+        batch.append(Candidate(person[0], person[1], person[2], person[3], chats))
+    if batch:
+        yield batch
 
 
 def members_due(
@@ -258,22 +317,34 @@ def members_due(
     authors = initiative_people(campaign_id).subquery("authors")
     drafts = _draft_people(campaign_id).subquery("drafts")
     has_draft = drafts.c[0].is_not(None)
+    # The person's chats come along (the join also keeps only people with one), so a batch
+    # needs no address lookup: a lookup per batch of 500 cost more than the whole
+    # selection (bench/plans/reminders-*.txt). The rows stay in person order, which every
+    # merge join above already reads them in.
     query = (
-        select(Person.id, Person.full_name, Person.locale, has_draft.label("has_draft"))
+        select(
+            Person.id,
+            Person.full_name,
+            Person.locale,
+            has_draft.label("has_draft"),
+            ChannelIdentity.id,
+            ChannelIdentity.channel,
+            ChannelIdentity.external_id,
+        )
         .join(Unit, Unit.id == Person.unit_id)
+        .join(ChannelIdentity, ChannelIdentity.person_id == Person.id)
         .outerjoin(titled, titled.c[0] == Person.id)
         .outerjoin(authors, authors.c[0] == Person.id)
         .outerjoin(drafts, drafts.c[0] == Person.id)
         .where(
             subtree_of(issuer_path),
             Person.reminders_muted.is_(False),
-            _reachable(),
             _not_logged(campaign_id, KIND_MEMBER, due_key),
             or_(has_draft, and_(titled.c[0].is_(None), authors.c[0].is_(None))),
         )
         .order_by(Person.id)
     )
-    return _stream(session, query, batch)
+    return _stream_with_chats(session, query, batch)
 
 
 def leaders_due(
@@ -322,9 +393,39 @@ async def led_units(
     return units
 
 
+def _last_used(identity_id: int, used: dict[int, datetime]) -> tuple[bool, datetime, int]:
+    # handlers.notify's order: the conversation moved last, then chats without one (newest
+    # identity first).
+    at = used.get(identity_id)
+    return (at is not None, at or NEVER, identity_id)
+
+
 async def addressed(session: AsyncSession, batch: Sequence[Candidate]) -> list[Recipient]:
-    """The batch with each person's latest chat; people without one are left out."""
-    addresses = await latest_addresses(session, [c.person_id for c in batch])
+    """The batch with each person's latest chat; people without one are left out.
+
+    A candidate's only chat needs no lookup; of several, the conversation moved last wins
+    (as handlers.notify picks it), read for just those people.
+    """
+    addresses: dict[int, tuple[str, str]] = {}
+    several = [c for c in batch if len(c.chats) > 1]
+    for c in batch:
+        if len(c.chats) == 1:
+            addresses[c.person_id] = (c.chats[0][1], c.chats[0][2])
+    if several:
+        used: dict[int, datetime] = {
+            int(iid): at
+            for iid, at in await session.execute(
+                select(Conversation.identity_id, Conversation.updated_at).where(
+                    Conversation.identity_id.in_([chat[0] for c in several for chat in c.chats])
+                )
+            )
+        }
+        for c in several:
+            _iid, channel, external_id = max(c.chats, key=lambda chat: _last_used(chat[0], used))
+            addresses[c.person_id] = (channel, external_id)
+    unknown = [c.person_id for c in batch if not c.chats]
+    if unknown:
+        addresses.update(await latest_addresses(session, unknown))
     return [
         Recipient(c.person_id, c.full_name, c.locale, *addresses[c.person_id])
         for c in batch

@@ -7,7 +7,7 @@ reminders 7, 3 and 1 days before; Hà Nội time (UTC+7), quiet hours 20:00–08
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -38,6 +38,7 @@ from storage.models import (
     UnitRole,
     UnitSubmission,
 )
+from storage.reminders import addressed, latest_addresses, members_due
 from storage.schedule import parse_reminders
 from tests.chat import Chat
 from tests.factories import Org, make_org
@@ -421,3 +422,77 @@ async def test_small_batches_cover_everyone_once(sessionmaker) -> None:
     report = await reminder_pass(sessionmaker, scene.org.campaign.id, vn(1, 18, 8), POLICY, batch=1)
     assert len(report.messages) == 4
     assert len({r.external_id for r in await outbox(sessionmaker)}) == 4
+
+
+async def test_each_member_is_reminded_once_on_the_chat_used_last(sessionmaker) -> None:
+    """People with several chats: the one whose conversation moved last, else the newest
+    identity (as handlers.notify and storage.reminders.latest_addresses pick it), one
+    message each however the batches fall; muted or registered people are still left out."""
+    scene = await make_scene(sessionmaker)
+    old, new = datetime(2027, 1, 10, 1, 0, tzinfo=UTC), datetime(2027, 1, 12, 1, 0, tzinfo=UTC)
+    async with sessionmaker() as session, session.begin():
+
+        async def chat(name: str, external_id: str, used_at: datetime | None = None) -> None:
+            identity = ChannelIdentity(
+                channel="zalo", external_id=external_id, person_id=scene.people[name]
+            )
+            session.add(identity)
+            await session.flush()
+            if used_at is not None:
+                session.add(Conversation(identity_id=identity.id, flow="menu", updated_at=used_at))
+
+        # Hoa: her first chat never talked, the second has a conversation.
+        await chat("hoa", "hoa-zalo", old)
+        # Giang: two more chats with conversations, the older identity used last.
+        await chat("giang", "giang-used-last", new)
+        await chat("giang", "giang-used-before", old)
+        # Chi: her draft conversation is the newest; a chat added since, never used.
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.flow == "title")
+            .values(updated_at=datetime(2027, 1, 15, tzinfo=UTC))
+        )
+        await chat("chi", "chi-new-unused")
+        # Muted, or already registered: never reminded, whatever their chats.
+        await chat("dung", "dung-zalo", new)
+        await chat("binh", "binh-zalo", new)
+        # Em had no chat: now two, neither ever used (the newest identity wins).
+        await chat("em", "em-first")
+        await chat("em", "em-second")
+
+    async with sessionmaker() as session:
+        members = scene.people.values()
+        expected = await latest_addresses(session, list(members))
+    for size in (1, 2, 500):
+        async with sessionmaker() as session:
+            found = [
+                r
+                for batch in [
+                    b
+                    async for b in members_due(
+                        session, scene.org.campaign.id, scene.org.province.path, f"k{size}",
+                        batch=size,
+                    )
+                ]
+                for r in await addressed(session, batch)
+            ]  # fmt: skip
+        assert sorted(r.person_id for r in found) == sorted(
+            scene.people[n] for n in ("hoa", "chi", "giang", "em")
+        )
+        for r in found:
+            assert (r.channel, r.external_id) == expected[r.person_id]
+    assert expected[scene.people["hoa"]] == ("zalo", "hoa-zalo")
+    assert expected[scene.people["giang"]] == ("zalo", "giang-used-last")
+    assert expected[scene.people["chi"]] == ("test", f"u{scene.people['chi']}")
+    assert expected[scene.people["em"]] == ("zalo", "em-second")
+
+    report = await reminder_pass(sessionmaker, scene.org.campaign.id, vn(1, 18, 8), POLICY, batch=1)
+    names = {v: k for k, v in scene.people.items()}
+    assert sorted((names[m.person_id], m.external_id) for m in report.messages) == [
+        ("chi", f"u{scene.people['chi']}"),
+        ("em", "em-second"),
+        ("giang", "giang-used-last"),
+        ("hoa", "hoa-zalo"),
+        ("lan", f"u{scene.people['lan']}"),
+    ]
+    assert len(await outbox(sessionmaker)) == 5
