@@ -150,7 +150,7 @@ async def serve_bot(stats: Path, profile: Path | None) -> None:
             core.engine,
             token,
             settings.telegram_api_base,
-            max_concurrent_updates=settings.updates_at_once,
+            max_concurrent_updates=settings.updates_in_hand,
         )
         telegram.dp.update.outer_middleware.register(timings.around_update)
         # An instance attribute shadows the method for this process only: production code
@@ -441,12 +441,12 @@ class Run:
         return out
 
 
-def updates_in_hand(url: str, asked: int | None) -> int:
-    """The bot's limit of updates in hand (THIDUA_UPDATES_IN_HAND, else the default for the
-    database), given to the echo bot too."""
-    from bot.config import default_updates_in_hand
+def updates_in_hand(asked: int | None) -> int:
+    """The bot's limit of updates in hand (as asked, else THIDUA_UPDATES_IN_HAND's default),
+    given to the echo bot too."""
+    from bot.config import Settings
 
-    return asked or default_updates_in_hand(url)
+    return asked or Settings.model_fields["updates_in_hand"].default
 
 
 @dataclass(frozen=True)
@@ -466,7 +466,7 @@ async def spawn(role: str, api: FakeBotAPI, url: str, stats: Path, options: Chil
         "DATABASE_URL": url,
         "THIDUA_LOG_LEVEL": options.log_level,
         "PYTHONPATH": str(ROOT),
-        "THIDUA_UPDATES_IN_HAND": str(updates_in_hand(url, options.concurrency)),
+        "THIDUA_UPDATES_IN_HAND": str(updates_in_hand(options.concurrency)),
     }
     env.pop("REDIS_URL", None)
     if role == "echo":
@@ -564,7 +564,7 @@ async def main_async(args: argparse.Namespace) -> int:
         print(
             f"{args.people} people ({sum(m.rostered for m in members)} on the roster), "
             f"{UPPERS * GRASSROOTS_PER_UPPER} grassroots unions, {kind}, "
-            f"{updates_in_hand(url, args.concurrency)} updates in hand",
+            f"{updates_in_hand(args.concurrency)} updates in hand",
             flush=True,
         )
         per_person = round(sum(7 if m.rostered else 9 for m in members) / len(members))

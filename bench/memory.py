@@ -289,7 +289,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
         echo_run = await measure(
             "bare aiogram echo bot",
-            ["-m", "bench.echo_bot", "--concurrency", str(updates_in_hand(url, None))],
+            ["-m", "bench.echo_bot", "--concurrency", str(updates_in_hand(None))],
             url,
             args.conversations,
             echo,

@@ -139,7 +139,7 @@ async def _platform_channels(
             settings.telegram_api_base,
             webhook_url=hook_url,
             webhook_secret=hook_secret,
-            max_concurrent_updates=settings.updates_at_once,
+            max_concurrent_updates=settings.updates_in_hand,
         )
         # An API hiccup at start is waited out rather than ending the process.
         me = await call_with_retry(telegram.bot.get_me, what="Telegram getMe")

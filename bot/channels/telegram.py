@@ -93,11 +93,8 @@ CALLBACK_PREFIX = "c"
 # A malformed or foreign callback is answered as a press on an earlier question.
 STALE_SEQ = -1
 ALLOWED_UPDATES = ["message", "callback_query"]
-# Updates handled at once, when the settings do not say (Settings.updates_at_once). The work
-# is CPU-bound (ORM, aiogram): 64 at once took the same updates/s as 8 but held each update
-# 8 times longer (bench/conversation.py); 4 still overlaps the waits on the database and the
-# Bot API, with a p99 inside the bot under 50 ms on PostgreSQL.
-MAX_CONCURRENT_UPDATES = 4
+# Updates handled at once unless told (THIDUA_UPDATES_IN_HAND says why this few).
+MAX_CONCURRENT_UPDATES = 2
 # Seconds stop() waits for updates already being handled before closing the session.
 DRAIN_TIMEOUT = 10.0
 

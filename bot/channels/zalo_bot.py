@@ -226,7 +226,7 @@ class ZaloBotChannel:
             sessionmaker=sessionmaker,
             webhook_url=(settings.zalo_webhook_url or "").strip() or None,
             webhook_secret=secret.get_secret_value().strip() if secret else None,
-            max_concurrent_updates=settings.updates_at_once,
+            max_concurrent_updates=settings.updates_in_hand,
         )
 
     @property

@@ -443,7 +443,7 @@ class ZaloOAChannel:
             oauth_base=settings.zalo_oa_oauth_base,
             webhook_secret=_value(settings.zalo_oa_webhook_secret),
             sessionmaker=sessionmaker,
-            max_concurrent_updates=settings.updates_at_once,
+            max_concurrent_updates=settings.updates_in_hand,
         )
 
     @property
