@@ -9,6 +9,7 @@ transaction, and writes the log rows (:func:`claim`) together with the outbox ro
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -236,30 +237,40 @@ class Candidate(NamedTuple):
     chats: tuple[tuple[int, str, str], ...] = ()  # (identity id, channel, external id)
 
 
+@asynccontextmanager
+async def custom_plans(session: AsyncSession) -> AsyncIterator[None]:
+    """On PostgreSQL, plan the statements run inside for their parameters, every time.
+
+    asyncpg prepares every statement, and from the sixth run on a connection PostgreSQL may
+    switch to a generic plan, blind to the subtree's path: the reminder selection read
+    people unit by unit and sorted a million rows (3 s instead of 0.7 s), the province's
+    progress took 1.4 s instead of 0.6 s. A statement is planned when it starts (for a
+    stream, when its cursor opens), so the setting is only needed that long.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    previous = await session.scalar(
+        select(
+            func.current_setting("plan_cache_mode"),
+            func.set_config("plan_cache_mode", "force_custom_plan", True),
+        )
+    )
+    yield
+    # Not in a finally: after an error the transaction is aborted, and the setting with it.
+    await session.execute(select(func.set_config("plan_cache_mode", previous, True)))
+
+
 async def _stream_rows(
     session: AsyncSession, query: Executable, size: int
 ) -> AsyncIterator[Sequence[Any]]:
     # One statement streamed through a server-side cursor, cut into batches: the sets it
     # anti-joins (people who registered, chats with a draft) are built once per pass, not
-    # once per batch.
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        # asyncpg prepares every statement, and from the sixth run on a connection
-        # PostgreSQL may switch to a generic plan: blind to the subtree's path, it reads
-        # people unit by unit and sorts a million rows (3 s instead of 0.7 s). The plan is
-        # made when the cursor opens, so custom plans are asked for around that moment only.
-        previous = await session.scalar(
-            select(
-                func.current_setting("plan_cache_mode"),
-                func.set_config("plan_cache_mode", "force_custom_plan", True),
-            )
-        )
-    # On the session's connection, not through the ORM: these are plain rows, and the ORM's
-    # row handling cost a fifth of the selection (bench/digest.py).
+    # once per batch. On the session's connection, not through the ORM: these are plain
+    # rows, and the ORM's row handling cost a fifth of the selection (bench/digest.py).
     connection = await session.connection()
-    result = await connection.stream(query.execution_options(yield_per=size))
-    if postgres:  # (a failed statement aborts the transaction, and the setting with it)
-        await session.execute(select(func.set_config("plan_cache_mode", previous, True)))
+    async with custom_plans(session):
+        result = await connection.stream(query.execution_options(yield_per=size))
     async for rows in result.partitions(size):
         yield rows
 

@@ -31,6 +31,7 @@ from storage.models import (
 )
 from storage.reminders import (
     COUNTED,
+    custom_plans,
     initiative_people,
     registered_people,
     subtree_of,
@@ -139,16 +140,18 @@ async def progress_under(
         rows = await _sqlite_large_subtree(session, campaign_id, within_path)
     if rows is None:
         registered = registered_people(campaign_id).subquery()
-        rows = (
-            await session.execute(
-                select(Unit.path, func.count(Person.id), func.count(registered.c[0]))
-                .select_from(Person)
-                .join(Unit, Unit.id == Person.unit_id)
-                .outerjoin(registered, registered.c[0] == Person.id)
-                .where(subtree_of(within_path))
-                .group_by(Unit.id, Unit.path)
-            )
-        ).tuples()
+        async with custom_plans(session):
+            rows = [
+                (str(path), int(n), int(done))
+                for path, n, done in await session.execute(
+                    select(Unit.path, func.count(Person.id), func.count(registered.c[0]))
+                    .select_from(Person)
+                    .join(Unit, Unit.id == Person.unit_id)
+                    .outerjoin(registered, registered.c[0] == Person.id)
+                    .where(subtree_of(within_path))
+                    .group_by(Unit.id, Unit.path)
+                )
+            ]
     members: dict[int, int] = dict.fromkeys(wanted, 0)
     done: dict[int, int] = dict.fromkeys(wanted, 0)
     for path, count, count_registered in rows:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.scheduler import catch_up_job, plan_jobs
@@ -38,7 +38,7 @@ from storage.models import (
     UnitRole,
     UnitSubmission,
 )
-from storage.reminders import addressed, latest_addresses, members_due
+from storage.reminders import addressed, custom_plans, latest_addresses, members_due
 from storage.schedule import parse_reminders
 from tests.chat import Chat
 from tests.factories import Org, make_org
@@ -496,3 +496,17 @@ async def test_each_member_is_reminded_once_on_the_chat_used_last(sessionmaker) 
         ("lan", f"u{scene.people['lan']}"),
     ]
     assert len(await outbox(sessionmaker)) == 5
+
+
+async def test_large_statements_are_planned_for_their_parameters_only_while_they_start(
+    sessionmaker,
+) -> None:
+    """PostgreSQL: custom plans inside storage.reminders.custom_plans (a prepared statement
+    run a sixth time could get a generic plan), the setting as it was afterwards."""
+    async with sessionmaker() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            pytest.skip("plan_cache_mode is PostgreSQL's")
+        before = await session.scalar(text("SHOW plan_cache_mode"))
+        async with custom_plans(session):
+            assert await session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+        assert await session.scalar(text("SHOW plan_cache_mode")) == before
