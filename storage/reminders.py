@@ -526,7 +526,22 @@ async def claim(
     """Write log rows ``(person_id, due_key, detail)``; returns the (person, key) pairs that
     were new. A pair already logged, by an earlier pass or by another process running the
     same pass right now, is skipped by the unique key (ON CONFLICT DO NOTHING): only the
-    transaction whose insert succeeds goes on to queue the message."""
+    transaction whose insert succeeds goes on to queue the message.
+
+    People who turned reminders off (or were erased, which mutes) since the pass read them
+    are left out: the pass reads everyone in one long statement, so its view can be minutes
+    old by the last batch."""
+    if not entries:
+        return set()
+    muted = set(
+        await session.scalars(
+            select(Person.id).where(
+                Person.id.in_({person_id for person_id, _key, _detail in entries}),
+                Person.reminders_muted.is_(True),
+            )
+        )
+    )
+    entries = [entry for entry in entries if entry[0] not in muted]
     if not entries:
         return set()
     now = utcnow()

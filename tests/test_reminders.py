@@ -38,7 +38,8 @@ from storage.models import (
     UnitRole,
     UnitSubmission,
 )
-from storage.reminders import addressed, custom_plans, latest_addresses, members_due
+from storage.personal import erase_person
+from storage.reminders import addressed, claim, custom_plans, latest_addresses, members_due
 from storage.schedule import parse_reminders
 from tests.chat import Chat
 from tests.factories import Org, make_org
@@ -510,3 +511,33 @@ async def test_large_statements_are_planned_for_their_parameters_only_while_they
         async with custom_plans(session):
             assert await session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
         assert await session.scalar(text("SHOW plan_cache_mode")) == before
+
+
+async def test_nobody_who_turned_reminders_off_during_a_pass_is_sent_one(sessionmaker) -> None:
+    """The pass reads the due members in one long statement; whoever mutes reminders or has
+    their data erased before their batch is written is not logged, so gets no message."""
+    scene = await make_scene(sessionmaker)
+    async with sessionmaker() as reader:
+        batches = [
+            batch
+            async for batch in members_due(
+                reader, scene.org.campaign.id, scene.org.province.path, "k", batch=500
+            )
+        ]
+    due = {c.person_id for batch in batches for c in batch}
+    assert {scene.people["hoa"], scene.people["giang"]} <= due
+    async with sessionmaker() as session, session.begin():
+        hoa = await session.get(Person, scene.people["hoa"])
+        assert hoa is not None
+        await erase_person(session, hoa, datetime(2027, 1, 18, 2, 0, tzinfo=UTC))
+        await session.execute(
+            update(Person).where(Person.id == scene.people["giang"]).values(reminders_muted=True)
+        )
+    async with sessionmaker() as session, session.begin():
+        won = await claim(
+            session, scene.org.campaign.id, "member", [(pid, "k", None) for pid in sorted(due)]
+        )
+    assert {pid for pid, _key in won} == due - {scene.people["hoa"], scene.people["giang"]}
+    async with sessionmaker() as session:
+        logged = set(await session.scalars(select(ReminderLog.person_id)))
+    assert logged == due - {scene.people["hoa"], scene.people["giang"]}
