@@ -96,21 +96,7 @@ def registered_people(campaign_id: int) -> Select[tuple[int | None]]:
         Registration.person_id.is_not(None),
         Registration.status.in_(COUNTED),
     )
-    authored = select(Initiative.person_id).where(
-        Initiative.campaign_id == campaign_id,
-        Initiative.person_id.is_not(None),
-        Initiative.status.in_(COUNTED),
-    )
-    coauthored = (
-        select(InitiativeAuthor.person_id)
-        .join(Initiative, Initiative.id == InitiativeAuthor.initiative_id)
-        .where(
-            Initiative.campaign_id == campaign_id,
-            InitiativeAuthor.person_id.is_not(None),
-            Initiative.status.in_(COUNTED),
-        )
-    )
-    return select(union(titles, authored, coauthored).subquery().c[0])
+    return select(union(titles, *_initiative_authors(campaign_id)).subquery().c[0])
 
 
 def titled_people(campaign_id: int) -> Select[int | None]:
@@ -132,6 +118,11 @@ def titled_people(campaign_id: int) -> Select[int | None]:
 
 def initiative_people(campaign_id: int) -> Select[tuple[int | None]]:
     """Ids of the authors and co-authors of initiatives registered in the campaign."""
+    return select(union(*_initiative_authors(campaign_id)).subquery().c[0])
+
+
+def _initiative_authors(campaign_id: int) -> tuple[Select[int | None], Select[int | None]]:
+    """The authors, and the co-authors, of the campaign's counted initiatives."""
     authored = select(Initiative.person_id).where(
         Initiative.campaign_id == campaign_id,
         Initiative.person_id.is_not(None),
@@ -146,7 +137,7 @@ def initiative_people(campaign_id: int) -> Select[tuple[int | None]]:
             Initiative.status.in_(COUNTED),
         )
     )
-    return select(union(authored, coauthored).subquery().c[0])
+    return authored, coauthored
 
 
 def _draft_people(campaign_id: int) -> Select[tuple[int | None]]:
