@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +27,9 @@ from storage.models import AuditEntry, Person, Role, Unit, UnitKind, UnitRole
 # text.py is pure (no platform, no database): the same fold()/parse_phone() must be used
 # here and in the conversation, or "Công ty May" stored here would not be found there.
 from storage.normalize import Invalid, clean, fold, parse_name, parse_phone
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
 
 VIA_IMPORT = "import"
 
@@ -134,21 +137,15 @@ def _rows_from_table(table: Iterable[Sequence[Any]]) -> tuple[list[str], list[Ro
     return header, rows
 
 
-def _sniff_delimiter(first_line: str) -> str:
+def sniff_delimiter(first_line: str) -> str:
     # Vietnamese Excel saves "CSV" with ";" because "," is the decimal separator there.
     counts = {d: first_line.count(d) for d in (",", ";", "\t")}
     best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","
 
 
-def read_csv(source: str | Path | bytes | BinaryIO) -> tuple[list[str], list[Row]]:
-    """Header and rows of a UTF-8 CSV (BOM or not; "," ";" or tab delimited)."""
-    if isinstance(source, bytes):
-        raw = source
-    elif isinstance(source, str | Path):
-        raw = Path(source).read_bytes()
-    else:
-        raw = source.read()
+def csv_cells(raw: bytes) -> list[list[str]]:
+    """The cells of a UTF-8 CSV file (BOM or not; "," ";" or tab delimited)."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -159,28 +156,43 @@ def read_csv(source: str | Path | bytes | BinaryIO) -> tuple[list[str], list[Row
             ]
         ) from exc
     first_line = text.split("\n", 1)[0]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(first_line))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(first_line))
     try:
-        table = list(reader)
+        return list(reader)
     except csv.Error as exc:
         raise ImportFailed([f"row {reader.line_num}: the CSV is malformed ({exc})"]) from exc
-    return _rows_from_table(table)
 
 
-def read_xlsx(source: str | Path | BinaryIO) -> tuple[list[str], list[Row]]:
-    """Header and rows of the first sheet of an XLSX workbook."""
+def read_csv(source: str | Path | bytes | BinaryIO) -> tuple[list[str], list[Row]]:
+    """Header and rows of a UTF-8 CSV (BOM or not; "," ";" or tab delimited)."""
+    if isinstance(source, bytes):
+        raw = source
+    elif isinstance(source, str | Path):
+        raw = Path(source).read_bytes()
+    else:
+        raw = source.read()
+    return _rows_from_table(csv_cells(raw))
+
+
+def open_workbook(source: str | Path | BinaryIO) -> Workbook:
+    """An XLSX workbook opened read-only; a file that is not one says so in plain words."""
     # Imported here: openpyxl is heavy and the running bot never reads spreadsheets.
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
-        workbook = load_workbook(source, read_only=True, data_only=True)
+        return load_workbook(source, read_only=True, data_only=True)
     except FileNotFoundError:
         raise
     except (zipfile.BadZipFile, InvalidFileException, OSError, KeyError, ValueError) as exc:
         raise ImportFailed(
             [f"the file is not a readable XLSX workbook ({exc}); save it again from Excel"]
         ) from exc
+
+
+def read_xlsx(source: str | Path | BinaryIO) -> tuple[list[str], list[Row]]:
+    """Header and rows of the first sheet of an XLSX workbook."""
+    workbook = open_workbook(source)
     try:
         sheet = workbook.worksheets[0]
         return _rows_from_table(sheet.iter_rows(values_only=True))

@@ -38,10 +38,7 @@ checked here. No commits: the caller owns the transaction.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import re
-import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -52,7 +49,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.exporters import STATUS_LABELS, unguard_formula
-from storage.importers import ImportFailed
+from storage.importers import ImportFailed, csv_cells, open_workbook
 from storage.models import (
     AuditEntry,
     Campaign,
@@ -240,49 +237,17 @@ class Table:
     rows: list[tuple[int, list[Any]]]
 
 
-def _decode(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportFailed(
-            [
-                "the file is not UTF-8 text; in Excel use 'Save As' → 'CSV UTF-8' "
-                f"(bad byte at position {exc.start})"
-            ]
-        ) from exc
-
-
 def read_tables(path: str | Path) -> list[Table]:
     """Every sheet of an XLSX workbook, or the one table of a CSV file, as raw cells."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt", ""):
-        text = _decode(path.read_bytes())
-        first = text.split("\n", 1)[0]
-        # Vietnamese Excel saves "CSV" with ";" because "," is its decimal separator.
-        counts = {d: first.count(d) for d in (",", ";", "\t")}
-        delimiter = max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-        try:
-            return [Table(None, [(n, list(r)) for n, r in enumerate(reader, start=1)])]
-        except csv.Error as exc:
-            raise ImportFailed([f"row {reader.line_num}: the CSV is malformed ({exc})"]) from exc
+        return [Table(None, list(enumerate(csv_cells(path.read_bytes()), start=1)))]
     if suffix == ".xls":
         raise ImportFailed(["old .xls files are not supported; save the file as .xlsx or CSV"])
     if suffix not in (".xlsx", ".xlsm"):
         raise ImportFailed([f"unsupported file type {suffix!r}; use .csv or .xlsx"])
-    # Imported here: openpyxl is heavy and the running bot never reads spreadsheets.
-    from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except FileNotFoundError:
-        raise
-    except (zipfile.BadZipFile, InvalidFileException, OSError, KeyError, ValueError) as exc:
-        raise ImportFailed(
-            [f"the file is not a readable XLSX workbook ({exc}); save it again from Excel"]
-        ) from exc
+    workbook = open_workbook(path)
     try:
         return [
             Table(
