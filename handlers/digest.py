@@ -156,6 +156,8 @@ def _works_lines(data: DigestData, locale: str) -> str:
             requested=format_count(requested, locale),
             installed=format_count(sum(o.plaques_installed for o in data.occasions), locale),
         )
+    if data.occasions:
+        line += _(", by occasion:")
     lines = [line]
     for occasion in data.occasions[:MAX_OCCASION_LINES]:
         name = occasion.name
