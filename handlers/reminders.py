@@ -312,7 +312,7 @@ class Planned:
     person_id: int
     name: str
     kind: str  # "member" or "leader"
-    detail: str  # "register", "draft" or "progress"
+    detail: str  # "register", "draft", "progress" or "review" (a phase's sơ kết)
     channel: str
     external_id: str
     due_key: str
@@ -451,7 +451,9 @@ async def _remind_leaders(
                     ]
                     with use_locale(leader.locale or policy.default_locale):
                         reply = leader_reply(campaign, point, units, today)
-                    entries.append((leader, "progress", reply))
+                    # Before a phase ends it is the phase's review, not the registrations.
+                    detail = "review" if point.anchor.phase is not None else "progress"
+                    entries.append((leader, detail, reply))
                 await _send(session, campaign, KIND_LEADER, point, entries, report, dry_run)
 
 

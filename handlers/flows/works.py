@@ -167,10 +167,8 @@ async def ask_occasion(ctx: Ctx) -> Prompt | Go:
     return Prompt(
         _("Which occasion does the work greet?"),
         (
-            *(
-                Choice(f"o{i}", occasion_label(o.name[:MAX_NAME], o.on))
-                for i, o in enumerate(listed)
-            ),
+            # The name only: the day is in the summary, and a button must stay short.
+            *(Choice(f"o{i}", o.name[:MAX_NAME]) for i, o in enumerate(listed)),
             Choice("other", _("Other occasion")),
         ),
     )
