@@ -386,3 +386,28 @@ def test_a_list_is_not_a_campaign(tmp_path: Path) -> None:
     path.write_text("- TD2027\n", encoding="utf-8")
     with pytest.raises(CampaignInvalid, match="must be a YAML mapping"):
         read_campaign_file(path)
+
+
+async def test_the_readme_example_loads(
+    sessionmaker: Sessions, issuer: int, tmp_path: Path
+) -> None:
+    """The campaign file shown in the README is a file the bot accepts."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("Campaign file") :]
+    example = section[section.index("```yaml") + len("```yaml") : section.index("```\n", 10)]
+    (tmp_path / "td.yaml").write_text(example, encoding="utf-8")
+    (tmp_path / "ke-hoach-phat-dong-2027.pdf").write_bytes(b"%PDF-1.4")
+    async with sessionmaker() as session, session.begin():
+        campaign = await load_campaign_file(session, tmp_path / "td.yaml")
+    assert campaign.plan_file_name == "ke-hoach-phat-dong-2027.pdf"
+    assert [(t.code, t.of) for t in campaign_targets(campaign)] == [
+        ("LDTT", "members"),
+        ("CSTDCS", "members"),
+        ("BK_TINH", "collectives"),
+        ("TTLDXS", "collectives"),
+    ]
+    assert [o.on for o in campaign_occasions(campaign)] == [
+        date(2027, 5, 1),
+        date(2027, 7, 28),
+        None,
+    ]
