@@ -625,3 +625,10 @@ async def test_digest_reads_like_the_officers_own_report(sessionmaker) -> None:
     with use_locale("vi"):
         body = digest_text(data, vn(1, 18, 8), POLICY)
     assert body == EXPECTED_REPORT, body
+
+
+def test_counts_are_two_digits_and_zero_is_zero() -> None:
+    from handlers.text import format_count
+
+    assert [format_count(n) for n in (0, 2, 17, 1445)] == ["0", "02", "17", "1.445"]
+    assert format_count(0, "en") == "0" and format_count(2, "en") == "2"

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.models import (
     AuditEntry,
     Campaign,
+    CampaignPhase,
     Role,
     SubmissionStatus,
     UnitRole,
@@ -323,6 +324,10 @@ async def test_works_are_registered_in_phase_2_after_the_january_deadline(
         True,
     )
 
+    # The work can still be withdrawn while its phase runs.
+    await chat.say("/cuatoi")
+    assert any("Rút công trình" in b for b in chat.buttons())
+
     # After the last phase, works close too.
     january = datetime(2028, 1, 2, 9, 0, tzinfo=VN)
     late = Chat(make_engine(sessionmaker, january), "leader")
@@ -380,3 +385,23 @@ async def test_leader_follows_a_plaque_up_in_the_chat(sessionmaker: Sessions, or
     await onboard_new(stranger)
     await stranger.say("/cuatoi")
     assert not any("gắn biển" in b for b in stranger.buttons())
+
+
+async def test_works_close_with_their_last_phase_while_the_campaign_runs(
+    sessionmaker: Sessions, org: Org
+) -> None:
+    """A school-year plan whose phase 2 ends on 30/11: in December the campaign still runs
+    (its year does), but works are closed, and the leader is told since when."""
+    async with sessionmaker() as session, session.begin():
+        phase = await session.scalar(
+            select(CampaignPhase).where(
+                CampaignPhase.campaign_id == org.campaign.id, CampaignPhase.position == 2
+            )
+        )
+        assert phase is not None
+        phase.ends_on = date(2027, 11, 30)
+    await make_leader(sessionmaker, org)
+    chat = Chat(make_engine(sessionmaker, datetime(2027, 12, 10, 9, 0, tzinfo=VN)), "leader")
+    await chat.say("/congtrinh")
+    assert "chỉ đăng ký được đến hết ngày 30/11/2027" in chat.text()
+    assert await works(sessionmaker) == []
