@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from babel.numbers import format_decimal
+
 from handlers.digest import can_send_files
 from handlers.engine.flow import Ctx, Go, Switch
 from handlers.engine.prompt import OutFile, Reply
@@ -34,7 +36,7 @@ def _day(value: date) -> str:
 
 
 def _share(target: Target) -> str:
-    number = format(target.share.normalize(), "f").replace(".", ",")
+    number = format_decimal(target.share, format="#,##0.##", locale=current_locale())
     if target.of == "collectives":
         return _("{share} % of collectives").format(share=number)
     return _("{share} % of members").format(share=number)
