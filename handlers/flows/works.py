@@ -397,7 +397,10 @@ async def _save(ctx: Ctx) -> Go:
     if not works_open(campaign, ctx.today, _occasion_on(ctx)):
         ctx.say(works_closed_text(campaign))
         return Finish()
-    if await refuse_if_locked(ctx, campaign.id, unit.id):
+    # The approved list is the one sent for the registration period; a work registered
+    # later in the year (for an occasion of a later phase) is new, not a change to it.
+    in_registration = ctx.today <= campaign.registration_deadline
+    if in_registration and await refuse_if_locked(ctx, campaign.id, unit.id):
         return Finish()
     start, finish = _dates(ctx)
     assert start is not None and finish is not None  # the summary checked them
