@@ -28,7 +28,8 @@ movements:
   - Lao động giỏi, Lao động sáng tạo
   - Xanh – Sạch – Đẹp, bảo đảm an toàn, vệ sinh lao động
 phases:
-  - {name: Đợt 1, start: 2027-01-01, end: 2027-06-30, theme: Chào mừng Tháng Công nhân}
+  - {name: Đợt 1, start: 2027-01-01, end: 2027-06-30, theme: Chào mừng Tháng Công nhân,
+     works_until: 2027-07-15}
   - {name: Đợt 2, start: 2027-07-01, end: 2027-12-31}
 titles: [LDTT, CSTDCS, BK_TINH, TTLDTT, TTLDXS]
 targets: {LDTT: 100%, TTLDXS: 90%, CSTDCS: 20%}
@@ -72,7 +73,8 @@ async def test_a_member_reads_the_plan_and_gets_the_document(
         "Hạn đăng ký: 25/01/2027 (còn 15 ngày).\n"
         "\n"
         "Các đợt thi đua:\n"
-        "• Đợt 1 (01/01/2027 – 30/06/2027): đang diễn ra, còn 171 ngày\n"
+        "• Đợt 1 (01/01/2027 – 30/06/2027): đang diễn ra, còn 171 ngày; nhận đăng ký công "
+        "trình đến hết 15/07/2027\n"
         "  Chủ đề: Chào mừng Tháng Công nhân\n"
         "• Đợt 2 (01/07/2027 – 31/12/2027): bắt đầu ngày 01/07/2027\n"
         "\n"

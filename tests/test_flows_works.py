@@ -333,7 +333,6 @@ async def test_works_are_registered_in_phase_2_after_the_january_deadline(
         True,
     )
 
-
     # After the last phase, works close too.
     january = datetime(2028, 1, 2, 9, 0, tzinfo=VN)
     late = Chat(make_engine(sessionmaker, january), "leader")

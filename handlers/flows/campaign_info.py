@@ -81,6 +81,8 @@ def campaign_info_text(
                 end=_day(phase.ends_on),
                 state=phase_state(phase, today),
             )
+            if phase.works_until and phase.works_until != phase.ends_on:
+                line += "; " + _("works taken until {day}").format(day=_day(phase.works_until))
             if phase.theme:
                 line += "\n  " + _("Theme: {theme}").format(theme=phase.theme)
             lines.append(line)
