@@ -53,31 +53,54 @@ DEMO_ROLES = {
 }
 
 
+# Công đoàn Việt Nam was founded on 28/07/1929: the anniversary a year's works greet.
+FOUNDED = 1929
+
+
 def demo_campaign(today: date) -> dict[str, object]:
-    """A campaign open today: this year's if January 25 is still ahead, else next year's."""
+    """A campaign open today: this year's if January 25 is still ahead, else next year's.
+
+    It speaks like a launch plan: the year's theme, the movements, targets per title, phase
+    themes and dated occasions for the works.
+    """
     year = today.year if today <= date(today.year, 1, 25) else today.year + 1
     deadline = date(year, 1, 25)
     if (deadline - today).days < 14:
         deadline = today + timedelta(days=30)
+    anniversary = f"Kỷ niệm {year - FOUNDED} năm Ngày thành lập Công đoàn Việt Nam"
     return {
         "code": f"TD{year}",
         "name": f"Phong trào thi đua năm {year}",
         "issuer": "LDLD-BK",
         "year": year,
         "registration_deadline": deadline.isoformat(),
+        "theme": f"Đoàn kết, đổi mới, sáng tạo, thi đua hoàn thành xuất sắc nhiệm vụ năm {year}",
+        "movements": [
+            "Lao động giỏi, Lao động sáng tạo",
+            "Xanh – Sạch – Đẹp, bảo đảm an toàn, vệ sinh lao động",
+            "Giỏi việc nước, đảm việc nhà",
+        ],
         "phases": [
             {
                 "name": "Đợt 1",
                 "start": f"{year}-01-01",
                 "end": f"{year}-06-30",
-                "theme": "Thi đua lao động giỏi, lao động sáng tạo",
+                "theme": "Chào mừng Tháng Công nhân, Tháng hành động về an toàn, vệ sinh lao động",
             },
-            {"name": "Đợt 2", "start": f"{year}-07-01", "end": f"{year}-12-31"},
+            {
+                "name": "Đợt 2",
+                "start": f"{year}-07-01",
+                "end": f"{year}-12-31",
+                "theme": f"Chào mừng {year - FOUNDED} năm Ngày thành lập Công đoàn Việt Nam",
+            },
         ],
         "titles": ["LDTT", "CSTDCS", "BK_TINH", "BK_TLD", "TTLDTT", "TTLDXS", "CO_TINH", "CO_TLD"],
+        # Targets of the plan, never caps: a share of the members or of the collectives.
+        "targets": {"LDTT": "100%", "CSTDCS": "20%", "TTLDXS": "90%"},
         "occasions": [
-            "97 năm Ngày thành lập Công đoàn Việt Nam (28/7)",
-            "Tháng Công nhân (tháng 5)",
+            {"name": "Tháng Công nhân", "date": f"{year}-05-01"},
+            {"name": anniversary, "date": f"{year}-07-28"},
+            {"name": "Ngày Quốc khánh", "date": f"{year}-09-02"},
         ],
     }
 

@@ -1,11 +1,14 @@
 """The officers' digest (“Báo cáo tổng hợp”): what it says, and the scheduled pass.
 
 The numbers come from :mod:`storage.stats` (aggregates in SQL); this module words them the
-way upper-level summaries are written (domain.md §6): counts by award from the highest level
-down, collectives and individuals apart, two-digit counts ("02"), "." thousands, money in
-tỷ/triệu đồng. With the text go the registration lists as XLSX (the officers' form of part 2) and a
-bar chart of progress per unit; the chart is drawn by a function the composition root
-passes in (``chart``), since plotting libraries belong outside the conversation layer.
+way upper-level summaries are written (domain.md §6, in seed 002's order): the works by
+occasion, the awards from the highest level down, the collective titles, Chiến sĩ thi đua of
+every level as one total, the initiatives; collectives and individuals apart, two-digit
+counts ("02", zero as "0"), "." thousands, money in tỷ/triệu đồng, fractions in words, units
+in natural order, and progress against the plan's targets. With the text go the registration
+lists as XLSX (the officers' form of part 2) and a bar chart of progress per unit; the chart
+is drawn by a function the composition root passes in (``chart``), since plotting libraries
+belong outside the conversation layer.
 """
 
 from __future__ import annotations
@@ -27,11 +30,12 @@ from handlers.i18n import _, current_locale, use_locale
 from handlers.reminders import PassReport, Planned, ReminderPolicy, load_campaign
 from handlers.text import format_count, format_date, format_money, format_number, split_message
 from storage.models import Campaign, SubmissionStatus, Unit
+from storage.normalize import natural_key
 from storage.registration_forms import build_form, write_form_xlsx
 from storage.reminders import KIND_DIGEST, OfficerDue, claim, officers_due
 from storage.repo import campaign_end
 from storage.schedule import digest_frequency
-from storage.stats import DigestData, digest_data
+from storage.stats import DigestData, TargetProgress, TitleCount, digest_data
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +61,53 @@ def can_send_files(channel: str) -> bool:
 
 # --- words ------------------------------------------------------------------------------------
 
+# The order of the officers' own summary (domain.md §6, seed 002): the works, then the awards
+# from the highest body down (Cờ before Bằng khen of the same body), the collective titles,
+# every level of Chiến sĩ thi đua as one line, the rest; the initiatives close it. A title
+# the catalogue adds later goes by its rank just before LĐTT.
+DIGEST_ORDER = (
+    "CO_CP",
+    "CO_TLD",
+    "BK_TLD",
+    "CO_TINH",
+    "BK_TINH",
+    "GK",
+    "CDCS_HTXS",
+    "CDCS_VM",
+    "GVN_DVN",
+    "XSD",
+    "TTLDXS",
+    "TTLDTT",
+    "CSTD",  # Chiến sĩ thi đua các cấp, counted together
+    "LDTT",
+    "LDST",
+)
+# Occasions listed under the works line; the XLSX has every work.
+MAX_OCCASION_LINES = 10
 
-def _percent(done: int, total: int, locale: str) -> str:
+
+def is_cstd(code: str) -> bool:
+    """A level of Chiến sĩ thi đua (CSTDCS, CSTD_TINH, CSTD_TLD, CSTDTQ)."""
+    return code.startswith("CSTD")
+
+
+def _order(title: TitleCount) -> tuple[float, int, str]:
+    code = "CSTD" if is_cstd(title.code) else title.code
+    if code in DIGEST_ORDER:
+        return (DIGEST_ORDER.index(code), title.rank, title.code)
+    return (DIGEST_ORDER.index("LDTT") - 0.5, title.rank, title.code)
+
+
+def _percent(done: int | Decimal, total: int | Decimal, locale: str) -> str:
     if total <= 0:
         return "–"
-    value = (Decimal(done) * 100 / Decimal(total)).quantize(Decimal("0.1"))
-    return format_decimal(value, format="#,##0.#", locale=locale) + "%"
+    return _percent_value(Decimal(done) * 100 / Decimal(total), locale)
+
+
+def _percent_value(value: Decimal, locale: str) -> str:
+    """91,8 % (Vietnamese writes a space before the sign), 91.8% in English."""
+    shown = format_decimal(value.quantize(Decimal("0.1")), format="#,##0.#", locale=locale)
+    return f"{shown} %" if locale == "vi" else f"{shown}%"
 
 
 def _names(names: list[str], total: int) -> str:
@@ -86,6 +131,70 @@ def _title_line(collectives: int, individuals: int, name: str, locale: str) -> s
     )
 
 
+def _cstd_line(titles: list[TitleCount], locale: str) -> str:
+    """ "05 cá nhân đăng ký đạt CSTĐ các cấp (Chiến sĩ thi đua cơ sở 04, … cấp tỉnh 01)"."""
+    levels = [t for t in titles if is_cstd(t.code) and t.individuals]
+    line = _("{i} individuals registered for Chiến sĩ thi đua at every level").format(
+        i=format_count(sum(t.individuals for t in levels), locale)
+    )
+    if levels:
+        line += " ({parts})".format(
+            parts=", ".join(f"{t.name} {format_count(t.individuals, locale)}" for t in levels)
+        )
+    return line
+
+
+def _works_lines(data: DigestData, locale: str) -> str:
+    line = _("{n} commemorative works registered, with a total value of {value}").format(
+        n=format_count(data.works, locale), value=format_money(data.works_value, locale)
+    )
+    requested = sum(o.plaques_requested for o in data.occasions)
+    if requested:
+        line += _(
+            " ({requested} with a plaque requested, {installed} with the plaque put up)"
+        ).format(
+            requested=format_count(requested, locale),
+            installed=format_count(sum(o.plaques_installed for o in data.occasions), locale),
+        )
+    if data.occasions:
+        line += _(", by occasion:")
+    lines = [line]
+    for occasion in data.occasions[:MAX_OCCASION_LINES]:
+        name = occasion.name
+        if occasion.on is not None:
+            name += f" ({format_date(occasion.on, locale)})"
+        lines.append(
+            _("   – {occasion}: {n} works, {value}").format(
+                occasion=name,
+                n=format_count(occasion.works, locale),
+                value=format_money(occasion.value, locale),
+            )
+        )
+    if len(data.occasions) > MAX_OCCASION_LINES:
+        lines.append(
+            _("   – and {n} more occasions (see the attached file)").format(
+                n=format_number(len(data.occasions) - MAX_OCCASION_LINES, locale)
+            )
+        )
+    return "\n".join(lines)
+
+
+def _target_line(target: TargetProgress, locale: str) -> str:
+    if target.base <= 0:
+        return _("• {title}: {done} registered — target {target}").format(
+            title=target.label,
+            done=format_number(target.done, locale),
+            target=_percent_value(target.share, locale),
+        )
+    return _("• {title}: {done}/{total} = {percent} — target {target}").format(
+        title=target.label,
+        done=format_number(target.done, locale),
+        total=format_number(target.base, locale),
+        percent=_percent(target.done, target.base, locale),
+        target=_percent_value(target.share, locale),
+    )
+
+
 def _status_word(status: str | None) -> str:
     labels = {
         SubmissionStatus.NOT_SENT: _("Not sent"),
@@ -97,7 +206,11 @@ def _status_word(status: str | None) -> str:
 
 
 def digest_text(data: DigestData, now: datetime, policy: ReminderPolicy) -> str:
-    """The digest in the current locale, as paragraphs (split later per channel)."""
+    """The digest in the current locale, as paragraphs (split later per channel).
+
+    It reads like the officer's own report: counts as "02" (zero as "0"), fractions in words
+    ("1 trên 2 đơn vị", never "01/02", which reads like a date), units in natural order.
+    """
     locale = current_locale()
     local = policy.local(now)
     paragraphs: list[str] = []
@@ -118,39 +231,48 @@ def digest_text(data: DigestData, now: datetime, policy: ReminderPolicy) -> str:
     if sub.expected:
         lines = [
             _(
-                "Units that sent their list: {sent}/{total} "
+                "Units that sent their list: {sent} of {total} units "
                 "(approved {approved}, awaiting approval {pending})."
             ).format(
-                sent=format_count(sub.submitted, locale),
-                total=format_count(sub.expected, locale),
-                approved=format_count(sub.approved, locale),
-                pending=format_count(sub.pending, locale),
+                sent=format_number(sub.submitted, locale),
+                total=format_number(sub.expected, locale),
+                approved=format_number(sub.approved, locale),
+                pending=format_number(sub.pending, locale),
             )
         ]
         if sub.missing:
             lines.append(
                 _("Not sent yet ({n}): {names}.").format(
-                    n=format_count(sub.missing, locale),
+                    n=format_number(sub.missing, locale),
                     names=_names(sub.missing_names, sub.missing),
                 )
             )
         if sub.returned:
             lines.append(
                 _("Returned to complete ({n}): {names}.").format(
-                    n=format_count(sub.returned, locale),
+                    n=format_number(sub.returned, locale),
                     names=_names(sub.returned_names, sub.returned),
                 )
             )
         paragraphs.append("\n".join(lines))
 
-    results: list[str] = []
+    # (place in the order, line): the works first, the initiatives last.
+    entries: list[tuple[tuple[float, int, str], str]] = []
     if data.works:
-        results.append(
-            _("{n} commemorative works registered, with a total value of {value}").format(
-                n=format_count(data.works, locale), value=format_money(data.works_value, locale)
+        entries.append(((-1, 0, ""), _works_lines(data, locale)))
+    for title in data.titles:
+        if not is_cstd(title.code):
+            entries.append(
+                (
+                    _order(title),
+                    _title_line(title.collectives, title.individuals, title.name, locale),
+                )
             )
-        )
-    results += [_title_line(t.collectives, t.individuals, t.name, locale) for t in data.titles]
+    if entries or data.initiatives:
+        # Every level of Chiến sĩ thi đua on one line, said even when none registered.
+        entries.append(((DIGEST_ORDER.index("CSTD"), 0, ""), _cstd_line(data.titles, locale)))
+    entries.sort(key=lambda entry: entry[0])
+    results = [line for _place, line in entries]
     if data.initiatives:
         results.append(
             _("{n} initiatives registered, with an expected benefit of {value}").format(
@@ -174,9 +296,17 @@ def digest_text(data: DigestData, now: datetime, policy: ReminderPolicy) -> str:
     else:
         paragraphs.append(_("Nothing has been registered yet."))
 
+    if data.targets:
+        paragraphs.append(
+            "\n".join(
+                [_("Progress against the plan's targets:")]
+                + [_target_line(t, locale) for t in data.targets]
+            )
+        )
+
     progress = data.progress
     lines = [
-        _("Members who registered: {done}/{total} ({percent}).").format(
+        _("Members who registered: {done} of {total} ({percent}).").format(
             done=format_number(progress.registered, locale),
             total=format_number(progress.members, locale),
             percent=_percent(progress.registered, progress.members, locale),
@@ -184,8 +314,9 @@ def digest_text(data: DigestData, now: datetime, policy: ReminderPolicy) -> str:
     ]
     if data.children:
         lines.append(_("By unit ({parent}):").format(parent=data.breakdown_parent))
-        for child in data.children[:MAX_UNIT_LINES]:
-            line = _("• {unit}: {done}/{total} ({percent})").format(
+        children = sorted(data.children, key=lambda c: (natural_key(c.name), c.unit_id))
+        for child in children[:MAX_UNIT_LINES]:
+            line = _("• {unit}: {done} of {total} members ({percent})").format(
                 unit=child.name,
                 done=format_number(child.progress.registered, locale),
                 total=format_number(child.progress.members, locale),

@@ -248,25 +248,20 @@ def leader_reply(
     units: list[tuple[str, Progress, str | None]],
     today: date,
 ) -> Reply:
-    """A leader's reminder: each led unit's progress and whether its list went up."""
+    """A leader's reminder: before the registration deadline, each led unit's progress and
+    whether its list went up; before a phase ends, the phase's review (sơ kết đợt), since
+    registration closed months ago."""
     locale = current_locale()
     if point.anchor.phase is not None:
-        head = _("⏰ Reminder for unit leaders: {phase} of “{campaign}” ends on {end} ({left}).")
-        head = head.format(
-            phase=point.anchor.phase,
-            campaign=campaign.name,
-            end=_show_date(point.anchor.last_day),
-            left=days_left_text(point.anchor.last_day, today),
-        )
-    else:
-        head = _(
-            "⏰ Reminder for unit leaders: registration for “{campaign}” closes at the end of "
-            "{deadline} ({left})."
-        ).format(
-            campaign=campaign.name,
-            deadline=_show_date(campaign.registration_deadline),
-            left=days_left_text(campaign.registration_deadline, today),
-        )
+        return phase_review_reply(campaign, point, [name for name, _p, _s in units], today)
+    head = _(
+        "⏰ Reminder for unit leaders: registration for “{campaign}” closes at the end of "
+        "{deadline} ({left})."
+    ).format(
+        campaign=campaign.name,
+        deadline=_show_date(campaign.registration_deadline),
+        left=days_left_text(campaign.registration_deadline, today),
+    )
     lines = [head]
     for name, progress, status in units:
         lines.append(
@@ -285,6 +280,28 @@ def leader_reply(
     return Reply("\n".join(lines), choices=(Choice(MUTE, _("🔕 Mute reminders")),))
 
 
+def phase_review_reply(
+    campaign: Campaign, point: DuePoint, unit_names: list[str], today: date
+) -> Reply:
+    """Before a phase ends: prepare its review (sơ kết đợt) and follow up the works."""
+    lines = [
+        _(
+            "⏰ {phase} of “{campaign}” ends on {end} ({left}). Please prepare the phase "
+            "review (sơ kết đợt) of {units}: how the registered targets are being met, the "
+            "commemorative works of the phase and their plaques, and the collectives and "
+            "people who stood out, to be commended."
+        ).format(
+            phase=point.anchor.phase,
+            campaign=campaign.name,
+            end=_show_date(point.anchor.last_day),
+            left=days_left_text(point.anchor.last_day, today),
+            units="; ".join(unit_names) or _("your unit"),
+        ),
+        _("Under “My registrations” (/cuatoi) you can mark a work's plaque as put up."),
+    ]
+    return Reply("\n".join(lines), choices=(Choice(MUTE, _("🔕 Mute reminders")),))
+
+
 # --- the pass ---------------------------------------------------------------------------------
 
 
@@ -295,7 +312,7 @@ class Planned:
     person_id: int
     name: str
     kind: str  # "member" or "leader"
-    detail: str  # "register", "draft" or "progress"
+    detail: str  # "register", "draft", "progress" or "review" (a phase's sơ kết)
     channel: str
     external_id: str
     due_key: str
@@ -434,7 +451,9 @@ async def _remind_leaders(
                     ]
                     with use_locale(leader.locale or policy.default_locale):
                         reply = leader_reply(campaign, point, units, today)
-                    entries.append((leader, "progress", reply))
+                    # Before a phase ends it is the phase's review, not the registrations.
+                    detail = "review" if point.anchor.phase is not None else "progress"
+                    entries.append((leader, detail, reply))
                 await _send(session, campaign, KIND_LEADER, point, entries, report, dry_run)
 
 

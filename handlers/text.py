@@ -47,8 +47,9 @@ def format_number(value: int | float | Decimal, locale: str = "vi") -> str:
 
 
 def format_count(value: int, locale: str = "vi") -> str:
-    """Counts in summaries: two digits in Vietnamese reports ("02", "17", "1.445")."""
-    if locale == "vi" and 0 <= value < 10:
+    """Counts in summaries: two digits in Vietnamese reports ("02", "17", "1.445"); zero is
+    "0" (a "00" reads like a time or a date)."""
+    if locale == "vi" and 0 < value < 10:
         return f"0{value}"
     return format_number(value, locale)
 

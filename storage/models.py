@@ -192,6 +192,11 @@ class Campaign(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Last receipt number handed out; bumped atomically with UPDATE ... RETURNING.
     receipt_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # The launch plan itself (kế hoạch phát động), read from the file the campaign file
+    # names, so the bot can send it wherever it runs. Loaded only when it is sent.
+    plan_file_name: Mapped[str | None] = mapped_column(String(200))
+    plan_file_mime: Mapped[str | None] = mapped_column(String(100))
+    plan_file_content: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -211,6 +216,9 @@ class CampaignPhase(Base):
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
     theme: Mapped[str | None] = mapped_column(Text)
+    # The last day a work greeting an occasion of this phase can be registered (the phase's
+    # end unless the campaign file says otherwise); see storage.campaigns.works_deadline.
+    works_until: Mapped[date | None] = mapped_column(Date)
 
 
 class Registration(Base):
@@ -388,10 +396,14 @@ class Work(Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     name: Mapped[str] = mapped_column(String(300))
     occasion: Mapped[str] = mapped_column(String(300))
+    # The occasion's day (from the campaign file's occasions, or typed by the leader).
+    occasion_on: Mapped[date | None] = mapped_column(Date)
     value: Mapped[int] = mapped_column(BigInteger)
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
+    # đề nghị gắn biển → đã gắn biển (the day the leader said the plaque was put up).
     plaque_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    plaque_installed_on: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(20), default=RegistrationStatus.SUBMITTED)
     source: Mapped[str] = mapped_column(String(20), default="chat")
     entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))

@@ -70,6 +70,15 @@ def fold(text: str) -> str:
     return re.sub(r"\s+", " ", stripped).strip()
 
 
+def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key putting "số 2" before "số 10" (numbers by value), accents and case aside."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part)
+        for part in re.split(r"(\d+)", fold(text))
+        if part
+    )
+
+
 def parse_name(text: str) -> str:
     """A person's full name: letters (any script), spaces, dots, hyphens, apostrophes."""
     name = clean(text, max_length=100)

@@ -48,6 +48,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.campaigns import campaign_occasions, works_close
 from storage.exporters import STATUS_LABELS, unguard_formula
 from storage.importers import ImportFailed, csv_cells, open_workbook
 from storage.models import (
@@ -632,21 +633,21 @@ async def import_registrations(
     problems.raise_if_any()
     if not lines:
         raise ImportFailed(["the file has a header but no data rows"])
-    late = today > campaign.registration_deadline
+    # Works are registered through the year, until their phase ends (as in the chat).
+    closes = works_close(campaign) if kind == WORKS else campaign.registration_deadline
+    late = today > closes
     if late and not allow_late:
         problems.add(
             None,
             f"registration for {campaign.code} closed on "
-            f"{_show(campaign.registration_deadline)}, as in the chat; to record lists the "
+            f"{_show(closes)}, as in the chat; to record lists the "
             "units handed in before that day, run the import again with --allow-late",
         )
     checker = _Checker(session, campaign, today, problems)
     await checker.load(lines)
     planned = await checker.check(lines, kind)
     problems.raise_if_any()
-    summary = RegistrationImportSummary(
-        kind, campaign.code, campaign.name, campaign.registration_deadline, late=late
-    )
+    summary = RegistrationImportSummary(kind, campaign.code, campaign.name, closes, late=late)
     await _write(session, campaign, planned, checker, summary, late=late, file_name=file_name)
     return summary
 
@@ -1318,6 +1319,7 @@ async def _write(
     # added (there are no dropped rows when we get here, but the rule costs nothing).
     needed = {id(p.who.new) for p in planned if p.who is not None and p.who.new is not None}
     new_people = [n for n in checker.new_people if id(n) in needed]
+    occasion_days = {fold(o.name): o.on for o in campaign_occasions(campaign) if o.on}
     for new in new_people:
         new.person = Person(
             full_name=new.full_name,
@@ -1400,6 +1402,8 @@ async def _write(
                 unit_id=item.unit.id,
                 name=data["name"],
                 occasion=data["occasion"],
+                # The day of an occasion the campaign file lists by this name.
+                occasion_on=occasion_days.get(fold(data["occasion"])),
                 value=data["value"],
                 starts_on=data["start"],
                 ends_on=data["finish"],

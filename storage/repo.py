@@ -193,7 +193,8 @@ async def campaigns_for_unit(session: AsyncSession, unit: Unit, today: date) -> 
 
 
 def campaign_end(campaign: Campaign) -> date:
-    ends = [p.ends_on for p in campaign.phases]
+    # A phase may take works after it ends (works_until): the campaign runs until then.
+    ends = [max(p.ends_on, p.works_until or p.ends_on) for p in campaign.phases]
     return max([*ends, campaign.registration_deadline, date(campaign.year, 12, 31)])
 
 
@@ -395,7 +396,7 @@ async def unit_works(session: AsyncSession, unit_ids: Sequence[int], limit: int 
     rows = await session.scalars(
         select(Work)
         .where(Work.unit_id.in_(unit_ids))
-        .options(selectinload(Work.campaign), selectinload(Work.unit))
+        .options(selectinload(Work.campaign).selectinload(Campaign.phases), selectinload(Work.unit))
         .order_by(
             case((Work.status == RegistrationStatus.WITHDRAWN, 1), else_=0),
             Work.created_at.desc(),
@@ -413,5 +414,5 @@ async def work_of(session: AsyncSession, work_id: int, unit_ids: Sequence[int]) 
     return await session.scalar(
         select(Work)
         .where(Work.id == work_id, Work.unit_id.in_(unit_ids))
-        .options(selectinload(Work.campaign))
+        .options(selectinload(Work.campaign).selectinload(Campaign.phases))
     )

@@ -8,13 +8,15 @@ registration, so a province's digest costs the same few statements as a small un
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
+from decimal import Decimal
 
-from sqlalchemy import and_, exists, func, literal, or_, select
+from sqlalchemy import and_, case, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from storage.campaigns import award_name, campaign_targets
 from storage.models import (
     Campaign,
     Initiative,
@@ -29,6 +31,7 @@ from storage.models import (
     UnitSubmission,
     Work,
 )
+from storage.normalize import natural_key
 from storage.reminders import (
     COUNTED,
     custom_plans,
@@ -91,6 +94,31 @@ class UnitLine:
 
 
 @dataclass(frozen=True)
+class TargetProgress:
+    """How far a subtree is towards a target of the plan: ``done`` of ``base`` (its members or
+    its collectives, the grassroots unions), against ``share`` percent."""
+
+    code: str
+    label: str  # the short form officers use: "LĐTT", "TTLĐXS"
+    done: int
+    base: int
+    share: Decimal
+    of: str  # "members" or "collectives"
+
+
+@dataclass(frozen=True)
+class OccasionTotal:
+    """The works greeting one occasion, with their plaques (đề nghị gắn biển → đã gắn biển)."""
+
+    name: str
+    on: date | None
+    works: int
+    value: int
+    plaques_requested: int
+    plaques_installed: int
+
+
+@dataclass(frozen=True)
 class DigestData:
     campaign_id: int
     campaign_code: str
@@ -110,6 +138,10 @@ class DigestData:
     # unit has a single child (a province with one industrial-zone union).
     breakdown_parent: str
     children: list[UnitLine]
+    # What the launch plan adds (with_campaign_plan): progress against its targets, and the
+    # works by the occasion they greet.
+    targets: list[TargetProgress] = field(default_factory=list)
+    occasions: list[OccasionTotal] = field(default_factory=list)
 
     @property
     def collectives(self) -> int:
@@ -320,11 +352,10 @@ async def _submissions(
             .select_from(Unit)
             .outerjoin(UnitSubmission, joined)
             .where(expected, status == wanted)
-            # search_name is the accent-free name: "Điện lực" sorts among the D's.
-            .order_by(Unit.search_name, Unit.id)
-            .limit(cap)
         )
-        return list(rows)
+        # In natural order ("số 2" before "số 10", "Điện lực" among the D's): the names are
+        # short, so all of them are read and the first few kept.
+        return sorted(rows, key=natural_key)[:cap]
 
     summary = Submissions(
         expected=sum(counts.values()),
@@ -343,10 +374,9 @@ async def _breakdown_level(session: AsyncSession, root: Unit) -> tuple[Unit, lis
     with more than one child (a chart of a single bar says nothing)."""
     parent = root
     for _depth in range(20):
-        children = list(
-            await session.scalars(
-                select(Unit).where(Unit.parent_id == parent.id).order_by(Unit.search_name, Unit.id)
-            )
+        children = sorted(
+            await session.scalars(select(Unit).where(Unit.parent_id == parent.id)),
+            key=lambda u: (natural_key(u.name), u.id),
         )
         if len(children) != 1:
             return parent, children
@@ -377,7 +407,7 @@ async def digest_data(
             )
         )
     }
-    return DigestData(
+    data = DigestData(
         campaign_id=campaign.id,
         campaign_code=campaign.code,
         campaign_name=campaign.name,
@@ -397,6 +427,78 @@ async def digest_data(
             UnitLine(c.id, c.code, c.name, progress[c.id], statuses.get(c.id)) for c in children
         ],
     )
+    return await with_campaign_plan(session, campaign, root, data)
+
+
+# --- what the launch plan adds to the digest --------------------------------------------------
+
+
+async def collectives_under(session: AsyncSession, path: str) -> int:
+    """The collectives a target "90 % tập thể" counts against: the grassroots unions of the
+    subtree (each registers its collective titles)."""
+    count = await session.scalar(
+        select(func.count(Unit.id)).where(subtree_of(path), Unit.kind == UnitKind.GRASSROOTS)
+    )
+    return int(count or 0)
+
+
+async def works_by_occasion(
+    session: AsyncSession, campaign_id: int, path: str
+) -> list[OccasionTotal]:
+    """The counted works of a subtree by occasion, the earliest occasion first (undated last)."""
+    rows = await session.execute(
+        select(
+            Work.occasion,
+            Work.occasion_on,
+            func.count(Work.id),
+            func.coalesce(func.sum(Work.value), 0),
+            func.sum(case((Work.plaque_requested, 1), else_=0)),
+            func.sum(case((Work.plaque_installed_on.is_not(None), 1), else_=0)),
+        )
+        .join(Unit, Unit.id == Work.unit_id)
+        .where(Work.campaign_id == campaign_id, Work.status.in_(COUNTED), subtree_of(path))
+        .group_by(Work.occasion, Work.occasion_on)
+    )
+    totals = [
+        OccasionTotal(
+            str(name), on, int(n), int(value or 0), int(requested or 0), int(installed or 0)
+        )
+        for name, on, n, value, requested, installed in rows
+    ]
+    totals.sort(key=lambda o: (o.on is None, o.on or date.min, natural_key(o.name)))
+    return totals
+
+
+async def with_campaign_plan(
+    session: AsyncSession, campaign: Campaign, root: Unit, data: DigestData
+) -> DigestData:
+    """The digest numbers with the plan's parts: the issuer's award names, progress against
+    each target (counted from the same title counts and members), works by occasion."""
+    titles = [replace(t, name=award_name(campaign, t.code, t.name)) for t in data.titles]
+    targets: list[TargetProgress] = []
+    wanted = campaign_targets(campaign)
+    if wanted:
+        catalogue = {
+            t.code: t
+            for t in await session.scalars(
+                select(Title).where(Title.code.in_([t.code for t in wanted]))
+            )
+        }
+        counted = {t.code: t for t in data.titles}
+        collectives = None
+        for target in wanted:
+            count = counted.get(target.code)
+            if target.of == "collectives":
+                if collectives is None:
+                    collectives = await collectives_under(session, root.path)
+                done, base = (count.collectives if count else 0), collectives
+            else:
+                done, base = (count.individuals if count else 0), data.progress.members
+            title = catalogue.get(target.code)
+            label = (title.abbreviation or title.name) if title else target.code
+            targets.append(TargetProgress(target.code, label, done, base, target.share, target.of))
+    occasions = await works_by_occasion(session, campaign.id, root.path) if data.works else []
+    return replace(data, titles=titles, targets=targets, occasions=occasions)
 
 
 # --- who gets which digest ----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,23 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import selectinload, undefer
 
-from storage.campaigns import CampaignInvalid, load_campaign, read_campaign_file
+from storage.campaigns import (
+    CampaignInvalid,
+    Occasion,
+    Target,
+    award_name,
+    campaign_movements,
+    campaign_occasions,
+    campaign_targets,
+    campaign_theme,
+    load_campaign,
+    load_campaign_file,
+    read_campaign_file,
+    works_deadline,
+    works_open,
+)
 from storage.models import AuditEntry, Campaign, CampaignPhase, Unit
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -99,7 +114,14 @@ async def test_the_example_file_loads(sessionmaker: Sessions, issuer: int) -> No
         "occasions": [{"name": "Tháng Công nhân", "date": "2027-05-01"}],
         "reminders": {"days_before_deadline": [7, 1]},
         "announcement": "Kính gửi các đồng chí đoàn viên...",
+        # A file without the plan's keys: empty ones.
+        "theme": None,
+        "movements": [],
+        "targets": {},
+        "award_names": {},
+        "plan_document": None,
     }
+    assert campaign.plan_file_name is None
     async with sessionmaker() as session:
         entry = await session.scalar(select(AuditEntry))
     assert entry is not None
@@ -190,6 +212,159 @@ async def test_clear_messages_for_bad_values(
     assert expected in failed.value.problems
 
 
+LAUNCH_PLAN_YAML = """
+code: GD2027
+name: Phong trào thi đua năm 2027
+issuer: LDLD-BK
+year: 2027
+registration_deadline: 25/01/2027
+theme: "Đoàn kết, sáng tạo, thi đua hoàn thành xuất sắc nhiệm vụ năm 2027"
+movements:
+  - Lao động giỏi, Lao động sáng tạo
+  - Xanh – Sạch – Đẹp, bảo đảm an toàn, vệ sinh lao động
+phases:
+  - {name: Đợt 1, start: 2027-01-01, end: 2027-06-30, theme: Chào mừng Tháng Công nhân,
+     works_until: 2027-07-15}
+  - {name: Đợt 2, start: 2027-07-01, end: 2027-12-31, theme: Chào mừng 98 năm Công đoàn Việt Nam}
+titles: [LDTT, CSTDCS, BK_TINH, TTLDTT, TTLDXS, CO_TINH]
+targets:
+  LDTT: 100%
+  TTLDXS: {share: 90 %}
+  CSTDCS: 0.2
+  BK_TINH: {share: 5%, of: collectives}
+occasions:
+  - {name: Tháng Công nhân, date: 01/05}
+  - {name: Kỷ niệm 98 năm Ngày thành lập Công đoàn Việt Nam, date: 2027-07-28}
+  - Đại hội Công đoàn các cấp
+award_names:
+  BK_TINH: Bằng khen của Công đoàn ngành Giáo dục
+  CO_TINH: Cờ thi đua của Công đoàn ngành Giáo dục
+plan_document: ke-hoach-phat-dong-2027.pdf
+"""
+
+
+async def test_a_launch_plan_loads_with_every_part(
+    sessionmaker: Sessions, issuer: int, tmp_path: Path
+) -> None:
+    (tmp_path / "ke-hoach-phat-dong-2027.pdf").write_bytes(b"%PDF-1.4 ke hoach")
+    path = tmp_path / "td.yaml"
+    path.write_text(LAUNCH_PLAN_YAML, encoding="utf-8")
+    # Loaded from another working directory: the document is found next to the file.
+    async with sessionmaker() as session, session.begin():
+        await load_campaign_file(session, path)
+    campaign = await fetch(sessionmaker, "GD2027")
+    assert campaign_theme(campaign) == (
+        "Đoàn kết, sáng tạo, thi đua hoàn thành xuất sắc nhiệm vụ năm 2027"
+    )
+    assert campaign_movements(campaign) == [
+        "Lao động giỏi, Lao động sáng tạo",
+        "Xanh – Sạch – Đẹp, bảo đảm an toàn, vệ sinh lao động",
+    ]
+    # In the order of the titles; each against what the title is for unless the file says.
+    assert campaign_targets(campaign) == [
+        Target("LDTT", Decimal(100), "members"),
+        Target("CSTDCS", Decimal(20), "members"),
+        Target("BK_TINH", Decimal(5), "collectives"),
+        Target("TTLDXS", Decimal(90), "collectives"),
+    ]
+    assert campaign_occasions(campaign) == [
+        Occasion("Tháng Công nhân", date(2027, 5, 1)),
+        Occasion("Kỷ niệm 98 năm Ngày thành lập Công đoàn Việt Nam", date(2027, 7, 28)),
+        Occasion("Đại hội Công đoàn các cấp", None),
+    ]
+    assert award_name(campaign, "BK_TINH", "Bằng khen của LĐLĐ tỉnh") == (
+        "Bằng khen của Công đoàn ngành Giáo dục"
+    )
+    assert award_name(campaign, "BK_TLD", "Bằng khen của Tổng Liên đoàn") == (
+        "Bằng khen của Tổng Liên đoàn"
+    )
+    assert [(p.name, p.theme, p.works_until) for p in campaign.phases] == [
+        ("Đợt 1", "Chào mừng Tháng Công nhân", date(2027, 7, 15)),
+        ("Đợt 2", "Chào mừng 98 năm Công đoàn Việt Nam", None),
+    ]
+    async with sessionmaker() as session:
+        stored = await session.get(
+            Campaign, campaign.id, options=[undefer(Campaign.plan_file_content)]
+        )
+        assert stored is not None
+        assert (stored.plan_file_name, stored.plan_file_mime) == (
+            "ke-hoach-phat-dong-2027.pdf",
+            "application/pdf",
+        )
+        assert stored.plan_file_content == b"%PDF-1.4 ke hoach"
+
+    # Works: until the end (for works) of the phase of their occasion.
+    may_day, july = date(2027, 5, 1), date(2027, 7, 28)
+    assert works_deadline(campaign, may_day, date(2027, 3, 1)) == date(2027, 7, 15)
+    assert works_open(campaign, date(2027, 7, 10), may_day)
+    assert not works_open(campaign, date(2027, 7, 16), may_day)
+    # Long after the January registration deadline, a work of phase 2 is still welcome.
+    assert works_open(campaign, date(2027, 9, 2), july)
+    assert works_deadline(campaign, None, date(2027, 9, 2)) == date(2027, 12, 31)
+    assert not works_open(campaign, date(2028, 1, 1))
+
+    # Loaded again without the document: it is dropped.
+    async with sessionmaker() as session, session.begin():
+        await load_campaign(session, {**read_campaign_file(path), "plan_document": None})
+    async with sessionmaker() as session:
+        stored = await session.get(
+            Campaign, campaign.id, options=[undefer(Campaign.plan_file_content)]
+        )
+        assert stored is not None and stored.plan_file_content is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"targets": {"LDTT": "nhiều"}}, "targets.LDTT.share: 'nhiều' is not a percentage"),
+        ({"targets": {"LDTT": "120%"}}, "targets.LDTT.share: '120%' must be above 0%"),
+        (
+            {"targets": {"LDTT": {"share": "90%", "of": "units"}}},
+            "targets.LDTT.of: must be one of members, collectives",
+        ),
+        (
+            {"targets": {"CO_CP": "10%"}},
+            "targets: title code(s) CO_CP are not in this campaign's titles",
+        ),
+        (
+            {"targets": {"BK_TINH": "10%"}},
+            "targets.BK_TINH: the title is for individuals and collectives; say which",
+        ),
+        (
+            {"award_names": {"CO_CP": "Cờ của Chính phủ"}},
+            "award_names: title code(s) CO_CP are not in this campaign's titles",
+        ),
+        ({"award_names": {"BK_TINH": " "}}, "award_names: BK_TINH: a name of 1 to 300"),
+        ({"movements": ["Lao động giỏi", ""]}, "movements: each movement is a name"),
+        (
+            {"occasions": [{"name": "Ngày Công đoàn", "date": "31/02"}]},
+            "occasions[1].date: '31/02' is not a date",
+        ),
+        ({"occasions": [{"date": "28/07"}]}, "occasions[1].name: is required"),
+        (
+            {
+                "phases": [
+                    {
+                        "name": "Đợt 1",
+                        "start": "2027-01-01",
+                        "end": "2027-06-30",
+                        "works_until": "2026-12-01",
+                    }
+                ]
+            },
+            "works_until (2026-12-01) is before the phase starts",
+        ),
+        ({"plan_document": "khong-co.pdf"}, "plan_document: cannot read the file khong-co.pdf"),
+    ],
+)
+async def test_bad_plan_values_name_the_field(
+    sessionmaker: Sessions, issuer: int, changes: dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(CampaignInvalid) as failed:
+        await load(sessionmaker, campaign_data(**changes))
+    assert any(expected in problem for problem in failed.value.problems), failed.value.problems
+
+
 async def test_missing_keys_are_named(sessionmaker: Sessions, issuer: int) -> None:
     data = campaign_data()
     del data["registration_deadline"], data["issuer"]
@@ -211,3 +386,28 @@ def test_a_list_is_not_a_campaign(tmp_path: Path) -> None:
     path.write_text("- TD2027\n", encoding="utf-8")
     with pytest.raises(CampaignInvalid, match="must be a YAML mapping"):
         read_campaign_file(path)
+
+
+async def test_the_readme_example_loads(
+    sessionmaker: Sessions, issuer: int, tmp_path: Path
+) -> None:
+    """The campaign file shown in the README is a file the bot accepts."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("Campaign file") :]
+    example = section[section.index("```yaml") + len("```yaml") : section.index("```\n", 10)]
+    (tmp_path / "td.yaml").write_text(example, encoding="utf-8")
+    (tmp_path / "ke-hoach-phat-dong-2027.pdf").write_bytes(b"%PDF-1.4")
+    async with sessionmaker() as session, session.begin():
+        campaign = await load_campaign_file(session, tmp_path / "td.yaml")
+    assert campaign.plan_file_name == "ke-hoach-phat-dong-2027.pdf"
+    assert [(t.code, t.of) for t in campaign_targets(campaign)] == [
+        ("LDTT", "members"),
+        ("CSTDCS", "members"),
+        ("BK_TINH", "collectives"),
+        ("TTLDXS", "collectives"),
+    ]
+    assert [o.on for o in campaign_occasions(campaign)] == [
+        date(2027, 5, 1),
+        date(2027, 7, 28),
+        None,
+    ]

@@ -285,15 +285,18 @@ async def test_digest_text_reads_like_the_upper_level_summary(sessionmaker) -> N
     lines = body.splitlines()
     assert lines[0] == "📊 Báo cáo tổng hợp: Phong trào thi đua năm 2027"
     assert "08:00 ngày 18/01/2027" in lines[1] and "hạn đăng ký 25/01/2027" in lines[1]
-    assert "Đơn vị đã gửi danh sách: 01/03 (đã duyệt 00, chờ duyệt 01)." in body
-    assert "Chưa gửi (01): Công đoàn Điện lực Chợ Mới." in body
-    assert "Trả lại để bổ sung (01): Công đoàn Trường THPT Chợ Đồn." in body
+    # A fraction in words (not "01/03", which reads like a date), zero as "0".
+    assert "Đơn vị đã gửi danh sách: 1 trên 3 đơn vị (đã duyệt 0, chờ duyệt 1)." in body
+    assert "Chưa gửi (1): Công đoàn Điện lực Chợ Mới." in body
+    assert "Trả lại để bổ sung (1): Công đoàn Trường THPT Chợ Đồn." in body
+    # Seed 002's order: works, Cờ TLĐ, Bằng khen, collective titles, CSTĐ các cấp, LĐTT,
+    # initiatives.
     expected_order = [
-        "02 công trình, sản phẩm đăng ký chào mừng, tổng trị giá 44,93 tỷ đồng;",
+        "02 công trình, sản phẩm đăng ký chào mừng, tổng trị giá 44,93 tỷ đồng",
         "01 tập thể đăng ký Cờ thi đua của Tổng Liên đoàn;",
         "01 tập thể, 02 cá nhân đăng ký Bằng khen của LĐLĐ tỉnh;",
-        "01 cá nhân đăng ký Chiến sĩ thi đua cơ sở;",
         "02 tập thể đăng ký Tập thể lao động tiên tiến;",
+        "01 cá nhân đăng ký đạt CSTĐ các cấp (Chiến sĩ thi đua cơ sở 01);",
         "05 cá nhân đăng ký Lao động tiên tiến;",
         "03 sáng kiến được đăng ký, giá trị làm lợi dự kiến 100 triệu đồng.",
     ]
@@ -301,11 +304,11 @@ async def test_digest_text_reads_like_the_upper_level_summary(sessionmaker) -> N
     assert positions == sorted(positions), body
     assert "Tổng cộng: 04 lượt đăng ký của tập thể và 08 lượt đăng ký của cá nhân." in body
     # Members: 1 rostered + 6 workers + 4 teachers; registered: 5 with titles + 1 initiative.
-    assert "Đoàn viên đã đăng ký: 6/11 (54,5%)." in body
+    assert "Đoàn viên đã đăng ký: 6 trên 11 người (54,5 %)." in body
     # The province has one child: the breakdown goes down to the industrial-zone union.
     assert "Theo đơn vị (Công đoàn Khu công nghiệp Thanh Bình):" in body
-    assert "• Công đoàn cơ sở Công ty May Bắc Kạn: 3/7 (42,9%), chờ duyệt" in body
-    assert "• Công đoàn Trường THPT Chợ Đồn: 3/4 (75%), trả lại (bổ sung)" in body
+    assert "• Công đoàn cơ sở Công ty May Bắc Kạn: 3 trên 7 người (42,9 %), chờ duyệt" in body
+    assert "• Công đoàn Trường THPT Chợ Đồn: 3 trên 4 người (75 %), trả lại (bổ sung)" in body
 
 
 async def test_long_digest_is_split_under_the_limits_never_mid_word(sessionmaker) -> None:
@@ -495,3 +498,137 @@ async def test_digest_counts_in_sql_not_per_row(sessionmaker) -> None:
         registrations = await session.scalar(select(func.count()).select_from(Registration))
     assert registrations and registrations > 10
     assert len(statements) <= 14
+
+
+# --- the officer's own report: order, zero, fractions, natural order, targets ----------------
+
+PLAN = {
+    "code": "TD2027",
+    "name": "Phong trào thi đua năm 2027",
+    "issuer": "LDLD-BK",
+    "year": 2027,
+    "registration_deadline": "2027-01-25",
+    "phases": [
+        {"name": "Đợt 1", "start": "2027-01-01", "end": "2027-06-30"},
+        {"name": "Đợt 2", "start": "2027-07-01", "end": "2027-12-31"},
+    ],
+    "titles": ["LDTT", "CSTDCS", "CSTD_TINH", "BK_TINH", "TTLDTT", "TTLDXS", "CO_TLD"],
+    "targets": {"LDTT": "100%", "CSTDCS": "20%", "TTLDXS": "90%"},
+    "award_names": {"BK_TINH": "Bằng khen của Công đoàn ngành Giáo dục"},
+    "occasions": [
+        {"name": "Tháng Công nhân", "date": "01/05"},
+        {"name": "Kỷ niệm 98 năm Ngày thành lập Công đoàn Việt Nam", "date": "28/07"},
+    ],
+}
+
+EXPECTED_REPORT = """\
+📊 Báo cáo tổng hợp: Phong trào thi đua năm 2027
+LĐLĐ tỉnh Bắc Kạn, số liệu đến 08:00 ngày 18/01/2027 (hạn đăng ký 25/01/2027).
+
+Đơn vị đã gửi danh sách: 2 trên 5 đơn vị (đã duyệt 1, chờ duyệt 1).
+Chưa gửi (3): Công đoàn cơ sở số 2; Công đoàn cơ sở số 10; Công đoàn Trường THPT Chợ Đồn.
+
+Kết quả đăng ký đến nay (từ cấp cao xuống):
+• 02 công trình, sản phẩm đăng ký chào mừng, tổng trị giá 1,7 tỷ đồng (02 công trình đề nghị \
+gắn biển, 01 công trình đã gắn biển), theo dịp chào mừng:
+   – Tháng Công nhân (01/05/2027): 01 công trình, 1,2 tỷ đồng
+   – Kỷ niệm 98 năm Ngày thành lập Công đoàn Việt Nam (28/07/2027): 01 công trình, 500 triệu \
+đồng;
+• 01 cá nhân đăng ký Bằng khen của Công đoàn ngành Giáo dục;
+• 02 tập thể đăng ký Tập thể lao động xuất sắc;
+• 02 cá nhân đăng ký đạt CSTĐ các cấp (Chiến sĩ thi đua cấp tỉnh 01, Chiến sĩ thi đua cơ sở 01);
+• 03 cá nhân đăng ký Lao động tiên tiến;
+• 01 sáng kiến được đăng ký, giá trị làm lợi dự kiến 85 triệu đồng.
+
+Tổng cộng: 02 lượt đăng ký của tập thể và 06 lượt đăng ký của cá nhân.
+
+Tiến độ so với chỉ tiêu của kế hoạch:
+• LĐTT: 3/7 = 42,9 % — chỉ tiêu 100 %
+• CSTĐCS: 1/7 = 14,3 % — chỉ tiêu 20 %
+• TTLĐXS: 2/5 = 40 % — chỉ tiêu 90 %
+
+Đoàn viên đã đăng ký: 4 trên 7 người (57,1 %).
+Theo đơn vị (Công đoàn Khu công nghiệp Thanh Bình):
+• Công đoàn cơ sở Công ty May Bắc Kạn: 3 trên 4 người (75 %), đã duyệt
+• Công đoàn cơ sở số 1: 1 trên 2 người (50 %), chờ duyệt
+• Công đoàn cơ sở số 2: 0 trên 0 người (–)
+• Công đoàn cơ sở số 10: 0 trên 1 người (0 %)
+• Công đoàn Trường THPT Chợ Đồn: 0 trên 0 người (–)"""
+
+
+async def test_digest_reads_like_the_officers_own_report(sessionmaker) -> None:
+    """A small organisation whose whole report is written out: seed 002's order (works by
+    occasion, awards, TTLĐXS, CSTĐ các cấp as one total, LĐTT, initiatives), zero as "0",
+    fractions in words, "số 2" before "số 10", progress against the plan's targets."""
+    from datetime import date
+
+    from storage.campaigns import load_campaign
+
+    org = await make_org(sessionmaker)
+    async with sessionmaker() as session, session.begin():
+        await load_campaign(session, PLAN)
+        b = Builder(session, org)
+        garment = await session.get(Unit, org.garment.id)
+        assert garment is not None
+        # Created out of order: the report puts them in natural order.
+        no10 = await add_unit(session, "CDCS-10", "Công đoàn cơ sở số 10", "grassroots", org.upper)
+        no2 = await add_unit(session, "CDCS-2", "Công đoàn cơ sở số 2", "grassroots", org.upper)
+        no1 = await add_unit(session, "CDCS-1", "Công đoàn cơ sở số 1", "grassroots", org.upper)
+        assert no2 is not None
+        workers = [await person(session, f"Công nhân {i}", garment) for i in range(3)]
+        first = [await person(session, f"Đoàn viên {i}", no1) for i in range(2)]
+        await person(session, "Đoàn viên số 10", no10)
+        b.title(garment, "LDTT", workers[0])
+        b.title(garment, "CSTDCS", workers[0])
+        b.title(garment, "LDTT", workers[1])
+        b.title(garment, "BK_TINH", workers[1])
+        b.title(garment, "CSTD_TINH", workers[2])
+        b.title(no1, "LDTT", first[0])
+        b.title(garment, "TTLDXS")
+        b.title(no1, "TTLDXS")
+        b.initiative(workers[0], 85_000_000)
+        for unit, occasion, day, value, installed in (
+            (garment, "Tháng Công nhân", date(2027, 5, 1), 1_200_000_000, date(2027, 5, 2)),
+            (
+                no1,
+                "Kỷ niệm 98 năm Ngày thành lập Công đoàn Việt Nam",
+                date(2027, 7, 28),
+                500_000_000,
+                None,
+            ),
+        ):
+            session.add(
+                Work(
+                    receipt_no=b.receipt(),
+                    campaign_id=org.campaign.id,
+                    unit_id=unit.id,
+                    name="Nhà văn hóa công nhân",
+                    occasion=occasion,
+                    occasion_on=day,
+                    value=value,
+                    starts_on=date(2027, 2, 1),
+                    ends_on=day,
+                    plaque_requested=True,
+                    plaque_installed_on=installed,
+                )
+            )
+        session.add(
+            UnitSubmission(campaign_id=org.campaign.id, unit_id=garment.id, status="approved")
+        )
+        session.add(UnitSubmission(campaign_id=org.campaign.id, unit_id=no1.id, status="pending"))
+    async with sessionmaker() as session:
+        campaign = await session.get(Campaign, org.campaign.id)
+        root = await session.get(Unit, org.province.id)
+        assert campaign is not None and root is not None
+        await session.refresh(campaign, ["phases"])
+        data = await digest_data(session, campaign, root)
+    with use_locale("vi"):
+        body = digest_text(data, vn(1, 18, 8), POLICY)
+    assert body == EXPECTED_REPORT, body
+
+
+def test_counts_are_two_digits_and_zero_is_zero() -> None:
+    from handlers.text import format_count
+
+    assert [format_count(n) for n in (0, 2, 17, 1445)] == ["0", "02", "17", "1.445"]
+    assert format_count(0, "en") == "0" and format_count(2, "en") == "2"

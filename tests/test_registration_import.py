@@ -490,6 +490,34 @@ async def test_people_are_found_by_phone_or_name_and_otherwise_added(
         assert collective is not None and collective.person_id is None
 
 
+async def test_works_are_imported_through_the_year_with_their_occasion_day(
+    sessionmaker: Sessions, scene: Scene, tmp_path: Path
+) -> None:
+    """As in the chat, works are taken until their phase ends, not only until 25/01."""
+    async with sessionmaker() as session, session.begin():
+        campaign = await session.scalar(select(Campaign).where(Campaign.code == "TD2027"))
+        assert campaign is not None
+        campaign.settings = {
+            **campaign.settings,
+            "occasions": [{"name": "Ngày Quốc khánh", "date": "2027-09-02"}],
+        }
+    works = write(
+        tmp_path,
+        "w.csv",
+        "Tên công trình;Đơn vị thực hiện;Chào mừng;Giá trị;Bắt đầu;Hoàn thành;Đề nghị gắn biển\n"
+        "Vườn hoa công nhân;Công đoàn cơ sở Công ty May Bắc Kạn;Ngày Quốc khánh;300 triệu;"
+        "1/8/2027;2027-08-30;x\n",
+    )
+    summary = await run_import(sessionmaker, works, "works", today=date(2027, 8, 10))
+    assert not summary.late
+    async with sessionmaker() as session:
+        work = await session.scalar(select(Work).where(Work.name == "Vườn hoa công nhân"))
+    assert work is not None and work.occasion_on == date(2027, 9, 2)
+    with pytest.raises(ImportFailed) as failed:
+        await run_import(sessionmaker, works, "works", today=date(2028, 1, 5))
+    assert "closed on 31/12/2027" in failed.value.problems[0]
+
+
 async def test_works_and_initiatives_from_hand_made_files(
     sessionmaker: Sessions, scene: Scene, tmp_path: Path
 ) -> None:

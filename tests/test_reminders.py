@@ -259,8 +259,24 @@ async def test_reminders_reach_the_right_people_at_the_right_times(sessionmaker)
     }
     # The deadline has passed: no more deadline reminders, however often the pass runs.
     assert await run(sessionmaker, scene, vn(1, 26, 8)) == set()
-    # A week before Đợt 1 ends only leaders are reminded: registration is closed.
-    assert await run(sessionmaker, scene, vn(6, 23, 8)) == {("lan", "progress")}
+    # A week before Đợt 1 ends only leaders are reminded, of the phase's review
+    # (registration closed months ago).
+    assert await run(sessionmaker, scene, vn(6, 23, 8)) == {("lan", "review")}
+
+
+async def test_phase_end_tells_leaders_about_the_review_not_registering(sessionmaker) -> None:
+    scene = await make_scene(sessionmaker)
+    await run(sessionmaker, scene, vn(6, 23, 8))
+    [row] = await outbox(sessionmaker)
+    text = row.payload["text"]
+    assert text.startswith(
+        "⏰ Đợt 1 của phong trào “Phong trào thi đua năm 2027” kết thúc ngày 30/06/2027 "
+        "(còn 7 ngày). Đề nghị Công đoàn cơ sở Công ty May Bắc Kạn chuẩn bị sơ kết đợt:"
+    )
+    assert "gắn biển" in text and "/cuatoi" in text
+    # Nothing about who has not registered, months after registration closed.
+    assert "chưa đăng ký" not in text and "2/4" not in text
+    assert ["!remind:off", "🔕 Tắt nhắc nhở"] in row.payload["choices"]
 
 
 async def test_texts_buttons_and_languages(sessionmaker) -> None:

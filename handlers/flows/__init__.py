@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from handlers.engine.flow import Ctx, EngineConfig, Finish, Flow, Go, Switch
 from handlers.engine.runner import CommandFn, Engine
 from handlers.flows.broadcast import BROADCAST_ACTIONS, BROADCAST_FLOW
+from handlers.flows.campaign_info import cmd_campaign_info
 from handlers.flows.initiatives import INITIATIVE_FLOW
 from handlers.flows.leader import LEADER_FLOWS
 from handlers.flows.link import LINK_COMMAND, cmd_link
@@ -61,6 +62,7 @@ def default_commands() -> dict[str, CommandFn]:
         "tatnhac": cmd_mute,
         "batnhac": cmd_unmute,
         "tonghop": cmd_digest,
+        "phongtrao": cmd_campaign_info,
         "donvi": start_flow_command("unit_status"),
         "guilen": start_flow_command("submit"),
         "duyet": cmd_review,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from handlers.engine.flow import Answer, Ctx, Finish, Go, Next
@@ -53,17 +54,25 @@ def deadline_passed_text(campaign: Campaign) -> str:
 # --- choosing the campaign (titles, initiatives, works) ------------------------------------
 
 
-async def ask_open_campaign(ctx: Ctx, unit: Unit | None, then: str) -> Prompt | Go:
+async def ask_open_campaign(
+    ctx: Ctx,
+    unit: Unit | None,
+    then: str,
+    *,
+    is_open: Callable[[Campaign, date], bool] = registration_open,
+    closed_text: Callable[[Campaign], str] = deadline_passed_text,
+) -> Prompt | Go:
     """The campaign step: skipped when one campaign is open for ``unit``, a choice when several.
 
     Stores ``campaign_id`` in the draft and moves on to ``then``; ends the flow, saying why,
-    when nothing is open (none running, or the deadline has passed).
+    when nothing is open (none running, or the deadline has passed). Works pass their own
+    ``is_open`` (they are registered through the year, until their phase ends).
     """
     running = await campaigns_for_unit(ctx.session, unit, ctx.today) if unit else []
-    open_ = [c for c in running if registration_open(c, ctx.today)]
+    open_ = [c for c in running if is_open(c, ctx.today)]
     if not open_:
         if running:
-            ctx.say(deadline_passed_text(running[-1]))
+            ctx.say(closed_text(running[-1]))
         else:
             ctx.say(_("There is no emulation campaign open for your unit at the moment."))
         return Finish()

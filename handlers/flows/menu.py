@@ -5,6 +5,7 @@ from __future__ import annotations
 from handlers.engine.flow import Answer, Cancel, Ctx, Finish, Flow, Go, Step, Switch
 from handlers.engine.prompt import Choice, Prompt
 from handlers.engine.runner import CommandFn
+from handlers.flows.campaign_info import show_campaign_info
 from handlers.flows.notices import cmd_digest, reminder_choice, set_muted
 from handlers.i18n import _
 from storage.models import Role
@@ -70,6 +71,7 @@ async def ask_menu(ctx: Ctx) -> Prompt:
         Choice("title", _("📝 Register a title")),
         Choice("initiative", _("💡 Register an initiative")),
         Choice("mine", _("📋 My registrations")),
+        Choice("campaign_info", _("📢 About the campaign")),
     ]
     if await units_led_by(ctx.session, person.id):
         choices.append(Choice("work", _("🏗️ Register a commemorative work")))
@@ -101,6 +103,9 @@ async def answer_menu(ctx: Ctx, answer: Answer) -> Go:
         return Finish()
     if answer.choice == "digest":
         await cmd_digest(ctx, "")
+        return Finish()
+    if answer.choice == "campaign_info":
+        await show_campaign_info(ctx)
         return Finish()
     ctx.say(await help_text(ctx))
     return Finish()

@@ -8,6 +8,7 @@ registrant may withdraw one) and, for unit leaders, the works of the units they 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from handlers.engine.flow import Again, Answer, Ctx, Finish, Flow, Go, Next, Step, Switch
 from handlers.engine.prompt import Choice, Prompt
@@ -20,6 +21,7 @@ from handlers.flows.common import (
 )
 from handlers.i18n import _, current_locale
 from handlers.text import format_money
+from storage.campaigns import works_open
 from storage.models import Initiative, Person, Registration, RegistrationStatus, Work
 from storage.repo import (
     audit,
@@ -38,6 +40,8 @@ MINE = "mine"
 WITHDRAWABLE = (RegistrationStatus.DRAFT, RegistrationStatus.SUBMITTED, RegistrationStatus.RETURNED)
 # Names on buttons are cut: a phone shows about this many characters.
 BUTTON_NAME = 28
+# The plaque button says more before the name ("🏷️ Đã gắn biển: "): a shorter name.
+PLAQUE_NAME = 16
 
 # Kinds of things on the list: the letter after "w" in a withdraw button's id.
 TITLE, INITIATIVE, WORK = "r", "i", "w"
@@ -77,11 +81,27 @@ class _Item:
     label: str
 
     def can_withdraw(self, ctx: Ctx) -> bool:
-        return self.row.status in WITHDRAWABLE and registration_open(self.row.campaign, ctx.today)
+        return self.row.status in WITHDRAWABLE and still_open(self.row, ctx.today)
 
 
-def _short(name: str) -> str:
-    return name if len(name) <= BUTTON_NAME else name[: BUTTON_NAME - 1].rstrip() + "…"
+def still_open(row: Registration | Initiative | Work, today: date) -> bool:
+    """Titles and initiatives until the registration deadline; a work until its phase ends."""
+    if isinstance(row, Work):
+        return works_open(row.campaign, today, row.occasion_on)
+    return registration_open(row.campaign, today)
+
+
+def _short(name: str, length: int = BUTTON_NAME) -> str:
+    return name if len(name) <= length else name[: length - 1].rstrip() + "…"
+
+
+def plaque_pending(work: Work) -> bool:
+    """A live work whose plaque was requested and is not up yet (đề nghị gắn biển)."""
+    return (
+        work.plaque_requested
+        and work.plaque_installed_on is None
+        and work.status != RegistrationStatus.WITHDRAWN
+    )
 
 
 def _day(ctx: Ctx, row: Registration | Initiative | Work) -> str:
@@ -159,14 +179,27 @@ async def _works(ctx: Ctx, person: Person, approvals: _Approvals) -> tuple[list[
     choices = []
     for work in works:
         name = f"{work.name} ({work.unit.name})" if len(led) > 1 else work.name
-        lines.append(
-            _("• {name}: {value}, {status}, receipt {receipt}").format(
-                name=name,
-                value=format_money(work.value, current_locale()),
-                status=await approvals.status(work),
-                receipt=work.receipt_no,
-            )
+        line = _("• {name}: {value}, {status}, receipt {receipt}").format(
+            name=name,
+            value=format_money(work.value, current_locale()),
+            status=await approvals.status(work),
+            receipt=work.receipt_no,
         )
+        if work.plaque_installed_on is not None:
+            line += "; " + _("plaque put up on {day}").format(
+                day=show_date(work.plaque_installed_on)
+            )
+        elif work.plaque_requested:
+            line += "; " + _("plaque requested")
+        lines.append(line)
+        if plaque_pending(work):
+            # Followed up through the year: the leader says when the plaque is up.
+            choices.append(
+                Choice(
+                    f"p{work.id}",
+                    _("🏷️ Plaque put up: {name}").format(name=_short(work.name, PLAQUE_NAME)),
+                )
+            )
         if _Item(WORK, work, "").can_withdraw(ctx) and not await approvals.covers(work):
             choices.append(
                 Choice(
@@ -211,7 +244,59 @@ async def answer_list(ctx: Ctx, answer: Answer) -> Go:
     if len(choice) > 2 and choice[0] == "w" and choice[1] in _ENTITY and choice[2:].isdigit():
         ctx.data["withdraw"] = [choice[1], int(choice[2:])]
         return Next("confirm_withdraw")
+    if len(choice) > 1 and choice[0] == "p" and choice[1:].isdigit():
+        ctx.data["plaque"] = int(choice[1:])
+        return Next("confirm_plaque")
     return Finish()
+
+
+# --- the plaque of a work (đề nghị gắn biển → đã gắn biển) ------------------------------------
+
+
+async def _plaque_work(ctx: Ctx) -> Work | None:
+    """The work picked, only while it belongs to a unit the person leads and waits for its
+    plaque."""
+    led = await units_led_by(ctx.session, ctx.require_person().id)
+    work = await work_of(ctx.session, int(ctx.data.get("plaque") or 0), [u.id for u in led])
+    return work if work is not None and plaque_pending(work) else None
+
+
+async def ask_confirm_plaque(ctx: Ctx) -> Prompt | Go:
+    work = await _plaque_work(ctx)
+    if work is None:
+        return Next("list")
+    return Prompt(
+        _("Has the plaque of the work “{name}” (receipt {receipt}) been put up?").format(
+            name=work.name, receipt=work.receipt_no
+        ),
+        (Choice("yes", _("Yes, it is up")), Choice("no", _("Not yet"))),
+        one_per_row=False,
+    )
+
+
+async def answer_confirm_plaque(ctx: Ctx, answer: Answer) -> Go:
+    if answer.choice != "yes":
+        return Next("list")
+    work = await _plaque_work(ctx)
+    if work is None:
+        return Again(_("This work has no plaque waiting to be put up."))
+    work.plaque_installed_on = ctx.today
+    audit(
+        ctx.session,
+        action="work.plaque_installed",
+        entity="work",
+        entity_id=work.id,
+        actor_id=ctx.require_person().id,
+        via="chat",
+        receipt_no=work.receipt_no,
+        on=ctx.today.isoformat(),
+    )
+    ctx.say(
+        _("Noted: the plaque of “{name}” was put up on {day}.").format(
+            name=work.name, day=show_date(ctx.today)
+        )
+    )
+    return Next("list")
 
 
 # --- withdrawing -----------------------------------------------------------------------------
@@ -261,7 +346,10 @@ async def answer_confirm_withdraw(ctx: Ctx, answer: Answer) -> Go:
     if item is None or item.row.status not in WITHDRAWABLE:
         return Again(_("This registration can no longer be withdrawn."))
     row = item.row
-    if not registration_open(row.campaign, ctx.today):
+    if isinstance(row, Work) and not still_open(row, ctx.today):
+        ctx.say(_("Works of this phase can no longer be withdrawn; please ask your union officer."))
+        return Next("list")
+    if not still_open(row, ctx.today):
         ctx.say(
             _("The deadline ({deadline}) has passed; please ask your unit leader.").format(
                 deadline=show_date(row.campaign.registration_deadline)
@@ -291,5 +379,6 @@ MINE_FLOW = Flow(
     (
         Step("list", ask_list, answer_list),
         Step("confirm_withdraw", ask_confirm_withdraw, answer_confirm_withdraw),
+        Step("confirm_plaque", ask_confirm_plaque, answer_confirm_plaque),
     ),
 )

@@ -1,8 +1,12 @@
 """Registering a commemorative work (công trình, sản phẩm chào mừng): unit leaders only.
 
 unit (only if the person leads several) → campaign (only if several are open) → name →
-occasion (from the campaign file, or typed) → value → planned start → planned finish →
-plaque requested → summary with edit → confirm → receipt number.
+occasion (from the campaign file, or typed with its day) → value → planned start → planned
+finish → plaque requested → summary with edit → confirm → receipt number.
+
+Works are registered through the year, not only before the January deadline: a work can be
+registered until the phase of its occasion ends (storage.campaigns.works_deadline), so the
+occasions offered are those whose phase is still open.
 """
 
 from __future__ import annotations
@@ -14,14 +18,20 @@ from handlers.engine.prompt import Choice, InputKind, Prompt
 from handlers.flows.common import (
     answer_open_campaign,
     ask_open_campaign,
-    deadline_passed_text,
     draft_campaign,
     refuse_if_locked,
-    registration_open,
     show_date,
 )
 from handlers.i18n import _, current_locale
 from handlers.text import Invalid, clean, format_money
+from storage.campaigns import (
+    Occasion,
+    campaign_occasions,
+    phase_of,
+    works_close,
+    works_deadline,
+    works_open,
+)
 from storage.models import Campaign, RegistrationStatus, Unit, Work
 from storage.repo import audit, campaign_end, next_receipt_no, units_led_by
 
@@ -31,14 +41,25 @@ MAX_NAME = 300  # works.name and works.occasion columns
 MIN_NAME = 3
 
 
-def occasions(campaign: Campaign) -> list[str]:
-    """The occasions listed in the campaign file: plain strings, or mappings with a name."""
-    found: list[str] = []
-    for item in campaign.settings.get("occasions") or []:
-        name = item.get("name") if isinstance(item, dict) else item
-        if isinstance(name, str) and name.strip() and name.strip() not in found:
-            found.append(name.strip()[:MAX_NAME])
-    return found
+def occasions(campaign: Campaign, today: date) -> list[Occasion]:
+    """The campaign file's occasions a work can still be registered for today."""
+    return [o for o in campaign_occasions(campaign) if works_open(campaign, today, o.on)]
+
+
+def works_closed_text(campaign: Campaign) -> str:
+    return _(
+        "Commemorative works for “{campaign}” could be registered until {day}. If you think "
+        "this is a mistake, please contact your union officer."
+    ).format(campaign=campaign.name, day=show_date(works_close(campaign)))
+
+
+def _occasion_on(ctx: Ctx) -> date | None:
+    day = ctx.data.get("occasion_on")
+    return date.fromisoformat(day) if day else None
+
+
+def occasion_label(name: str, day: date | None) -> str:
+    return f"{name} ({show_date(day)})" if day else name
 
 
 def campaign_start(campaign: Campaign) -> date:
@@ -94,7 +115,13 @@ async def ask_campaign(ctx: Ctx) -> Prompt | Go:
     unit = await _led_unit(ctx)
     if unit is None:
         return Next("unit")
-    return await ask_open_campaign(ctx, unit, then="name")
+    return await ask_open_campaign(
+        ctx,
+        unit,
+        then="name",
+        is_open=lambda campaign, today: today <= works_close(campaign),
+        closed_text=works_closed_text,
+    )
 
 
 async def answer_campaign(ctx: Ctx, answer: Answer) -> Go:
@@ -133,14 +160,15 @@ async def answer_name(ctx: Ctx, answer: Answer) -> Go:
 
 async def ask_occasion(ctx: Ctx) -> Prompt | Go:
     campaign = await draft_campaign(ctx)
-    listed = occasions(campaign) if campaign else []
+    listed = occasions(campaign, ctx.today) if campaign else []
     if not listed:
         # Nothing to choose from: ask for it as text (and keep an edit going to it).
         return Next("occasion_other", edit_chain=True)
     return Prompt(
         _("Which occasion does the work greet?"),
         (
-            *(Choice(f"o{i}", name) for i, name in enumerate(listed)),
+            # The name only: the day is in the summary, and a button must stay short.
+            *(Choice(f"o{i}", o.name[:MAX_NAME]) for i, o in enumerate(listed)),
             Choice("other", _("Other occasion")),
         ),
     )
@@ -149,9 +177,11 @@ async def ask_occasion(ctx: Ctx) -> Prompt | Go:
 async def answer_occasion(ctx: Ctx, answer: Answer) -> Go:
     choice = answer.choice or ""
     campaign = await draft_campaign(ctx)
-    listed = occasions(campaign) if campaign else []
+    listed = occasions(campaign, ctx.today) if campaign else []
     if choice[1:].isdigit() and int(choice[1:]) < len(listed):
-        ctx.data["occasion"] = listed[int(choice[1:])]
+        occasion = listed[int(choice[1:])]
+        ctx.data["occasion"] = occasion.name[:MAX_NAME]
+        ctx.data["occasion_on"] = occasion.on.isoformat() if occasion.on else None
         return Next("value")
     return Next("occasion_other", edit_chain=True)
 
@@ -173,6 +203,42 @@ async def answer_occasion_other(ctx: Ctx, answer: Answer) -> Go:
     if len(occasion) < MIN_NAME:
         return Again(_("Please type the occasion in a few words."))
     ctx.data["occasion"] = occasion
+    ctx.data["occasion_on"] = None
+    return Next("occasion_date", edit_chain=True)
+
+
+async def ask_occasion_date(ctx: Ctx) -> Prompt:
+    return Prompt(
+        _(
+            "On what day is the occasion? Type it as day/month/year, e.g. 28/07/2027, or "
+            "tap “Skip” if it has no single day."
+        ),
+        kind=InputKind.DATE,
+        optional=True,
+    )
+
+
+async def answer_occasion_date(ctx: Ctx, answer: Answer) -> Go:
+    campaign = await draft_campaign(ctx)
+    if campaign is None:
+        return Next("campaign")
+    if answer.skipped or answer.value is None:
+        ctx.data["occasion_on"] = None
+        return Next("value")
+    day: date = answer.value
+    if not works_open(campaign, ctx.today, day):
+        phase = phase_of(campaign, day)
+        last = works_deadline(campaign, day, ctx.today)
+        return Again(
+            _(
+                "Works for occasions of {phase} could be registered until {last}. Please type "
+                "the day of an occasion still ahead, or tap “Skip”."
+            ).format(
+                phase=phase.name if phase else campaign.name,
+                last=show_date(last) if last else show_date(campaign.registration_deadline),
+            )
+        )
+    ctx.data["occasion_on"] = day.isoformat()
     return Next("value")
 
 
@@ -287,7 +353,9 @@ async def ask_summary(ctx: Ctx) -> Prompt | Go:
         _("• Campaign: {campaign}").format(campaign=campaign.name),
         _("• Unit: {unit}").format(unit=unit.name),
         _("• Work: {name}").format(name=ctx.data["name"]),
-        _("• Occasion: {occasion}").format(occasion=ctx.data.get("occasion", "")),
+        _("• Occasion: {occasion}").format(
+            occasion=occasion_label(ctx.data.get("occasion", ""), _occasion_on(ctx))
+        ),
         _("• Value: {amount}").format(
             amount=format_money(int(ctx.data.get("value", 0)), current_locale())
         ),
@@ -326,10 +394,13 @@ async def _save(ctx: Ctx) -> Go:
         return Finish()
     if campaign is None:
         return Next("campaign")
-    if not registration_open(campaign, ctx.today):
-        ctx.say(deadline_passed_text(campaign))
+    if not works_open(campaign, ctx.today, _occasion_on(ctx)):
+        ctx.say(works_closed_text(campaign))
         return Finish()
-    if await refuse_if_locked(ctx, campaign.id, unit.id):
+    # The approved list is the one sent for the registration period; a work registered
+    # later in the year (for an occasion of a later phase) is new, not a change to it.
+    in_registration = ctx.today <= campaign.registration_deadline
+    if in_registration and await refuse_if_locked(ctx, campaign.id, unit.id):
         return Finish()
     start, finish = _dates(ctx)
     assert start is not None and finish is not None  # the summary checked them
@@ -339,6 +410,7 @@ async def _save(ctx: Ctx) -> Go:
         unit_id=unit.id,
         name=ctx.data["name"],
         occasion=ctx.data["occasion"],
+        occasion_on=_occasion_on(ctx),
         value=int(ctx.data["value"]),
         starts_on=start,
         ends_on=finish,
@@ -379,6 +451,7 @@ WORK_FLOW = Flow(
         Step("name", ask_name, answer_name),
         Step("occasion", ask_occasion, answer_occasion),
         Step("occasion_other", ask_occasion_other, answer_occasion_other),
+        Step("occasion_date", ask_occasion_date, answer_occasion_date),
         Step("value", ask_value, answer_value),
         Step("start", ask_start, answer_start),
         Step("finish", ask_finish, answer_finish),
