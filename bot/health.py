@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import metrics
@@ -65,6 +66,8 @@ class Health:
     async def _database(self) -> str:
         try:
             async with asyncio.timeout(DATABASE_PATIENCE):
+                async with self.db.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
                 current = await at_head(self.db)
         except TimeoutError:
             return "not answering"

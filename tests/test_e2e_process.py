@@ -32,6 +32,8 @@ async def bot_process(api: FakeBotAPI, db_url: str) -> AsyncIterator[asyncio.sub
         "TELEGRAM_API_BASE": api.base_url,
         "DATABASE_URL": db_url,
         "THIDUA_LOG_LEVEL": "WARNING",
+        # Its probes (/healthz …) on any free port: tests run side by side.
+        "THIDUA_WEB_PORT": "0",
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run", env=env, stdin=asyncio.subprocess.DEVNULL

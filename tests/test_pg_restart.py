@@ -173,6 +173,8 @@ async def test_the_bot_process_rides_out_a_restart(cluster: PrivateCluster) -> N
             "TELEGRAM_API_BASE": api.base_url,
             "DATABASE_URL": cluster.url,
             "THIDUA_LOG_LEVEL": "WARNING",
+            # Its probes (/healthz …) on any free port: tests run side by side.
+            "THIDUA_WEB_PORT": "0",
         }
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
