@@ -165,3 +165,30 @@ def test_the_minimum_versions_are_the_declared_floors() -> None:
     for name, floor in floors.items():
         padded = [*floor.split("."), "0", "0"][:3]
         assert pinned[name].split(".")[: len(padded)] == padded, name
+
+
+def test_the_example_environment_lists_every_setting() -> None:
+    """.env.example is where an operator learns the settings: none may be missing."""
+    from bot.config import Settings
+
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", example, flags=re.MULTILINE))
+    settings = {
+        str(alias)
+        for field in Settings.model_fields.values()
+        for alias in getattr(field.validation_alias, "choices", ())
+    }
+    assert settings - listed == set()
+
+
+def test_the_deployment_files_run_what_the_script_does() -> None:
+    """The Dockerfile, compose file and systemd unit start the bot the tested way."""
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "deploy/image.sh build" in dockerfile and "image.sh install" in dockerfile
+    assert re.search(r"^USER thidua$", dockerfile, flags=re.MULTILINE)
+    assert 'CMD ["sh", "/opt/thidua/image.sh", "healthcheck"]' in dockerfile
+    compose = (ROOT / "compose.yaml").read_text(encoding="utf-8")
+    for service in ("db:", "redis:", "bot1:", "bot2:", "proxy:"):
+        assert f"\n  {service}" in compose
+    unit = (ROOT / "deploy" / "systemd" / "thidua.service").read_text(encoding="utf-8")
+    assert "ExecStart=/opt/thidua/venv/bin/thidua run" in unit and "Restart=on-failure" in unit
