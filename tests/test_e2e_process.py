@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.models import Registration
 from tests.factories import Org, make_org
 from tests.fakes import DEFAULT_TOKEN, FakeBotAPI, TgUser
+from tests.waiting import patience
 
 
 @asynccontextmanager
@@ -44,7 +45,7 @@ async def bot_process(api: FakeBotAPI, db_url: str) -> AsyncIterator[asyncio.sub
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(proc.wait(), 20)
+                await asyncio.wait_for(proc.wait(), patience(20))
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
@@ -131,7 +132,7 @@ async def test_without_a_token_the_web_chat_is_served(command: str, sqlite_url: 
             assert "Nguyễn Thị Hoa" in page  # the demo's role picker
     finally:
         proc.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(proc.wait(), 20)
+        code = await asyncio.wait_for(proc.wait(), patience(20))
     out = (await proc.stdout.read()).decode() if proc.stdout else ""
     assert code == 0
     assert f"http://127.0.0.1:{port}/" in out

@@ -29,6 +29,7 @@ from tests.chat import Chat
 from tests.factories import Org, make_org
 from tests.fakes import DEFAULT_TOKEN, FakeBotAPI, TgUser
 from tests.pgcluster import PrivateCluster, missing_reason
+from tests.waiting import patience
 
 JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)
 BUSY = "Hệ thống đang bận"
@@ -102,7 +103,7 @@ async def test_answers_sent_while_the_server_is_down_are_kept(
         # Each person in flight was told once that it takes a moment.
         assert all(len(n) == 1 and BUSY in n[0].text for n in notices.values()), notices
         await cluster.start()
-        results = await asyncio.wait_for(asyncio.gather(*tasks), 90)
+        results = await asyncio.wait_for(asyncio.gather(*tasks), patience(90))
         for i, (chat, result) in enumerate(zip(chats, results, strict=True)):
             received(chat, result)
             assert f"Cam kết của người thứ {i}" in chat.text(), chat.transcript()
@@ -146,7 +147,9 @@ async def test_journeys_across_a_restart_each_register_exactly_once(
 
         restarting = asyncio.create_task(restart())
 
-        chats = await asyncio.wait_for(asyncio.gather(*(journey(user) for user in users)), 120)
+        chats = await asyncio.wait_for(
+            asyncio.gather(*(journey(user) for user in users)), patience(120)
+        )
         await restarting
         for chat in chats:
             assert "TD2027-" in chat.text(), chat.transcript()
@@ -217,7 +220,7 @@ async def test_the_bot_process_rides_out_a_restart(cluster: PrivateCluster) -> N
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
             try:
-                code = await asyncio.wait_for(proc.wait(), 30)
+                code = await asyncio.wait_for(proc.wait(), patience(30))
             except TimeoutError:
                 proc.kill()
                 code = await proc.wait()

@@ -28,6 +28,7 @@ from storage.models import ChannelIdentity, Conversation, Person, Registration, 
 from tests.factories import Org, make_org
 from tests.fakes import DEFAULT_TOKEN, FakeBotAPI, TgUser
 from tests.test_e2e_process import free_port
+from tests.waiting import patience
 
 PUBLIC_URL = "https://bot.example.org/telegram/hook"
 SECRET = "process-test_secret"
@@ -87,7 +88,7 @@ async def bot_process(
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(proc.wait(), 30)
+                await asyncio.wait_for(proc.wait(), patience(30))
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
