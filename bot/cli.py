@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings, describe_invalid
 from bot.logformat import configure_logging
+from bot.progress import progress
 from storage.campaigns import CampaignInvalid, load_campaign_file
 from storage.db import make_engine, make_sessionmaker
 from storage.exporters import ExportError
@@ -99,20 +100,26 @@ def _existing_file(path: str) -> Path:
 async def cmd_org_import(args: argparse.Namespace, settings: Settings) -> int:
     file = _existing_file(args.file)
 
-    async def work(session: AsyncSession) -> ImportSummary:
-        return await import_units_file(session, file)
+    async with progress("Importing units", unit="unit") as tracker:
 
-    print((await _with_session(settings, work)).describe())
+        async def work(session: AsyncSession) -> ImportSummary:
+            return await import_units_file(session, file, tracker.advance)
+
+        summary = await _with_session(settings, work)
+    print(summary.describe())
     return 0
 
 
 async def cmd_members_import(args: argparse.Namespace, settings: Settings) -> int:
     file = _existing_file(args.file)
 
-    async def work(session: AsyncSession) -> ImportSummary:
-        return await import_members_file(session, file)
+    async with progress("Importing members", unit="member") as tracker:
 
-    print((await _with_session(settings, work)).describe())
+        async def work(session: AsyncSession) -> ImportSummary:
+            return await import_members_file(session, file, tracker.advance)
+
+        summary = await _with_session(settings, work)
+    print(summary.describe())
     return 0
 
 

@@ -80,6 +80,7 @@ from storage.registration_forms import (
     UnitNames,
 )
 from storage.repo import LIVE_STATUSES, campaign_by_id, campaign_end
+from storage.types import Progress
 from storage.units import registrations_locked
 
 VIA_IMPORT = "import"
@@ -597,6 +598,7 @@ async def import_registrations_file(
     *,
     today: date,
     allow_late: bool = False,
+    progress: Progress | None = None,
 ) -> RegistrationImportSummary:
     """Read ``path`` (CSV or XLSX) and import its registrations of ``kind``."""
     return await import_registrations(
@@ -607,6 +609,7 @@ async def import_registrations_file(
         today=today,
         allow_late=allow_late,
         file_name=Path(path).name,
+        progress=progress,
     )
 
 
@@ -619,6 +622,7 @@ async def import_registrations(
     today: date,
     allow_late: bool = False,
     file_name: str | None = None,
+    progress: Progress | None = None,
 ) -> RegistrationImportSummary:
     """Check every row, then write all of them, or raise ImportFailed and write nothing."""
     if kind not in KINDS:
@@ -648,6 +652,8 @@ async def import_registrations(
         kind, campaign.code, campaign.name, campaign.registration_deadline, late=late
     )
     await _write(session, campaign, planned, checker, summary, late=late, file_name=file_name)
+    if progress is not None:
+        progress(len(planned))
     return summary
 
 
