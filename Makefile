@@ -8,7 +8,9 @@ RUNTIME = $(VENV)/.runtime
 STAMP   = $(VENV)/.installed
 # Test workers: tests are independent (own databases, ports, temporary folders), so they run
 # side by side; 2 fits the 2-core machines this runs on. `make test WORKERS=0` runs in one.
+# loadgroup: the tests of one xdist_group (the wheel built once) stay on one worker.
 WORKERS ?= 2
+PYTEST_PARALLEL = -n $(WORKERS) --dist loadgroup
 MIN_VENV ?= .venv-min
 
 .PHONY: demo run chat test lint typecheck pytest fuzz services catalogues install runtime \
@@ -53,7 +55,7 @@ typecheck: install
 	$(BIN)/mypy bot handlers storage tests bench
 
 pytest: install services
-	$(BIN)/pytest -q -n $(WORKERS)
+	$(BIN)/pytest -q $(PYTEST_PARALLEL)
 
 test: lint typecheck pytest
 
@@ -63,7 +65,7 @@ test-min: services
 	test -x $(MIN_VENV)/bin/python || $(PYTHON) -m venv $(MIN_VENV)
 	$(MIN_VENV)/bin/python -m pip install --quiet --constraint constraints-min.txt -e '.[dev]'
 	$(MIN_VENV)/bin/python scripts/i18n.py --compile
-	$(MIN_VENV)/bin/pytest -q -n $(WORKERS) -p no:cacheprovider
+	$(MIN_VENV)/bin/pytest -q $(PYTEST_PARALLEL) -p no:cacheprovider
 
 # Rewrite constraints.txt: the newest releases the floors and caps allow, as installed in a
 # fresh virtualenv (then run `make test` and commit it).

@@ -24,6 +24,9 @@ import pytest
 
 from tests.waiting import patience, until
 
+# One worker builds and installs the wheel once for all of these (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("package")
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "deploy" / "image.sh"
 
