@@ -25,6 +25,7 @@ from bot.config import Settings
 from bot.logformat import JsonFormatter
 from handlers.engine.prompt import Reply
 from tests.conftest import PG_ADMIN_URL, _pg_dsn
+from tests.fakes import DEFAULT_TOKEN, FakeBotAPI
 from tests.waiting import patience, until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -312,3 +313,48 @@ def test_a_port_in_use_is_one_line_naming_the_setting(
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "THIDUA_WEB_PORT" in err and str(port) in err
     assert "http://" not in out  # no address printed for a server that never listened
+
+
+async def test_a_polling_process_serves_the_probes_alone(sqlite_url: str, tmp_path: Path) -> None:
+    """Telegram by long polling serves no web chat: the probes still answer on its address."""
+    port = free_port()
+    async with FakeBotAPI() as api:
+        env = {
+            **os.environ,
+            "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN,
+            "TELEGRAM_API_BASE": api.base_url,
+            "DATABASE_URL": sqlite_url,
+            "THIDUA_WEB_PORT": str(port),
+            "THIDUA_LOG_LEVEL": "WARNING",
+        }
+        env.pop("REDIS_URL", None)
+        proc = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "bot", "run"),
+            env=env,
+            cwd=tmp_path,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        try:
+            async with aiohttp.ClientSession() as http:
+                status, body = 0, ""
+                starting = asyncio.get_running_loop().time()
+                while status != 200:
+                    assert proc.returncode is None, "the bot exited while starting"
+                    waited = asyncio.get_running_loop().time() - starting
+                    assert waited < patience(60), f"not ready after {waited:.0f} s: {body}"
+                    await asyncio.sleep(0.2)
+                    try:
+                        async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
+                            status, body = response.status, await response.text()
+                    except aiohttp.ClientConnectionError:
+                        continue
+                assert json.loads(body)["checks"]["channel:telegram"] == "ok"
+                async with http.get(f"http://127.0.0.1:{port}/") as response:
+                    assert response.status == 404  # no web chat, only the probes
+        finally:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+            await until(lambda: proc.returncode is not None, what="the bot stopping")
+        out = (await proc.stdout.read()).decode() if proc.stdout else ""
+    assert proc.returncode == 0 and "Web chat" not in out and "Trang chat" not in out
