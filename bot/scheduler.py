@@ -239,6 +239,8 @@ class Scheduler:
         self._stop.set()
         if self._task is not None:
             task, self._task = self._task, None
+            if task.done():
+                return  # it ended by itself: whoever watched it (bot.app.serve) reported how
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 

@@ -358,3 +358,18 @@ async def test_a_polling_process_serves_the_probes_alone(sqlite_url: str, tmp_pa
             await until(lambda: proc.returncode is not None, what="the bot stopping")
         out = (await proc.stdout.read()).decode() if proc.stdout else ""
     assert proc.returncode == 0 and "Web chat" not in out and "Trang chat" not in out
+
+
+async def test_a_scheduler_that_dies_ends_the_process_and_says_so(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What was seen before settings were checked: a time zone the scheduler cannot use
+    killed its task silently while the web chat went on. Built here past the checks
+    (model_construct), the scheduler's death now ends the process with a log line."""
+    settings = Settings.model_construct(database_url=sqlite_url, timezone="Mars/Olympus")
+    async with open_core(settings) as core:
+        with caplog.at_level(logging.CRITICAL, logger="bot.app"), pytest.raises(BackgroundTaskDied):
+            await serve(core, settings, [])
+    [record] = [r for r in caplog.records if r.levelno == logging.CRITICAL]
+    assert record.getMessage().startswith("the scheduler stopped: ")
+    assert "Mars/Olympus" in record.getMessage()
