@@ -94,7 +94,7 @@ def free_port() -> int:
 
 
 async def wait_for_page(url: str, within: float = 30.0) -> str:
-    deadline = asyncio.get_running_loop().time() + within
+    deadline = asyncio.get_running_loop().time() + patience(within)
     async with aiohttp.ClientSession() as http:
         while True:
             try:

@@ -39,6 +39,7 @@ from storage.models import ChannelIdentity, Conversation, Registration
 from tests.conftest import PG_ADMIN_URL
 from tests.factories import Org, make_org
 from tests.fakes import DEFAULT_TOKEN, FakeBotAPI, TgUser
+from tests.waiting import patience
 
 JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)  # 09:00 in Hà Nội, before the deadline
 PUBLIC_URL = "https://bot.example.org/telegram/hook"
@@ -105,7 +106,7 @@ async def webhook_bot(
 
 
 async def until(predicate: Any, within: float = 10.0, what: str = "the condition") -> None:
-    deadline = time.monotonic() + within
+    deadline = time.monotonic() + patience(within)
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"waited {within}s for {what}")

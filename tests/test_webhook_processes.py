@@ -96,7 +96,7 @@ async def bot_process(
 
 async def wait_until_listening(url: str, within: float = 60.0) -> None:
     """The webhook route answers (401: no secret given), so the process is up."""
-    deadline = asyncio.get_running_loop().time() + within
+    deadline = asyncio.get_running_loop().time() + patience(within)
     async with aiohttp.ClientSession() as http:
         while True:
             try:
@@ -145,7 +145,7 @@ async def journey(user: TgUser, phone: str, name: str, targets: list[str]) -> No
 
 async def said(user: TgUser, text: str, times: int, within: float = 30.0) -> None:
     """Wait until ``times`` bot messages in the chat contain ``text``."""
-    deadline = asyncio.get_running_loop().time() + within
+    deadline = asyncio.get_running_loop().time() + patience(within)
     while sum(text in (m.text or "") for m in user.server.messages(user.chat_id)) < times:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{text!r} not said {times} times:\n{user.transcript()}")
