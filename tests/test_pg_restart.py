@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import aiohttp
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -164,20 +166,32 @@ async def test_journeys_across_a_restart_each_register_exactly_once(
         await sessionmaker.kw["bind"].dispose()
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 async def test_the_bot_process_rides_out_a_restart(cluster: PrivateCluster) -> None:
     """`thidua run` as deployed: a person mid-registration on Telegram while the database
     restarts gets the busy notice, then the answer; the process neither exits nor loops."""
     sessionmaker, _org, _users = await setup(cluster.url)
     await sessionmaker.kw["bind"].dispose()
-    async with FakeBotAPI() as api:
+    port = free_port()
+    async with FakeBotAPI() as api, aiohttp.ClientSession() as http:
+
+        async def ready() -> int:
+            async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
+                return response.status
+
         env = {
             **os.environ,
             "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN,
             "TELEGRAM_API_BASE": api.base_url,
             "DATABASE_URL": cluster.url,
             "THIDUA_LOG_LEVEL": "WARNING",
-            # Its probes (/healthz …) on any free port: tests run side by side.
-            "THIDUA_WEB_PORT": "0",
+            # Its probes (/healthz, /readyz): watched while the database is down.
+            "THIDUA_WEB_PORT": str(port),
         }
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -200,12 +214,16 @@ async def test_the_bot_process_rides_out_a_restart(cluster: PrivateCluster) -> N
             await hoa.wait_for("danh hiệu nào")
             await hoa.press("Lao động tiên tiến")
             await hoa.wait_for("cam kết")
+            assert await ready() == 200
 
             await cluster.stop("fast")
             await hoa.send("Hoàn thành 110% kế hoạch năm")
             await hoa.wait_for(BUSY, timeout=20)
             await asyncio.sleep(3)  # down for a while: the scheduler and the outbox try too
             assert proc.returncode is None, "the bot exited while the database was down"
+            assert await ready() == 503  # a proxy or orchestrator sees it, the process lives
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as alive:
+                assert alive.status == 200
             await cluster.start()
             summary = await hoa.wait_for("Hoàn thành 110% kế hoạch năm", timeout=60)
             assert "Lao động tiên tiến" in summary
@@ -216,6 +234,7 @@ async def test_the_bot_process_rides_out_a_restart(cluster: PrivateCluster) -> N
             await binh.command("/start")
             await binh.wait_for("0912 345 678", timeout=30)
             assert proc.returncode is None
+            assert await ready() == 200
         finally:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
