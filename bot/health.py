@@ -131,7 +131,11 @@ def webhook_rejections(probe_paths: tuple[str, ...] = PROBE_PATHS) -> Middleware
             and not request.path.startswith("/api/")
             and request.path not in probe_paths
         ):
-            metrics.WEBHOOK_REJECTIONS.labels(request.path, str(status)).inc()
+            # A served route's own path, never the path asked for: anyone can POST to a
+            # million made-up paths, and each label value is a time series kept forever.
+            resource = request.match_info.route.resource
+            path = resource.canonical if resource is not None else "other"
+            metrics.WEBHOOK_REJECTIONS.labels(path, str(status)).inc()
 
     return count
 

@@ -249,13 +249,15 @@ async def test_probes_and_metrics_of_a_running_service(
             assert 'thidua_updates_total{channel="web",outcome="answered"}' in page
             assert 'thidua_update_seconds_count{channel="web"}' in page
             assert "thidua_outbox_depth 0.0" in page and "thidua_scheduler_leader 1.0" in page
-            # A platform calling a webhook path with a bad request is counted as refused.
+            # Calls to paths that are no webhook of this process are counted as refused.
             async with http.post(base + "/telegram/hook", data=b"{}") as r:
                 assert r.status >= 400
-            assert (
-                'thidua_webhook_rejections_total{path="/telegram/hook"'
-                in (await probe("/metrics"))[1]
-            )
+            for made_up in ("/a", "/b", "/c"):  # paths that are no route: one label for all
+                async with http.post(base + made_up, data=b"{}"):
+                    pass
+            page = (await probe("/metrics"))[1]
+            assert 'thidua_webhook_rejections_total{path="other",status="404"} 4.0' in page
+            assert '{path="/a"' not in page
 
             # The database goes away: not ready (503, saying why), still alive.
             await drop_database(name)
