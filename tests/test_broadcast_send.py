@@ -43,7 +43,7 @@ from storage.models import (
 )
 from tests.factories import Org, make_org
 from tests.fakes import DEFAULT_TOKEN, FakeBotAPI, TgUser
-from tests.waiting import until
+from tests.waiting import patience, until
 
 ROOT = Path(__file__).resolve().parent.parent
 JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)  # 09:00 in Hà Nội, registration open
@@ -167,9 +167,9 @@ async def running(
         finally:
             service.stop()
             outbox.stop()
-            await asyncio.wait_for(asyncio.gather(tasks[1], tasks[2]), 15)
+            await asyncio.wait_for(asyncio.gather(tasks[1], tasks[2]), patience(15))
             await channel.stop()
-            await asyncio.wait_for(tasks[0], 10)
+            await asyncio.wait_for(tasks[0], patience(10))
 
 
 async def test_officer_announces_on_telegram_members_receive_it_and_register(
@@ -340,7 +340,7 @@ async def test_a_cancelled_broadcast_stops(
             assert broadcast is not None
             broadcast.status = BroadcastStatus.CANCELLED
         try:
-            assert await asyncio.wait_for(run, 15) == BroadcastStatus.CANCELLED
+            assert await asyncio.wait_for(run, patience(15)) == BroadcastStatus.CANCELLED
         finally:
             await channel.bot.session.close()
         got = sum(received(api, chats).values())

@@ -101,7 +101,7 @@ async def webhook_bot(
             api.webhook_targets.remove(hooked.url)
         await runner.cleanup()
         await channel.stop()
-        await asyncio.wait_for(receiving, 10)
+        await asyncio.wait_for(receiving, patience(10))
         await db.dispose()
 
 
@@ -452,7 +452,7 @@ async def test_a_rejected_webhook_url_stops_the_channel(org: Org, db_url: str) -
         )
         try:
             with pytest.raises(TelegramBadRequest, match="HTTPS"):
-                await asyncio.wait_for(channel.run(), 10)
+                await asyncio.wait_for(channel.run(), patience(10))
         finally:
             await channel.stop()
             await db.dispose()
@@ -475,6 +475,6 @@ async def test_polling_survives_get_updates_failures(
             await user.wait_for("công đoàn cơ sở")
         finally:
             await channel.stop()
-            await asyncio.wait_for(polling, 10)
+            await asyncio.wait_for(polling, patience(10))
     assert api.statuses[502] == 3
     assert len(api.messages(7010)) == 2
