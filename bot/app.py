@@ -11,6 +11,7 @@ import errno
 import logging
 import os
 import signal
+import socket
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -119,6 +120,7 @@ async def run(settings: Settings, *, demo: bool = False) -> int:
     from bot.health import Health, ProbeServer, webhook_rejections
     from handlers.i18n import use_locale
 
+    _check_address(settings)
     async with open_core(settings) as core:
         if demo:
             from bot.demo import load_demo
@@ -165,25 +167,49 @@ async def run(settings: Settings, *, demo: bool = False) -> int:
     return 0
 
 
+_ADDRESS_ERRORS = (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL)
+
+
 async def _listening(start: Coroutine[Any, Any, None], settings: Settings) -> None:
     """Start a web server; an address in use becomes one clear line naming the setting."""
     try:
         await start
     except OSError as exc:
-        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+        if exc.errno not in _ADDRESS_ERRORS:
             raise
-        from handlers.i18n import _, use_locale
+        raise _port_in_use(exc, settings) from None
 
-        with use_locale(settings.locale):
-            raise PortInUse(
-                _(
-                    "Port {port} on {host} cannot be used ({reason}): another program may be "
-                    "using it. Choose another port with THIDUA_WEB_PORT, e.g. "
-                    "THIDUA_WEB_PORT=8081 thidua demo"
-                ).format(
-                    host=settings.web_host, port=settings.web_port, reason=os.strerror(exc.errno)
-                )
-            ) from None
+
+def _check_address(settings: Settings) -> None:
+    """Fail before anything else (the demo's loading, Telegram's getMe) when the web
+    server's address is taken: bind it for a moment as the server will (SO_REUSEADDR)."""
+    if settings.web_port == 0:
+        return
+    try:
+        for family, kind, proto, _name, address in socket.getaddrinfo(
+            settings.web_host, settings.web_port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+    except OSError as exc:
+        if exc.errno in _ADDRESS_ERRORS:
+            raise _port_in_use(exc, settings) from None
+        # Anything else (a host name that does not resolve): the server says it when it starts.
+
+
+def _port_in_use(exc: OSError, settings: Settings) -> PortInUse:
+    from handlers.i18n import _, use_locale
+
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    with use_locale(settings.locale):
+        return PortInUse(
+            _(
+                "Port {port} on {host} cannot be used ({reason}): another program may be "
+                "using it. Choose another port with THIDUA_WEB_PORT, e.g. "
+                "THIDUA_WEB_PORT=8081 thidua demo"
+            ).format(host=settings.web_host, port=settings.web_port, reason=reason)
+        )
 
 
 def _ready(web: Any, locale: str) -> None:

@@ -315,6 +315,7 @@ def test_a_port_in_use_is_one_line_naming_the_setting(
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "THIDUA_WEB_PORT" in err and str(port) in err
     assert "http://" not in out  # no address printed for a server that never listened
+    assert out == ""  # refused first: no demo loaded, nothing else printed
 
 
 async def test_a_polling_process_serves_the_probes_alone(sqlite_url: str, tmp_path: Path) -> None:
