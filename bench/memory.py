@@ -222,6 +222,8 @@ async def measure(
             "TELEGRAM_API_BASE": api.base_url,
             "DATABASE_URL": url,
             "THIDUA_LOG_LEVEL": "WARNING",
+            # Its probes (/healthz …) on any free port: tests run side by side.
+            "THIDUA_WEB_PORT": "0",
             "PYTHONPATH": str(ROOT),
         }
         env.pop("REDIS_URL", None)

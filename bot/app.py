@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import signal
+import socket
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -26,6 +29,9 @@ from handlers.flows import build_engine as build_flows_engine
 from storage.db import make_engine, make_sessionmaker
 from storage.models import ChannelIdentity, Person
 from storage.seed import prepare_database
+
+if TYPE_CHECKING:
+    from bot.health import Health
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +65,32 @@ def build_engine(
     return engine
 
 
+class PortInUse(Exception):
+    """The web server's address is taken by another program: one line says which setting
+    moves it (printed by the CLI without a traceback)."""
+
+
+class BackgroundTaskDied(Exception):
+    """A task the process needs (a channel, the outbox, the broadcasts, the scheduler) ended.
+
+    The process then exits non-zero, so its supervisor restarts it: a half-alive process
+    that answers chats but never sends a reminder is worse than a restart.
+    """
+
+
 @contextlib.asynccontextmanager
 async def open_core(settings: Settings) -> AsyncIterator[Core]:
+    from sqlalchemy import event
+
+    from bot import metrics
+
     db = make_engine(settings.database_url)
+    event.listen(db.sync_engine, "handle_error", metrics.database_error)
     try:
         await prepare_database(db)
         sessionmaker = make_sessionmaker(db)
         engine = build_engine(settings, sessionmaker)
+        engine.on_handled = metrics.update_handled
         try:
             yield Core(db, sessionmaker, engine)
         finally:
@@ -84,18 +109,28 @@ async def _until_signalled(stop: asyncio.Event) -> None:
 
 
 async def run(settings: Settings, *, demo: bool = False) -> int:
-    """`thidua run`: every channel that is configured, until SIGINT/SIGTERM.
+    """`thidua run`: every channel that is configured, until SIGINT/SIGTERM (exit 0), or
+    until a background task dies (exit 1, the supervisor restarts the process).
 
     With no platform token the web chat is the embedded default; it also carries the
     webhooks (Telegram, Zalo) when those are configured, on THIDUA_WEBHOOK_HOST/PORT as well
-    when those differ from the web chat's address.
+    when those differ from the web chat's address, and the probes (/healthz, /readyz,
+    /metrics). A process with no web chat serves the probes alone on the web chat's address.
     """
+    from bot.health import Health, ProbeServer, webhook_rejections
+    from handlers.i18n import use_locale
+
+    _check_address(settings)
     async with open_core(settings) as core:
         if demo:
             from bot.demo import load_demo
 
-            print(await load_demo(core.sessionmaker), flush=True)
+            with use_locale(settings.locale):
+                print(await load_demo(core.sessionmaker), flush=True)
         channels, routes = await _platform_channels(core, settings)
+        health = Health(core.db, core.sessionmaker)
+        probes: ProbeServer | None = None
+        web = None
         if demo or routes or not channels:
             from bot.channels.web import WebChannel
 
@@ -110,11 +145,82 @@ async def run(settings: Settings, *, demo: bool = False) -> int:
                 also_listen=also,
             )
             web.app.add_routes(routes)
+            web.app.add_routes(health.routes())
+            web.app.middlewares.append(webhook_rejections())
             # First, so the webhook routes are served before Zalo is told to call them.
             channels.insert(0, (web, _until_cancelled))
-            print(f"Web chat: open {web.url} in a browser (Ctrl-C to stop).", flush=True)
-        await serve(core, settings, channels)
+        else:
+            probes = ProbeServer(health, settings.web_host, settings.web_port)
+        try:
+            if probes is not None:
+                await _listening(probes.start(), settings)
+            await serve(
+                core,
+                settings,
+                channels,
+                health=health,
+                on_started=lambda: _ready(web, settings.locale),
+            )
+        finally:
+            if probes is not None:
+                await probes.stop()
     return 0
+
+
+_ADDRESS_ERRORS = (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL)
+
+
+async def _listening(start: Coroutine[Any, Any, None], settings: Settings) -> None:
+    """Start a web server; an address in use becomes one clear line naming the setting."""
+    try:
+        await start
+    except OSError as exc:
+        if exc.errno not in _ADDRESS_ERRORS:
+            raise
+        raise _port_in_use(exc, settings) from None
+
+
+def _check_address(settings: Settings) -> None:
+    """Fail before anything else (the demo's loading, Telegram's getMe) when the web
+    server's address is taken: bind it for a moment as the server will (SO_REUSEADDR)."""
+    if settings.web_port == 0:
+        return
+    try:
+        for family, kind, proto, _name, address in socket.getaddrinfo(
+            settings.web_host, settings.web_port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+    except OSError as exc:
+        if exc.errno in _ADDRESS_ERRORS:
+            raise _port_in_use(exc, settings) from None
+        # Anything else (a host name that does not resolve): the server says it when it starts.
+
+
+def _port_in_use(exc: OSError, settings: Settings) -> PortInUse:
+    from handlers.i18n import _, use_locale
+
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    with use_locale(settings.locale):
+        return PortInUse(
+            _(
+                "Port {port} on {host} cannot be used ({reason}): another program may be "
+                "using it. Choose another port with THIDUA_WEB_PORT, e.g. "
+                "THIDUA_WEB_PORT=8081 thidua demo"
+            ).format(host=settings.web_host, port=settings.web_port, reason=reason)
+        )
+
+
+def _ready(web: Any, locale: str) -> None:
+    """Tell the person at the terminal where the web chat is, once it listens."""
+    if web is None:
+        return
+    from handlers.i18n import _, use_locale
+
+    with use_locale(locale):
+        line = _("Web chat: open {url} in a browser (Ctrl-C to stop).").format(url=web.url)
+    print(line, flush=True)
 
 
 async def _until_cancelled() -> None:
@@ -165,12 +271,20 @@ async def _platform_channels(
 
 
 async def serve(
-    core: Core, settings: Settings, channels: list[tuple[Channel, ReceiveLoop]]
+    core: Core,
+    settings: Settings,
+    channels: list[tuple[Channel, ReceiveLoop]],
+    *,
+    health: Health | None = None,
+    on_started: Callable[[], None] | None = None,
 ) -> None:
     """Run the channels, the outbox, the broadcasts and the scheduler until a signal or a crash.
 
-    Shutdown order matters: stop the schedule and the receiving, let the dispatcher finish
-    its pass, then close the channels' connections.
+    Every background task is watched: one that ends (a receive loop that crashed, the
+    scheduler's loop that died on a bad setting) is logged at once with its traceback and
+    ends the process with :class:`BackgroundTaskDied`. Shutdown order matters: stop the
+    schedule and the receiving, let the dispatcher finish its pass, then close the channels'
+    connections.
     """
     from bot.broadcast import BroadcastService
     from bot.charts import progress_chart_png
@@ -199,20 +313,43 @@ async def serve(
         on_queued=dispatcher.nudge,
     )
     stop = asyncio.Event()
-    tasks: list[asyncio.Task[None]] = []
+    watched: dict[asyncio.Task[None], str] = {}
+    signalled: asyncio.Task[None] | None = None
     broadcasting: asyncio.Task[None] | None = None
     try:
         for channel, _loop in channels:
-            await channel.start()
-        receivers = [asyncio.create_task(loop()) for _channel, loop in channels]
-        broadcasting = asyncio.create_task(broadcasts.run())
-        tasks = [*receivers, asyncio.create_task(dispatcher.run()), broadcasting]
-        tasks.append(asyncio.create_task(_until_signalled(stop)))
+            await _listening(channel.start(), settings)
+        for channel, loop in channels:
+            receiving = asyncio.create_task(loop(), name=f"channel {channel.name}")
+            watched[receiving] = f"the {channel.name} channel"
+            if health is not None:
+                health.receivers[channel.name] = receiving
+        broadcasting = asyncio.create_task(broadcasts.run(), name="broadcasts")
+        watched[broadcasting] = "the broadcast sender"
+        watched[asyncio.create_task(dispatcher.run(), name="outbox")] = "the outbox dispatcher"
         await scheduler.start()
-        done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task in receivers and not task.cancelled():
-                task.result()  # a crashed receive loop is worth a stack trace
+        if scheduler.task is not None:
+            watched[scheduler.task] = "the scheduler"
+        if health is not None:
+            health.scheduler = scheduler
+        signalled = asyncio.create_task(_until_signalled(stop))
+        if on_started is not None:
+            on_started()
+        done, _pending = await asyncio.wait(
+            [*watched, signalled], return_when=asyncio.FIRST_COMPLETED
+        )
+        died = [task for task in done if task is not signalled]
+        if died and not stop.is_set():
+            task = died[0]
+            error = None if task.cancelled() else task.exception()
+            what = watched[task]
+            log.critical(
+                "%s stopped%s; the process exits for its supervisor to restart it",
+                what,
+                f": {error.__class__.__name__}: {error}" if error is not None else "",
+                exc_info=error,
+            )
+            raise BackgroundTaskDied(what)
     finally:
         await scheduler.stop()
         broadcasts.stop()
@@ -223,6 +360,7 @@ async def serve(
         dispatcher.stop()
         for channel, _loop in channels:
             await channel.stop()
+        tasks = [*watched, *([signalled] if signalled is not None else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -233,6 +371,7 @@ async def _console_identity(core: Core, phone: str | None) -> str:
     """The terminal identity; with ``--as PHONE`` it is linked to that person right away."""
     if phone is None:
         return "local"
+    from handlers.i18n import _
     from handlers.text import Invalid, parse_phone
 
     try:
@@ -243,7 +382,11 @@ async def _console_identity(core: Core, phone: str | None) -> str:
     async with core.sessionmaker() as session, session.begin():
         person = await session.scalar(select(Person).where(Person.phone == normalised))
         if person is None:
-            print(f"Nobody has the phone {normalised} yet; you will be asked to sign up.")
+            print(
+                _("Nobody has the phone {phone} yet; you will be asked to sign up.").format(
+                    phone=normalised
+                )
+            )
             return external_id
         identity = await session.scalar(
             select(ChannelIdentity).where(
@@ -254,17 +397,19 @@ async def _console_identity(core: Core, phone: str | None) -> str:
             session.add(
                 ChannelIdentity(channel="console", external_id=external_id, person_id=person.id)
             )
-        print(f"Chatting as {person.full_name} ({normalised}).")
+        print(_("Chatting as {name} ({phone}).").format(name=person.full_name, phone=normalised))
     return external_id
 
 
 async def chat(settings: Settings, phone: str | None) -> int:
     """`thidua chat`: the conversations in this terminal; /quit or Ctrl-D leaves."""
     from bot.channels.console import ConsoleChannel
+    from handlers.i18n import _, use_locale
 
     async with open_core(settings) as core:
-        external_id = await _console_identity(core, phone)
-        print("Type your answers; /help for help, /quit to leave.")
+        with use_locale(settings.locale):
+            external_id = await _console_identity(core, phone)
+            print(_("Type your answers; /trogiup for help, /quit to leave."))
         await ConsoleChannel(core.engine, external_id).run()
     return 0
 

@@ -50,6 +50,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import undefer
 
+from bot import metrics
 from bot.channels.base import Channel
 from bot.delivery import DeliveryError, rate_limit_waiter
 from bot.ratelimit import LocalRateLimiter, RateLimiter
@@ -471,6 +472,7 @@ class _Run:
         error: str | None = None,
         not_before: datetime | None = None,
     ) -> None:
+        metrics.broadcast_outcome(state)
         delay = 0.2
         for attempt in range(1, OUTCOME_WRITE_TRIES + 1):
             try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -17,11 +16,14 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config import Settings
+from bot.config import Settings, describe_invalid
+from bot.logformat import configure_logging
+from bot.progress import progress
 from storage.campaigns import CampaignInvalid, load_campaign_file
 from storage.db import make_engine, make_sessionmaker
 from storage.exporters import ExportError
@@ -98,20 +100,26 @@ def _existing_file(path: str) -> Path:
 async def cmd_org_import(args: argparse.Namespace, settings: Settings) -> int:
     file = _existing_file(args.file)
 
-    async def work(session: AsyncSession) -> ImportSummary:
-        return await import_units_file(session, file)
+    async with progress("Importing units", unit="unit") as tracker:
 
-    print((await _with_session(settings, work)).describe())
+        async def work(session: AsyncSession) -> ImportSummary:
+            return await import_units_file(session, file, tracker.advance)
+
+        summary = await _with_session(settings, work)
+    print(summary.describe())
     return 0
 
 
 async def cmd_members_import(args: argparse.Namespace, settings: Settings) -> int:
     file = _existing_file(args.file)
 
-    async def work(session: AsyncSession) -> ImportSummary:
-        return await import_members_file(session, file)
+    async with progress("Importing members", unit="member") as tracker:
 
-    print((await _with_session(settings, work)).describe())
+        async def work(session: AsyncSession) -> ImportSummary:
+            return await import_members_file(session, file, tracker.advance)
+
+        summary = await _with_session(settings, work)
+    print(summary.describe())
     return 0
 
 
@@ -298,18 +306,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(level_name: str) -> None:
-    level = logging.getLevelName(level_name.strip().upper())
-    if not isinstance(level, int):
-        level = logging.INFO
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if level > logging.DEBUG:
-        # Alembic reports its context at INFO on every command; only useful when debugging.
-        logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 1
@@ -323,9 +319,11 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     try:
         settings = Settings()
-    except Exception as exc:  # pydantic's ValidationError: a bad environment value
-        return _fail(f"bad configuration: {exc}")
-    _configure_logging(settings.log_level)
+    except ValidationError as exc:  # a bad setting: say which and what is allowed, then stop
+        for line in describe_invalid(exc):
+            print(f"error: bad setting {line}", file=sys.stderr)
+        return 2
+    configure_logging(settings)
     # No token, secret or statement parameter (people's data) in any log line.
     from bot.logsafe import protect_logs
 
@@ -345,6 +343,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except (CliError, InviteError, ExportError) as exc:
         return _fail(str(exc))
+    except Exception as exc:
+        from bot.app import BackgroundTaskDied, PortInUse
+
+        if isinstance(exc, PortInUse):
+            return _fail(str(exc))
+        if isinstance(exc, BackgroundTaskDied):
+            return 1  # logged with its traceback when it happened
+        raise
     except FileNotFoundError as exc:
         return _fail(f"file not found: {exc.filename or exc}")
     except PermissionError as exc:

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.progress import progress
 from bot.ratelimit import RateLimiter, make_limiter
 from handlers.broadcasts import ReportData, build_report, progress_bar, report_text
 from handlers.i18n import use_locale
@@ -198,7 +199,10 @@ async def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
         )
         _on_signals(sender.stop)
         try:
-            status = await sender.run(args.id)
+            async with progress(
+                f"Broadcast #{args.id}", unit="message", poll=lambda: sender.stats.calls
+            ):
+                status = await sender.run(args.id)
         finally:
             await _close(channels, limiter)
         if status is None:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from bot.config import Settings
+from bot.progress import Tracker, progress
 from bot.scheduler import plan_jobs, policy_from_settings
 from handlers.digest import build_digest
 from handlers.engine.prompt import Address, Outgoing
@@ -131,7 +132,17 @@ async def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     save = Path(args.save) if args.save else None
     if save is not None and not save.is_dir():
         raise JobsError(f"not a folder: {save}")
-    async with _database(settings) as sessionmaker, sessionmaker() as session, session.begin():
+    async with (
+        # Progress only when files are written (--save); a printed digest is quick.
+        (
+            progress("Building the digest", unit="file")
+            if save is not None
+            else contextlib.nullcontext(Tracker())
+        ) as tracker,
+        _database(settings) as sessionmaker,
+        sessionmaker() as session,
+        session.begin(),
+    ):
         unit = await session.scalar(select(Unit).where(Unit.code == args.unit))
         if unit is None:
             raise JobsError(f"unknown unit code {args.unit!r}")
@@ -167,6 +178,7 @@ async def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
             if save is not None:
                 for file in digest.files:
                     (save / file.filename).write_bytes(file.content)
+                    tracker.advance(1)
                     print(f"Saved {save / file.filename}")
             if not args.send:
                 continue

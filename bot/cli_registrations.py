@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli import CliError, _existing_file, _with_session
 from bot.config import Settings
+from bot.progress import progress
 from storage.exporters import RegistrationRow, _zone, registration_rows, write_csv
 from storage.registration_forms import (
     ALL,
@@ -60,28 +61,35 @@ async def cmd_export_registrations(args: argparse.Namespace, settings: Settings)
                 session, args.campaign, args.unit, timezone_name=settings.timezone
             )
 
-        rows = await _with_session(settings, flat)
-        if output is None:
-            write_csv(rows, sys.stdout)
-        else:
-            # The BOM makes Excel open the file as UTF-8 (Vietnamese letters intact).
-            with output.open("w", encoding="utf-8-sig", newline="") as stream:
-                write_csv(rows, stream)
+        async with progress("Exporting registrations", unit="registration") as tracker:
+            rows = await _with_session(settings, flat)
+            tracker.total = len(rows)
+            if output is None:
+                write_csv(rows, sys.stdout)
+            else:
+                # The BOM makes Excel open the file as UTF-8 (Vietnamese letters intact).
+                with output.open("w", encoding="utf-8-sig", newline="") as stream:
+                    write_csv(rows, stream)
+            tracker.advance(len(rows))
+        if output is not None:
             print(f"Exported {len(rows)} registration(s) to {output}")
         return 0
 
     async def work(session: AsyncSession) -> RegistrationForm:
         return await build_form(session, args.campaign, args.unit, args.kind)
 
-    form = await _with_session(settings, work)
-    if fmt == "xlsx":
-        assert output is not None
-        write_form_xlsx(form, output)
-    elif output is None:
-        write_sheet_csv(form.sheets[0], sys.stdout)
-    else:
-        with output.open("w", encoding="utf-8-sig", newline="") as stream:
-            write_sheet_csv(form.sheets[0], stream)
+    async with progress("Exporting registrations", unit="row") as tracker:
+        form = await _with_session(settings, work)
+        tracker.total = sum(form.counts().values())
+        if fmt == "xlsx":
+            assert output is not None
+            write_form_xlsx(form, output)
+        elif output is None:
+            write_sheet_csv(form.sheets[0], sys.stdout)
+        else:
+            with output.open("w", encoding="utf-8-sig", newline="") as stream:
+                write_sheet_csv(form.sheets[0], stream)
+        tracker.advance(sum(form.counts().values()))
     if output is not None:
         print(f"Exported {_describe(form)} to {output}")
     return 0
@@ -108,16 +116,25 @@ async def cmd_import_registrations(args: argparse.Namespace, settings: Settings)
     file = _existing_file(args.file)
     today = _today(settings)
 
-    async def work(session: AsyncSession) -> RegistrationImportSummary:
-        try:
-            campaign = await choose_campaign(session, args.campaign, today)
-        except CampaignChoiceError as exc:
-            raise CliError(str(exc)) from None
-        return await import_registrations_file(
-            session, file, args.kind, campaign, today=today, allow_late=args.allow_late
-        )
+    async with progress("Importing registrations", unit="registration") as tracker:
 
-    print("\n".join((await _with_session(settings, work)).lines()))
+        async def work(session: AsyncSession) -> RegistrationImportSummary:
+            try:
+                campaign = await choose_campaign(session, args.campaign, today)
+            except CampaignChoiceError as exc:
+                raise CliError(str(exc)) from None
+            return await import_registrations_file(
+                session,
+                file,
+                args.kind,
+                campaign,
+                today=today,
+                allow_late=args.allow_late,
+                progress=tracker.advance,
+            )
+
+        summary = await _with_session(settings, work)
+    print("\n".join(summary.lines()))
     return 0
 
 

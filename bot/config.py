@@ -5,8 +5,16 @@ from __future__ import annotations
 import re
 from datetime import time
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./thidua.db"
@@ -16,6 +24,12 @@ PUBLIC_ZALO_OA_API = "https://openapi.zalo.me"
 PUBLIC_ZALO_OAUTH = "https://oauth.zaloapp.com"
 # Telegram's rule for a webhook's secret_token.
 TELEGRAM_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# A Bot API token as BotFather (and Zalo's bot platform) hand it out: <bot id>:<secret>.
+BOT_TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{16,}")
+DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 
 
 class Settings(BaseSettings):
@@ -55,10 +69,15 @@ class Settings(BaseSettings):
     )
     locale: str = Field(default="vi", validation_alias=AliasChoices("THIDUA_LOCALE"))
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("THIDUA_LOG_LEVEL"))
+    # "json": one JSON object per log line, for a log collector (bot/logsafe.py).
+    log_format: str = Field(default="text", validation_alias=AliasChoices("THIDUA_LOG_FORMAT"))
     # The web chat (served when no platform token is set, and by `thidua demo`). The default
     # host is loopback only; set 0.0.0.0 to let phones on the same LAN reach it.
     web_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("THIDUA_WEB_HOST"))
-    web_port: int = Field(default=8080, validation_alias=AliasChoices("THIDUA_WEB_PORT"))
+    # 0: any free port (tests).
+    web_port: int = Field(
+        default=8080, ge=0, le=65535, validation_alias=AliasChoices("THIDUA_WEB_PORT")
+    )
     # Quiet hours, local time: no reminder is sent from QUIET_START (evening) until QUIET_END
     # (morning); one due at night goes out at QUIET_END. Written as "20:00" and "08:00".
     quiet_start: time = Field(
@@ -124,6 +143,100 @@ class Settings(BaseSettings):
     flood_burst: int = Field(default=20, ge=1, validation_alias=AliasChoices("THIDUA_FLOOD_BURST"))
     flood_rate: float = Field(default=2.0, gt=0, validation_alias=AliasChoices("THIDUA_FLOOD_RATE"))
 
+    # --- every setting checked before anything is served: a bad one stops the start with
+    # its name and what is allowed (describe_invalid). Messages quote no secret.
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a time zone; use an IANA name such as Asia/Ho_Chi_Minh"
+            ) from None
+        return value.strip()
+
+    @field_validator("locale")
+    @classmethod
+    def _check_locale(cls, value: str) -> str:
+        if value.strip().lower() not in ("vi", "en"):
+            raise ValueError(f"{value!r} is not a language of the bot; use vi or en")
+        return value.strip().lower()
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        if value.strip().upper() not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is not a log level; use one of {', '.join(LOG_LEVELS)}")
+        return value.strip().upper()
+
+    @field_validator("log_format")
+    @classmethod
+    def _check_log_format(cls, value: str) -> str:
+        if value.strip().lower() not in LOG_FORMATS:
+            raise ValueError(f"{value!r} is not a log format; use text or json")
+        return value.strip().lower()
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            driver = make_url(value.strip()).drivername
+        except ArgumentError:
+            driver = ""
+        if driver not in DATABASE_DRIVERS:
+            # Not quoted: the URL may hold a password.
+            raise ValueError(
+                "must be sqlite+aiosqlite:///path/to/thidua.db or "
+                "postgresql+asyncpg://user@host/database"
+            )
+        return value.strip()
+
+    @field_validator("telegram_api_base", "zalo_api_base", "zalo_oa_api_base", "zalo_oa_oauth_base")
+    @classmethod
+    def _check_api_base(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL, e.g. https://api.example.org")
+        return value.strip()
+
+    @field_validator("zalo_webhook_url")
+    @classmethod
+    def _check_zalo_webhook_url(cls, value: str | None) -> str | None:
+        if value and value.strip():
+            parts = urlsplit(value.strip())
+            if parts.scheme not in ("https", "http") or not parts.hostname:
+                raise ValueError("must be a full URL, e.g. https://bot.example.org/zalo/hook")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value and value.strip() and urlsplit(value.strip()).scheme not in REDIS_SCHEMES:
+            raise ValueError("must be redis://host:6379/0, rediss://… or unix:///path")
+        return value
+
+    @field_validator("telegram_bot_token", "zalo_bot_token")
+    @classmethod
+    def _check_bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        token = _secret(value)
+        if token is not None and not BOT_TOKEN.fullmatch(token):
+            raise ValueError("is not a bot token: <digits>:<secret> as the platform gave it")
+        return value
+
+    @model_validator(mode="after")
+    def _check_zalo_webhook(self) -> Settings:
+        secret = _secret(self.zalo_webhook_secret)
+        if (self.zalo_webhook_url or "").strip() and not (secret and 8 <= len(secret) <= 256):
+            raise ValueError(
+                "ZALO_WEBHOOK_SECRET is required with ZALO_WEBHOOK_URL: 8-256 characters"
+            )
+        return self
+
     @model_validator(mode="after")
     def _check_telegram_webhook(self) -> Settings:
         # The messages never quote the values: the secret must not reach a log.
@@ -171,6 +284,31 @@ class Settings(BaseSettings):
     def zalo_oa_enabled(self) -> bool:
         """The OA channel runs when its app id and secret are set (tokens may come later)."""
         return bool((self.zalo_oa_app_id or "").strip() and _secret(self.zalo_oa_secret))
+
+
+def describe_invalid(error: ValidationError) -> list[str]:
+    """One line per bad setting, named as it is set (``THIDUA_TIMEZONE: …``), no value echoed
+    but the ones the validators chose to quote (never a secret)."""
+    # pydantic-settings reports a setting by its variable's name; a field name, just in case.
+    names = {
+        name: str(field.validation_alias.choices[0])
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.validation_alias, AliasChoices)
+    }
+    names |= {alias: alias for alias in list(names.values())}
+    lines = []
+    for problem in error.errors():
+        where = problem.get("loc") or ()
+        field = str(where[0]) if where else ""
+        message = str(problem.get("msg", "invalid"))
+        message = message.removeprefix("Value error, ")
+        if field in names:
+            lines.append(f"{names[field]}: {message}")
+        elif field:
+            lines.append(f"{field.upper()}: {message}")
+        else:
+            lines.append(message)  # a check across settings names them itself
+    return lines
 
 
 def _secret(value: SecretStr | None) -> str | None:

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handlers.i18n import _
 from storage.campaigns import load_campaign
 from storage.importers import Row, import_members, import_units
 from storage.models import Person, Role, Unit
@@ -123,11 +124,16 @@ async def load_demo(
         await import_members(session, member_rows)
         await _grant_demo_roles(session)
         campaign = await load_campaign(session, demo_campaign(today), via="demo")
-    return (
-        f"Demo loaded: {len(UNITS)} units, {len(MEMBERS)} members, campaign {campaign.code} "
-        f"(deadline {campaign.registration_deadline:%d/%m/%Y}).\n"
-        "Share a roster phone such as 0912345678 (Nguyễn Thị Hoa) to be recognised, "
-        "or any other number to sign up as a new member."
+    return _(
+        "Demo loaded: {units} units, {members} members, campaign {campaign} (deadline "
+        "{deadline}).\nShare a roster phone such as 0912345678 (Nguyễn Thị Hoa) to be "
+        "recognised, or any other number to sign up as a new member.\nStart again from "
+        "scratch: stop the bot, delete thidua.db, run `make demo` again."
+    ).format(
+        units=len(UNITS),
+        members=len(MEMBERS),
+        campaign=campaign.code,
+        deadline=f"{campaign.registration_deadline:%d/%m/%Y}",
     )
 
 

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import metrics
 from bot.channels.base import Channel
 from bot.delivery import DeliveryError
 from bot.ratelimit import RateLimiter
@@ -134,9 +135,11 @@ class OutboxDispatcher:
                     "outcome": exc.kind if final else None,
                 }
                 log.warning("outbox %s to %s:%s: %s", row.id, row.channel, row.external_id, exc)
+                metrics.outbox_delivered(row.channel, exc.kind if final else "retry")
             else:
                 values = {"sent_at": utcnow(), "outcome": "sent", "claimed_until": None}
                 sent += 1
+                metrics.outbox_delivered(row.channel, "sent")
             async with self.sessionmaker() as session, session.begin():
                 await session.execute(
                     update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values)

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from bot import metrics
 from bot.config import Settings
 from handlers.digest import ChartFn, digest_pass, next_digest_slot
 from handlers.reminders import (
@@ -139,6 +140,7 @@ async def remind_job(
     on_queued: Notify | None = None,
 ) -> PassReport:
     report = await reminder_pass(sessionmaker, campaign_id, clock(), policy)
+    metrics.reminders_queued(len(report.messages))
     if report.messages and on_queued is not None:
         on_queued()
     return report
@@ -214,12 +216,19 @@ class Scheduler:
         self.lock = LeaderLock(engine)
         self._aps: AsyncIOScheduler | None = None  # while leading
         self._task: asyncio.Task[None] | None = None
+        # For /readyz: "starting" until the first try for the lock, then "leader"/"follower".
+        self.role = "starting"
         self._stop = asyncio.Event()
         self._sync_lock = asyncio.Lock()
 
     @property
     def is_leader(self) -> bool:
         return self._aps is not None
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The leadership loop while it runs (the composition root watches it)."""
+        return self._task
 
     async def start(self) -> None:
         if self._task is None:
@@ -230,6 +239,8 @@ class Scheduler:
         self._stop.set()
         if self._task is not None:
             task, self._task = self._task, None
+            if task.done():
+                return  # it ended by itself: whoever watched it (bot.app.serve) reported how
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
@@ -252,15 +263,21 @@ class Scheduler:
             except Exception as exc:  # database down: stand by and try again
                 log.warning("scheduler lock unavailable: %s", exc.__class__.__name__)
                 leading = False
+            self._set_role("leader" if leading else "follower")
             if leading:
                 log.info("this process runs the schedule")
                 try:
                     await self._lead()
                 finally:
                     await self._stop_leading()
+                    self._set_role("follower")
             if not self._stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), self.standby_retry)
+
+    def _set_role(self, role: str) -> None:
+        self.role = role
+        metrics.SCHEDULER_LEADER.set(1 if role == "leader" else 0)
 
     async def _lead(self) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler

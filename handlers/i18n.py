@@ -2,9 +2,11 @@
 
 ``_("...")`` translates into the locale of the person being answered, which the engine sets
 per update in a context variable (so concurrent updates never see each other's locale).
-``__("...")`` is the lazy form for texts defined at import time. Catalogues live in
-``locales/<lang>/LC_MESSAGES/messages.po``; ``pybabel compile`` makes the ``.mo`` files, and
-when one is missing or older than its ``.po`` (a fresh checkout) it is compiled in memory.
+``__("...")`` is the lazy form for texts defined at import time. Catalogues live in the
+``locales`` package (``locales/<lang>/LC_MESSAGES/messages.po``), found with
+``importlib.resources`` so that an installed wheel speaks Vietnamese from any folder. The
+build and ``make`` compile the ``.mo`` files; when one is missing or older than its ``.po``
+(a fresh checkout) it is compiled in memory.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import logging
 from collections.abc import Iterator
 from contextvars import ContextVar
 from functools import cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -22,7 +26,7 @@ from babel.support import LazyProxy, NullTranslations, Translations
 
 log = logging.getLogger(__name__)
 
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+LOCALES_PACKAGE = "locales"
 DOMAIN = "messages"
 DEFAULT_LOCALE = "vi"
 SUPPORTED = ("vi", "en")
@@ -30,15 +34,28 @@ SUPPORTED = ("vi", "en")
 _current: ContextVar[str] = ContextVar("thidua_locale", default=DEFAULT_LOCALE)
 
 
+def _catalogue_dir(locale: str) -> Traversable:
+    return files(LOCALES_PACKAGE) / locale / "LC_MESSAGES"
+
+
+def _is_current(mo: Traversable, po: Traversable) -> bool:
+    """The compiled catalogue is there and not older than its source (in a checkout)."""
+    if not mo.is_file():
+        return False
+    if isinstance(mo, Path) and isinstance(po, Path) and po.is_file():
+        return mo.stat().st_mtime >= po.stat().st_mtime
+    return True
+
+
 @cache
 def translations(locale: str) -> NullTranslations:
-    directory = LOCALES_DIR / locale / "LC_MESSAGES"
+    directory = _catalogue_dir(locale)
     po, mo = directory / f"{DOMAIN}.po", directory / f"{DOMAIN}.mo"
-    if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
+    if _is_current(mo, po):
         with mo.open("rb") as fh:
             return Translations(fh, domain=DOMAIN)
-    if po.exists():
-        log.info("compiling %s in memory (run `pybabel compile -d locales`)", po)
+    if po.is_file():
+        log.info("compiling %s in memory (run `make catalogues`)", po)
         import io
 
         with po.open("rb") as fh:

@@ -27,6 +27,7 @@ from storage.models import AuditEntry, Person, Role, Unit, UnitKind, UnitRole
 # text.py is pure (no platform, no database): the same fold()/parse_phone() must be used
 # here and in the conversation, or "Công ty May" stored here would not be found there.
 from storage.normalize import Invalid, clean, fold, parse_name, parse_phone
+from storage.types import Progress
 
 if TYPE_CHECKING:
     from openpyxl import Workbook
@@ -357,7 +358,9 @@ def _validate_unit_rows(rows: Sequence[Row]) -> tuple[list[_UnitLine], list[str]
     return lines, problems
 
 
-async def import_units(session: AsyncSession, rows: Sequence[Row]) -> ImportSummary:
+async def import_units(
+    session: AsyncSession, rows: Sequence[Row], progress: Progress | None = None
+) -> ImportSummary:
     """Create or update units from rows with ``code, name, parent_code[, kind]``.
 
     Parents may come after their children in the file or already be in the database. An
@@ -439,6 +442,8 @@ async def import_units(session: AsyncSession, rows: Sequence[Row]) -> ImportSumm
     for level in sorted(levels):
         created: list[tuple[_UnitLine, Unit]] = []
         for line in levels[level]:
+            if progress is not None:
+                progress(1)
             parent = units[line.parent_code] if line.parent_code else None
             unit = units.get(line.code)
             if unit is None:
@@ -564,7 +569,9 @@ class _MemberLine:
     position: str | None
 
 
-async def import_members(session: AsyncSession, rows: Sequence[Row]) -> ImportSummary:
+async def import_members(
+    session: AsyncSession, rows: Sequence[Row], progress: Progress | None = None
+) -> ImportSummary:
     """Create or update people from a roster with ``unit_code, full_name, phone[, position]``.
 
     A person already known by the same phone is updated, not duplicated; each gets the
@@ -667,6 +674,8 @@ async def import_members(session: AsyncSession, rows: Sequence[Row]) -> ImportSu
     await session.flush()
 
     for line, person, created, changes in applied:
+        if progress is not None:
+            progress(1)
         unit = units[line.unit_code]
         roles = member_roles.get(person.id, [])
         old_units = sorted(r.unit_id for r in roles)
@@ -712,18 +721,22 @@ def _audit(
     )
 
 
-async def import_units_file(session: AsyncSession, path: str | Path) -> ImportSummary:
+async def import_units_file(
+    session: AsyncSession, path: str | Path, progress: Progress | None = None
+) -> ImportSummary:
     """Read ``path`` (CSV or XLSX) and import its units."""
     _header, rows = read_table(path)
     _require_rows(_header, rows, UNIT_COLUMNS, UNIT_OPTIONAL)
-    return await import_units(session, rows)
+    return await import_units(session, rows, progress)
 
 
-async def import_members_file(session: AsyncSession, path: str | Path) -> ImportSummary:
+async def import_members_file(
+    session: AsyncSession, path: str | Path, progress: Progress | None = None
+) -> ImportSummary:
     """Read ``path`` (CSV or XLSX) and import its roster."""
     _header, rows = read_table(path)
     _require_rows(_header, rows, MEMBER_COLUMNS, MEMBER_OPTIONAL)
-    return await import_members(session, rows)
+    return await import_members(session, rows, progress)
 
 
 def _require_rows(

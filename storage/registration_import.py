@@ -81,6 +81,7 @@ from storage.registration_forms import (
     UnitNames,
 )
 from storage.repo import LIVE_STATUSES, campaign_by_id, campaign_end
+from storage.types import Progress
 from storage.units import registrations_locked
 
 VIA_IMPORT = "import"
@@ -598,6 +599,7 @@ async def import_registrations_file(
     *,
     today: date,
     allow_late: bool = False,
+    progress: Progress | None = None,
 ) -> RegistrationImportSummary:
     """Read ``path`` (CSV or XLSX) and import its registrations of ``kind``."""
     return await import_registrations(
@@ -608,6 +610,7 @@ async def import_registrations_file(
         today=today,
         allow_late=allow_late,
         file_name=Path(path).name,
+        progress=progress,
     )
 
 
@@ -620,6 +623,7 @@ async def import_registrations(
     today: date,
     allow_late: bool = False,
     file_name: str | None = None,
+    progress: Progress | None = None,
 ) -> RegistrationImportSummary:
     """Check every row, then write all of them, or raise ImportFailed and write nothing."""
     if kind not in KINDS:
@@ -649,6 +653,8 @@ async def import_registrations(
     problems.raise_if_any()
     summary = RegistrationImportSummary(kind, campaign.code, campaign.name, closes, late=late)
     await _write(session, campaign, planned, checker, summary, late=late, file_name=file_name)
+    if progress is not None:
+        progress(len(planned))
     return summary
 
 

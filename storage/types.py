@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+
+# How a long storage operation (an import, an export) reports its progress: called with the
+# number of rows just done. The CLI turns it into a progress bar (bot.progress).
+Progress = Callable[[int], None]
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -43,6 +43,7 @@ from storage.models import (
 )
 from tests.factories import Org, make_org
 from tests.fakes import DEFAULT_TOKEN, FakeBotAPI, TgUser
+from tests.waiting import patience, until
 
 ROOT = Path(__file__).resolve().parent.parent
 JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)  # 09:00 in Hà Nội, registration open
@@ -107,13 +108,10 @@ async def add_broadcast(
         return broadcast.id
 
 
-async def eventually(condition: Callable[[], bool], within: float = 60, step: float = 0.05) -> None:
-    """Poll ``condition`` (something another process or task makes true)."""
-    for _ in range(int(within / step)):
-        if condition():
-            return
-        await asyncio.sleep(step)
-    raise AssertionError("condition not met in time")
+async def eventually(condition: Callable[[], bool], within: float = 30, step: float = 0.05) -> None:
+    """Poll ``condition`` (something another task makes true) while it makes progress;
+    ``within`` is how long it may stand still on an idle machine (tests.waiting)."""
+    await until(condition, what="condition", stalled_after=within, step=step)
 
 
 def received(api: FakeBotAPI, chats: list[int]) -> dict[int, int]:
@@ -169,9 +167,9 @@ async def running(
         finally:
             service.stop()
             outbox.stop()
-            await asyncio.wait_for(asyncio.gather(tasks[1], tasks[2]), 15)
+            await asyncio.wait_for(asyncio.gather(tasks[1], tasks[2]), patience(15))
             await channel.stop()
-            await asyncio.wait_for(tasks[0], 10)
+            await asyncio.wait_for(tasks[0], patience(10))
 
 
 async def test_officer_announces_on_telegram_members_receive_it_and_register(
@@ -342,7 +340,7 @@ async def test_a_cancelled_broadcast_stops(
             assert broadcast is not None
             broadcast.status = BroadcastStatus.CANCELLED
         try:
-            assert await asyncio.wait_for(run, 15) == BroadcastStatus.CANCELLED
+            assert await asyncio.wait_for(run, patience(15)) == BroadcastStatus.CANCELLED
         finally:
             await channel.bot.session.close()
         got = sum(received(api, chats).values())
@@ -382,7 +380,14 @@ async def test_killed_mid_broadcast_the_restart_misses_nobody(
     broadcast_id = await add_broadcast(sessionmaker, org, scheduled_at=JAN_10)
     async with FakeBotAPI(rate_limit=20) as api:
         first = await start_sender(api, db_url, broadcast_id)
-        await eventually(lambda: sum(received(api, chats).values()) >= 30, within=180, step=0.01)
+        # As long as the sender lives and keeps sending: a loaded machine is slow, not stuck.
+        await until(
+            lambda: sum(received(api, chats).values()) >= 30,
+            what="the first sender's first 30 messages",
+            progress=lambda: sum(received(api, chats).values()),
+            alive=lambda: first.returncode is None,
+            step=0.01,
+        )
         assert first.returncode is None
         first.kill()  # kill -9 in the middle of sending: no goodbye
         await first.wait()
@@ -398,7 +403,13 @@ async def test_killed_mid_broadcast_the_restart_misses_nobody(
         assert len(in_flight) <= 3  # the window
 
         second = await start_sender(api, db_url, broadcast_id)
-        out, _err = await asyncio.wait_for(second.communicate(), 180)
+        talking = asyncio.create_task(second.communicate())
+        await until(
+            talking.done,
+            what="the second sender finishing the broadcast",
+            progress=lambda: sum(received(api, chats).values()),
+        )
+        out, _err = talking.result()
         assert second.returncode == 0, out
         got = received(api, chats)
 

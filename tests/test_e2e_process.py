@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.models import Registration
 from tests.factories import Org, make_org
 from tests.fakes import DEFAULT_TOKEN, FakeBotAPI, TgUser
+from tests.waiting import patience
 
 
 @asynccontextmanager
@@ -32,6 +33,8 @@ async def bot_process(api: FakeBotAPI, db_url: str) -> AsyncIterator[asyncio.sub
         "TELEGRAM_API_BASE": api.base_url,
         "DATABASE_URL": db_url,
         "THIDUA_LOG_LEVEL": "WARNING",
+        # Its probes (/healthz …) on any free port: tests run side by side.
+        "THIDUA_WEB_PORT": "0",
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run", env=env, stdin=asyncio.subprocess.DEVNULL
@@ -42,7 +45,7 @@ async def bot_process(api: FakeBotAPI, db_url: str) -> AsyncIterator[asyncio.sub
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(proc.wait(), 20)
+                await asyncio.wait_for(proc.wait(), patience(20))
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
@@ -91,7 +94,7 @@ def free_port() -> int:
 
 
 async def wait_for_page(url: str, within: float = 30.0) -> str:
-    deadline = asyncio.get_running_loop().time() + within
+    deadline = asyncio.get_running_loop().time() + patience(within)
     async with aiohttp.ClientSession() as http:
         while True:
             try:
@@ -129,7 +132,7 @@ async def test_without_a_token_the_web_chat_is_served(command: str, sqlite_url: 
             assert "Nguyễn Thị Hoa" in page  # the demo's role picker
     finally:
         proc.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(proc.wait(), 20)
+        code = await asyncio.wait_for(proc.wait(), patience(20))
     out = (await proc.stdout.read()).decode() if proc.stdout else ""
     assert code == 0
     assert f"http://127.0.0.1:{port}/" in out

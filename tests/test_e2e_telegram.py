@@ -21,6 +21,7 @@ from handlers.flows import build_engine
 from storage.models import ChannelIdentity, Registration
 from tests.factories import make_org
 from tests.fakes import DEFAULT_TOKEN, FakeBotAPI, TgUser
+from tests.waiting import patience
 
 JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)  # 09:00 in Hà Nội, before the deadline
 
@@ -42,9 +43,9 @@ async def server(
             yield api
         finally:
             outbox.stop()
-            await asyncio.wait_for(dispatching, 10)
+            await asyncio.wait_for(dispatching, patience(10))
             await channel.stop()
-            await asyncio.wait_for(polling, 10)
+            await asyncio.wait_for(polling, patience(10))
 
 
 async def test_new_member_signs_up_registers_a_title_and_sees_it(

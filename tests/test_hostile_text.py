@@ -39,6 +39,7 @@ from tests.chat import Chat
 from tests.factories import Org, make_org
 from tests.fakes import DEFAULT_TOKEN, FakeBotAPI, TgUser
 from tests.strategies import nfd
+from tests.waiting import patience
 
 JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)
 Sessions = async_sessionmaker[AsyncSession]
@@ -150,7 +151,7 @@ async def telegram(sessionmaker: Sessions, org: Org) -> AsyncIterator[FakeBotAPI
             yield api
         finally:
             await channel.stop()
-            await asyncio.wait_for(polling, 10)
+            await asyncio.wait_for(polling, patience(10))
 
 
 async def test_telegram_shows_markup_as_typed(telegram: FakeBotAPI) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import aiohttp
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,6 +31,7 @@ from tests.chat import Chat
 from tests.factories import Org, make_org
 from tests.fakes import DEFAULT_TOKEN, FakeBotAPI, TgUser
 from tests.pgcluster import PrivateCluster, missing_reason
+from tests.waiting import patience
 
 JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)
 BUSY = "Hệ thống đang bận"
@@ -102,7 +105,7 @@ async def test_answers_sent_while_the_server_is_down_are_kept(
         # Each person in flight was told once that it takes a moment.
         assert all(len(n) == 1 and BUSY in n[0].text for n in notices.values()), notices
         await cluster.start()
-        results = await asyncio.wait_for(asyncio.gather(*tasks), 90)
+        results = await asyncio.wait_for(asyncio.gather(*tasks), patience(90))
         for i, (chat, result) in enumerate(zip(chats, results, strict=True)):
             received(chat, result)
             assert f"Cam kết của người thứ {i}" in chat.text(), chat.transcript()
@@ -146,7 +149,9 @@ async def test_journeys_across_a_restart_each_register_exactly_once(
 
         restarting = asyncio.create_task(restart())
 
-        chats = await asyncio.wait_for(asyncio.gather(*(journey(user) for user in users)), 120)
+        chats = await asyncio.wait_for(
+            asyncio.gather(*(journey(user) for user in users)), patience(120)
+        )
         await restarting
         for chat in chats:
             assert "TD2027-" in chat.text(), chat.transcript()
@@ -161,18 +166,32 @@ async def test_journeys_across_a_restart_each_register_exactly_once(
         await sessionmaker.kw["bind"].dispose()
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 async def test_the_bot_process_rides_out_a_restart(cluster: PrivateCluster) -> None:
     """`thidua run` as deployed: a person mid-registration on Telegram while the database
     restarts gets the busy notice, then the answer; the process neither exits nor loops."""
     sessionmaker, _org, _users = await setup(cluster.url)
     await sessionmaker.kw["bind"].dispose()
-    async with FakeBotAPI() as api:
+    port = free_port()
+    async with FakeBotAPI() as api, aiohttp.ClientSession() as http:
+
+        async def ready() -> int:
+            async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
+                return response.status
+
         env = {
             **os.environ,
             "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN,
             "TELEGRAM_API_BASE": api.base_url,
             "DATABASE_URL": cluster.url,
             "THIDUA_LOG_LEVEL": "WARNING",
+            # Its probes (/healthz, /readyz): watched while the database is down.
+            "THIDUA_WEB_PORT": str(port),
         }
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -195,12 +214,16 @@ async def test_the_bot_process_rides_out_a_restart(cluster: PrivateCluster) -> N
             await hoa.wait_for("danh hiệu nào")
             await hoa.press("Lao động tiên tiến")
             await hoa.wait_for("cam kết")
+            assert await ready() == 200
 
             await cluster.stop("fast")
             await hoa.send("Hoàn thành 110% kế hoạch năm")
             await hoa.wait_for(BUSY, timeout=20)
             await asyncio.sleep(3)  # down for a while: the scheduler and the outbox try too
             assert proc.returncode is None, "the bot exited while the database was down"
+            assert await ready() == 503  # a proxy or orchestrator sees it, the process lives
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as alive:
+                assert alive.status == 200
             await cluster.start()
             summary = await hoa.wait_for("Hoàn thành 110% kế hoạch năm", timeout=60)
             assert "Lao động tiên tiến" in summary
@@ -211,11 +234,12 @@ async def test_the_bot_process_rides_out_a_restart(cluster: PrivateCluster) -> N
             await binh.command("/start")
             await binh.wait_for("0912 345 678", timeout=30)
             assert proc.returncode is None
+            assert await ready() == 200
         finally:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
             try:
-                code = await asyncio.wait_for(proc.wait(), 30)
+                code = await asyncio.wait_for(proc.wait(), patience(30))
             except TimeoutError:
                 proc.kill()
                 code = await proc.wait()

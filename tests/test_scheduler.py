@@ -22,6 +22,7 @@ from storage.models import OutboxMessage, ReminderLog, Role, UnitRole
 from storage.seed import prepare_database
 from tests.conftest import PG_ADMIN_URL
 from tests.test_reminders import make_scene
+from tests.waiting import patience
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 POLICY = ReminderPolicy()
@@ -32,7 +33,7 @@ def vn(month: int, day: int, hour: int, minute: int = 0) -> datetime:
 
 
 async def until(condition: Callable[[], bool], within: float = 5.0) -> bool:
-    deadline = asyncio.get_running_loop().time() + within
+    deadline = asyncio.get_running_loop().time() + patience(within)
     while asyncio.get_running_loop().time() < deadline:
         if condition():
             return True

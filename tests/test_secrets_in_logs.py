@@ -26,6 +26,7 @@ from tests.fakes import DEFAULT_TOKEN, FakeBotAPI, TgUser
 from tests.fakes.zalo_bot import DEFAULT_ZALO_TOKEN, FakeZaloBotAPI, ZaloUser
 from tests.fakes.zalo_oa import APP_ID, OA_SECRET, FakeZaloOA, OAUser
 from tests.test_e2e_process import free_port, wait_for_page
+from tests.waiting import patience
 
 OA_ACCESS = "oa-access-7f3c9e21d4b8a6f0"
 OA_REFRESH = "oa-refresh-0b9d8c7e6f5a4b3c"
@@ -99,7 +100,7 @@ async def test_no_token_or_secret_reaches_the_logs_at_debug_level(
             finally:
                 proc.send_signal(signal.SIGTERM)
                 try:
-                    await asyncio.wait_for(proc.wait(), 20)
+                    await asyncio.wait_for(proc.wait(), patience(20))
                 except TimeoutError:
                     proc.kill()
                     await proc.wait()

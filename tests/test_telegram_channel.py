@@ -46,6 +46,7 @@ from handlers.engine.runner import Engine
 from handlers.i18n import _, use_locale
 from storage.models import OutboxMessage
 from tests.fakes import DEFAULT_TOKEN, FakeBotAPI, SentMessage, TgUser
+from tests.waiting import patience
 
 OFFICER_ID = 777_000
 HOME_TEXT = "Trang thử nghiệm. Bạn muốn làm gì?"
@@ -207,9 +208,9 @@ async def tg(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[Ha
             yield Harness(server, channel, sessionmaker)
         finally:
             outbox.stop()
-            await asyncio.wait_for(dispatching, 10)
+            await asyncio.wait_for(dispatching, patience(10))
             await channel.stop()
-            await asyncio.wait_for(polling, 10)
+            await asyncio.wait_for(polling, patience(10))
 
 
 async def at_home(user: TgUser) -> SentMessage:

@@ -39,6 +39,7 @@ from storage.models import ChannelIdentity, Conversation, Registration
 from tests.conftest import PG_ADMIN_URL
 from tests.factories import Org, make_org
 from tests.fakes import DEFAULT_TOKEN, FakeBotAPI, TgUser
+from tests.waiting import patience
 
 JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)  # 09:00 in Hà Nội, before the deadline
 PUBLIC_URL = "https://bot.example.org/telegram/hook"
@@ -100,12 +101,12 @@ async def webhook_bot(
             api.webhook_targets.remove(hooked.url)
         await runner.cleanup()
         await channel.stop()
-        await asyncio.wait_for(receiving, 10)
+        await asyncio.wait_for(receiving, patience(10))
         await db.dispose()
 
 
 async def until(predicate: Any, within: float = 10.0, what: str = "the condition") -> None:
-    deadline = time.monotonic() + within
+    deadline = time.monotonic() + patience(within)
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"waited {within}s for {what}")
@@ -451,7 +452,7 @@ async def test_a_rejected_webhook_url_stops_the_channel(org: Org, db_url: str) -
         )
         try:
             with pytest.raises(TelegramBadRequest, match="HTTPS"):
-                await asyncio.wait_for(channel.run(), 10)
+                await asyncio.wait_for(channel.run(), patience(10))
         finally:
             await channel.stop()
             await db.dispose()
@@ -474,6 +475,6 @@ async def test_polling_survives_get_updates_failures(
             await user.wait_for("công đoàn cơ sở")
         finally:
             await channel.stop()
-            await asyncio.wait_for(polling, 10)
+            await asyncio.wait_for(polling, patience(10))
     assert api.statuses[502] == 3
     assert len(api.messages(7010)) == 2

@@ -28,6 +28,7 @@ from storage.models import ChannelIdentity, Conversation, Person, Registration, 
 from tests.factories import Org, make_org
 from tests.fakes import DEFAULT_TOKEN, FakeBotAPI, TgUser
 from tests.test_e2e_process import free_port
+from tests.waiting import patience
 
 PUBLIC_URL = "https://bot.example.org/telegram/hook"
 SECRET = "process-test_secret"
@@ -87,7 +88,7 @@ async def bot_process(
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
             try:
-                await asyncio.wait_for(proc.wait(), 30)
+                await asyncio.wait_for(proc.wait(), patience(30))
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
@@ -95,7 +96,7 @@ async def bot_process(
 
 async def wait_until_listening(url: str, within: float = 60.0) -> None:
     """The webhook route answers (401: no secret given), so the process is up."""
-    deadline = asyncio.get_running_loop().time() + within
+    deadline = asyncio.get_running_loop().time() + patience(within)
     async with aiohttp.ClientSession() as http:
         while True:
             try:
@@ -144,7 +145,7 @@ async def journey(user: TgUser, phone: str, name: str, targets: list[str]) -> No
 
 async def said(user: TgUser, text: str, times: int, within: float = 30.0) -> None:
     """Wait until ``times`` bot messages in the chat contain ``text``."""
-    deadline = asyncio.get_running_loop().time() + within
+    deadline = asyncio.get_running_loop().time() + patience(within)
     while sum(text in (m.text or "") for m in user.server.messages(user.chat_id)) < times:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{text!r} not said {times} times:\n{user.transcript()}")

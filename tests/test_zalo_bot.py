@@ -34,6 +34,7 @@ from storage.models import ChannelIdentity, ProcessedUpdate, Registration
 from tests.factories import make_org
 from tests.fakes import DEFAULT_TOKEN, FakeBotAPI, TgUser
 from tests.fakes.zalo_bot import DEFAULT_ZALO_TOKEN, FakeZaloBotAPI, ZaloUser
+from tests.waiting import patience
 
 JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)  # 09:00 in Hà Nội, before the deadline
 WEBHOOK_SECRET = "zalo-webhook-secret-123"
@@ -77,7 +78,7 @@ async def started(
 
 async def stopped(channel: ZaloBotChannel, task: asyncio.Task[None]) -> None:
     await channel.stop()
-    await asyncio.wait_for(task, 10)
+    await asyncio.wait_for(task, patience(10))
 
 
 @pytest.fixture
@@ -394,7 +395,7 @@ async def both(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[
             yield Both(tg_api, zalo_api, outbox)
         finally:
             await telegram.stop()
-            await asyncio.wait_for(polling, 10)
+            await asyncio.wait_for(polling, patience(10))
             await stopped(zalo, zalo_task)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -169,6 +170,10 @@ class Engine:
         # Slows down a person who floods the bot (handlers.engine.flood); the composition
         # root sets it. None: every update is handled (tests drive journeys at full speed).
         self.flood: FloodGuard | None = None
+        # Told of every update handled: (channel, outcome, seconds); outcome is "answered",
+        # "dropped" (flood guard) or "busy" (the database did not answer in time). The
+        # composition root feeds the metrics with it (bot.metrics.update_handled).
+        self.on_handled: Callable[[str, str, float], None] | None = None
         # SQLite has one writer at a time and every unit of work writes (the conversation):
         # in this process they take turns here, in arrival order, instead of meeting in
         # SQLite's busy handler, which naps 1 to 100 ms at a time while the lock is often
@@ -187,13 +192,24 @@ class Engine:
         keeps being retried for up to ``config.busy_patience`` seconds, so their answer is
         not lost when the database comes back.
         """
+        if self.on_handled is None:
+            return (await self._handle_update(incoming, on_busy))[0]
+        started = time.perf_counter()
+        result, outcome = await self._handle_update(incoming, on_busy)
+        self.on_handled(incoming.address.channel, outcome, time.perf_counter() - started)
+        return result
+
+    async def _handle_update(
+        self, incoming: Incoming, on_busy: BusyFn | None
+    ) -> tuple[Result, str]:
         if self.flood is not None:
             address = incoming.address
             verdict = await self.flood.check(f"{address.channel}:{address.external_id}")
             if verdict is not Verdict.PASS:
                 # Dropped before any database work, so a flood costs others nothing.
                 log.info("update of %s dropped: too many too fast", address)
-                return Result([self._slow_down_reply(incoming)] if verdict is Verdict.WARN else [])
+                notice = [self._slow_down_reply(incoming)] if verdict is Verdict.WARN else []
+                return Result(notice), "dropped"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.busy_patience
         delay, db_failures = 0.02, 0
@@ -203,7 +219,7 @@ class Engine:
                     result = await self._handle(session, incoming)
                 if result.others and self.on_queued is not None:
                     self.on_queued()
-                return result
+                return result, "answered"
             except (_LostRace, IntegrityError):
                 log.debug("update of %s lost a race, attempt %d", incoming.address, attempt)
             except (OperationalError, DBAPIError, OSError) as exc:
@@ -216,7 +232,7 @@ class Engine:
                 break
             await asyncio.sleep(delay)
             delay = min(delay * 2, 3.0)
-        return Result([self._busy_reply(incoming)])
+        return Result([self._busy_reply(incoming)]), "busy"
 
     def _slow_down_reply(self, incoming: Incoming) -> Reply:
         with use_locale(incoming.locale or self.config.default_locale):

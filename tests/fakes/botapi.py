@@ -36,6 +36,8 @@ from typing import Any, TypeVar
 import aiohttp
 from aiohttp import web
 
+from tests.waiting import patience
+
 DEFAULT_TOKEN = "123456789:TEST-fake-token-for-thidua-bot"
 MAX_TEXT = 4096
 MAX_CALLBACK_BYTES = 64
@@ -419,7 +421,8 @@ class FakeBotAPI:
         async with self._delivery_changed:
             try:
                 await asyncio.wait_for(
-                    self._delivery_changed.wait_for(lambda: not self._undelivered), timeout
+                    self._delivery_changed.wait_for(lambda: not self._undelivered),
+                    patience(timeout),
                 )
             except TimeoutError:
                 raise AssertionError(
@@ -891,7 +894,7 @@ class TgUser:
 
         async with cond:
             try:
-                await asyncio.wait_for(cond.wait_for(ready), timeout)
+                await asyncio.wait_for(cond.wait_for(ready), patience(timeout))
             except TimeoutError:
                 raise AssertionError(
                     f"waited {timeout}s for {what} in the chat of {self.first_name}; "

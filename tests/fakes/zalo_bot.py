@@ -26,6 +26,8 @@ from typing import Any, TypeVar
 import aiohttp
 from aiohttp import web
 
+from tests.waiting import patience
+
 DEFAULT_ZALO_TOKEN = "1459232241454765289:fake-zalo-secret-for-tests"
 MAX_TEXT = 2000
 SECRET_HEADER = "X-Bot-Api-Secret-Token"
@@ -368,7 +370,7 @@ class ZaloUser:
 
         async with cond:
             try:
-                await asyncio.wait_for(cond.wait_for(ready), timeout)
+                await asyncio.wait_for(cond.wait_for(ready), patience(timeout))
             except TimeoutError:
                 raise AssertionError(
                     f"waited {timeout}s for {what} from the bot; conversation so far:\n"

@@ -28,6 +28,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.waiting import patience
+
 APP_ID = "4318901234567890123"
 OA_ID = "2940001234567890123"
 OA_SECRET = "fake-oa-secret-key"
@@ -357,7 +359,7 @@ class OAUser:
 
         async with cond:
             try:
-                await asyncio.wait_for(cond.wait_for(ready), timeout)
+                await asyncio.wait_for(cond.wait_for(ready), patience(timeout))
             except TimeoutError:
                 raise AssertionError(
                     f"waited {timeout}s for {substring!r} from the OA; conversation so far:\n"
