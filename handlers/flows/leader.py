@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.engine.flow import Again, Answer, Ctx, Edit, Finish, Flow, Go, Next, Step, Switch
 from handlers.engine.prompt import Choice, InputKind, Prompt, Reply
+from handlers.flows.claims import say_personal_codes
 from handlers.flows.common import (
     answer_open_campaign,
     ask_open_campaign,
@@ -518,6 +519,7 @@ async def ask_report(ctx: Ctx) -> Prompt | Go:
     choices: list[Choice] = []
     if missing and not ctx.data.get("reminded") and registration_open(campaign, ctx.today):
         choices.append(Choice("remind", _("🔔 Remind those who have not registered")))
+    choices.append(Choice("codes", _("🔑 Personal codes for those not in the bot yet")))
     if page + 1 < pages:
         choices.append(Choice("next", _("Next page »")))
     if page > 0:
@@ -535,6 +537,11 @@ async def answer_report(ctx: Ctx, answer: Answer) -> Go:
         return Next("report")
     if answer.choice == "remind":
         await _remind(ctx)
+        return Next("report")
+    if answer.choice == "codes":
+        found = await _unit_and_campaign(ctx)
+        if found is not None:
+            await say_personal_codes(ctx, found[0])
         return Next("report")
     return Finish()
 

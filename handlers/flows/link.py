@@ -10,6 +10,7 @@ from __future__ import annotations
 from handlers.engine.flow import Ctx, Finish, Go
 from handlers.engine.prompt import Address, Outgoing, Reply
 from handlers.i18n import _, use_locale
+from storage.claims import attach_identity
 from storage.links import issue_link_code, normalise_link_code, usable_link_code, use_link_code
 from storage.models import Person
 from storage.repo import audit, identity_on_channel
@@ -65,20 +66,12 @@ async def _redeem(ctx: Ctx, arg: str) -> Go | None:
     if person is None:
         return None
     channel = ctx.identity.channel
-    other = await identity_on_channel(ctx.session, person.id, channel)
-    if other is not None and other.id != ctx.identity.id:
-        ctx.say(
-            _(
-                "{name} already uses another account in this app. If that is you and you "
-                "changed accounts, please ask your union officer for help."
-            ).format(name=person.full_name)
-        )
-        return None
     if not await use_link_code(ctx.session, link, ctx.identity.id, ctx.now):
         ctx.say(_("This link code has just been used. Type /lienket in your other app again."))
         return None
-    ctx.identity.person_id = person.id
-    ctx.identity.person = person
+    # The code is proof: an older chat of the person in this app (a new account, a new
+    # browser) is signed out rather than locking them out of their own records.
+    old = await attach_identity(ctx.session, ctx.identity, person, ctx.now)
     ctx.person = person
     audit(
         ctx.session,
@@ -89,8 +82,9 @@ async def _redeem(ctx: Ctx, arg: str) -> Go | None:
         via="chat",
         channel=channel,
         method="code",
+        **({"unlinked_identity_id": old.id} if old is not None else {}),
     )
-    await _tell_issuer(ctx, person, link.issued_via, channel)
+    await tell_code_issuer(ctx, person, link.issued_via, channel)
     ctx.say(
         _(
             "Done, {name}: this chat is now linked to your account. You see the same "
@@ -100,7 +94,7 @@ async def _redeem(ctx: Ctx, arg: str) -> Go | None:
     return Finish()
 
 
-async def _tell_issuer(ctx: Ctx, person: Person, issued_via: str, linked_on: str) -> None:
+async def tell_code_issuer(ctx: Ctx, person: Person, issued_via: str, linked_on: str) -> None:
     """Say on the app that issued the code that it was used: a stolen code does not go unseen."""
     issuer = await identity_on_channel(ctx.session, person.id, issued_via)
     if issuer is None or issuer.id == ctx.identity.id:

@@ -1,0 +1,211 @@
+"""The leader's side of proof: one tap to confirm a claim, and personal codes to hand out.
+
+A claim ("I am this member", "I am new in this unit") arrives as a notification with two
+buttons ("!claim_ok:ID", "!claim_no:ID"). The id from a button is never trusted: the person
+pressing must lead the claim's unit (or an ancestor), or be an officer above it, and the claim
+must still be waiting (another leader may have decided, or the claimant proved it by code).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from handlers.engine.flow import Ctx, Go
+from handlers.engine.prompt import Address, Outgoing, Reply
+from handlers.i18n import _, use_locale
+from handlers.text import parse_id
+from storage.claims import attach_identity, claim_by_id, decide_claim
+from storage.links import PERSONAL_LIFETIME, issue_link_code
+from storage.models import (
+    ChannelIdentity,
+    ClaimStatus,
+    IdentityClaim,
+    Person,
+    Role,
+    Unit,
+)
+from storage.repo import ancestor_ids, audit, grant_role, person_by_phone
+from storage.units import has_role_on, is_officer_above
+
+# Codes listed in one message: a unit's roster fits; the CLI prints any number.
+MAX_CODES_SHOWN = 60
+
+
+async def _decidable(ctx: Ctx, arg: str) -> tuple[IdentityClaim, Unit] | None:
+    person = ctx.require_person()
+    claim_id = parse_id(arg)
+    claim = await claim_by_id(ctx.session, claim_id) if claim_id else None
+    unit = await ctx.session.get(Unit, claim.unit_id) if claim else None
+    if claim is None or unit is None or not await _may_decide(ctx, person, unit):
+        # The same words whether the claim exists or not: a button id reveals nothing.
+        ctx.say(_("Sorry, only the leader of this union can confirm its members."))
+        return None
+    if claim.status != ClaimStatus.PENDING:
+        ctx.say(_("This request has already been settled."))
+        return None
+    return claim, unit
+
+
+async def _may_decide(ctx: Ctx, person: Person, unit: Unit) -> bool:
+    if await has_role_on(ctx.session, person.id, ancestor_ids(unit), Role.LEADER):
+        return True
+    return await is_officer_above(ctx.session, person.id, unit)
+
+
+def _tell_claimant(ctx: Ctx, identity: ChannelIdentity, make: type[_ClaimantText]) -> None:
+    with use_locale(ctx.config.default_locale):
+        text = make()()
+    ctx.others.append(Outgoing(Address(identity.channel, identity.external_id), Reply(text)))
+
+
+class _ClaimantText:
+    def __call__(self) -> str:
+        raise NotImplementedError
+
+
+class _Confirmed(_ClaimantText):
+    def __call__(self) -> str:
+        return _(
+            "✅ The leader of your union has confirmed you. Welcome! Type /menu to see what "
+            "you can do."
+        )
+
+
+class _Refused(_ClaimantText):
+    def __call__(self) -> str:
+        return _(
+            "The leader of your union did not confirm your request. If this is a mistake, "
+            "please talk to them directly, then type /start to try again."
+        )
+
+
+async def action_confirm(ctx: Ctx, arg: str) -> Go | None:
+    """ "✅ Xác nhận": the chat becomes the member it claimed to be (or a new member)."""
+    found = await _decidable(ctx, arg)
+    if found is None:
+        return None
+    claim, unit = found
+    leader = ctx.require_person()
+    identity = await ctx.session.get(ChannelIdentity, claim.identity_id)
+    if identity is None or not await decide_claim(
+        ctx.session, claim, ClaimStatus.CONFIRMED, leader.id, ctx.now
+    ):
+        ctx.say(_("This request has already been settled."))
+        return None
+    person = await ctx.session.get(Person, claim.person_id) if claim.person_id else None
+    if person is None:
+        # A newcomer: made a person now. Their phone, unless someone took it meanwhile.
+        phone = claim.phone
+        if phone and await person_by_phone(ctx.session, phone) is not None:
+            phone = None
+        person = Person(full_name=claim.full_name, phone=phone, unit_id=unit.id, source="chat")
+        ctx.session.add(person)
+        await ctx.session.flush()
+    await grant_role(ctx.session, person.id, person.unit_id or unit.id, Role.MEMBER)
+    if identity.person_id != person.id:
+        await attach_identity(ctx.session, identity, person, ctx.now)
+    audit(
+        ctx.session,
+        action="claim.confirm",
+        entity="claim",
+        entity_id=claim.id,
+        actor_id=leader.id,
+        via="chat",
+        person_id=person.id,
+    )
+    _tell_claimant(ctx, identity, _Confirmed)
+    ctx.say(
+        _("Confirmed: {name} is now a member of {unit} in the bot.").format(
+            name=person.full_name, unit=unit.name
+        )
+    )
+    return None
+
+
+async def action_refuse(ctx: Ctx, arg: str) -> Go | None:
+    """ "✖️ Không phải": the claim is dropped; a self-declared newcomer leaves the unit."""
+    found = await _decidable(ctx, arg)
+    if found is None:
+        return None
+    claim, unit = found
+    leader = ctx.require_person()
+    identity = await ctx.session.get(ChannelIdentity, claim.identity_id)
+    if identity is None or not await decide_claim(
+        ctx.session, claim, ClaimStatus.REFUSED, leader.id, ctx.now
+    ):
+        ctx.say(_("This request has already been settled."))
+        return None
+    newcomer = await ctx.session.get(Person, claim.person_id) if claim.person_id else None
+    # A verified newcomer who named this unit: they stay themselves, without the unit.
+    if (
+        newcomer is not None
+        and identity.person_id == newcomer.id
+        and newcomer.unit_id == unit.id
+        and newcomer.source == "chat"
+    ):
+        newcomer.unit_id = None
+    audit(
+        ctx.session,
+        action="claim.refuse",
+        entity="claim",
+        entity_id=claim.id,
+        actor_id=leader.id,
+        via="chat",
+    )
+    _tell_claimant(ctx, identity, _Refused)
+    ctx.say(_("Done: the request was not confirmed, and the person has been told."))
+    return None
+
+
+CLAIM_ACTIONS = {"claim_ok": action_confirm, "claim_no": action_refuse}
+
+
+# --- personal codes ------------------------------------------------------------------------
+
+
+async def roster_without_chat(ctx: Ctx, unit: Unit) -> list[Person]:
+    """Members of the unit's own roster who do not use the bot yet."""
+    has_chat = select(ChannelIdentity.id).where(ChannelIdentity.person_id == Person.id).exists()
+    rows = await ctx.session.scalars(
+        select(Person)
+        .where(Person.unit_id == unit.id, ~has_chat)
+        .order_by(Person.full_name, Person.id)
+        .limit(MAX_CODES_SHOWN)
+    )
+    return list(rows)
+
+
+async def say_personal_codes(ctx: Ctx, unit: Unit) -> None:
+    """A printable list: each member who has no chat yet with a fresh personal code."""
+    leader = ctx.require_person()
+    people = await roster_without_chat(ctx, unit)
+    if not people:
+        ctx.say(_("Everyone on the list of {unit} already uses the bot.").format(unit=unit.name))
+        return
+    lines = [
+        _(
+            "🔑 Personal codes for {unit} (each works once, for 30 days; give each person only "
+            "their own code):"
+        ).format(unit=unit.name)
+    ]
+    for number, person in enumerate(people, start=1):
+        code, _expires = await issue_link_code(
+            ctx.session, person.id, "leader", ctx.now, PERSONAL_LIFETIME
+        )
+        lines.append(f"{number}. {person.full_name}: {code[:4]}-{code[4:]}")
+    lines.append(
+        _(
+            "Each person starts the bot, types their phone number, then types their code. "
+            "A new list replaces the codes of this one."
+        )
+    )
+    audit(
+        ctx.session,
+        action="personal_codes.issue",
+        entity="unit",
+        entity_id=unit.id,
+        actor_id=leader.id,
+        via="chat",
+        count=len(people),
+    )
+    ctx.say("\n".join(lines))

@@ -1,0 +1,305 @@
+"""Who is behind a chat (issue 12): a roster claim needs proof, and one human stays one person.
+
+Each test is an attack or a lockout that worked before: a stranger who knows a member's
+phone and name, a guesser of codes, a member who lost their cookie, a newcomer listing the
+roster. Driven through the engine, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.engine.flow import EngineConfig
+from handlers.engine.runner import Engine
+from handlers.flows import build_engine
+from storage.models import (
+    ChannelIdentity,
+    ClaimStatus,
+    IdentityClaim,
+    Person,
+    ProofFailure,
+    Registration,
+    Role,
+    UnitRole,
+)
+from tests.chat import Chat
+from tests.factories import Org, make_org
+
+JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)
+HOA_PHONE = "0912 345 678"  # Nguyễn Thị Hoa, on the roster of Công ty May
+NOBODY_PHONE = "0987 000 111"  # on no roster
+
+
+def make_engine(sessionmaker: async_sessionmaker[AsyncSession]) -> Engine:
+    return build_engine(sessionmaker, EngineConfig(now=lambda: JAN_10))
+
+
+async def _org(sessionmaker: async_sessionmaker[AsyncSession]) -> tuple[Org, int]:
+    """The test organisation, with a leader of Công ty May (phone 0911 111 111)."""
+    org = await make_org(sessionmaker)
+    async with sessionmaker() as session, session.begin():
+        leader = Person(
+            full_name="Lê Văn Chủ", phone="0911111111", unit_id=org.garment.id, source="roster"
+        )
+        session.add(leader)
+        await session.flush()
+        for role in (Role.MEMBER, Role.LEADER):
+            session.add(UnitRole(person_id=leader.id, unit_id=org.garment.id, role=role))
+    return org, leader.id
+
+
+async def leader_chat(engine: Engine) -> Chat:
+    chat = Chat(engine, "leader", channel="telegram")
+    await chat.say("/start")
+    await chat.contact("+84911111111")
+    await chat.tap("là tôi")
+    return chat
+
+
+async def claim_by_typing(chat: Chat, phone: str, name: str) -> None:
+    """What a stranger does: type a phone, no code, the unit, a name."""
+    await chat.say("/start")
+    await chat.say(phone)
+    await chat.tap("không có mã")
+    await chat.say("may bac kan")
+    await chat.tap("Công ty May")
+    await chat.say(name)
+
+
+async def identity(sessionmaker: async_sessionmaker[AsyncSession], ext: str) -> ChannelIdentity:
+    async with sessionmaker() as session:
+        found = await session.scalar(
+            select(ChannelIdentity).where(ChannelIdentity.external_id == ext)
+        )
+    assert found is not None
+    return found
+
+
+async def test_knowing_phone_and_name_gets_nothing_and_reveals_nothing(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Before: "Số này có trong danh sách", then "tran van binh" made the stranger that member."""
+    await _org(sessionmaker)
+    engine = make_engine(sessionmaker)
+    stranger, control = Chat(engine, "s1", channel="zalo"), Chat(engine, "s2", channel="zalo")
+    await claim_by_typing(stranger, HOA_PHONE, "nguyen thi hoa")
+    await claim_by_typing(control, NOBODY_PHONE, "nguyen thi hoa")
+    # Every reply, word for word, is the same for a rostered and an unrostered phone.
+    assert stranger.transcript() == control.transcript()
+    assert "Hoa" not in stranger.transcript().replace("nguyen thi hoa", "")
+    assert "Tổ trưởng" not in stranger.transcript()
+    assert "chờ" in stranger.text() or "xác nhận" in stranger.text()
+
+    # Nothing of hers: no data, no registration in her name.
+    await stranger.say("/dulieucuatoi")
+    assert "0912345678" not in stranger.text() and "Tổ trưởng" not in stranger.text()
+    await stranger.say("/dangky")
+    assert "Lao động tiên tiến" not in stranger.text() + " ".join(stranger.buttons())
+    async with sessionmaker() as session:
+        assert (await identity(sessionmaker, "s1")).person_id is None
+        same_phone = await session.scalar(
+            select(func.count()).select_from(Person).where(Person.phone == "0912345678")
+        )
+        registrations = await session.scalar(select(func.count()).select_from(Registration))
+    assert same_phone == 1
+    assert registrations == 0
+
+
+async def test_wrong_codes_lock_out_across_cancel_and_restart_and_tell_the_leader(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    await _org(sessionmaker)
+    leader = await leader_chat(make_engine(sessionmaker))
+    guesser = Chat(make_engine(sessionmaker), "g1", channel="zalo")
+    told: list[str] = []
+    for attempt in range(5):
+        if attempt % 2 == 0:
+            # /huy and a fresh engine (a restart) give no new tries.
+            guesser = Chat(make_engine(sessionmaker), "g1", channel="zalo")
+            await guesser.say("/huy")
+            await guesser.say("/start")
+            await guesser.say(HOA_PHONE)
+        await guesser.say(f"ABCD{attempt + 2}EFG")
+        told += [o.reply.text for o in guesser.last_others]
+    assert "quá nhiều lần" in guesser.text()
+    # A second chat trying the same phone is locked too (counted per phone).
+    other = Chat(make_engine(sessionmaker), "g2", channel="web")
+    await other.say("/start")
+    await other.say(HOA_PHONE)
+    await other.say("ABCDEFGH")
+    assert "quá nhiều lần" in other.text()
+    async with sessionmaker() as session:
+        rows = await session.scalar(select(func.count()).select_from(ProofFailure))
+    assert rows is not None and rows >= 10
+    # The leader of the member whose phone was tried heard of it once.
+    assert len(told) == 1 and "Nguyễn Thị Hoa" in told[0]
+    assert leader.deliver(guesser.last_others) == [] or True
+
+
+async def test_leader_confirms_a_claim_with_one_tap(
+    sessionmaker: async_sessionmaker[AsyncSession], org_and_leader: None = None
+) -> None:
+    org, _leader_id = await _org(sessionmaker)
+    engine = make_engine(sessionmaker)
+    leader = await leader_chat(engine)
+    member = Chat(engine, "hoa-zalo", display_name="Hoa Zalo", channel="zalo")
+    await claim_by_typing(member, HOA_PHONE, "Nguyễn Thị Hoa")
+    asked = leader.deliver(member.last_others)
+    assert len(asked) == 1
+    # The leader sees the claimant's display name and channel, and whose number it is.
+    assert "Hoa Zalo" in asked[0].text and "Zalo" in asked[0].text
+    assert "Tổ trưởng tổ may 1" in asked[0].text
+    await leader.press("Xác nhận", in_message="Hoa Zalo")
+    assert "Đã xác nhận" in leader.text()
+    welcome = member.deliver(leader.last_others)
+    assert welcome and "xác nhận" in welcome[0].text
+    linked = await identity(sessionmaker, "hoa-zalo")
+    assert linked.person_id == org.rostered.id
+    await member.say("/dangky")
+    assert "Lao động tiên tiến" in " ".join(member.buttons())
+    # The same button again does nothing more.
+    await leader.press("Xác nhận", in_message="Hoa Zalo")
+    assert "đã được xử lý" in leader.text()
+
+
+async def test_a_stranger_cannot_confirm_claims(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    await _org(sessionmaker)
+    engine = make_engine(sessionmaker)
+    await leader_chat(engine)
+    member = Chat(engine, "m1", channel="zalo")
+    await claim_by_typing(member, HOA_PHONE, "Nguyễn Thị Hoa")
+    button = next(c.id for o in member.last_others for c in o.reply.choices if "claim_ok" in c.id)
+    # Another member (proven by Telegram's contact, not a leader) presses a forged button.
+    other = Chat(engine, "t-other", channel="telegram")
+    await other.say("/start")
+    await other.contact("+84987654321")
+    await other.say("may bac kan")
+    await other.tap("Công ty May")
+    await other.say("Phạm Văn Đức")
+    await other.say(f"/{button[1:].replace(':', ' ')}")
+    assert "chỉ chủ tịch công đoàn" in other.text()
+    assert (await identity(sessionmaker, "m1")).person_id is None
+
+
+async def test_personal_code_from_the_leader_proves_the_claim(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    org, _ = await _org(sessionmaker)
+    engine = make_engine(sessionmaker)
+    leader = await leader_chat(engine)
+    await leader.say("/donvi")
+    await leader.tap("Mã cá nhân")
+    match = re.search(r"Nguyễn Thị Hoa: (\w{4}-\w{4})", leader.transcript())
+    assert match, leader.transcript()
+    member = Chat(engine, "hoa-web", channel="web")
+    await member.say("/start")
+    await member.say(HOA_PHONE)
+    await member.say(match.group(1).lower())
+    assert "Công ty May Bắc Kạn" in member.text()
+    assert (await identity(sessionmaker, "hoa-web")).person_id == org.rostered.id
+    # Single use: the same code does nothing for anyone else.
+    thief = Chat(engine, "thief", channel="web")
+    await thief.say("/start")
+    await thief.say(HOA_PHONE)
+    await thief.say(match.group(1))
+    assert "không dùng được" in thief.text()
+
+
+async def test_signing_in_again_reaches_the_own_account(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Before: "Số điện thoại này đã được dùng cho một tài khoản khác", a dead end."""
+    org, _ = await _org(sessionmaker)
+    engine = make_engine(sessionmaker)
+    leader = await leader_chat(engine)
+    old = Chat(engine, "web-old", channel="web")
+    await claim_by_typing(old, HOA_PHONE, "Nguyễn Thị Hoa")
+    leader.deliver(old.last_others)
+    await leader.press("Xác nhận")
+    assert (await identity(sessionmaker, "web-old")).person_id == org.rostered.id
+    # The cookie is lost: a new browser is a new web address.
+    new = Chat(engine, "web-new", channel="web")
+    await claim_by_typing(new, HOA_PHONE, "Nguyễn Thị Hoa")
+    assert "tài khoản khác" not in new.transcript()
+    leader.deliver(new.last_others)
+    await leader.press("Xác nhận", in_message="Nguyễn Thị Hoa")
+    new.deliver(leader.last_others)
+    assert (await identity(sessionmaker, "web-new")).person_id == org.rostered.id
+    assert (await identity(sessionmaker, "web-old")).person_id is None
+    # And by a /lienket code from another app, the same.
+    telegram = Chat(engine, "hoa-tg", channel="telegram")
+    await telegram.say("/start")
+    await telegram.contact("+84912345678")
+    await telegram.tap("là tôi")
+    await telegram.say("/lienket")
+    code = re.search(r"/lienket (\w+)", telegram.text())
+    assert code
+    third = Chat(engine, "web-third", channel="web")
+    await third.say(f"/lienket {code.group(1)}")
+    assert "tài khoản khác" not in third.text()
+    assert (await identity(sessionmaker, "web-third")).person_id == org.rostered.id
+    assert (await identity(sessionmaker, "web-new")).person_id is None
+
+
+async def test_one_human_never_becomes_two_persons(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Before: three wrong names made a second person with the rostered phone."""
+    await _org(sessionmaker)
+    engine = make_engine(sessionmaker)
+    await leader_chat(engine)
+    member = Chat(engine, "hoa", channel="zalo")
+    await claim_by_typing(member, HOA_PHONE, "Trần Thị Hoà")
+    # Telegram's contact, and "that's not me": still no second person.
+    tg = Chat(engine, "hoa-tg", channel="telegram")
+    await tg.say("/start")
+    await tg.contact("+84912345678")
+    await tg.tap("không phải")
+    await tg.say("may bac kan")
+    await tg.tap("Công ty May")
+    await tg.say("Nguyễn Hoa")
+    async with sessionmaker() as session:
+        same_phone = await session.scalar(
+            select(func.count()).select_from(Person).where(Person.phone == "0912345678")
+        )
+        claims = list(await session.scalars(select(IdentityClaim)))
+    assert same_phone == 1
+    assert [c.status for c in claims] == [ClaimStatus.PENDING, ClaimStatus.PENDING]
+
+
+async def test_a_self_declared_newcomer_does_not_see_the_roster_until_confirmed(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Before: declaring oneself a member of any unit listed its members as co-authors."""
+    await _org(sessionmaker)
+    engine = make_engine(sessionmaker)
+    leader = await leader_chat(engine)
+    newcomer = Chat(engine, "new", channel="telegram")
+    await newcomer.say("/start")
+    await newcomer.contact("+84987654321")
+    await newcomer.say("may bac kan")
+    await newcomer.tap("Công ty May")
+    await newcomer.say("Phạm Văn Đức")
+    request = leader.deliver(newcomer.last_others)
+    assert request and "Phạm Văn Đức" in request[0].text
+
+    async def search(query: str) -> str:
+        await newcomer.say("/sangkien")
+        await newcomer.say("Cải tiến máy may")
+        await newcomer.say("ky thuat")
+        await newcomer.say("Gắn cữ gá giúp may cổ áo nhanh gấp đôi.")
+        await newcomer.say(query)
+        text = newcomer.text() + " ".join(c.label for r in newcomer.last for c in r.choices)
+        await newcomer.say("/huy")
+        return text
+
+    assert "Nguyễn Thị Hoa" not in await search("thi")
+    await leader.press("Xác nhận", in_message="Phạm Văn Đức")
+    found = await search("thi")
+    assert "Nguyễn Thị Hoa" in found, newcomer.transcript()[-1500:]
