@@ -48,6 +48,7 @@ from storage.models import (
 )
 from storage.types import utcnow
 from tests.factories import Org, make_org
+from tests.proof import personal_code
 
 JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)
 
@@ -205,9 +206,8 @@ async def test_invite_code_signs_in_then_onboarding_and_registration(
     assert "số điện thoại" in person.text()  # onboarding asks the phone first
     assert person.messages[-1]["phone"] is True
     await person.say("0987 654 321")
-    assert "Công ty May Bắc Kạn" in person.text()  # the invitation's unit is offered
-    await person.tap("Đúng")
-    await person.say("Trần Văn Bình")
+    assert "mã cá nhân" in person.text()  # a typed phone is only a claim (issue 12)
+    await person.say(await personal_code(sessionmaker, now=JAN_10))
     assert "Trần Văn Bình" in person.text()
     async with http.get(web.url + "api/me") as me:
         assert (await me.json())["name"] == "Trần Văn Bình"
@@ -393,6 +393,7 @@ async def test_user_text_comes_back_as_data_never_as_markup(
     person = browser(http, web)
     await person.signin(code=code)
     await person.say("0987654321")
+    await person.tap("không có mã")
     await person.tap("tìm đơn vị khác")
     attack = "<img src=x onerror=alert(1)>"
     response = await person.post("/api/send", {"text": attack})
@@ -467,6 +468,7 @@ async def test_a_stale_button_is_answered_with_the_current_question(
     person = browser(http, web)
     await person.signin(code=code)
     await person.say("0987654321")
+    await person.tap("không có mã")
     old = next(m for m in reversed(person.messages) if m["choices"])
     await person.tap("Đúng")
     await person.say("Trần Văn Bình")

@@ -34,6 +34,7 @@ from storage.models import ChannelIdentity, ProcessedUpdate, Registration
 from tests.factories import make_org
 from tests.fakes import DEFAULT_TOKEN, FakeBotAPI, TgUser
 from tests.fakes.zalo_bot import DEFAULT_ZALO_TOKEN, FakeZaloBotAPI, ZaloUser
+from tests.proof import personal_code
 
 JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)  # 09:00 in Hà Nội, before the deadline
 WEBHOOK_SECRET = "zalo-webhook-secret-123"
@@ -92,14 +93,24 @@ async def zalo(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[
             await stopped(channel, task)
 
 
-async def sign_up(user: ZaloUser, phone: str = "0987 654 321") -> str:
-    """Onboard a new member by typing only: returns the welcome text with the menu."""
+async def sign_up(user: ZaloUser, code: str, phone: str = "0987 654 321") -> str:
+    """Onboard a roster member by typing only (a typed phone is proven by the personal code
+    from the leader): returns the welcome text with the menu."""
     await user.say("/start", "0912 345 678")  # the phone question, with an example
-    await user.say(phone, "công đoàn cơ sở")
+    await user.say(phone, "mã cá nhân")
+    return await user.say(code.lower(), "Công ty May Bắc Kạn")
+
+
+async def test_a_newcomer_typing_only_waits_for_the_leader(zalo: Zalo) -> None:
+    user = zalo.user()
+    await user.say("/start", "0912 345 678")
+    await user.say("0987 654 321", "mã cá nhân")
+    await user.say("1", "công đoàn cơ sở")  # "Tôi không có mã", by number
     picks = await user.say("may bac kan", "Công ty May")
     assert re.search(r"^1\. Công đoàn cơ sở Công ty May Bắc Kạn", picks, re.M), picks
     await user.say("1", "Nguyễn Văn An")  # by number; then the full name, with an example
-    return await user.say("trần văn bình", "Công ty May Bắc Kạn")
+    waiting = await user.say("trần văn bình", "chờ")
+    assert "xác nhận" in waiting
 
 
 # --- the member's journey --------------------------------------------------------------------
@@ -109,7 +120,7 @@ async def test_sign_up_and_register_a_title_by_typing_numbers_and_labels(
     zalo: Zalo, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     user = zalo.user()
-    welcome = await sign_up(user)
+    welcome = await sign_up(user, await personal_code(sessionmaker, now=JAN_10))
     assert "Trần Văn Bình" in welcome
     with use_locale("vi"):
         register = _("📝 Register a title")
@@ -140,7 +151,7 @@ async def test_sign_up_and_register_a_title_by_typing_numbers_and_labels(
 async def test_navigation_words_are_listed_and_typed(zalo: Zalo) -> None:
     user = zalo.user()
     await user.say("/start", "0912 345 678")
-    asked = await user.say("0987654321", "công đoàn cơ sở")
+    asked = await user.say("0987654321", "mã cá nhân")
     with use_locale("vi"):
         back = _("« Back").strip("« ")
     assert back in asked  # "(Bạn cũng có thể gõ: Quay lại · Hủy)"
@@ -163,7 +174,7 @@ async def test_the_same_message_delivered_twice_is_answered_once_even_after_a_re
     await user.say("/start", "0912 345 678")
     phone = user.update("message.text.received", text="0987654321")
     await user.push(phone)
-    await user.wait_for("công đoàn cơ sở")
+    await user.wait_for("mã cá nhân")
     await zalo.server.push(phone)  # Zalo sends it again
     await until(lambda: zalo.channel.runner.duplicates == 1)
     assert len(user.since_last_action()) == 1
@@ -176,7 +187,7 @@ async def test_the_same_message_delivered_twice_is_answered_once_even_after_a_re
         await until(lambda: channel.runner.duplicates == 1)
         assert len(user.since_last_action()) == 1
         # ... and goes on with the conversation where it was.
-        await user.say("may bac kan", "Công ty May")
+        await user.say("toi khong co ma", "công đoàn cơ sở")
     finally:
         await stopped(channel, task)
     async with sessionmaker() as session:
@@ -339,7 +350,7 @@ async def test_webhook_mode_registers_the_secret_and_answers_updates(hooked: Hoo
     assert hooked.server.deliveries[-1][0] == 200
 
     hooked.server.flat_webhooks = True  # the same, without the envelope
-    await user.say("0987654321", "công đoàn cơ sở")
+    await user.say("0987654321", "mã cá nhân")
     # Long polling is not used while the webhook is set.
     assert hooked.server.calls_of("getUpdates") == []
 

@@ -49,6 +49,7 @@ from tests.fakes.zalo_oa import (
     OASent,
     OAUser,
 )
+from tests.proof import personal_code
 
 JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)
 TOKENS = "zalo_oa.tokens"
@@ -139,17 +140,12 @@ async def test_follow_starts_onboarding_and_buttons_register_a_title(
     user = oa.user()
     assert await user.follow() == 200
     await user.wait_for("0912 345 678")  # following the OA opens onboarding
-    unit = await user.say("0987 654 321", "công đoàn cơ sở")
+    code = await user.say("0987 654 321", "mã cá nhân")
     with use_locale("vi"):
-        back, cancel = _("« Back"), _("✖ Cancel")
-    assert unit.titles == [back, cancel]
-
-    await user.send("may bac kan")
-    picks = await user.wait_for("Công ty May")
-    assert any("Công ty May Bắc Kạn" in t for t in picks.titles)
-    await user.tap("Công ty May")  # the payload (the label) comes back as text
-    await user.wait_for("Nguyễn Văn An")
-    await user.send("Trần Văn Bình")
+        no_code, back, cancel = _("I have no code"), _("« Back"), _("✖ Cancel")
+    assert code.titles == [no_code, back, cancel]
+    # A typed phone is proven by the personal code from the leader (issue 12).
+    await user.send((await personal_code(sessionmaker, now=JAN_10)).lower())
     menu = await user.wait_for("Công ty May Bắc Kạn")
 
     if menu.buttons:
@@ -174,13 +170,15 @@ async def test_follow_starts_onboarding_and_buttons_register_a_title(
     assert reg is not None and reg.title_code == "LDTT"
 
 
-async def test_a_known_person_who_follows_again_is_greeted(oa: Harness) -> None:
+async def test_a_known_person_who_follows_again_is_greeted(
+    oa: Harness, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
     user = oa.user()
     await user.follow()
     await user.wait_for("0912 345 678")
     await user.send("0912345678")  # the rostered member of the factory, typed
-    await user.wait_for("họ và tên")  # a typed number is confirmed by the roster name
-    await user.send("Nguyễn Thị Hoa")
+    await user.wait_for("mã cá nhân")  # a typed number is proven by her personal code
+    await user.send(await personal_code(sessionmaker, phone="0912345678", now=JAN_10))
     await user.wait_for("Công ty May Bắc Kạn")
     assert await user.unfollow() == 200  # only logged
     await user.follow()
