@@ -157,7 +157,7 @@ async def test_telegram_shows_markup_as_typed(telegram: FakeBotAPI) -> None:
     user = TgUser(telegram, 7100, "Bình")
     await user.command("/start")
     await user.wait_for("0912 345 678")
-    await user.send("0987 654 321")
+    await user.share_contact("+84987654321")
     await user.wait_for("công đoàn cơ sở")
     await user.send("may bac kan")
     await user.press("Công ty May")

@@ -398,7 +398,7 @@ async def test_server_errors_on_sends_are_retried_and_every_update_answered(
         await user.wait_for(PHONE_HINT, timeout=20)
         api.fail_next(2, 502, json_body=False)  # a proxy's HTML error page
         await user.send("0987 000 222")
-        await user.wait_for("công đoàn cơ sở", timeout=20)
+        await user.wait_for("mã cá nhân", timeout=20)
         await api.wait_delivered()
     assert api.statuses[502] == 5
     assert {d.status for d in api.deliveries} == {200}
@@ -471,7 +471,7 @@ async def test_polling_survives_get_updates_failures(
             await user.command("/start")
             await user.wait_for(PHONE_HINT, timeout=30)
             await user.send("0987 000 333")
-            await user.wait_for("công đoàn cơ sở")
+            await user.wait_for("mã cá nhân")
         finally:
             await channel.stop()
             await asyncio.wait_for(polling, 10)
