@@ -31,6 +31,7 @@ from storage.exporters import (
     registration_rows,
     unguard_formula,
     write_csv,
+    write_csv_row,
     write_xlsx,
 )
 from storage.models import Initiative, Person, Registration
@@ -246,3 +247,21 @@ async def test_the_officers_form_keeps_a_typed_formula_as_text(
     )
     for text in (evil, "+84 912", "-1", "@SUM(A1)", "Bình thường", "'=quoted", ""):
         assert unguard_formula(guard_formula(text)) == text
+
+
+def test_csv_cells_hold_in_a_spreadsheet_that_splits_on_semicolons() -> None:
+    """Issue 12: `Cai tien;=HYPERLINK(A1);@SUM(9)` was written unquoted, and Vietnamese Excel
+    (list separator ";") made two formulas of it."""
+    evil = "Cai tien;=HYPERLINK(A1);@SUM(9)"
+    out = io.StringIO()
+    write_csv_row(out, ["Tên", evil, "a, -b\n+c"])
+    line = out.getvalue()
+    assert line.startswith('Tên,"Cai tien;')
+    for delimiter in (",", ";", "\t"):
+        # Read as each locale's Excel would (quotes respected), and even split naively.
+        for row in csv.reader(io.StringIO(line), delimiter=delimiter):
+            assert not any(cell.lstrip(" \"").startswith(("=", "+", "-", "@")) for cell in row)
+        for piece in line.replace("\r\n", "").replace("\n", delimiter).split(delimiter):
+            assert not piece.lstrip(' "').startswith(("=", "+", "-", "@")), piece
+    cells = next(csv.reader(io.StringIO(line)))
+    assert [unguard_formula(c) for c in cells] == ["Tên", evil, "a, -b\n+c"]
