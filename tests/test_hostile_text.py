@@ -260,7 +260,7 @@ def test_csv_cells_hold_in_a_spreadsheet_that_splits_on_semicolons() -> None:
     for delimiter in (",", ";", "\t"):
         # Read as each locale's Excel would (quotes respected), and even split naively.
         for row in csv.reader(io.StringIO(line), delimiter=delimiter):
-            assert not any(cell.lstrip(" \"").startswith(("=", "+", "-", "@")) for cell in row)
+            assert not any(cell.lstrip(' "').startswith(("=", "+", "-", "@")) for cell in row)
         for piece in line.replace("\r\n", "").replace("\n", delimiter).split(delimiter):
             assert not piece.lstrip(' "').startswith(("=", "+", "-", "@")), piece
     cells = next(csv.reader(io.StringIO(line)))

@@ -26,9 +26,10 @@ import hmac
 import json
 import logging
 import mimetypes
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -38,7 +39,7 @@ from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.channels.updates import UpdateRunner, as_dict
+from bot.channels.updates import BadBody, UpdateRunner, as_dict, load_json, read_body
 from bot.channels.zalo_bot import file_notice, render_reply, unreadable_text
 from bot.config import Settings
 from bot.delivery import Blocked, DeliveryError, RateLimited, TransientError, call_with_retry
@@ -78,6 +79,26 @@ class OAError(Exception):
 
 
 # --- pure conversions (no network) ----------------------------------------------------------
+
+
+# Events are answered within seconds; an older one is a replay of signed bytes. The update
+# receipts are kept far longer (7 days), so every accepted event is also de-duplicated.
+MAX_EVENT_AGE = timedelta(minutes=10)
+_TIMESTAMP = re.compile(rb'"timestamp"\s*:\s*"?(\d{1,20})"?')
+
+
+def _timestamps(raw: bytes) -> list[str]:
+    """Every "timestamp" value in the body, in order (the event's own is one of them)."""
+    return [m.group(1).decode() for m in _TIMESTAMP.finditer(raw)][:8]
+
+
+def _recent(timestamp: str, now: datetime) -> bool:
+    """Whether an event's timestamp (milliseconds since 1970) is within MAX_EVENT_AGE."""
+    try:
+        at = datetime.fromtimestamp(int(timestamp) / 1000, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return False
+    return abs(now - at) <= MAX_EVENT_AGE
 
 
 def signature(app_id: str, body: bytes, timestamp: str, secret: str) -> str:
@@ -479,19 +500,34 @@ class ZaloOAChannel:
         header = request.headers.get(SIGNATURE_HEADER)
         if not header:
             return web.json_response({"error": 401, "message": "missing signature"}, status=401)
-        raw = await request.read()
-        if len(raw) > MAX_WEBHOOK_BYTES:
+        raw = await read_body(request, MAX_WEBHOOK_BYTES)
+        if raw is None:
             return web.json_response({"error": 413, "message": "too large"}, status=413)
-        try:
-            event = json.loads(raw)
-        except ValueError:
-            return web.json_response({"error": 400, "message": "bad JSON"}, status=400)
-        event = as_dict(event)
-        timestamp = str(event.get("timestamp") or "")
-        # Our own app id, not the body's: a forger cannot choose what is hashed.
-        if not signature_matches(header, self.app_id, raw, timestamp, self._webhook_secret):
+        # The signature covers the body and its timestamp: the candidates are found in the
+        # raw bytes, so nothing is parsed before the signature holds (our own app id, not
+        # the body's: a forger cannot choose what is hashed).
+        signed = next(
+            (
+                stamp
+                for stamp in _timestamps(raw)
+                if signature_matches(header, self.app_id, raw, stamp, self._webhook_secret)
+            ),
+            None,
+        )
+        if signed is None:
             log.warning("Zalo OA webhook with a wrong signature from %s", request.remote)
             return web.json_response({"error": 403, "message": "bad signature"}, status=403)
+        try:
+            event = as_dict(load_json(raw))
+        except BadBody:
+            return web.json_response({"error": 400, "message": "bad JSON"}, status=400)
+        if str(event.get("timestamp") or "") != signed:
+            return web.json_response({"error": 403, "message": "bad signature"}, status=403)
+        if not _recent(signed, utcnow()):
+            # Signed bytes replayed later are refused; within the window the de-dup on
+            # msg_id (kept for days) answers each event once.
+            log.warning("Zalo OA event dated %s refused: older than %s", signed, MAX_EVENT_AGE)
+            return web.json_response({"error": 400, "message": "event too old"}, status=400)
         if self._closing:
             # Not 200: Zalo keeps the event and delivers it again to the restarted bot.
             return web.json_response({"error": 503, "message": "restarting"}, status=503)
