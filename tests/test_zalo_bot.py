@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.telegram import TelegramChannel
+from bot.channels.web import MAX_BODY
 from bot.channels.zalo_bot import MAX_TEXT, ZaloBotChannel, parse_update, render_parts
 from bot.delivery import DeliveryError
 from bot.outbox import OutboxDispatcher
@@ -329,7 +330,8 @@ async def hooked(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterato
             webhook_secret=WEBHOOK_SECRET,
             retry_delay=0.01,
         )
-        root = web.Application()  # the composition root's web server, say
+        # The composition root's web server: the web chat's, with its 16 KB body limit.
+        root = web.Application(client_max_size=MAX_BODY)
         root.add_routes(channel.webhook_routes(channel.webhook_path))  # "/zalo/webhook"
         runner = web.AppRunner(root, handle_signals=False)
         await runner.setup()
@@ -353,6 +355,29 @@ async def test_webhook_mode_registers_the_secret_and_answers_updates(hooked: Hoo
     await user.say("0987654321", "mã cá nhân")
     # Long polling is not used while the webhook is set.
     assert hooked.server.calls_of("getUpdates") == []
+
+
+async def test_webhook_takes_zalos_own_256_kb_and_refuses_deep_json_with_a_4xx(
+    hooked: Hooked,
+) -> None:
+    """Before: a 24 KB update hit the web chat's 16 KB limit; deep JSON gave a 500."""
+    user = ZaloUser(hooked.server, "long-writer")
+    update = user.update("message.text.received", text="/start")
+    update["padding"] = "x" * 24 * 1024
+    assert await hooked.server.deliver(update) == 200
+    await user.wait_for("0912 345 678")
+    deep = b'{"ok": true, "result": ' + b"[" * 8000 + b"]" * 8000 + b"}"
+    headers = {"X-Bot-Api-Secret-Token": WEBHOOK_SECRET, "Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as client:
+        async with client.post(hooked.url, data=deep, headers=headers) as resp:
+            assert resp.status == 400
+        headers["X-Bot-Api-Secret-Token"] = "wrong"
+        async with client.post(hooked.url, data=deep, headers=headers) as resp:
+            assert resp.status == 401
+        update["padding"] = "x" * 300 * 1024
+        headers["X-Bot-Api-Secret-Token"] = WEBHOOK_SECRET
+        async with client.post(hooked.url, json=update, headers=headers) as resp:
+            assert resp.status == 413
 
 
 async def test_webhook_with_a_wrong_or_missing_secret_is_rejected(hooked: Hooked) -> None:
