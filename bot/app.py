@@ -108,6 +108,8 @@ async def run(settings: Settings, *, demo: bool = False) -> int:
                 settings.web_port,
                 demo=demo,
                 also_listen=also,
+                public_url=settings.public_url,
+                trusted_proxies=settings.trusted_proxies,
             )
             web.app.add_routes(routes)
             # First, so the webhook routes are served before Zalo is told to call them.

@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     # host is loopback only; set 0.0.0.0 to let phones on the same LAN reach it.
     web_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("THIDUA_WEB_HOST"))
     web_port: int = Field(default=8080, validation_alias=AliasChoices("THIDUA_WEB_PORT"))
+    # Where people reach the web chat (https://... behind a TLS proxy): with https the
+    # session cookie is Secure whatever the proxy says.
+    public_url: str | None = Field(default=None, validation_alias=AliasChoices("THIDUA_PUBLIC_URL"))
+    # The reverse proxies (IP addresses, comma-separated) whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed: the client's address for sign-in limits, and https.
+    trusted_proxies: str = Field(
+        default="", validation_alias=AliasChoices("THIDUA_TRUSTED_PROXIES")
+    )
     # Quiet hours, local time: no reminder is sent from QUIET_START (evening) until QUIET_END
     # (morning); one due at night goes out at QUIET_END. Written as "20:00" and "08:00".
     quiet_start: time = Field(

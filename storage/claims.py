@@ -48,19 +48,31 @@ def chat_key(channel: str, external_id: str) -> str:
 
 async def failure_count(session: AsyncSession, keys: list[str], now: datetime) -> int:
     """The most failures any of these keys had in the last day."""
+    return await count_since(session, keys, now - FAILURE_WINDOW)
+
+
+async def record_failure(session: AsyncSession, keys: list[str], now: datetime) -> int:
+    """Count one failed proof against every key; returns the new highest count."""
+    await record_attempts(session, keys, now)
+    return await failure_count(session, keys, now)
+
+
+async def count_since(session: AsyncSession, keys: list[str], since: datetime) -> int:
+    """How many attempts these keys had since ``since`` (the most of any one key)."""
     rows = await session.execute(
         select(ProofFailure.key, func.count())
-        .where(ProofFailure.key.in_(keys), ProofFailure.at > now - FAILURE_WINDOW)
+        .where(ProofFailure.key.in_(keys), ProofFailure.at > since)
         .group_by(ProofFailure.key)
     )
     return max((int(n) for _key, n in rows), default=0)
 
 
-async def record_failure(session: AsyncSession, keys: list[str], now: datetime) -> int:
-    """Count one failed proof against every key; returns the new highest count."""
+async def record_attempts(session: AsyncSession, keys: list[str], now: datetime) -> None:
+    """Count one attempt (a sign-in, a failed proof) against every key."""
     session.add_all(ProofFailure(key=key, at=now) for key in keys)
+    # Old rows are of no use to any limit: dropped as new ones come, a day after.
+    await session.execute(delete(ProofFailure).where(ProofFailure.at < now - 2 * FAILURE_WINDOW))
     await session.flush()
-    return await failure_count(session, keys, now)
 
 
 async def clear_failures(session: AsyncSession, keys: list[str]) -> None:

@@ -25,6 +25,8 @@ from bot.channels.web import (
     CSRF_VALUE,
     MAX_BODY,
     SESSION_LIFETIME,
+    SIGNIN_FAILURES,
+    SIGNIN_PER_CODE,
     WebChannel,
     render_page,
     serve_web,
@@ -535,3 +537,113 @@ async def test_start_drops_sessions_unused_for_too_long(sessionmaker) -> None:
     await channel.stop()
     async with sessionmaker() as session:
         assert list(await session.scalars(select(WebSession.external_id))) == ["w1"]
+
+
+# --- identities that hold (issue 12) ---------------------------------------------------------
+
+
+async def test_signing_out_and_in_again_reaches_the_own_account(
+    web: WebChannel, http, org: Org, sessionmaker
+) -> None:
+    """Before: after signing out, typing one's own phone gave "Số điện thoại này đã được dùng
+    cho một tài khoản khác", a dead end; the same after a lost cookie or a new browser."""
+    code = await new_invite(sessionmaker, "member", "CDCS-MAY")
+    first = browser(http, web)
+    await first.signin(code=code)
+    await first.say("0912 345 678")
+    await first.say(await personal_code(sessionmaker, phone="0912345678", now=JAN_10))
+    assert "Nguyễn Thị Hoa" in first.text()
+    assert (await first.post("/api/signout", {})).status == 200
+
+    # Signed in again (a new cookie is a new web chat): the same proof, the same account.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other:
+        again = browser(other, web)
+        await again.signin(code=code)
+        await again.say("0912345678")
+        assert "tài khoản khác" not in again.text()
+        await again.say(await personal_code(sessionmaker, phone="0912345678", now=JAN_10))
+        assert "Nguyễn Thị Hoa" in again.text()
+        async with other.get(web.url + "api/me") as me:
+            assert (await me.json())["name"] == "Nguyễn Thị Hoa"
+    async with sessionmaker() as session:
+        linked = list(
+            await session.scalars(
+                select(ChannelIdentity).where(ChannelIdentity.person_id == org.rostered.id)
+            )
+        )
+    assert len(linked) == 1  # the old web chat was signed out, not left holding her records
+
+
+async def test_sign_in_is_throttled_per_address_and_per_code(
+    web: WebChannel, http, org: Org, sessionmaker
+) -> None:
+    """Before: sign-in codes could be tried without limit."""
+    person = browser(http, web)
+    for attempt in range(SIGNIN_FAILURES):
+        assert (await person.signin(code=f"guess-{attempt}")).status == 403
+    refused = await person.signin(code="guess-last")
+    assert refused.status == 429
+    assert "quá nhiều" in (await refused.json())["error"]
+    # Even the right code waits: the address is throttled, in the database (any process).
+    good = await new_invite(sessionmaker, "member", "CDCS-MAY")
+    assert (await person.signin(code=good)).status == 429
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(WebSession)) == 0
+
+    # Per code: one valid code signed in too often, from addresses that never failed.
+    channel = WebChannel(
+        web.engine, sessionmaker, "127.0.0.1", 0, demo=False, trusted_proxies="127.0.0.1"
+    )
+    await channel.start()
+    try:
+        statuses = []
+        for n in range(SIGNIN_PER_CODE + 1):
+            async with aiohttp.ClientSession() as fresh:
+                response = await fresh.post(
+                    channel.url + "api/signin",
+                    json={"code": good},
+                    headers={
+                        CSRF_HEADER: CSRF_VALUE,
+                        "X-Forwarded-For": f"10.0.{n // 250}.{n % 250}",
+                    },
+                )
+                statuses.append(response.status)
+        assert statuses[:SIGNIN_PER_CODE] == [200] * SIGNIN_PER_CODE
+        assert statuses[-1] == 429
+    finally:
+        await channel.stop()
+
+
+async def test_the_cookie_is_secure_behind_a_tls_proxy(
+    http, org: Org, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Before: behind a TLS proxy the session cookie lacked Secure (forwarded headers ignored)."""
+    engine = build_engine(sessionmaker, EngineConfig(now=lambda: JAN_10))
+
+    async def cookie_of(channel: WebChannel, headers: dict[str, str]) -> str:
+        await channel.start()
+        try:
+            code = await new_invite(sessionmaker, "member", "CDCS-MAY")
+            async with aiohttp.ClientSession() as fresh:
+                response = await fresh.post(
+                    channel.url + "api/signin",
+                    json={"code": code},
+                    headers={CSRF_HEADER: CSRF_VALUE, **headers},
+                )
+                assert response.status == 200
+                return response.headers["Set-Cookie"]
+        finally:
+            await channel.stop()
+
+    https = {"X-Forwarded-Proto": "https"}
+    plain = WebChannel(engine, sessionmaker, "127.0.0.1", 0, demo=False)
+    assert "Secure" not in await cookie_of(plain, https)  # anyone may send that header
+    proxied = WebChannel(
+        engine, sessionmaker, "127.0.0.1", 0, demo=False, trusted_proxies="127.0.0.1"
+    )
+    assert "Secure" in await cookie_of(proxied, https)
+    assert "Secure" not in await cookie_of(proxied, {})
+    public = WebChannel(
+        engine, sessionmaker, "127.0.0.1", 0, demo=False, public_url="https://bot.example.org/"
+    )
+    assert "Secure" in await cookie_of(public, {})
