@@ -48,6 +48,7 @@ from storage.models import (
     Unit,
     UnitSubmission,
 )
+from storage.reminders import claim
 from storage.repo import (
     audit,
     campaigns_for_unit,
@@ -70,6 +71,8 @@ from storage.units import (
 )
 
 COLLECTIVE = "collective"
+# The reminder a leader sends with one tap (reminder_log kind): at most once a day a member.
+NUDGE = "nudge"
 UNIT_STATUS = "unit_status"
 ON_BEHALF = "on_behalf"
 SUBMIT = "submit"
@@ -574,7 +577,16 @@ async def _remind(ctx: Ctx) -> None:
             )
         )
 
-    sent = await notify(ctx, sorted(reachable), make_reply)
+    # Once a day per member, whoever taps and however often (in the database: a second
+    # leader, another chat or a restart does not send it again).
+    fresh = await claim(
+        ctx.session,
+        campaign.id,
+        NUDGE,
+        [(person_id, f"{NUDGE}:{ctx.today.isoformat()}", None) for person_id in sorted(reachable)],
+    )
+    sent = await notify(ctx, sorted(person_id for person_id, _key in fresh), make_reply)
+    already = len(reachable) - len(fresh)
     ctx.data["reminded"] = True
     audit(
         ctx.session,
@@ -585,14 +597,21 @@ async def _remind(ctx: Ctx) -> None:
         via="chat",
         campaign_id=campaign.id,
         sent=sent,
-        no_chat=len(wanted) - sent,
+        already_today=already,
+        no_chat=len(wanted) - len(reachable),
         muted=muted,
     )
     lines = [_("🔔 Reminder sent to {n} people.").format(n=sent)]
-    if len(wanted) - sent:
+    if already:
+        lines.append(
+            _("{n} were already reminded today; they are reminded at most once a day.").format(
+                n=already
+            )
+        )
+    if len(wanted) - len(reachable):
         lines.append(
             _("{n} do not use the bot yet: please remind them in person.").format(
-                n=len(wanted) - sent
+                n=len(wanted) - len(reachable)
             )
         )
     if muted:
