@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -92,9 +93,13 @@ async def run(settings: Settings, *, demo: bool = False) -> int:
     """
     async with open_core(settings) as core:
         if demo:
-            from bot.demo import load_demo
+            from bot.demo import DemoRefused, load_demo
 
-            print(await load_demo(core.sessionmaker), flush=True)
+            try:
+                print(await load_demo(core.sessionmaker), flush=True)
+            except DemoRefused as exc:
+                print(f"error: {exc}", file=sys.stderr, flush=True)
+                return 1
         channels, routes = await _platform_channels(core, settings)
         if demo or routes or not channels:
             from bot.channels.web import WebChannel

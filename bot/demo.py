@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.campaigns import load_campaign
 from storage.importers import Row, import_members, import_units
-from storage.models import Person, Role, Unit
+from storage.models import Campaign, Person, Role, Unit
 from storage.repo import grant_role
 
 UNITS = [
@@ -82,6 +82,31 @@ def demo_campaign(today: date) -> dict[str, object]:
     }
 
 
+class DemoRefused(RuntimeError):
+    """The database holds an organisation of its own; the message says so to the operator."""
+
+
+async def foreign_data(session: AsyncSession) -> list[str]:
+    """What in the database did not come from the demo (units, campaigns of other issuers).
+
+    The demo adds roles and an officer who can sign in without a code: on a real database
+    that is a way in for anyone who can reach the page.
+    """
+    demo_units = {code for code, *_rest in UNITS}
+    units = list(
+        await session.scalars(select(Unit.code).where(Unit.code.not_in(demo_units)).limit(3))
+    )
+    campaigns = list(
+        await session.scalars(
+            select(Campaign.code)
+            .join(Unit, Unit.id == Campaign.issuer_unit_id)
+            .where(Unit.code.not_in(demo_units))
+            .limit(3)
+        )
+    )
+    return [f"unit {c}" for c in units] + [f"campaign {c}" for c in campaigns]
+
+
 async def load_demo(
     sessionmaker: async_sessionmaker[AsyncSession], today: date | None = None
 ) -> str:
@@ -96,6 +121,14 @@ async def load_demo(
         for n, (u, name, phone, pos) in enumerate(MEMBERS, start=2)
     ]
     async with sessionmaker() as session, session.begin():
+        found = await foreign_data(session)
+        if found:
+            raise DemoRefused(
+                "This database holds data that is not the demo's ("
+                + ", ".join(found)
+                + ", ...). `thidua demo` adds demo people, roles and a sign-in without a code: "
+                "point DATABASE_URL at an empty database to try it."
+            )
         await import_units(session, unit_rows)
         await import_members(session, member_rows)
         await _grant_demo_roles(session)

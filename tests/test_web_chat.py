@@ -32,7 +32,7 @@ from bot.channels.web import (
     serve_web,
 )
 from bot.config import Settings
-from bot.demo import load_demo
+from bot.demo import DemoRefused, load_demo
 from bot.outbox import OutboxDispatcher
 from handlers.engine.flow import EngineConfig
 from handlers.engine.prompt import Choice, OutFile, Reply
@@ -43,6 +43,7 @@ from storage.invites import create_invite
 from storage.models import (
     ChannelIdentity,
     OutboxMessage,
+    Person,
     Registration,
     UnitRole,
     WebMessage,
@@ -647,3 +648,21 @@ async def test_the_cookie_is_secure_behind_a_tls_proxy(
         engine, sessionmaker, "127.0.0.1", 0, demo=False, public_url="https://bot.example.org/"
     )
     assert "Secure" in await cookie_of(public, {})
+
+
+async def test_demo_refuses_a_database_with_an_organisation_of_its_own(
+    org: Org, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Before: `thidua demo` silently added demo people and an officer login to real data."""
+    with pytest.raises(DemoRefused, match="CDCS-THPT"):
+        await load_demo(sessionmaker, today=date(2027, 1, 10))
+    async with sessionmaker() as session:
+        demo_officer = await session.scalar(select(Person).where(Person.phone == "0983444555"))
+    assert demo_officer is None
+
+
+async def test_demo_loads_again_on_its_own_data(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    assert "Demo loaded" in await load_demo(sessionmaker, today=date(2027, 1, 10))
+    assert "Demo loaded" in await load_demo(sessionmaker, today=date(2027, 1, 10))
