@@ -7,16 +7,21 @@ roster. Driven through the engine, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.cli import main
 from handlers.engine.flow import EngineConfig
 from handlers.engine.runner import Engine
 from handlers.flows import build_engine
 from storage.models import (
+    AuditEntry,
     ChannelIdentity,
     ClaimStatus,
     IdentityClaim,
@@ -303,3 +308,100 @@ async def test_a_self_declared_newcomer_does_not_see_the_roster_until_confirmed(
     await leader.press("Xác nhận", in_message="Phạm Văn Đức")
     found = await search("thi")
     assert "Nguyễn Thị Hoa" in found, newcomer.transcript()[-1500:]
+
+
+# --- the operator's commands --------------------------------------------------------------
+
+
+def cli(*args: str) -> int:
+    return main(list(args))
+
+
+@pytest.fixture
+def operator(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env of the project
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.delenv("THIDUA_LOG_LEVEL", raising=False)
+
+
+async def test_person_code_unlink_and_merge_from_the_command_line(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    operator: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    org, _ = await _org(sessionmaker)
+    engine = build_engine(sessionmaker, EngineConfig())  # today: the code is issued today
+    # A printable personal code from the command line proves the typed phone.
+    assert await asyncio.to_thread(cli, "person", "code", "--phone", HOA_PHONE) == 0
+    printed = capsys.readouterr().out
+    code = re.search(r"Nguyễn Thị Hoa\t0912345678\t(\w{4}-\w{4})", printed)
+    assert code, printed
+    hoa = Chat(engine, "hoa-web", channel="web")
+    await hoa.say("/start")
+    await hoa.say(HOA_PHONE)
+    await hoa.say(code.group(1))
+    assert (await identity(sessionmaker, "hoa-web")).person_id == org.rostered.id
+
+    # A lost phone: the operator detaches that chat; it starts over as someone unknown.
+    assert await asyncio.to_thread(cli, "person", "unlink", "--phone", HOA_PHONE) == 0
+    assert "Unlinked 1" in capsys.readouterr().out
+    assert (await identity(sessionmaker, "hoa-web")).person_id is None
+    await hoa.say("/cuatoi")
+    assert "0912 345 678" in hoa.text()  # asked for a phone again: nothing of hers shown
+
+    # One human recorded twice (before this issue, a failed name check did that): merged.
+    async with sessionmaker() as session, session.begin():
+        twin = Person(full_name="Nguyễn T. Hoa", phone=None, unit_id=org.garment.id)
+        session.add(twin)
+        await session.flush()
+        session.add(UnitRole(person_id=twin.id, unit_id=org.garment.id, role=Role.MEMBER))
+        session.add(
+            Registration(
+                receipt_no="TD2027-000099",
+                campaign_id=org.campaign.id,
+                title_code="LDTT",
+                person_id=twin.id,
+                unit_id=org.garment.id,
+            )
+        )
+        session.add(
+            AuditEntry(
+                via="chat", action="registration.create", entity="registration", actor_id=twin.id
+            )
+        )
+        twin_id = twin.id
+    merge = ("person", "merge", "--keep", str(org.rostered.id), "--from", str(twin_id))
+    assert await asyncio.to_thread(cli, *merge) == 0
+    assert "Nothing was changed" in capsys.readouterr().out
+    assert await asyncio.to_thread(cli, *merge, "--yes") == 0
+    assert "Merged" in capsys.readouterr().out
+    async with sessionmaker() as session:
+        registration = await session.scalar(select(Registration))
+        assert registration is not None and registration.person_id == org.rostered.id
+        assert await session.get(Person, twin_id) is None
+        actions = list(
+            await session.scalars(
+                select(AuditEntry.action).where(AuditEntry.actor_id == org.rostered.id)
+            )
+        )
+        merged = await session.scalar(select(AuditEntry).where(AuditEntry.action == "person.merge"))
+    assert "registration.create" in actions  # the audit log kept its entry
+    assert merged is not None and merged.details["merged_id"] == twin_id
+    # Two live registrations of one title cannot be merged silently.
+    async with sessionmaker() as session, session.begin():
+        other = Person(full_name="Hoa bản sao", unit_id=org.garment.id)
+        session.add(other)
+        await session.flush()
+        session.add(
+            Registration(
+                receipt_no="TD2027-000100",
+                campaign_id=org.campaign.id,
+                title_code="LDTT",
+                person_id=other.id,
+                unit_id=org.garment.id,
+            )
+        )
+        other_id = other.id
+    refused = ("person", "merge", "--keep", str(org.rostered.id), "--from", str(other_id))
+    assert await asyncio.to_thread(cli, *refused, "--yes") != 0
+    assert "withdraw one" in capsys.readouterr().err
