@@ -136,8 +136,9 @@ async def load_demo(
     return (
         f"Demo loaded: {len(UNITS)} units, {len(MEMBERS)} members, campaign {campaign.code} "
         f"(deadline {campaign.registration_deadline:%d/%m/%Y}).\n"
-        "Share a roster phone such as 0912345678 (Nguyễn Thị Hoa) to be recognised, "
-        "or any other number to sign up as a new member."
+        "Pick a role, or 'Người mới' and type a phone: a typed number waits for the "
+        "leader's confirmation (sign in as Chủ tịch công đoàn in another window to confirm "
+        "it) unless a personal code proves it (`thidua person code --phone 0912345678`)."
     )
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cli import main
 from handlers.engine.flow import EngineConfig
+from handlers.engine.prompt import Outgoing
 from handlers.engine.runner import Engine
 from handlers.flows import build_engine
 from storage.models import (
@@ -120,7 +121,7 @@ async def test_wrong_codes_lock_out_across_cancel_and_restart_and_tell_the_leade
     await _org(sessionmaker)
     leader = await leader_chat(make_engine(sessionmaker))
     guesser = Chat(make_engine(sessionmaker), "g1", channel="zalo")
-    told: list[str] = []
+    told: list[Outgoing] = []
     for attempt in range(5):
         if attempt % 2 == 0:
             # /huy and a fresh engine (a restart) give no new tries.
@@ -129,7 +130,7 @@ async def test_wrong_codes_lock_out_across_cancel_and_restart_and_tell_the_leade
             await guesser.say("/start")
             await guesser.say(HOA_PHONE)
         await guesser.say(f"ABCD{attempt + 2}EFG")
-        told += [o.reply.text for o in guesser.last_others]
+        told += guesser.last_others
     assert "quá nhiều lần" in guesser.text()
     # A second chat trying the same phone is locked too (counted per phone).
     other = Chat(make_engine(sessionmaker), "g2", channel="web")
@@ -141,8 +142,8 @@ async def test_wrong_codes_lock_out_across_cancel_and_restart_and_tell_the_leade
         rows = await session.scalar(select(func.count()).select_from(ProofFailure))
     assert rows is not None and rows >= 10
     # The leader of the member whose phone was tried heard of it once.
-    assert len(told) == 1 and "Nguyễn Thị Hoa" in told[0]
-    assert leader.deliver(guesser.last_others) == [] or True
+    notices = leader.deliver(told)
+    assert len(notices) == 1 and "Nguyễn Thị Hoa" in notices[0].text
 
 
 async def test_leader_confirms_a_claim_with_one_tap(
@@ -235,6 +236,8 @@ async def test_signing_in_again_reaches_the_own_account(
     leader.deliver(new.last_others)
     await leader.press("Xác nhận", in_message="Nguyễn Thị Hoa")
     new.deliver(leader.last_others)
+    # The old chat hears that it was signed out: a mistaken confirmation does not go unseen.
+    assert old.deliver(leader.last_others)[0].text.count("đăng xuất") == 1
     assert (await identity(sessionmaker, "web-new")).person_id == org.rostered.id
     assert (await identity(sessionmaker, "web-old")).person_id is None
     # And by a /lienket code from another app, the same.

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from handlers.engine.flow import Ctx, Go
 from handlers.engine.prompt import Address, Outgoing, Reply
+from handlers.flows.link import tell_signed_out
 from handlers.i18n import _, use_locale
 from handlers.text import parse_id
 from storage.claims import attach_identity, claim_by_id, decide_claim
@@ -103,7 +104,8 @@ async def action_confirm(ctx: Ctx, arg: str) -> Go | None:
         await ctx.session.flush()
     await grant_role(ctx.session, person.id, person.unit_id or unit.id, Role.MEMBER)
     if identity.person_id != person.id:
-        await attach_identity(ctx.session, identity, person, ctx.now)
+        old = await attach_identity(ctx.session, identity, person, ctx.now)
+        tell_signed_out(ctx, old, person)
     audit(
         ctx.session,
         action="claim.confirm",

@@ -12,7 +12,7 @@ from handlers.engine.prompt import Address, Outgoing, Reply
 from handlers.i18n import _, use_locale
 from storage.claims import attach_identity
 from storage.links import issue_link_code, normalise_link_code, usable_link_code, use_link_code
-from storage.models import Person
+from storage.models import ChannelIdentity, Person
 from storage.repo import audit, identity_on_channel
 
 LINK_COMMAND = "lienket"
@@ -85,6 +85,7 @@ async def _redeem(ctx: Ctx, arg: str) -> Go | None:
         **({"unlinked_identity_id": old.id} if old is not None else {}),
     )
     await tell_code_issuer(ctx, person, link.issued_via, channel)
+    tell_signed_out(ctx, old, person)
     ctx.say(
         _(
             "Done, {name}: this chat is now linked to your account. You see the same "
@@ -105,6 +106,18 @@ async def tell_code_issuer(ctx: Ctx, person: Person, issued_via: str, linked_on:
             "that was not you, please tell your union officer."
         ).format(channel=channel_label(linked_on))
     ctx.others.append(Outgoing(Address(issuer.channel, issuer.external_id), Reply(text)))
+
+
+def tell_signed_out(ctx: Ctx, old: ChannelIdentity | None, person: Person) -> None:
+    """The chat that lost the account hears of it: a mistaken confirmation does not go unseen."""
+    if old is None:
+        return
+    with use_locale(person.locale or ctx.config.default_locale):
+        text = _(
+            "Your account is now used in another chat on {channel}, so this chat is signed "
+            "out. If that was not you, please tell your union leader at once."
+        ).format(channel=channel_label(old.channel))
+    ctx.others.append(Outgoing(Address(old.channel, old.external_id), Reply(text)))
 
 
 def channel_label(channel: str) -> str:

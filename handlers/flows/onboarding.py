@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from handlers.engine.flow import Again, Answer, Ctx, Finish, Flow, Go, Next, Step
 from handlers.engine.prompt import Choice, InputKind, Prompt, Reply
-from handlers.flows.link import channel_label, tell_code_issuer
+from handlers.flows.link import channel_label, tell_code_issuer, tell_signed_out
 from handlers.i18n import _
 from handlers.notify import notify
 from handlers.text import Invalid, fold, parse_name, parse_phone
@@ -494,6 +494,7 @@ async def answer_name(ctx: Ctx, answer: Answer) -> Go:
 async def _welcome(ctx: Ctx, person: Person, *, new: bool, method: str = "phone") -> Go:
     """Link this chat to the person (after proof), apply the invitation, and greet them."""
     old = await attach_identity(ctx.session, ctx.identity, person, ctx.now)
+    tell_signed_out(ctx, old, person)
     if ctx.data.get("phone") and not person.phone:
         person.phone = ctx.data["phone"]
     granted: tuple[str, Unit] | None = None
