@@ -28,11 +28,13 @@ from storage.models import (
     ChannelIdentity,
     Conversation,
     DeliveryState,
+    IdentityClaim,
     Initiative,
     InitiativeAuthor,
     LinkCode,
     OutboxMessage,
     Person,
+    ProofFailure,
     Registration,
     Role,
     Unit,
@@ -303,6 +305,17 @@ async def erase_person(
         .where(BroadcastDelivery.person_id == person.id)
         .values(external_id="")
     )
+    # Claims made from their chats or naming them, and wrong codes tried on their phone:
+    # what a claimant typed (name, phone) is theirs too.
+    claims_about = IdentityClaim.person_id == person.id
+    if identity_ids:
+        claims_about = or_(claims_about, IdentityClaim.identity_id.in_(identity_ids))
+    if person.phone:
+        claims_about = or_(claims_about, IdentityClaim.phone == person.phone)
+        await session.execute(
+            delete(ProofFailure).where(ProofFailure.key == f"phone:{person.phone}")
+        )
+    await session.execute(delete(IdentityClaim).where(claims_about))
     if identity_ids:
         await session.execute(delete(ChannelIdentity).where(ChannelIdentity.id.in_(identity_ids)))
     report.identities = len(identity_ids)

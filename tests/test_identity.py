@@ -102,7 +102,10 @@ async def test_knowing_phone_and_name_gets_nothing_and_reveals_nothing(
 
     # Nothing of hers: no data, no registration in her name.
     await stranger.say("/dulieucuatoi")
-    assert "0912345678" not in stranger.text() and "Tổ trưởng" not in stranger.text()
+    await control.say("/dulieucuatoi")
+    # Only what the stranger typed; the same words as for a phone on no roster.
+    assert "Nguyễn Thị Hoa" not in stranger.text() and "Tổ trưởng" not in stranger.text()
+    assert stranger.text().replace("0912345678", "X") == control.text().replace("0987000111", "X")
     await stranger.say("/dangky")
     assert "Lao động tiên tiến" not in stranger.text() + " ".join(stranger.buttons())
     async with sessionmaker() as session:

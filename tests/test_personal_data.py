@@ -25,6 +25,7 @@ from storage.models import (
     BroadcastDelivery,
     ChannelIdentity,
     Conversation,
+    IdentityClaim,
     Initiative,
     InitiativeAuthor,
     LinkCode,
@@ -353,10 +354,19 @@ async def test_erasure_removes_the_name_from_others_messages(
                 payload={"text": told[-1].payload["text"], "choices": []},
             )
         )
+    # Someone else claimed her phone and typed her name (a claim waiting for a leader).
+    stranger = Chat(bot, "stranger", channel="zalo")
+    await stranger.say("/start")
+    await stranger.say("0912 345 678")
+    await stranger.tap("không có mã")
+    await stranger.say("may bac kan")
+    await stranger.tap("Công ty May")
+    await stranger.say("Nguyễn Thị Hoa")
     async with sessionmaker() as session, session.begin():
         person = await session.get(Person, org.rostered.id)
         assert person is not None
         report = await erase_person(session, person, JAN_10)
+        assert await session.scalar(select(func.count()).select_from(IdentityClaim)) == 0
     assert report.others_messages >= 2
     async with sessionmaker() as session:
         texts = [str(m.payload) for m in await session.scalars(select(OutboxMessage))]
