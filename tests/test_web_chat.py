@@ -666,3 +666,35 @@ async def test_demo_loads_again_on_its_own_data(
 ) -> None:
     assert "Demo loaded" in await load_demo(sessionmaker, today=date(2027, 1, 10))
     assert "Demo loaded" in await load_demo(sessionmaker, today=date(2027, 1, 10))
+
+
+async def test_a_stranger_typing_a_members_phone_and_name_gets_nothing(
+    web: WebChannel, org: Org, sessionmaker
+) -> None:
+    """Before: "Số này có trong danh sách công đoàn", then the roster name made the stranger
+    that member, with her phone, unit and position in /dulieucuatoi."""
+    code = await new_invite(sessionmaker, "member", "CDCS-MAY")
+    seen = []
+    for phone in ("0912 345 678", "0987 000 111"):  # Nguyễn Thị Hoa's, and nobody's
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as jar:
+            stranger = browser(jar, web)
+            await stranger.signin(code=code)
+            await stranger.say(phone)
+            await stranger.tap("không có mã")
+            await stranger.tap("Đúng")
+            await stranger.say("Nguyễn Thị Hoa")
+            await stranger.say("/dulieucuatoi")
+            await stranger.say("/dangky")
+            async with jar.get(web.url + "api/me") as me:
+                assert (await me.json())["name"] is None
+            bot_said = [m["text"] for m in stranger.messages if m["from"] == "bot"]
+            seen.append("\n".join(bot_said).replace(phone.replace(" ", ""), "PHONE"))
+    assert seen[0] == seen[1]
+    assert "Tổ trưởng" not in seen[0] and "chờ" in seen[0]
+    async with sessionmaker() as session:
+        linked = await session.scalar(
+            select(func.count())
+            .select_from(ChannelIdentity)
+            .where(ChannelIdentity.channel == "web", ChannelIdentity.person_id.is_not(None))
+        )
+    assert linked == 0

@@ -117,6 +117,24 @@ async def test_a_newcomer_typing_only_waits_for_the_leader(zalo: Zalo) -> None:
 # --- the member's journey --------------------------------------------------------------------
 
 
+async def test_a_members_phone_and_name_get_a_stranger_nothing(zalo: Zalo) -> None:
+    """Issue 12, typed on Zalo: the same replies for a rostered and an unrostered phone, and
+    the roster name typed back makes nobody that member."""
+    answers = []
+    for user_id, phone in (("s-roster", "0912 345 678"), ("s-none", "0987 000 111")):
+        user = zalo.user(user_id, "Người lạ")
+        said = [await user.say("/start", "0912 345 678")]
+        said.append(await user.say(phone, "mã cá nhân"))
+        said.append(await user.say("1", "công đoàn cơ sở"))
+        said.append(await user.say("may bac kan", "Công ty May"))
+        said.append(await user.say("1", "Nguyễn Văn An"))
+        said.append(await user.say("nguyen thi hoa", "chờ"))
+        said.append(await user.say("/dulieucuatoi", "chờ"))
+        answers.append([text.replace(phone.replace(" ", ""), "PHONE") for text in said])
+    assert answers[0] == answers[1]
+    assert not any("Tổ trưởng" in text for text in answers[0])
+
+
 async def test_sign_up_and_register_a_title_by_typing_numbers_and_labels(
     zalo: Zalo, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
