@@ -8,7 +8,11 @@ Who is who: a person signs in with a sign-in code (an invite from `thidua invite
 conversation then starts with "/start <code>", as a Telegram deep link would) or, in demo mode,
 by picking a demo role. The browser gets a random token in an HttpOnly, SameSite=Strict cookie;
 the database keeps only its hash, mapped to the web address ``Address("web", external_id)``
-that the engine, the outbox and the logs see. The token itself is never an address.
+that the engine, the outbox and the logs see. The token itself is never an address. The
+cookie is Secure when the page is https: directly, by THIDUA_PUBLIC_URL, or as told by a proxy
+in THIDUA_TRUSTED_PROXIES. Sign-in codes are throttled in the database, per client address
+(failures) and per code. A new sign-in is a new web chat: the person reaches their own
+account again through the same proof as anyone who types a phone (handlers.flows.onboarding).
 
 Every bubble (the person's, the bot's, and messages queued by others through the outbox) is
 kept in ``web_messages``: a reload shows the conversation, and the page polls for new ones.

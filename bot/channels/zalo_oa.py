@@ -4,7 +4,10 @@ For organisations with a verified OA. Zalo posts events to a webhook, signed in
 ``X-ZEvent-Signature: mac=<hex>`` with hex = SHA-256(app_id + raw body + timestamp + OA
 secret) (plain SHA-256, not HMAC), and wants a 200 within 2 seconds: the event is checked and
 queued, and the engine runs in a background task. It re-sends events it believes lost, so
-messages are de-duplicated on ``msg_id`` in the database.
+messages are de-duplicated on ``msg_id`` in the database. Nothing is parsed before the
+signature holds (the body is read up to Zalo's 256 KB, the timestamp found in the raw bytes),
+JSON nested too deeply is a 400, and an event older than 10 minutes is refused: the receipts
+are kept for days, so signed bytes replayed later are never answered twice.
 
 Replies go to ``/v3.0/oa/message/cs``. Up to five choices (navigation included) travel as
 "query" buttons whose payload is the choice's label: a tap arrives as the person's own text,

@@ -191,8 +191,8 @@ async def try_code(ctx: Ctx, text: str) -> Go:
 def _locked_text() -> str:
     return _(
         "Too many wrong codes. For your safety, codes are not accepted for this number and "
-        "this chat until tomorrow. You can still tap “I have no code” so that the leader of "
-        "your union confirms you."
+        "this chat until tomorrow. The leader of your union can still confirm you (tap “I "
+        "have no code” if you have not asked them yet)."
     )
 
 
@@ -224,6 +224,8 @@ async def ask_waiting(ctx: Ctx) -> Prompt | Go:
     claim = await pending_claim(ctx.session, ctx.identity.id)
     if claim is None:
         return Next("phone")
+    # After /huy the draft is empty: wrong codes still count against the claimed phone.
+    ctx.data.setdefault("phone", claim.phone)
     # The unit the claimant chose, not the roster's: the same words whoever the number is.
     unit_name = ctx.data.get("claimed_unit_name")
     if not unit_name:
