@@ -168,6 +168,8 @@ async def test_leader_confirms_a_claim_with_one_tap(
     assert welcome and "xác nhận" in welcome[0].text
     linked = await identity(sessionmaker, "hoa-zalo")
     assert linked.person_id == org.rostered.id
+    await member.say("xin chào")  # still at the waiting question: now the menu
+    assert any("Đăng ký danh hiệu" in b for b in member.buttons())
     await member.say("/dangky")
     assert "Lao động tiên tiến" in " ".join(member.buttons())
     # The same button again does nothing more.
@@ -411,3 +413,24 @@ async def test_person_code_unlink_and_merge_from_the_command_line(
     refused = ("person", "merge", "--keep", str(org.rostered.id), "--from", str(other_id))
     assert await asyncio.to_thread(cli, *refused, "--yes") != 0
     assert "withdraw one" in capsys.readouterr().err
+
+
+async def test_a_refused_claim_links_nobody_and_the_claimant_is_told(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    await _org(sessionmaker)
+    engine = make_engine(sessionmaker)
+    leader = await leader_chat(engine)
+    stranger = Chat(engine, "str", display_name="Ai đó", channel="zalo")
+    await claim_by_typing(stranger, HOA_PHONE, "Nguyễn Thị Hoa")
+    leader.deliver(stranger.last_others)
+    await leader.press("Không phải", in_message="Ai đó")
+    told = stranger.deliver(leader.last_others)
+    assert told and "chưa xác nhận" in told[0].text
+    assert (await identity(sessionmaker, "str")).person_id is None
+    async with sessionmaker() as session:
+        claim = await session.scalar(select(IdentityClaim))
+    assert claim is not None and claim.status == ClaimStatus.REFUSED
+    # Refused, the chat starts again from the phone (and may wait again): it is not stuck.
+    await stranger.say("ABCD2345")
+    assert "0912 345 678" in stranger.text()

@@ -221,6 +221,8 @@ async def _tell_leader_of_lockout(ctx: Ctx) -> None:
 
 
 async def ask_waiting(ctx: Ctx) -> Prompt | Go:
+    if ctx.person is not None:
+        return Finish()
     claim = await pending_claim(ctx.session, ctx.identity.id)
     if claim is None:
         return Next("phone")
@@ -245,6 +247,12 @@ async def ask_waiting(ctx: Ctx) -> Prompt | Go:
 
 
 async def answer_waiting(ctx: Ctx, answer: Answer) -> Go:
+    if ctx.person is not None:
+        return Finish()  # confirmed meanwhile: straight to the menu
+    if await pending_claim(ctx.session, ctx.identity.id) is None:
+        # Settled meanwhile (confirmed, refused): whatever was typed, start from the phone.
+        ctx.data.clear()
+        return Next("phone")
     if answer.choice == "restart":
         await withdraw_claims(ctx.session, ctx.identity.id, ctx.now)
         ctx.data.clear()
