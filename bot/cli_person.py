@@ -8,6 +8,8 @@
   prove a roster member when they start the bot and type their phone; printable.
 - ``unlink --channel CH --chat EXTERNAL_ID | --phone PHONE --channel CH``: detach a chat
   account from its person (a lost or stolen phone, a shared computer).
+- ``claims`` / ``confirm --claim ID [--refuse]``: claims waiting for a leader, settled by the
+  operator when a unit has no leader in the bot.
 - ``merge --keep ID --from ID``: one human recorded as two persons: registrations, chats and
   everything else move to ``--keep``, the audit log keeps its entries.
 """
@@ -21,9 +23,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli import CliError, _with_session
 from bot.config import Settings
-from storage.claims import MergeError, merge_people, unlink_identity
+from handlers.engine.runner import queue_outgoing
+from handlers.flows.claims import claimant_message
+from handlers.flows.link import tell_signed_out_message
+from storage.claims import (
+    MergeError,
+    confirm_claim,
+    merge_people,
+    pending_claims,
+    refuse_claim,
+    roster_without_chat,
+    unlink_identity,
+)
 from storage.links import PERSONAL_LIFETIME, issue_link_code
-from storage.models import AuditEntry, ChannelIdentity, Person, Registration, Unit
+from storage.models import AuditEntry, ChannelIdentity, IdentityClaim, Person, Registration, Unit
 from storage.normalize import Invalid, parse_phone
 from storage.personal import ERASE_REQUEST, ERASED, ERASED_NAME, erase_person, mask_id
 from storage.types import utcnow
@@ -110,16 +123,7 @@ async def cmd_code(args: argparse.Namespace, settings: Settings) -> int:
             unit = await session.scalar(select(Unit).where(Unit.code == args.unit))
             if unit is None:
                 raise CliError(f"unknown unit code {args.unit!r}")
-            has_chat = (
-                select(ChannelIdentity.id).where(ChannelIdentity.person_id == Person.id).exists()
-            )
-            people = list(
-                await session.scalars(
-                    select(Person)
-                    .where(Person.unit_id == unit.id, ~has_chat)
-                    .order_by(Person.full_name, Person.id)
-                )
-            )
+            people = await roster_without_chat(session, unit.id)
         else:
             people = [await _find(session, args)]
         lines = []
@@ -208,6 +212,60 @@ async def cmd_merge(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_claims(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(session: AsyncSession) -> list[str]:
+        lines = []
+        for claim in await pending_claims(session):
+            identity = await session.get(ChannelIdentity, claim.identity_id)
+            unit = await session.get(Unit, claim.unit_id)
+            roster = await session.get(Person, claim.person_id) if claim.person_id else None
+            lines.append(
+                f"#{claim.id}\t{claim.created_at:%Y-%m-%d %H:%M} UTC\t"
+                f"{unit.code if unit else '-'}\t{claim.full_name}\t{claim.phone or '-'}\t"
+                f"{identity.channel if identity else '-'} "
+                f"{mask_id(identity.external_id) if identity else ''}\t"
+                f"roster: {roster.full_name if roster else '-'}"
+            )
+        return lines
+
+    lines = await _with_session(settings, work)
+    print("\n".join(lines) if lines else "No claim is waiting.")
+    return 0
+
+
+async def cmd_confirm(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(session: AsyncSession) -> str:
+        claim = await session.get(IdentityClaim, args.claim)
+        if claim is None:
+            raise CliError(f"no claim #{args.claim}")
+        now = utcnow()
+        decide = refuse_claim if args.refuse else confirm_claim
+        settled = await decide(session, claim, None, now)
+        if settled is None:
+            raise CliError(f"claim #{claim.id} is settled already ({claim.status})")
+        session.add(
+            AuditEntry(
+                via="cli",
+                action="claim.refuse" if args.refuse else "claim.confirm",
+                entity="claim",
+                entity_id=claim.id,
+                details={"person_id": settled.person.id if settled.person else None},
+            )
+        )
+        told = [claimant_message(settled.identity, not args.refuse, settings.locale)]
+        if settled.person is not None and settled.signed_out is not None:
+            told += tell_signed_out_message(settled.signed_out, settled.person, settings.locale)
+        queue_outgoing(session, told)
+        if args.refuse:
+            return f"Claim #{claim.id} refused; the chat was told."
+        person = settled.person
+        assert person is not None
+        return f"Claim #{claim.id} confirmed: the chat is now #{person.id} {person.full_name}."
+
+    print(await _with_session(settings, work))
+    return 0
+
+
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``person`` and its actions to the ``thidua`` parser."""
     group = commands.add_parser("person", help="personal data requests (Nghị định 13/2023)")
@@ -227,6 +285,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     who.add_argument("--id", type=int, help="the person's id")
     who.add_argument("--unit", help="everyone of this unit who does not use the bot yet")
     p.set_defaults(handler=cmd_code)
+    actions.add_parser("claims", help="claims waiting for a leader's confirmation").set_defaults(
+        handler=cmd_claims
+    )
+    p = actions.add_parser("confirm", help="confirm (or --refuse) a waiting claim")
+    p.add_argument("--claim", type=int, required=True, help="the claim's id (see `claims`)")
+    p.add_argument("--refuse", action="store_true", help="refuse it instead")
+    p.set_defaults(handler=cmd_confirm)
     p = actions.add_parser("unlink", help="detach a chat account from its person")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--phone", help="the person's phone number")

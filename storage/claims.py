@@ -30,8 +30,10 @@ from storage.models import (
     Registration,
     RegistrationStatus,
     ReminderLog,
+    Role,
     UnitRole,
 )
+from storage.repo import grant_role, person_by_phone
 
 # Five wrong codes in a day lock the phone and the chat out of codes for the rest of the day.
 MAX_FAILURES = 5
@@ -137,7 +139,11 @@ async def claim_by_id(session: AsyncSession, claim_id: int) -> IdentityClaim | N
 
 
 async def decide_claim(
-    session: AsyncSession, claim: IdentityClaim, status: ClaimStatus, by_id: int, now: datetime
+    session: AsyncSession,
+    claim: IdentityClaim,
+    status: ClaimStatus,
+    by_id: int | None,
+    now: datetime,
 ) -> bool:
     """Settle a pending claim; False when another leader (or the claimant) settled it first."""
     done = await session.execute(
@@ -147,6 +153,87 @@ async def decide_claim(
         .execution_options(synchronize_session=False)
     )
     return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What a decision did: the claimant's chat, its person now, and a chat signed out."""
+
+    identity: ChannelIdentity
+    person: Person | None
+    signed_out: ChannelIdentity | None = None
+
+
+async def confirm_claim(
+    session: AsyncSession, claim: IdentityClaim, by_id: int | None, now: datetime
+) -> Settled | None:
+    """The claimant becomes the roster person it named (or a new member of the unit).
+
+    None when the claim was settled meanwhile (another leader, or the claimant's code).
+    """
+    identity = await session.get(ChannelIdentity, claim.identity_id)
+    if identity is None or not await decide_claim(
+        session, claim, ClaimStatus.CONFIRMED, by_id, now
+    ):
+        return None
+    person = await session.get(Person, claim.person_id) if claim.person_id else None
+    if person is None:
+        # A newcomer, made a person now; with their phone unless someone has it meanwhile.
+        phone = claim.phone
+        if phone and await person_by_phone(session, phone) is not None:
+            phone = None
+        person = Person(
+            full_name=claim.full_name, phone=phone, unit_id=claim.unit_id, source="chat"
+        )
+        session.add(person)
+        await session.flush()
+    await grant_role(session, person.id, person.unit_id or claim.unit_id, Role.MEMBER)
+    old = None
+    if identity.person_id != person.id:
+        old = await attach_identity(session, identity, person, now)
+    return Settled(identity, person, old)
+
+
+async def refuse_claim(
+    session: AsyncSession, claim: IdentityClaim, by_id: int | None, now: datetime
+) -> Settled | None:
+    """The claim is dropped; a verified newcomer who named this unit stays, without it."""
+    identity = await session.get(ChannelIdentity, claim.identity_id)
+    if identity is None or not await decide_claim(session, claim, ClaimStatus.REFUSED, by_id, now):
+        return None
+    newcomer = await session.get(Person, claim.person_id) if claim.person_id else None
+    if (
+        newcomer is not None
+        and identity.person_id == newcomer.id
+        and newcomer.unit_id == claim.unit_id
+        and newcomer.source == "chat"
+    ):
+        newcomer.unit_id = None
+    return Settled(identity, None)
+
+
+async def pending_claims(session: AsyncSession) -> list[IdentityClaim]:
+    """Every claim still waiting, oldest first (for the operator)."""
+    return list(
+        await session.scalars(
+            select(IdentityClaim)
+            .where(IdentityClaim.status == ClaimStatus.PENDING)
+            .order_by(IdentityClaim.created_at, IdentityClaim.id)
+        )
+    )
+
+
+async def roster_without_chat(
+    session: AsyncSession, unit_id: int, limit: int | None = None
+) -> list[Person]:
+    """People of the unit's own roster who do not use the bot yet (for personal codes)."""
+    has_chat = select(ChannelIdentity.id).where(ChannelIdentity.person_id == Person.id).exists()
+    query = (
+        select(Person)
+        .where(Person.unit_id == unit_id, ~has_chat)
+        .order_by(Person.full_name, Person.id)
+    )
+    return list(await session.scalars(query.limit(limit) if limit else query))
 
 
 # --- linking a chat to a person ------------------------------------------------------------

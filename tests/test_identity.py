@@ -26,6 +26,7 @@ from storage.models import (
     ChannelIdentity,
     ClaimStatus,
     IdentityClaim,
+    OutboxMessage,
     Person,
     ProofFailure,
     Registration,
@@ -434,3 +435,30 @@ async def test_a_refused_claim_links_nobody_and_the_claimant_is_told(
     # Refused, the chat starts again from the phone (and may wait again): it is not stuck.
     await stranger.say("ABCD2345")
     assert "0912 345 678" in stranger.text()
+
+
+async def test_the_operator_settles_a_claim_no_leader_can(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    operator: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A unit whose leader does not use the bot: the claim is not stuck for ever."""
+    org = await make_org(sessionmaker)  # no leader, no officer in the bot
+    engine = build_engine(sessionmaker, EngineConfig())
+    hoa = Chat(engine, "hoa-zalo", channel="zalo")
+    await claim_by_typing(hoa, HOA_PHONE, "Nguyễn Thị Hoa")
+    assert hoa.last_others == []  # nobody to ask in the chat
+    assert await asyncio.to_thread(cli, "person", "claims") == 0
+    listed = capsys.readouterr().out
+    claim = re.search(
+        r"#(\d+)\t.*CDCS-MAY\tNguyễn Thị Hoa\t0912345678\tzalo .*Nguyễn Thị Hoa", listed
+    )
+    assert claim, listed
+    assert await asyncio.to_thread(cli, "person", "confirm", "--claim", claim.group(1)) == 0
+    assert "confirmed" in capsys.readouterr().out
+    assert (await identity(sessionmaker, "hoa-zalo")).person_id == org.rostered.id
+    async with sessionmaker() as session:
+        told = list(await session.scalars(select(OutboxMessage)))
+    assert [m.external_id for m in told] == ["hoa-zalo"]
+    assert "xác nhận" in told[0].payload["text"]
+    assert await asyncio.to_thread(cli, "person", "confirm", "--claim", claim.group(1)) != 0

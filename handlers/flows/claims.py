@@ -8,14 +8,12 @@ must still be waiting (another leader may have decided, or the claimant proved i
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from handlers.engine.flow import Ctx, Go
 from handlers.engine.prompt import Address, Outgoing, Reply
 from handlers.flows.link import tell_signed_out
 from handlers.i18n import _, use_locale
 from handlers.text import parse_id
-from storage.claims import attach_identity, claim_by_id, decide_claim
+from storage.claims import claim_by_id, confirm_claim, refuse_claim, roster_without_chat
 from storage.links import PERSONAL_LIFETIME, issue_link_code
 from storage.models import (
     ChannelIdentity,
@@ -25,7 +23,7 @@ from storage.models import (
     Role,
     Unit,
 )
-from storage.repo import ancestor_ids, audit, grant_role, person_by_phone
+from storage.repo import ancestor_ids, audit
 from storage.units import has_role_on, is_officer_above
 
 # Codes listed in one message: a unit's roster fits; the CLI prints any number.
@@ -53,31 +51,20 @@ async def _may_decide(ctx: Ctx, person: Person, unit: Unit) -> bool:
     return await is_officer_above(ctx.session, person.id, unit)
 
 
-def _tell_claimant(ctx: Ctx, identity: ChannelIdentity, make: type[_ClaimantText]) -> None:
-    with use_locale(ctx.config.default_locale):
-        text = make()()
-    ctx.others.append(Outgoing(Address(identity.channel, identity.external_id), Reply(text)))
-
-
-class _ClaimantText:
-    def __call__(self) -> str:
-        raise NotImplementedError
-
-
-class _Confirmed(_ClaimantText):
-    def __call__(self) -> str:
-        return _(
-            "✅ The leader of your union has confirmed you. Welcome! Type /menu to see what "
-            "you can do."
-        )
-
-
-class _Refused(_ClaimantText):
-    def __call__(self) -> str:
-        return _(
-            "The leader of your union did not confirm your request. If this is a mistake, "
-            "please talk to them directly, then type /start to try again."
-        )
+def claimant_message(identity: ChannelIdentity, confirmed: bool, locale: str) -> Outgoing:
+    """What the claimant is told of the decision (also by `thidua person confirm`)."""
+    with use_locale(locale):
+        if confirmed:
+            text = _(
+                "✅ The leader of your union has confirmed you. Welcome! Type /menu to see "
+                "what you can do."
+            )
+        else:
+            text = _(
+                "The leader of your union did not confirm your request. If this is a mistake, "
+                "please talk to them directly, then type /start to try again."
+            )
+    return Outgoing(Address(identity.channel, identity.external_id), Reply(text))
 
 
 async def action_confirm(ctx: Ctx, arg: str) -> Go | None:
@@ -87,25 +74,12 @@ async def action_confirm(ctx: Ctx, arg: str) -> Go | None:
         return None
     claim, unit = found
     leader = ctx.require_person()
-    identity = await ctx.session.get(ChannelIdentity, claim.identity_id)
-    if identity is None or not await decide_claim(
-        ctx.session, claim, ClaimStatus.CONFIRMED, leader.id, ctx.now
-    ):
+    settled = await confirm_claim(ctx.session, claim, leader.id, ctx.now)
+    if settled is None or settled.person is None:
         ctx.say(_("This request has already been settled."))
         return None
-    person = await ctx.session.get(Person, claim.person_id) if claim.person_id else None
-    if person is None:
-        # A newcomer: made a person now. Their phone, unless someone took it meanwhile.
-        phone = claim.phone
-        if phone and await person_by_phone(ctx.session, phone) is not None:
-            phone = None
-        person = Person(full_name=claim.full_name, phone=phone, unit_id=unit.id, source="chat")
-        ctx.session.add(person)
-        await ctx.session.flush()
-    await grant_role(ctx.session, person.id, person.unit_id or unit.id, Role.MEMBER)
-    if identity.person_id != person.id:
-        old = await attach_identity(ctx.session, identity, person, ctx.now)
-        tell_signed_out(ctx, old, person)
+    identity, person = settled.identity, settled.person
+    tell_signed_out(ctx, settled.signed_out, person)
     audit(
         ctx.session,
         action="claim.confirm",
@@ -115,7 +89,7 @@ async def action_confirm(ctx: Ctx, arg: str) -> Go | None:
         via="chat",
         person_id=person.id,
     )
-    _tell_claimant(ctx, identity, _Confirmed)
+    ctx.others.append(claimant_message(identity, True, ctx.config.default_locale))
     ctx.say(
         _("Confirmed: {name} is now a member of {unit} in the bot.").format(
             name=person.full_name, unit=unit.name
@@ -129,23 +103,13 @@ async def action_refuse(ctx: Ctx, arg: str) -> Go | None:
     found = await _decidable(ctx, arg)
     if found is None:
         return None
-    claim, unit = found
+    claim, _unit = found
     leader = ctx.require_person()
-    identity = await ctx.session.get(ChannelIdentity, claim.identity_id)
-    if identity is None or not await decide_claim(
-        ctx.session, claim, ClaimStatus.REFUSED, leader.id, ctx.now
-    ):
+    settled = await refuse_claim(ctx.session, claim, leader.id, ctx.now)
+    if settled is None:
         ctx.say(_("This request has already been settled."))
         return None
-    newcomer = await ctx.session.get(Person, claim.person_id) if claim.person_id else None
-    # A verified newcomer who named this unit: they stay themselves, without the unit.
-    if (
-        newcomer is not None
-        and identity.person_id == newcomer.id
-        and newcomer.unit_id == unit.id
-        and newcomer.source == "chat"
-    ):
-        newcomer.unit_id = None
+    identity = settled.identity
     audit(
         ctx.session,
         action="claim.refuse",
@@ -154,7 +118,7 @@ async def action_refuse(ctx: Ctx, arg: str) -> Go | None:
         actor_id=leader.id,
         via="chat",
     )
-    _tell_claimant(ctx, identity, _Refused)
+    ctx.others.append(claimant_message(identity, False, ctx.config.default_locale))
     ctx.say(_("Done: the request was not confirmed, and the person has been told."))
     return None
 
@@ -165,22 +129,10 @@ CLAIM_ACTIONS = {"claim_ok": action_confirm, "claim_no": action_refuse}
 # --- personal codes ------------------------------------------------------------------------
 
 
-async def roster_without_chat(ctx: Ctx, unit: Unit) -> list[Person]:
-    """Members of the unit's own roster who do not use the bot yet."""
-    has_chat = select(ChannelIdentity.id).where(ChannelIdentity.person_id == Person.id).exists()
-    rows = await ctx.session.scalars(
-        select(Person)
-        .where(Person.unit_id == unit.id, ~has_chat)
-        .order_by(Person.full_name, Person.id)
-        .limit(MAX_CODES_SHOWN)
-    )
-    return list(rows)
-
-
 async def say_personal_codes(ctx: Ctx, unit: Unit) -> None:
     """A printable list: each member who has no chat yet with a fresh personal code."""
     leader = ctx.require_person()
-    people = await roster_without_chat(ctx, unit)
+    people = await roster_without_chat(ctx.session, unit.id, MAX_CODES_SHOWN)
     if not people:
         ctx.say(_("Everyone on the list of {unit} already uses the bot.").format(unit=unit.name))
         return

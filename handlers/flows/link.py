@@ -110,14 +110,17 @@ async def tell_code_issuer(ctx: Ctx, person: Person, issued_via: str, linked_on:
 
 def tell_signed_out(ctx: Ctx, old: ChannelIdentity | None, person: Person) -> None:
     """The chat that lost the account hears of it: a mistaken confirmation does not go unseen."""
-    if old is None:
-        return
-    with use_locale(person.locale or ctx.config.default_locale):
+    if old is not None:
+        ctx.others += tell_signed_out_message(old, person, ctx.config.default_locale)
+
+
+def tell_signed_out_message(old: ChannelIdentity, person: Person, locale: str) -> list[Outgoing]:
+    with use_locale(person.locale or locale):
         text = _(
             "Your account is now used in another chat on {channel}, so this chat is signed "
             "out. If that was not you, please tell your union leader at once."
         ).format(channel=channel_label(old.channel))
-    ctx.others.append(Outgoing(Address(old.channel, old.external_id), Reply(text)))
+    return [Outgoing(Address(old.channel, old.external_id), Reply(text))]
 
 
 def channel_label(channel: str) -> str:
