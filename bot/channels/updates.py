@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
