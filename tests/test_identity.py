@@ -21,6 +21,7 @@ from handlers.engine.flow import EngineConfig
 from handlers.engine.prompt import Outgoing
 from handlers.engine.runner import Engine
 from handlers.flows import build_engine
+from storage.invites import create_invite
 from storage.models import (
     AuditEntry,
     ChannelIdentity,
@@ -462,3 +463,24 @@ async def test_the_operator_settles_a_claim_no_leader_can(
     assert [m.external_id for m in told] == ["hoa-zalo"]
     assert "xác nhận" in told[0].payload["text"]
     assert await asyncio.to_thread(cli, "person", "confirm", "--claim", claim.group(1)) != 0
+
+
+async def test_a_member_invitation_does_not_stand_in_for_the_leader(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """A member invitation is shared with a whole unit: it shows no roster by itself."""
+    await _org(sessionmaker)
+    async with sessionmaker() as session, session.begin():
+        code = (await create_invite(session, "member", "CDCS-MAY", now=JAN_10)).code
+    newcomer = Chat(make_engine(sessionmaker), "invited", channel="telegram")
+    await newcomer.say(f"/start {code}")
+    await newcomer.contact("+84987654321")
+    await newcomer.tap("Đúng")
+    await newcomer.say("Phạm Văn Đức")
+    await newcomer.say("/sangkien")
+    await newcomer.say("Cải tiến máy may")
+    await newcomer.say("ky thuat")
+    await newcomer.say("Gắn cữ gá giúp may cổ áo nhanh gấp đôi.")
+    await newcomer.say("thi")
+    shown = newcomer.text() + " ".join(c.label for r in newcomer.last for c in r.choices)
+    assert "Nguyễn Thị Hoa" not in shown

@@ -478,8 +478,9 @@ async def answer_name(ctx: Ctx, answer: Answer) -> Go:
         if _invited_to_lead(ctx):
             await grant_role(ctx.session, person.id, unit.id, Role.MEMBER)
             return await _welcome(ctx, person, new=True)
-        welcome = await _welcome(ctx, person, new=True)
-        # A verified phone proves who, not where: membership waits for the leader.
+        # A verified phone proves who, not where: membership waits for the leader (a member
+        # invitation, shared with a whole unit, does not stand in for them).
+        welcome = await _welcome(ctx, person, new=True, member_invite=False)
         await _open_claim(ctx, unit, name, person=person)
         ctx.say(
             _(
@@ -501,7 +502,9 @@ async def answer_name(ctx: Ctx, answer: Answer) -> Go:
     return Next("waiting")
 
 
-async def _welcome(ctx: Ctx, person: Person, *, new: bool, method: str = "phone") -> Go:
+async def _welcome(
+    ctx: Ctx, person: Person, *, new: bool, method: str = "phone", member_invite: bool = True
+) -> Go:
     """Link this chat to the person (after proof), apply the invitation, and greet them."""
     old = await attach_identity(ctx.session, ctx.identity, person, ctx.now)
     tell_signed_out(ctx, old, person)
@@ -509,7 +512,7 @@ async def _welcome(ctx: Ctx, person: Person, *, new: bool, method: str = "phone"
         person.phone = ctx.data["phone"]
     granted: tuple[str, Unit] | None = None
     invite_id = ctx.data.get("invite_id")
-    if invite_id is not None:
+    if invite_id is not None and (member_invite or _invited_to_lead(ctx)):
         invite = await usable_invite(ctx.session, ctx.data["invite"], ctx.now)
         if invite is not None and await use_invite(ctx.session, invite):
             await grant_role(ctx.session, person.id, invite.unit_id, invite.role)
