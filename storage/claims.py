@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 
@@ -120,6 +120,21 @@ async def open_claim(
     session.add(claim)
     await session.flush()
     return claim
+
+
+async def recent_claims(
+    session: AsyncSession, identity_id: int, phone: str | None, since: datetime
+) -> int:
+    """Claims made since ``since`` from this chat or for this phone (any outcome)."""
+    same = IdentityClaim.identity_id == identity_id
+    if phone:
+        same = or_(same, IdentityClaim.phone == phone)
+    found = await session.scalar(
+        select(func.count())
+        .select_from(IdentityClaim)
+        .where(same, IdentityClaim.created_at > since)
+    )
+    return int(found or 0)
 
 
 async def withdraw_claims(session: AsyncSession, identity_id: int, now: datetime) -> None:

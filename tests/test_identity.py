@@ -484,3 +484,19 @@ async def test_a_member_invitation_does_not_stand_in_for_the_leader(
     await newcomer.say("thi")
     shown = newcomer.text() + " ".join(c.label for r in newcomer.last for c in r.choices)
     assert "Nguyễn Thị Hoa" not in shown
+
+
+async def test_claims_again_and_again_do_not_flood_the_leader(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    await _org(sessionmaker)
+    engine = make_engine(sessionmaker)
+    await leader_chat(engine)
+    asked = 0
+    for attempt in range(5):
+        # A new browser each time, the same phone.
+        stranger = Chat(engine, f"web-{attempt}", channel="web")
+        await claim_by_typing(stranger, HOA_PHONE, "Nguyễn Thị Hoa")
+        asked += sum(1 for out in stranger.last_others if out.to.external_id == "leader")
+        assert "chờ" in stranger.text() or "xác nhận" in stranger.text()  # the same reply
+    assert asked == 3

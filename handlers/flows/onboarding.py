@@ -12,6 +12,8 @@ full name.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from handlers.engine.flow import Again, Answer, Ctx, Finish, Flow, Go, Next, Step
 from handlers.engine.prompt import Choice, InputKind, Prompt, Reply
 from handlers.flows.link import channel_label, tell_code_issuer, tell_signed_out
@@ -27,6 +29,7 @@ from storage.claims import (
     open_claim,
     pending_claim,
     phone_key,
+    recent_claims,
     record_failure,
     withdraw_claims,
 )
@@ -45,6 +48,9 @@ from storage.repo import (
 from storage.units import officers_above, people_with_role
 
 ONBOARDING = "onboarding"
+# Leaders hear of at most this many claims a day from one chat or for one phone.
+CLAIM_NOTICES = 3
+CLAIM_NOTICE_WINDOW = timedelta(hours=24)
 
 
 def role_name(role: str) -> str:
@@ -276,6 +282,11 @@ async def _open_claim(ctx: Ctx, unit: Unit, name: str, person: Person | None = N
     if rostered is not None and rostered.unit_id is not None:
         deciding = await _unit(ctx, rostered.unit_id) or unit
     target = person or rostered
+    # A leader is asked about a chat or a phone a few times a day at most: starting again
+    # and again (or from many browsers) keeps the claim but does not flood their chat.
+    asked_before = await recent_claims(
+        ctx.session, ctx.identity.id, phone, ctx.now - CLAIM_NOTICE_WINDOW
+    )
     claim = await open_claim(
         ctx.session,
         ctx.identity,
@@ -285,7 +296,8 @@ async def _open_claim(ctx: Ctx, unit: Unit, name: str, person: Person | None = N
         phone=phone,
         now=ctx.now,
     )
-    await ask_leader_to_confirm(ctx, claim, deciding, rostered)
+    if asked_before < CLAIM_NOTICES:
+        await ask_leader_to_confirm(ctx, claim, deciding, rostered)
     audit(
         ctx.session,
         action="claim.open",
