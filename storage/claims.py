@@ -326,7 +326,7 @@ async def merge_people(
     """
     if keep.id == gone.id:
         raise MergeError("the two ids are the same person")
-    live = RegistrationStatus.WITHDRAWN
+    withdrawn = RegistrationStatus.WITHDRAWN
     other = aliased(Registration)
     clash = await session.scalar(
         select(func.count())
@@ -337,10 +337,10 @@ async def merge_people(
                 other.campaign_id == Registration.campaign_id,
                 other.title_code == Registration.title_code,
                 other.person_id == keep.id,
-                other.status != live,
+                other.status != withdrawn,
             ),
         )
-        .where(Registration.person_id == gone.id, Registration.status != live)
+        .where(Registration.person_id == gone.id, Registration.status != withdrawn)
     )
     if clash:
         raise MergeError(
