@@ -26,6 +26,7 @@ from storage.models import (
     AuditEntry,
     ChannelIdentity,
     ClaimStatus,
+    Conversation,
     IdentityClaim,
     OutboxMessage,
     Person,
@@ -500,3 +501,21 @@ async def test_claims_again_and_again_do_not_flood_the_leader(
         asked += sum(1 for out in stranger.last_others if out.to.external_id == "leader")
         assert "chờ" in stranger.text() or "xác nhận" in stranger.text()  # the same reply
     assert asked == 3
+
+
+async def test_a_conversation_saved_at_the_old_name_check_goes_on_at_the_code(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """After the upgrade, someone who was typing the roster name is asked for a code."""
+    await _org(sessionmaker)
+    engine = make_engine(sessionmaker)
+    chat = Chat(engine, "old", channel="zalo")
+    await chat.say("/start")
+    await chat.say(HOA_PHONE)
+    async with sessionmaker() as session, session.begin():
+        conversation = await session.scalar(select(Conversation))
+        assert conversation is not None
+        conversation.step = "verify_name"  # as the previous version left it
+    await chat.say("nguyen thi hoa")
+    assert "mã cá nhân" in chat.text()
+    assert (await identity(sessionmaker, "old")).person_id is None

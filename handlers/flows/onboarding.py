@@ -602,6 +602,14 @@ async def redeem_invite(ctx: Ctx, code: str) -> None:
     )
 
 
+async def ask_old_name_check(ctx: Ctx) -> Go:
+    return Next("code")
+
+
+async def answer_old_name_check(ctx: Ctx, answer: Answer) -> Go:
+    return Next("code")
+
+
 ONBOARDING_FLOW = Flow(
     ONBOARDING,
     (
@@ -613,6 +621,9 @@ ONBOARDING_FLOW = Flow(
         Step("unit_search", ask_unit_search, answer_unit_search),
         Step("unit_pick", ask_unit_pick, answer_unit_pick),
         Step("name", ask_name, answer_name),
+        # Conversations saved at the typed-name check of earlier versions (it let anyone who
+        # knew a member's name become them) go on at the code question.
+        Step("verify_name", ask_old_name_check, answer_old_name_check),
     ),
     needs_person=False,
 )
