@@ -22,6 +22,7 @@ from handlers.engine.prompt import Outgoing
 from handlers.engine.runner import Engine
 from handlers.flows import build_engine
 from storage.invites import create_invite
+from storage.links import PERSONAL_LIFETIME, issue_link_code
 from storage.models import (
     AuditEntry,
     ChannelIdentity,
@@ -519,3 +520,22 @@ async def test_a_conversation_saved_at_the_old_name_check_goes_on_at_the_code(
     await chat.say("nguyen thi hoa")
     assert "mã cá nhân" in chat.text()
     assert (await identity(sessionmaker, "old")).person_id is None
+
+
+async def test_link_codes_cannot_be_guessed_without_limit(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """/lienket takes the same codes as onboarding: its wrong guesses count the same."""
+    org, _ = await _org(sessionmaker)
+    engine = make_engine(sessionmaker)
+    guesser = Chat(engine, "guesser", channel="web")
+    for attempt in range(5):
+        await guesser.say(f"/lienket ABCD{attempt + 2}EFG")
+        assert "không dùng được" in guesser.text()
+    async with sessionmaker() as session, session.begin():
+        real, _expires = await issue_link_code(
+            session, org.rostered.id, "cli", JAN_10, PERSONAL_LIFETIME
+        )
+    await guesser.say(f"/lienket {real}")  # even the right one, today
+    assert "quá nhiều" in guesser.text()
+    assert (await identity(sessionmaker, "guesser")).person_id is None

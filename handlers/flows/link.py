@@ -10,7 +10,13 @@ from __future__ import annotations
 from handlers.engine.flow import Ctx, Finish, Go
 from handlers.engine.prompt import Address, Outgoing, Reply
 from handlers.i18n import _, use_locale
-from storage.claims import attach_identity
+from storage.claims import (
+    MAX_FAILURES,
+    attach_identity,
+    chat_key,
+    failure_count,
+    record_failure,
+)
 from storage.links import issue_link_code, normalise_link_code, usable_link_code, use_link_code
 from storage.models import ChannelIdentity, Person
 from storage.repo import audit, identity_on_channel
@@ -52,9 +58,20 @@ async def _redeem(ctx: Ctx, arg: str) -> Go | None:
             ).format(name=ctx.person.full_name)
         )
         return None
+    # Link codes and personal codes are one kind: wrong ones count here as in onboarding.
+    keys = [chat_key(ctx.identity.channel, ctx.identity.external_id)]
+    if await failure_count(ctx.session, keys, ctx.now) >= MAX_FAILURES:
+        ctx.say(
+            _(
+                "Too many wrong codes from this chat. For your safety, codes are not "
+                "accepted here until tomorrow."
+            )
+        )
+        return None
     code = normalise_link_code(arg)
     link = await usable_link_code(ctx.session, code, ctx.now) if code else None
     if link is None:
+        await record_failure(ctx.session, keys, ctx.now)
         ctx.say(
             _(
                 "This link code does not work: it may be mistyped, used already or older than "
