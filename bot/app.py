@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -123,10 +124,14 @@ async def run(settings: Settings, *, demo: bool = False) -> int:
     _check_address(settings)
     async with open_core(settings) as core:
         if demo:
-            from bot.demo import load_demo
+            from bot.demo import DemoRefused, load_demo
 
-            with use_locale(settings.locale):
-                print(await load_demo(core.sessionmaker), flush=True)
+            try:
+                with use_locale(settings.locale):
+                    print(await load_demo(core.sessionmaker), flush=True)
+            except DemoRefused as exc:
+                print(f"error: {exc}", file=sys.stderr, flush=True)
+                return 1
         channels, routes = await _platform_channels(core, settings)
         health = Health(core.db, core.sessionmaker)
         probes: ProbeServer | None = None
@@ -143,6 +148,8 @@ async def run(settings: Settings, *, demo: bool = False) -> int:
                 settings.web_port,
                 demo=demo,
                 also_listen=also,
+                public_url=settings.public_url,
+                trusted_proxies=settings.trusted_proxies,
             )
             web.app.add_routes(routes)
             web.app.add_routes(health.routes())

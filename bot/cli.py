@@ -146,7 +146,13 @@ def _bot_username() -> str | None:
 async def cmd_invite_create(args: argparse.Namespace, settings: Settings) -> int:
     async def work(session: AsyncSession) -> Invite:
         return await create_invite(
-            session, args.role, args.unit, max_uses=args.uses, days=args.days
+            session,
+            args.role,
+            args.unit,
+            max_uses=args.uses,
+            days=args.days,
+            unlimited_uses=args.unlimited_uses,
+            no_expiry=args.no_expiry,
         )
 
     invite = await _with_session(settings, work)
@@ -267,8 +273,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = invite.add_parser("create", help="create an invite code and its Telegram link")
     p.add_argument("--role", required=True, choices=["member", "leader", "officer"])
     p.add_argument("--unit", required=True, metavar="CODE")
-    p.add_argument("--uses", type=_positive, metavar="N", help="how many times (default: any)")
-    p.add_argument("--days", type=_positive, metavar="D", help="valid for D days (default: ever)")
+    p.add_argument(
+        "--uses",
+        type=_positive,
+        metavar="N",
+        help="how many times (default: once for leader/officer, any for member)",
+    )
+    p.add_argument(
+        "--days",
+        type=_positive,
+        metavar="D",
+        help="valid for D days (default: 7 for leader/officer, ever for member)",
+    )
+    p.add_argument(
+        "--unlimited-uses", action="store_true", help="a leader/officer invite for any number"
+    )
+    p.add_argument("--no-expiry", action="store_true", help="a leader/officer invite that lasts")
     p.set_defaults(handler=cmd_invite_create)
     p = invite.add_parser("revoke", help="stop an invite code from working")
     p.add_argument("code")

@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     web_port: int = Field(
         default=8080, ge=0, le=65535, validation_alias=AliasChoices("THIDUA_WEB_PORT")
     )
+    # Where people reach the web chat (https://... behind a TLS proxy): with https the
+    # session cookie is Secure whatever the proxy says.
+    public_url: str | None = Field(default=None, validation_alias=AliasChoices("THIDUA_PUBLIC_URL"))
+    # The reverse proxies (IP addresses, comma-separated) whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed: the client's address for sign-in limits, and https.
+    trusted_proxies: str = Field(
+        default="", validation_alias=AliasChoices("THIDUA_TRUSTED_PROXIES")
+    )
     # Quiet hours, local time: no reminder is sent from QUIET_START (evening) until QUIET_END
     # (morning); one due at night goes out at QUIET_END. Written as "20:00" and "08:00".
     quiet_start: time = Field(
@@ -211,6 +219,32 @@ class Settings(BaseSettings):
             parts = urlsplit(value.strip())
             if parts.scheme not in ("https", "http") or not parts.hostname:
                 raise ValueError("must be a full URL, e.g. https://bot.example.org/zalo/hook")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value and value.strip():
+            parts = urlsplit(value.strip())
+            if parts.scheme not in ("https", "http") or not parts.hostname:
+                raise ValueError("must be the address people open, e.g. https://thidua.example.org")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        import ipaddress
+
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            try:
+                ipaddress.ip_address(item)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address; list the proxies' addresses, "
+                    "comma-separated, e.g. 127.0.0.1,10.0.0.5"
+                ) from None
         return value
 
     @field_validator("redis_url")

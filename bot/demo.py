@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from handlers.i18n import _
 from storage.campaigns import load_campaign
 from storage.importers import Row, import_members, import_units
-from storage.models import Person, Role, Unit
+from storage.models import Campaign, Person, Role, Unit
 from storage.repo import grant_role
 
 UNITS = [
@@ -106,6 +106,31 @@ def demo_campaign(today: date) -> dict[str, object]:
     }
 
 
+class DemoRefused(RuntimeError):
+    """The database holds an organisation of its own; the message says so to the operator."""
+
+
+async def foreign_data(session: AsyncSession) -> list[str]:
+    """What in the database did not come from the demo (units, campaigns of other issuers).
+
+    The demo adds roles and an officer who can sign in without a code: on a real database
+    that is a way in for anyone who can reach the page.
+    """
+    demo_units = {code for code, *_rest in UNITS}
+    units = list(
+        await session.scalars(select(Unit.code).where(Unit.code.not_in(demo_units)).limit(3))
+    )
+    campaigns = list(
+        await session.scalars(
+            select(Campaign.code)
+            .join(Unit, Unit.id == Campaign.issuer_unit_id)
+            .where(Unit.code.not_in(demo_units))
+            .limit(3)
+        )
+    )
+    return [f"unit {c}" for c in units] + [f"campaign {c}" for c in campaigns]
+
+
 async def load_demo(
     sessionmaker: async_sessionmaker[AsyncSession], today: date | None = None
 ) -> str:
@@ -120,15 +145,26 @@ async def load_demo(
         for n, (u, name, phone, pos) in enumerate(MEMBERS, start=2)
     ]
     async with sessionmaker() as session, session.begin():
+        found = await foreign_data(session)
+        if found:
+            raise DemoRefused(
+                _(
+                    "This database holds data that is not the demo's ({found}, ...). "
+                    "`thidua demo` adds demo people, roles and a sign-in without a code: "
+                    "point DATABASE_URL at an empty database to try it."
+                ).format(found=", ".join(found))
+            )
         await import_units(session, unit_rows)
         await import_members(session, member_rows)
         await _grant_demo_roles(session)
         campaign = await load_campaign(session, demo_campaign(today), via="demo")
     return _(
         "Demo loaded: {units} units, {members} members, campaign {campaign} (deadline "
-        "{deadline}).\nShare a roster phone such as 0912345678 (Nguyễn Thị Hoa) to be "
-        "recognised, or any other number to sign up as a new member.\nStart again from "
-        "scratch: stop the bot, delete thidua.db, run `make demo` again."
+        "{deadline}).\nPick a role, or “Người mới” and type a phone: a typed number waits "
+        "for the leader's confirmation (sign in as Chủ tịch công đoàn in another window to "
+        "confirm it) unless a personal code proves it (thidua person code --phone "
+        "0912345678).\nStart again from scratch: stop the bot, delete thidua.db, run "
+        "`make demo` again."
     ).format(
         units=len(UNITS),
         members=len(MEMBERS),

@@ -7,7 +7,7 @@ sits in the tree, the title, its status and dates. Channel ids and other interna
 
 from __future__ import annotations
 
-import csv
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
@@ -202,6 +202,12 @@ def _text(value: Any) -> str:
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection): a name
 # or text typed in a chat or a roster must stay text when an officer opens the file.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Vietnamese Excel splits CSV on ";" (the list separator of the locale), others on "," or a
+# tab: a formula may also start right after any of them, inside what we wrote as one cell.
+_INNER_FORMULA = re.compile(r"([;,\t\r\n] *)('*[=+\-@])")
+_INNER_GUARDED = re.compile(r"([;,\t\r\n] *)'('*[=+\-@])")
+# A cell holding any of these is quoted, so no spreadsheet splits it, whatever its separator.
+_QUOTE_WHEN = frozenset(',;"\r\n\t')
 
 
 def _needs_guard(text: str) -> bool:
@@ -210,13 +216,29 @@ def _needs_guard(text: str) -> bool:
 
 
 def guard_formula(text: str) -> str:
-    """Text a spreadsheet will not evaluate: a leading apostrophe, which Excel hides."""
+    """Text a spreadsheet will not evaluate: a leading apostrophe (which Excel hides) in
+    front of the cell and of every part after a separator that starts like a formula."""
+    text = _INNER_FORMULA.sub(r"\1'\2", text)
     return "'" + text if _needs_guard(text) else text
 
 
 def unguard_formula(text: str) -> str:
     """The text :func:`guard_formula` guarded, as it was (for reading our CSV files back)."""
-    return text[1:] if text.startswith("'") and _needs_guard(text[1:]) else text
+    text = text[1:] if text.startswith("'") and _needs_guard(text[1:]) else text
+    return _INNER_GUARDED.sub(r"\1\2", text)
+
+
+def csv_cell(value: str) -> str:
+    """One CSV cell: guarded, and quoted when it holds a separator of any locale."""
+    text = guard_formula(value)
+    if _QUOTE_WHEN.intersection(text) or text != text.strip():
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def write_csv_row(stream: IO[str], cells: Sequence[str]) -> None:
+    """A CSV line (RFC 4180, CRLF), each cell through :func:`csv_cell`."""
+    stream.write(",".join(csv_cell(cell) for cell in cells) + "\r\n")
 
 
 def write_csv(rows: Sequence[RegistrationRow], stream: IO[str]) -> None:
@@ -225,10 +247,9 @@ def write_csv(rows: Sequence[RegistrationRow], stream: IO[str]) -> None:
     Open files with ``encoding="utf-8-sig"``: the BOM is what makes Excel read the
     Vietnamese letters correctly.
     """
-    writer = csv.writer(stream)
-    writer.writerow(HEADERS)
+    write_csv_row(stream, HEADERS)
     for row in rows:
-        writer.writerow([guard_formula(_text(v)) for v in row.values()])
+        write_csv_row(stream, [_text(v) for v in row.values()])
 
 
 def write_xlsx(rows: Sequence[RegistrationRow], target: str | Path | BinaryIO) -> None:

@@ -21,6 +21,11 @@ from storage.types import utcnow
 
 CODE_BYTES = 24  # 192 bits; token_urlsafe makes 32 characters of [A-Za-z0-9_-]
 CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# An invitation to lead a unit or to be an officer hands out a role over people's data: by
+# default it is for one person (one use) and soon (a week), unless widened on purpose.
+PRIVILEGED_ROLES = (Role.LEADER, Role.OFFICER)
+PRIVILEGED_USES = 1
+PRIVILEGED_DAYS = 7
 
 
 class InviteError(ValueError):
@@ -49,11 +54,15 @@ async def create_invite(
     *,
     via: str = "cli",
     actor_id: int | None = None,
+    unlimited_uses: bool = False,
+    no_expiry: bool = False,
 ) -> Invite:
     """A new invite granting ``role`` on the unit ``unit_code``.
 
-    ``max_uses`` None means unlimited; ``days`` None means it never expires. Raises
-    :class:`InviteError` for an unknown role or unit or a non-positive limit.
+    ``max_uses`` None means unlimited and ``days`` None never expires for a member invite;
+    a leader or officer invite defaults to one use within 7 days, widened only by
+    ``unlimited_uses`` / ``no_expiry`` (or a number). Raises :class:`InviteError` for an
+    unknown role or unit or a non-positive limit.
     """
     now = _check_now(now)
     try:
@@ -61,6 +70,11 @@ async def create_invite(
     except ValueError:
         allowed = ", ".join(r.value for r in Role)
         raise InviteError(f"unknown role {role!r}; use one of: {allowed}") from None
+    if role in PRIVILEGED_ROLES:
+        if max_uses is None and not unlimited_uses:
+            max_uses = PRIVILEGED_USES
+        if days is None and not no_expiry:
+            days = PRIVILEGED_DAYS
     if max_uses is not None and max_uses < 1:
         raise InviteError("the number of uses must be at least 1")
     if days is not None and days < 1:

@@ -22,6 +22,9 @@ from storage.models import LinkCode
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
 LIFETIME = timedelta(minutes=15)
+# A personal code a leader hands out (printed or in chat) to a member who has not used the
+# bot yet: the same kind of code, spent the same way, but it has to last until they try.
+PERSONAL_LIFETIME = timedelta(days=30)
 
 
 def new_link_code() -> str:
@@ -45,9 +48,17 @@ def _digest(code: str) -> str:
 
 
 async def issue_link_code(
-    session: AsyncSession, person_id: int, channel: str, now: datetime
+    session: AsyncSession,
+    person_id: int,
+    channel: str,
+    now: datetime,
+    lifetime: timedelta = LIFETIME,
 ) -> tuple[str, datetime]:
-    """A fresh code for ``person_id``; earlier unused codes of that person stop working."""
+    """A fresh code for ``person_id``; earlier unused codes of that person stop working.
+
+    ``channel`` is where it was shown ("telegram", "web"...), or "leader" / "cli" for a
+    personal code handed out by a leader or an operator.
+    """
     await session.execute(
         update(LinkCode)
         .where(LinkCode.person_id == person_id, LinkCode.used_at.is_(None))
@@ -55,7 +66,7 @@ async def issue_link_code(
         .execution_options(synchronize_session=False)
     )
     code = new_link_code()
-    expires = now + LIFETIME
+    expires = now + lifetime
     session.add(
         LinkCode(
             code_hash=_digest(code),

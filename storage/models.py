@@ -690,3 +690,48 @@ class BroadcastDelivery(Base):
     not_before: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class ClaimStatus(StrEnum):
+    PENDING = "pending"  # chờ xác nhận
+    CONFIRMED = "confirmed"
+    REFUSED = "refused"
+    WITHDRAWN = "withdrawn"  # the claimant proved it otherwise, or started again
+
+
+class IdentityClaim(Base):
+    """A chat that says "I am this person" (or "I am new in this unit") without proof yet.
+
+    It waits until a leader of ``unit_id`` confirms it; until then the chat is linked to no
+    one, sees nothing of the roster person and can register nothing in their name.
+    ``person_id`` is the roster person with the typed phone, or None for a newcomer.
+    """
+
+    __tablename__ = "identity_claims"
+    __table_args__ = (Index("ix_identity_claims_identity", "identity_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("channel_identities.id"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default=ClaimStatus.PENDING)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column()
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+
+
+class ProofFailure(Base):
+    """One failed proof (a wrong personal or link code) against a phone or a chat.
+
+    Counted from the database, so /huy, a restart or another process does not reset them.
+    """
+
+    __tablename__ = "proof_failures"
+    __table_args__ = (Index("ix_proof_failures_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "phone:0912345678" or "chat:telegram:12345".
+    key: Mapped[str] = mapped_column(String(140))
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -12,12 +12,13 @@ No commits here: the caller owns the transaction.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Text, cast, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -27,11 +28,13 @@ from storage.models import (
     ChannelIdentity,
     Conversation,
     DeliveryState,
+    IdentityClaim,
     Initiative,
     InitiativeAuthor,
     LinkCode,
     OutboxMessage,
     Person,
+    ProofFailure,
     Registration,
     Role,
     Unit,
@@ -185,6 +188,8 @@ class ErasureReport:
     registrations_kept: int = 0
     audit_entries_scrubbed: int = 0
     roles_removed: int = 0
+    # Messages to others (outbox, web chats) that named the person and were cleaned.
+    others_messages: int = 0
 
 
 def _scrub(details: dict[str, Any]) -> dict[str, Any]:
@@ -193,6 +198,58 @@ def _scrub(details: dict[str, Any]) -> dict[str, Any]:
     if isinstance(changes, dict):
         kept["changes"] = {k: v for k, v in changes.items() if k not in PERSONAL_KEYS}
     return kept
+
+
+def _json_fragment(text: str) -> str:
+    # How the text appears inside a stored JSON column (non-ASCII escaped by json.dumps).
+    return json.dumps(text)[1:-1]
+
+
+def _without(payload: dict[str, Any], words: list[str]) -> dict[str, Any]:
+    """The payload with the words replaced by "Đã xóa" in its text and its button labels."""
+
+    def clean(text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        for word in words:
+            text = text.replace(word, ERASED_NAME)
+        return text
+
+    scrubbed = dict(payload)
+    scrubbed["text"] = clean(payload.get("text"))
+    choices = payload.get("choices")
+    if isinstance(choices, list):
+        scrubbed["choices"] = [
+            [clean(c) for c in choice] if isinstance(choice, list) else choice for choice in choices
+        ]
+        scrubbed["choices"] = [
+            {**choice, "label": clean(choice.get("label"))} if isinstance(choice, dict) else choice
+            for choice in scrubbed["choices"]
+        ]
+    return scrubbed
+
+
+async def _erase_from_others_messages(session: AsyncSession, person: Person) -> int:
+    """The name (and phone) in messages to other people: the outbox, sent or not, and the web
+    chats of others (a co-author told of an initiative, a leader asked to confirm...).
+
+    Looked up in SQL by the JSON text, so only the rows that mention the person are read.
+    """
+    words = [w for w in (person.full_name, person.phone) if w and len(w) >= 4]
+    if not words:
+        return 0
+    changed = 0
+    rows: list[OutboxMessage | WebMessage] = []
+    for column in (OutboxMessage.payload, WebMessage.payload):
+        text = cast(column, Text)
+        mentions = or_(*(text.contains(_json_fragment(w), autoescape=True) for w in words))
+        rows += await session.scalars(select(column.class_).where(mentions))
+    for row in rows:
+        scrubbed = _without(row.payload or {}, words)
+        if scrubbed != row.payload:
+            row.payload = scrubbed
+            changed += 1
+    return changed
 
 
 async def erase_person(
@@ -248,6 +305,17 @@ async def erase_person(
         .where(BroadcastDelivery.person_id == person.id)
         .values(external_id="")
     )
+    # Claims made from their chats or naming them, and wrong codes tried on their phone:
+    # what a claimant typed (name, phone) is theirs too.
+    claims_about = IdentityClaim.person_id == person.id
+    if identity_ids:
+        claims_about = or_(claims_about, IdentityClaim.identity_id.in_(identity_ids))
+    if person.phone:
+        claims_about = or_(claims_about, IdentityClaim.phone == person.phone)
+        await session.execute(
+            delete(ProofFailure).where(ProofFailure.key == f"phone:{person.phone}")
+        )
+    await session.execute(delete(IdentityClaim).where(claims_about))
     if identity_ids:
         await session.execute(delete(ChannelIdentity).where(ChannelIdentity.id.in_(identity_ids)))
     report.identities = len(identity_ids)
@@ -271,6 +339,8 @@ async def erase_person(
         if scrubbed != (entry.details or {}):
             entry.details = scrubbed
             report.audit_entries_scrubbed += 1
+
+    report.others_messages = await _erase_from_others_messages(session, person)
 
     person.full_name = ERASED_NAME
     person.phone = None

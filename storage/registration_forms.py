@@ -13,7 +13,6 @@ form and stay out.
 
 from __future__ import annotations
 
-import csv
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from storage.exporters import LISTED_STATUSES, STATUS_LABELS, ExportError, guard_formula
+from storage.exporters import LISTED_STATUSES, STATUS_LABELS, ExportError, write_csv_row
 from storage.models import (
     Campaign,
     Initiative,
@@ -469,11 +468,10 @@ def write_sheet_csv(sheet: Sheet, stream: IO[str]) -> None:
 
     Open files with ``encoding="utf-8-sig"`` so that Excel reads the Vietnamese letters.
     """
-    writer = csv.writer(stream)
-    writer.writerow([c.header for c in sheet.columns])
+    write_csv_row(stream, [c.header for c in sheet.columns])
     for row in sheet.rows:
         # A name typed as "=..." stays text in a spreadsheet (the import removes the guard).
-        writer.writerow([guard_formula(_text(v)) for v in row])
+        write_csv_row(stream, [_text(v) for v in row])
 
 
 LINE_HEIGHT = 15.75  # points per line of 12 pt text, as Excel sizes rows

@@ -117,7 +117,7 @@ async def test_a_flood_gets_one_notice_and_the_others_journey_goes_on(sessionmak
     async def other_person() -> None:
         binh = Chat(engine, "binh")
         await binh.say("/start")
-        await binh.say("0987 654 321")
+        await binh.contact("0987654321")
         await binh.say("may bac kan")
         await binh.tap("Công ty May")
         await binh.say("trần văn bình")

@@ -23,7 +23,7 @@ from storage.models import (
 )
 from tests.chat import Chat
 from tests.factories import Org, make_org
-from tests.test_flows import make_engine, onboard_new
+from tests.test_flows import make_engine, onboard_member
 
 Sessions = async_sessionmaker[AsyncSession]
 MB = 1024 * 1024
@@ -73,7 +73,7 @@ async def set_settings(sessionmaker: Sessions, org: Org, settings: dict[str, Any
 
 async def test_full_initiative_with_coauthors_file_and_ldst(sessionmaker: Sessions, org: Org):
     chat = Chat(make_engine(sessionmaker), "200")
-    await onboard_new(chat)
+    await onboard_member(chat, sessionmaker)
     await chat.tap("Đăng ký sáng kiến")  # the menu entry, for every member
     assert "tên sáng kiến" in chat.text().lower()
     await chat.say("Cải tiến dây chuyền may cổ áo")
@@ -145,7 +145,7 @@ async def test_full_initiative_with_coauthors_file_and_ldst(sessionmaker: Sessio
 
 async def test_wrong_answers_are_reasked(sessionmaker: Sessions, org: Org) -> None:
     chat = Chat(make_engine(sessionmaker), "300")
-    await onboard_new(chat)
+    await onboard_member(chat, sessionmaker)
     await start_initiative(chat)
     await chat.tap("Bỏ qua")  # no co-author
 
@@ -176,7 +176,7 @@ async def test_wrong_answers_are_reasked(sessionmaker: Sessions, org: Org) -> No
 
 async def test_a_photo_without_file_name_is_accepted(sessionmaker: Sessions, org: Org) -> None:
     chat = Chat(make_engine(sessionmaker), "310")
-    await onboard_new(chat)
+    await onboard_member(chat, sessionmaker)
     await start_initiative(chat)
     for _question in range(3):
         await chat.tap("Bỏ qua")
@@ -191,7 +191,7 @@ async def test_a_photo_without_file_name_is_accepted(sessionmaker: Sessions, org
 
 async def test_edit_from_summary(sessionmaker: Sessions, org: Org) -> None:
     chat = Chat(make_engine(sessionmaker), "400")
-    await onboard_new(chat)
+    await onboard_member(chat, sessionmaker)
     await start_initiative(chat)
     await chat.say("hoa")
     await chat.tap("Nguyễn Thị Hoa")
@@ -231,7 +231,7 @@ async def test_edit_from_summary(sessionmaker: Sessions, org: Org) -> None:
 
 async def test_ldst_threshold_follows_campaign_override(sessionmaker: Sessions, org: Org) -> None:
     chat = Chat(make_engine(sessionmaker), "500")
-    await onboard_new(chat)
+    await onboard_member(chat, sessionmaker)
     await start_initiative(chat)
     await chat.tap("Bỏ qua")
     await chat.tap("Bỏ qua")
@@ -253,7 +253,7 @@ async def test_ldst_threshold_follows_campaign_override(sessionmaker: Sessions, 
 
 async def test_same_name_twice_is_caught(sessionmaker: Sessions, org: Org) -> None:
     chat = Chat(make_engine(sessionmaker), "550")
-    await onboard_new(chat)
+    await onboard_member(chat, sessionmaker)
     await start_initiative(chat)
     await skip_to_summary(chat)
     await chat.tap("Xác nhận")
@@ -268,7 +268,7 @@ async def test_coauthor_is_told_and_sees_it_in_my_registrations(
     hoa = Chat(make_engine(sessionmaker), "600")
     await onboard_hoa(hoa)
     binh = Chat(make_engine(sessionmaker), "601")
-    await onboard_new(binh)
+    await onboard_member(binh, sessionmaker)
     await start_initiative(binh)
     await binh.say("Nguyen Thi")
     await binh.tap("Nguyễn Thị Hoa")
@@ -307,7 +307,7 @@ async def test_cstdcs_counts_an_initiative_as_coauthor(sessionmaker: Sessions, o
     await hoa.say("/cancel")
 
     binh = Chat(make_engine(sessionmaker), "701")
-    await onboard_new(binh)
+    await onboard_member(binh, sessionmaker)
     await start_initiative(binh)
     await binh.say("hoa")
     await binh.tap("Nguyễn Thị Hoa")
@@ -328,7 +328,7 @@ async def test_cstdcs_counts_an_initiative_as_coauthor(sessionmaker: Sessions, o
 
 async def test_receipts_continue_the_campaign_sequence(sessionmaker: Sessions, org: Org) -> None:
     chat = Chat(make_engine(sessionmaker), "800")
-    await onboard_new(chat)
+    await onboard_member(chat, sessionmaker)
     await chat.say("/dangky")
     await chat.say("LĐTT")
     await chat.tap("Bỏ qua")
@@ -345,7 +345,7 @@ async def test_coauthor_search_stays_in_the_unit(sessionmaker: Sessions, org: Or
     async with sessionmaker() as session, session.begin():
         session.add(Person(full_name="Hoàng Thị Hoa", unit_id=org.school.id, source="roster"))
     chat = Chat(make_engine(sessionmaker), "900")
-    await onboard_new(chat)
+    await onboard_member(chat, sessionmaker)
     await start_initiative(chat)
     await chat.say("hoa")
     assert any("Nguyễn Thị Hoa" in b for b in chat.buttons())
@@ -360,7 +360,7 @@ async def test_approved_unit_list_keeps_the_initiative_out(
     sessionmaker: Sessions, org: Org
 ) -> None:
     chat = Chat(make_engine(sessionmaker), "950")
-    await onboard_new(chat)
+    await onboard_member(chat, sessionmaker)
     await start_initiative(chat)
     await skip_to_summary(chat)
     # Meanwhile the upper level approves the unit's list: changes need it reopened.

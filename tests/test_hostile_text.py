@@ -31,6 +31,7 @@ from storage.exporters import (
     registration_rows,
     unguard_formula,
     write_csv,
+    write_csv_row,
     write_xlsx,
 )
 from storage.models import Initiative, Person, Registration
@@ -68,7 +69,7 @@ def clean_and_nfc(value: str) -> bool:
 async def sign_up(bot: Engine, name: str) -> Chat:
     chat = Chat(bot, "binh")
     await chat.say("/start")
-    await chat.say("0987 654 321")
+    await chat.contact("0987654321")
     await chat.say("may bac kan")
     await chat.tap("Công ty May")
     await chat.say(name)
@@ -80,7 +81,7 @@ async def test_a_name_typed_with_hidden_characters_is_stored_clean(
 ) -> None:
     chat = Chat(bot, "binh")
     await chat.say("/start")
-    await chat.say("0987 654 321")
+    await chat.contact("0987654321")
     await chat.say("may bac kan")
     await chat.tap("Công ty May")
     await chat.say("<b>Bình</b>")  # markup is not a name: asked again
@@ -158,7 +159,7 @@ async def test_telegram_shows_markup_as_typed(telegram: FakeBotAPI) -> None:
     user = TgUser(telegram, 7100, "Bình")
     await user.command("/start")
     await user.wait_for("0912 345 678")
-    await user.send("0987 654 321")
+    await user.share_contact("+84987654321")
     await user.wait_for("công đoàn cơ sở")
     await user.send("may bac kan")
     await user.press("Công ty May")
@@ -247,3 +248,21 @@ async def test_the_officers_form_keeps_a_typed_formula_as_text(
     )
     for text in (evil, "+84 912", "-1", "@SUM(A1)", "Bình thường", "'=quoted", ""):
         assert unguard_formula(guard_formula(text)) == text
+
+
+def test_csv_cells_hold_in_a_spreadsheet_that_splits_on_semicolons() -> None:
+    """Issue 12: `Cai tien;=HYPERLINK(A1);@SUM(9)` was written unquoted, and Vietnamese Excel
+    (list separator ";") made two formulas of it."""
+    evil = "Cai tien;=HYPERLINK(A1);@SUM(9)"
+    out = io.StringIO()
+    write_csv_row(out, ["Tên", evil, "a, -b\n+c"])
+    line = out.getvalue()
+    assert line.startswith('Tên,"Cai tien;')
+    for delimiter in (",", ";", "\t"):
+        # Read as each locale's Excel would (quotes respected), and even split naively.
+        for row in csv.reader(io.StringIO(line), delimiter=delimiter):
+            assert not any(cell.lstrip(' "').startswith(("=", "+", "-", "@")) for cell in row)
+        for piece in line.replace("\r\n", "").replace("\n", delimiter).split(delimiter):
+            assert not piece.lstrip(' "').startswith(("=", "+", "-", "@")), piece
+    cells = next(csv.reader(io.StringIO(line)))
+    assert [unguard_formula(c) for c in cells] == ["Tên", evil, "a, -b\n+c"]

@@ -81,7 +81,9 @@ async def test_used_up_and_revoked_invites_stop_working(
 ) -> None:
     async with sessionmaker() as session, session.begin():
         limited = await create_invite(session, "member", "CDCS-MAY", max_uses=1, now=NOW)
-        forever = await create_invite(session, "officer", "LDLD-BK", now=NOW)
+        forever = await create_invite(
+            session, "officer", "LDLD-BK", now=NOW, unlimited_uses=True, no_expiry=True
+        )
     async with sessionmaker() as session, session.begin():
         used = await session.scalar(select(Invite).where(Invite.id == limited.id))
         assert used is not None
@@ -105,6 +107,25 @@ async def test_used_up_and_revoked_invites_stop_working(
             )
         )
     assert actions == ["invite.create", "invite.create", "invite.revoke"]
+
+
+async def test_leader_and_officer_invites_are_single_use_for_a_week_by_default(
+    sessionmaker: Sessions, units: dict[str, int]
+) -> None:
+    """Issue 12: `invite create --role officer` defaulted to unlimited uses, no expiry."""
+    async with sessionmaker() as session, session.begin():
+        officer = await create_invite(session, "officer", "LDLD-BK", now=NOW)
+        leader = await create_invite(session, "leader", "CDCS-MAY", now=NOW)
+        member = await create_invite(session, "member", "CDCS-MAY", now=NOW)
+        wide = await create_invite(session, "leader", "CDCS-MAY", max_uses=5, days=30, now=NOW)
+    for invite in (officer, leader):
+        assert invite.max_uses == 1
+        assert invite.expires_at == NOW + timedelta(days=7)
+    assert (member.max_uses, member.expires_at) == (None, None)
+    assert (wide.max_uses, wide.expires_at) == (5, NOW + timedelta(days=30))
+    async with sessionmaker() as session:
+        assert await find_valid_invite(session, officer.code, now=NOW + timedelta(days=6))
+        assert await find_valid_invite(session, officer.code, now=NOW + timedelta(days=8)) is None
 
 
 async def test_clear_errors(sessionmaker: Sessions, units: dict[str, int]) -> None:

@@ -174,6 +174,28 @@ async def test_unit_progress_pages_names_and_reminds(sessionmaker, bot, org) -> 
     assert not any("Nhắc" in b for b in leader.buttons())  # once per view
 
 
+async def test_a_leader_reminds_each_member_at_most_once_a_day(sessionmaker, bot, org) -> None:
+    """Issue 12: five taps (reopening /donvi each time) queued 25 messages to 5 people."""
+    await add_person(
+        sessionmaker, org.garment, "Trần Văn Tuấn", chat="L", roles=(("leader", org.garment),)
+    )
+    for n in range(5):
+        await add_person(sessionmaker, org.garment, f"Công Nhân {n:02d}", chat=f"w{n}")
+    queued = []
+    for tap in range(5):
+        # Another chat of the same unit's leaders, or a new view: the limit is in the database.
+        leader = await started(bot, "L")
+        await leader.say("/donvi")
+        await leader.tap("Nhắc những người chưa đăng ký")
+        queued += leader.last_others
+        if tap == 0:
+            assert "Đã gửi lời nhắc cho 5 người" in leader.text()
+        else:
+            assert "Đã gửi lời nhắc cho 0 người" in leader.text()
+            assert "5 người đã được nhắc hôm nay" in leader.text()
+    assert sorted(out.to.external_id for out in queued) == ["w0", "w1", "w2", "w3", "w4"]
+
+
 async def test_leader_registers_for_a_member_without_phone(sessionmaker, bot, org) -> None:
     leader_id = await add_person(
         sessionmaker, org.garment, "Trần Văn Tuấn", chat="L", roles=(("leader", org.garment),)

@@ -25,6 +25,7 @@ from storage.models import (
     BroadcastDelivery,
     ChannelIdentity,
     Conversation,
+    IdentityClaim,
     Initiative,
     InitiativeAuthor,
     LinkCode,
@@ -33,11 +34,13 @@ from storage.models import (
     Registration,
     Role,
     UnitRole,
+    WebMessage,
 )
-from storage.personal import ERASED_NAME, mask_id
+from storage.personal import ERASED_NAME, erase_person, mask_id
 from storage.registration_forms import build_form, write_form_xlsx, write_sheet_csv
 from tests.chat import Chat
 from tests.factories import Org, make_org
+from tests.proof import personal_code
 
 JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)
 HOA_CHAT = "5550001234"  # a Telegram-like id: long enough that masking shows
@@ -315,3 +318,58 @@ def _cells(xlsx: bytes) -> str:
         for cell in row
         if cell.value is not None
     )
+
+
+async def test_erasure_removes_the_name_from_others_messages(
+    sessionmaker: Sessions, bot: Engine, org: Org
+) -> None:
+    """Issue 12: the name stayed in the outbox and in a co-author's chat history."""
+    await personal_code(sessionmaker, now=JAN_10)  # Trần Văn Bình on the roster
+    binh = Chat(bot, "binh-chat")
+    await binh.say("/start")
+    await binh.contact("+84987654321")
+    await binh.tap("là tôi")
+    hoa = Chat(bot, HOA_CHAT)
+    await hoa.say("/start")
+    await hoa.contact("+84912345678")
+    await hoa.tap("là tôi")
+    await hoa.say("/sangkien")
+    await hoa.say("Cải tiến bàn cắt vải")
+    await hoa.say("ky thuat")
+    await hoa.say("Gắn cữ gá giúp cắt nhanh gấp đôi.")
+    await hoa.say("binh")
+    await hoa.tap("Trần Văn Bình")
+    await hoa.tap("Xong")
+    for _step in range(3):
+        await hoa.tap("Bỏ qua")
+    await hoa.tap("Xác nhận")
+    async with sessionmaker() as session, session.begin():
+        told = list(await session.scalars(select(OutboxMessage)))
+        assert any("Nguyễn Thị Hoa" in str(m.payload.get("text")) for m in told), told
+        # What a co-author's web chat keeps once the message reached the page.
+        session.add(
+            WebMessage(
+                external_id="w-binh",
+                sender="bot",
+                payload={"text": told[-1].payload["text"], "choices": []},
+            )
+        )
+    # Someone else claimed her phone and typed her name (a claim waiting for a leader).
+    stranger = Chat(bot, "stranger", channel="zalo")
+    await stranger.say("/start")
+    await stranger.say("0912 345 678")
+    await stranger.tap("không có mã")
+    await stranger.say("may bac kan")
+    await stranger.tap("Công ty May")
+    await stranger.say("Nguyễn Thị Hoa")
+    async with sessionmaker() as session, session.begin():
+        person = await session.get(Person, org.rostered.id)
+        assert person is not None
+        report = await erase_person(session, person, JAN_10)
+        assert await session.scalar(select(func.count()).select_from(IdentityClaim)) == 0
+    assert report.others_messages >= 2
+    async with sessionmaker() as session:
+        texts = [str(m.payload) for m in await session.scalars(select(OutboxMessage))]
+        texts += [str(m.payload) for m in await session.scalars(select(WebMessage))]
+    assert texts and not any("Hoa" in t or "0912345678" in t for t in texts), texts
+    assert any(ERASED_NAME in t for t in texts)

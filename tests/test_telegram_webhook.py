@@ -261,6 +261,30 @@ async def test_updates_not_for_the_bot_are_acknowledged(org: Org, db_url: str) -
         assert api.all_messages() == []
 
 
+async def test_a_malformed_update_is_logged_without_the_persons_text(
+    org: Org, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 12: the log of an unreadable update held the tail of the person's message."""
+    secret_words = "nhà tôi ở số 12 ngõ Hoa Sữa, mật khẩu ngân hàng 778899"
+    async with FakeBotAPI() as api, webhook_bot(api, db_url, target=False) as bot:
+        broken = text_update(40, 7004, 1, secret_words)
+        del broken["message"]["chat"]  # pydantic would quote the message, text and all
+        with caplog.at_level("INFO"):
+            assert (await post_update(bot.url, broken))[0] == 200
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(
+                    bot.url,
+                    data=b'{"update_id": 41, "x": ' + b"[" * 8000 + b"]" * 8000 + b"}",
+                    headers={WEBHOOK_SECRET_HEADER: SECRET},
+                ) as response,
+            ):
+                assert response.status == 400  # not a 500 with a traceback
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "update 40 dropped" in logged and "message.chat" in logged
+    assert "778899" not in logged and "Hoa Sữa" not in logged
+
+
 # --- exactly once ---------------------------------------------------------------------------
 
 
@@ -399,7 +423,7 @@ async def test_server_errors_on_sends_are_retried_and_every_update_answered(
         await user.wait_for(PHONE_HINT, timeout=20)
         api.fail_next(2, 502, json_body=False)  # a proxy's HTML error page
         await user.send("0987 000 222")
-        await user.wait_for("công đoàn cơ sở", timeout=20)
+        await user.wait_for("mã cá nhân", timeout=20)
         await api.wait_delivered()
     assert api.statuses[502] == 5
     assert {d.status for d in api.deliveries} == {200}
@@ -472,7 +496,7 @@ async def test_polling_survives_get_updates_failures(
             await user.command("/start")
             await user.wait_for(PHONE_HINT, timeout=30)
             await user.send("0987 000 333")
-            await user.wait_for("công đoàn cơ sở")
+            await user.wait_for("mã cá nhân")
         finally:
             await channel.stop()
             await asyncio.wait_for(polling, patience(10))

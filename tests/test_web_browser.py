@@ -35,6 +35,7 @@ from storage.invites import create_invite
 from storage.models import Registration, WebSession
 from storage.seed import prepare_database
 from tests.factories import make_org
+from tests.proof import personal_code
 from tests.test_web_chat import JAN_10
 
 CHROMIUM = "/usr/bin/chromium"
@@ -164,6 +165,8 @@ async def test_new_member_signs_in_onboards_and_registers_by_tapping_and_typing(
         await expect(log).to_contain_text("số điện thoại")
         assert await page.locator("#text").get_attribute("inputmode") == "tel"
         await answer(page, "0987 654 321")
+        await expect(log).to_contain_text("mã cá nhân")  # a typed phone is only a claim
+        await tap(page, "không có mã")
         await expect(log).to_contain_text("Công ty May Bắc Kạn")
 
         # Typed text is shown as text, in the person's bubble and in the bot's answer.
@@ -176,6 +179,9 @@ async def test_new_member_signs_in_onboards_and_registers_by_tapping_and_typing(
         await answer(page, "may bac kan")
         await tap(page, "Công ty May")
         await answer(page, "Trần Văn Bình")
+        await expect(log).to_contain_text("chờ chủ tịch")
+        # The leader hands Bình his personal code; typed while waiting, it proves him.
+        await answer(page, await personal_code(sessionmaker, now=JAN_10))
         await expect(log).to_contain_text("Cảm ơn Trần Văn Bình")
 
         await tap(page, "Đăng ký danh hiệu")

@@ -25,12 +25,14 @@ from bot.channels.web import (
     CSRF_VALUE,
     MAX_BODY,
     SESSION_LIFETIME,
+    SIGNIN_FAILURES,
+    SIGNIN_PER_CODE,
     WebChannel,
     render_page,
     serve_web,
 )
 from bot.config import Settings
-from bot.demo import load_demo
+from bot.demo import DemoRefused, load_demo
 from bot.outbox import OutboxDispatcher
 from handlers.engine.flow import EngineConfig
 from handlers.engine.prompt import Choice, OutFile, Reply
@@ -41,6 +43,7 @@ from storage.invites import create_invite
 from storage.models import (
     ChannelIdentity,
     OutboxMessage,
+    Person,
     Registration,
     UnitRole,
     WebMessage,
@@ -48,6 +51,7 @@ from storage.models import (
 )
 from storage.types import utcnow
 from tests.factories import Org, make_org
+from tests.proof import personal_code
 
 JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)
 
@@ -205,9 +209,8 @@ async def test_invite_code_signs_in_then_onboarding_and_registration(
     assert "số điện thoại" in person.text()  # onboarding asks the phone first
     assert person.messages[-1]["phone"] is True
     await person.say("0987 654 321")
-    assert "Công ty May Bắc Kạn" in person.text()  # the invitation's unit is offered
-    await person.tap("Đúng")
-    await person.say("Trần Văn Bình")
+    assert "mã cá nhân" in person.text()  # a typed phone is only a claim (issue 12)
+    await person.say(await personal_code(sessionmaker, now=JAN_10))
     assert "Trần Văn Bình" in person.text()
     async with http.get(web.url + "api/me") as me:
         assert (await me.json())["name"] == "Trần Văn Bình"
@@ -393,6 +396,7 @@ async def test_user_text_comes_back_as_data_never_as_markup(
     person = browser(http, web)
     await person.signin(code=code)
     await person.say("0987654321")
+    await person.tap("không có mã")
     await person.tap("tìm đơn vị khác")
     attack = "<img src=x onerror=alert(1)>"
     response = await person.post("/api/send", {"text": attack})
@@ -467,6 +471,7 @@ async def test_a_stale_button_is_answered_with_the_current_question(
     person = browser(http, web)
     await person.signin(code=code)
     await person.say("0987654321")
+    await person.tap("không có mã")
     old = next(m for m in reversed(person.messages) if m["choices"])
     await person.tap("Đúng")
     await person.say("Trần Văn Bình")
@@ -533,3 +538,163 @@ async def test_start_drops_sessions_unused_for_too_long(sessionmaker) -> None:
     await channel.stop()
     async with sessionmaker() as session:
         assert list(await session.scalars(select(WebSession.external_id))) == ["w1"]
+
+
+# --- identities that hold (issue 12) ---------------------------------------------------------
+
+
+async def test_signing_out_and_in_again_reaches_the_own_account(
+    web: WebChannel, http, org: Org, sessionmaker
+) -> None:
+    """Before: after signing out, typing one's own phone gave "Số điện thoại này đã được dùng
+    cho một tài khoản khác", a dead end; the same after a lost cookie or a new browser."""
+    code = await new_invite(sessionmaker, "member", "CDCS-MAY")
+    first = browser(http, web)
+    await first.signin(code=code)
+    await first.say("0912 345 678")
+    await first.say(await personal_code(sessionmaker, phone="0912345678", now=JAN_10))
+    assert "Nguyễn Thị Hoa" in first.text()
+    assert (await first.post("/api/signout", {})).status == 200
+
+    # Signed in again (a new cookie is a new web chat): the same proof, the same account.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other:
+        again = browser(other, web)
+        await again.signin(code=code)
+        await again.say("0912345678")
+        assert "tài khoản khác" not in again.text()
+        await again.say(await personal_code(sessionmaker, phone="0912345678", now=JAN_10))
+        assert "Nguyễn Thị Hoa" in again.text()
+        async with other.get(web.url + "api/me") as me:
+            assert (await me.json())["name"] == "Nguyễn Thị Hoa"
+    async with sessionmaker() as session:
+        linked = list(
+            await session.scalars(
+                select(ChannelIdentity).where(ChannelIdentity.person_id == org.rostered.id)
+            )
+        )
+    assert len(linked) == 1  # the old web chat was signed out, not left holding her records
+
+
+async def test_sign_in_is_throttled_per_address_and_per_code(
+    web: WebChannel, http, org: Org, sessionmaker
+) -> None:
+    """Before: sign-in codes could be tried without limit."""
+    person = browser(http, web)
+    for attempt in range(SIGNIN_FAILURES):
+        assert (await person.signin(code=f"guess-{attempt}")).status == 403
+    refused = await person.signin(code="guess-last")
+    assert refused.status == 429
+    assert "quá nhiều" in (await refused.json())["error"]
+    # Even the right code waits: the address is throttled, in the database (any process).
+    good = await new_invite(sessionmaker, "member", "CDCS-MAY")
+    assert (await person.signin(code=good)).status == 429
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(WebSession)) == 0
+
+    # Per code: one valid code signed in too often, from addresses that never failed.
+    channel = WebChannel(
+        web.engine, sessionmaker, "127.0.0.1", 0, demo=False, trusted_proxies="127.0.0.1"
+    )
+    await channel.start()
+    try:
+        statuses = []
+        for n in range(SIGNIN_PER_CODE + 1):
+            async with aiohttp.ClientSession() as fresh:
+                response = await fresh.post(
+                    channel.url + "api/signin",
+                    json={"code": good},
+                    headers={
+                        CSRF_HEADER: CSRF_VALUE,
+                        "X-Forwarded-For": f"10.0.{n // 250}.{n % 250}",
+                    },
+                )
+                statuses.append(response.status)
+        assert statuses[:SIGNIN_PER_CODE] == [200] * SIGNIN_PER_CODE
+        assert statuses[-1] == 429
+    finally:
+        await channel.stop()
+
+
+async def test_the_cookie_is_secure_behind_a_tls_proxy(
+    http, org: Org, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Before: behind a TLS proxy the session cookie lacked Secure (forwarded headers ignored)."""
+    engine = build_engine(sessionmaker, EngineConfig(now=lambda: JAN_10))
+
+    async def cookie_of(channel: WebChannel, headers: dict[str, str]) -> str:
+        await channel.start()
+        try:
+            code = await new_invite(sessionmaker, "member", "CDCS-MAY")
+            async with aiohttp.ClientSession() as fresh:
+                response = await fresh.post(
+                    channel.url + "api/signin",
+                    json={"code": code},
+                    headers={CSRF_HEADER: CSRF_VALUE, **headers},
+                )
+                assert response.status == 200
+                return response.headers["Set-Cookie"]
+        finally:
+            await channel.stop()
+
+    https = {"X-Forwarded-Proto": "https"}
+    plain = WebChannel(engine, sessionmaker, "127.0.0.1", 0, demo=False)
+    assert "Secure" not in await cookie_of(plain, https)  # anyone may send that header
+    proxied = WebChannel(
+        engine, sessionmaker, "127.0.0.1", 0, demo=False, trusted_proxies="127.0.0.1"
+    )
+    assert "Secure" in await cookie_of(proxied, https)
+    assert "Secure" not in await cookie_of(proxied, {})
+    public = WebChannel(
+        engine, sessionmaker, "127.0.0.1", 0, demo=False, public_url="https://bot.example.org/"
+    )
+    assert "Secure" in await cookie_of(public, {})
+
+
+async def test_demo_refuses_a_database_with_an_organisation_of_its_own(
+    org: Org, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Before: `thidua demo` silently added demo people and an officer login to real data."""
+    with pytest.raises(DemoRefused, match="CDCS-THPT"):
+        await load_demo(sessionmaker, today=date(2027, 1, 10))
+    async with sessionmaker() as session:
+        demo_officer = await session.scalar(select(Person).where(Person.phone == "0983444555"))
+    assert demo_officer is None
+
+
+async def test_demo_loads_again_on_its_own_data(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    assert "Demo loaded" in await load_demo(sessionmaker, today=date(2027, 1, 10))
+    assert "Demo loaded" in await load_demo(sessionmaker, today=date(2027, 1, 10))
+
+
+async def test_a_stranger_typing_a_members_phone_and_name_gets_nothing(
+    web: WebChannel, org: Org, sessionmaker
+) -> None:
+    """Before: "Số này có trong danh sách công đoàn", then the roster name made the stranger
+    that member, with her phone, unit and position in /dulieucuatoi."""
+    code = await new_invite(sessionmaker, "member", "CDCS-MAY")
+    seen = []
+    for phone in ("0912 345 678", "0987 000 111"):  # Nguyễn Thị Hoa's, and nobody's
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as jar:
+            stranger = browser(jar, web)
+            await stranger.signin(code=code)
+            await stranger.say(phone)
+            await stranger.tap("không có mã")
+            await stranger.tap("Đúng")
+            await stranger.say("Nguyễn Thị Hoa")
+            await stranger.say("/dulieucuatoi")
+            await stranger.say("/dangky")
+            async with jar.get(web.url + "api/me") as me:
+                assert (await me.json())["name"] is None
+            bot_said = [m["text"] for m in stranger.messages if m["from"] == "bot"]
+            seen.append("\n".join(bot_said).replace(phone.replace(" ", ""), "PHONE"))
+    assert seen[0] == seen[1]
+    assert "Tổ trưởng" not in seen[0] and "chờ" in seen[0]
+    async with sessionmaker() as session:
+        linked = await session.scalar(
+            select(func.count())
+            .select_from(ChannelIdentity)
+            .where(ChannelIdentity.channel == "web", ChannelIdentity.person_id.is_not(None))
+        )
+    assert linked == 0

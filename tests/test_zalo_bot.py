@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.telegram import TelegramChannel
+from bot.channels.web import MAX_BODY
 from bot.channels.zalo_bot import MAX_TEXT, ZaloBotChannel, parse_update, render_parts
 from bot.delivery import DeliveryError
 from bot.outbox import OutboxDispatcher
@@ -34,6 +35,7 @@ from storage.models import ChannelIdentity, ProcessedUpdate, Registration
 from tests.factories import make_org
 from tests.fakes import DEFAULT_TOKEN, FakeBotAPI, TgUser
 from tests.fakes.zalo_bot import DEFAULT_ZALO_TOKEN, FakeZaloBotAPI, ZaloUser
+from tests.proof import personal_code
 from tests.waiting import patience
 
 JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)  # 09:00 in Hà Nội, before the deadline
@@ -93,24 +95,52 @@ async def zalo(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[
             await stopped(channel, task)
 
 
-async def sign_up(user: ZaloUser, phone: str = "0987 654 321") -> str:
-    """Onboard a new member by typing only: returns the welcome text with the menu."""
+async def sign_up(user: ZaloUser, code: str, phone: str = "0987 654 321") -> str:
+    """Onboard a roster member by typing only (a typed phone is proven by the personal code
+    from the leader): returns the welcome text with the menu."""
     await user.say("/start", "0912 345 678")  # the phone question, with an example
-    await user.say(phone, "công đoàn cơ sở")
+    await user.say(phone, "mã cá nhân")
+    return await user.say(code.lower(), "Công ty May Bắc Kạn")
+
+
+async def test_a_newcomer_typing_only_waits_for_the_leader(zalo: Zalo) -> None:
+    user = zalo.user()
+    await user.say("/start", "0912 345 678")
+    await user.say("0987 654 321", "mã cá nhân")
+    await user.say("1", "công đoàn cơ sở")  # "Tôi không có mã", by number
     picks = await user.say("may bac kan", "Công ty May")
     assert re.search(r"^1\. Công đoàn cơ sở Công ty May Bắc Kạn", picks, re.M), picks
     await user.say("1", "Nguyễn Văn An")  # by number; then the full name, with an example
-    return await user.say("trần văn bình", "Công ty May Bắc Kạn")
+    waiting = await user.say("trần văn bình", "chờ")
+    assert "xác nhận" in waiting
 
 
 # --- the member's journey --------------------------------------------------------------------
+
+
+async def test_a_members_phone_and_name_get_a_stranger_nothing(zalo: Zalo) -> None:
+    """Issue 12, typed on Zalo: the same replies for a rostered and an unrostered phone, and
+    the roster name typed back makes nobody that member."""
+    answers = []
+    for user_id, phone in (("s-roster", "0912 345 678"), ("s-none", "0987 000 111")):
+        user = zalo.user(user_id, "Người lạ")
+        said = [await user.say("/start", "0912 345 678")]
+        said.append(await user.say(phone, "mã cá nhân"))
+        said.append(await user.say("1", "công đoàn cơ sở"))
+        said.append(await user.say("may bac kan", "Công ty May"))
+        said.append(await user.say("1", "Nguyễn Văn An"))
+        said.append(await user.say("nguyen thi hoa", "chờ"))
+        said.append(await user.say("/dulieucuatoi", "chờ"))
+        answers.append([text.replace(phone.replace(" ", ""), "PHONE") for text in said])
+    assert answers[0] == answers[1]
+    assert not any("Tổ trưởng" in text for text in answers[0])
 
 
 async def test_sign_up_and_register_a_title_by_typing_numbers_and_labels(
     zalo: Zalo, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     user = zalo.user()
-    welcome = await sign_up(user)
+    welcome = await sign_up(user, await personal_code(sessionmaker, now=JAN_10))
     assert "Trần Văn Bình" in welcome
     with use_locale("vi"):
         register = _("📝 Register a title")
@@ -141,7 +171,7 @@ async def test_sign_up_and_register_a_title_by_typing_numbers_and_labels(
 async def test_navigation_words_are_listed_and_typed(zalo: Zalo) -> None:
     user = zalo.user()
     await user.say("/start", "0912 345 678")
-    asked = await user.say("0987654321", "công đoàn cơ sở")
+    asked = await user.say("0987654321", "mã cá nhân")
     with use_locale("vi"):
         back = _("« Back").strip("« ")
     assert back in asked  # "(Bạn cũng có thể gõ: Quay lại · Hủy)"
@@ -164,7 +194,7 @@ async def test_the_same_message_delivered_twice_is_answered_once_even_after_a_re
     await user.say("/start", "0912 345 678")
     phone = user.update("message.text.received", text="0987654321")
     await user.push(phone)
-    await user.wait_for("công đoàn cơ sở")
+    await user.wait_for("mã cá nhân")
     await zalo.server.push(phone)  # Zalo sends it again
     await until(lambda: zalo.channel.runner.duplicates == 1)
     assert len(user.since_last_action()) == 1
@@ -177,7 +207,7 @@ async def test_the_same_message_delivered_twice_is_answered_once_even_after_a_re
         await until(lambda: channel.runner.duplicates == 1)
         assert len(user.since_last_action()) == 1
         # ... and goes on with the conversation where it was.
-        await user.say("may bac kan", "Công ty May")
+        await user.say("toi khong co ma", "công đoàn cơ sở")
     finally:
         await stopped(channel, task)
     async with sessionmaker() as session:
@@ -319,7 +349,8 @@ async def hooked(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterato
             webhook_secret=WEBHOOK_SECRET,
             retry_delay=0.01,
         )
-        root = web.Application()  # the composition root's web server, say
+        # The composition root's web server: the web chat's, with its 16 KB body limit.
+        root = web.Application(client_max_size=MAX_BODY)
         root.add_routes(channel.webhook_routes(channel.webhook_path))  # "/zalo/webhook"
         runner = web.AppRunner(root, handle_signals=False)
         await runner.setup()
@@ -340,9 +371,32 @@ async def test_webhook_mode_registers_the_secret_and_answers_updates(hooked: Hoo
     assert hooked.server.deliveries[-1][0] == 200
 
     hooked.server.flat_webhooks = True  # the same, without the envelope
-    await user.say("0987654321", "công đoàn cơ sở")
+    await user.say("0987654321", "mã cá nhân")
     # Long polling is not used while the webhook is set.
     assert hooked.server.calls_of("getUpdates") == []
+
+
+async def test_webhook_takes_zalos_own_256_kb_and_refuses_deep_json_with_a_4xx(
+    hooked: Hooked,
+) -> None:
+    """Before: a 24 KB update hit the web chat's 16 KB limit; deep JSON gave a 500."""
+    user = ZaloUser(hooked.server, "long-writer")
+    update = user.update("message.text.received", text="/start")
+    update["padding"] = "x" * 24 * 1024
+    assert await hooked.server.deliver(update) == 200
+    await user.wait_for("0912 345 678")
+    deep = b'{"ok": true, "result": ' + b"[" * 8000 + b"]" * 8000 + b"}"
+    headers = {"X-Bot-Api-Secret-Token": WEBHOOK_SECRET, "Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as client:
+        async with client.post(hooked.url, data=deep, headers=headers) as resp:
+            assert resp.status == 400
+        headers["X-Bot-Api-Secret-Token"] = "wrong"
+        async with client.post(hooked.url, data=deep, headers=headers) as resp:
+            assert resp.status == 401
+        update["padding"] = "x" * 300 * 1024
+        headers["X-Bot-Api-Secret-Token"] = WEBHOOK_SECRET
+        async with client.post(hooked.url, json=update, headers=headers) as resp:
+            assert resp.status == 413
 
 
 async def test_webhook_with_a_wrong_or_missing_secret_is_rejected(hooked: Hooked) -> None:

@@ -49,6 +49,7 @@ from tests.fakes.zalo_oa import (
     OASent,
     OAUser,
 )
+from tests.proof import personal_code
 
 JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)
 TOKENS = "zalo_oa.tokens"
@@ -139,17 +140,12 @@ async def test_follow_starts_onboarding_and_buttons_register_a_title(
     user = oa.user()
     assert await user.follow() == 200
     await user.wait_for("0912 345 678")  # following the OA opens onboarding
-    unit = await user.say("0987 654 321", "công đoàn cơ sở")
+    code = await user.say("0987 654 321", "mã cá nhân")
     with use_locale("vi"):
-        back, cancel = _("« Back"), _("✖ Cancel")
-    assert unit.titles == [back, cancel]
-
-    await user.send("may bac kan")
-    picks = await user.wait_for("Công ty May")
-    assert any("Công ty May Bắc Kạn" in t for t in picks.titles)
-    await user.tap("Công ty May")  # the payload (the label) comes back as text
-    await user.wait_for("Nguyễn Văn An")
-    await user.send("Trần Văn Bình")
+        no_code, back, cancel = _("I have no code"), _("« Back"), _("✖ Cancel")
+    assert code.titles == [no_code, back, cancel]
+    # A typed phone is proven by the personal code from the leader (issue 12).
+    await user.send((await personal_code(sessionmaker, now=JAN_10)).lower())
     menu = await user.wait_for("Công ty May Bắc Kạn")
 
     if menu.buttons:
@@ -174,13 +170,15 @@ async def test_follow_starts_onboarding_and_buttons_register_a_title(
     assert reg is not None and reg.title_code == "LDTT"
 
 
-async def test_a_known_person_who_follows_again_is_greeted(oa: Harness) -> None:
+async def test_a_known_person_who_follows_again_is_greeted(
+    oa: Harness, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
     user = oa.user()
     await user.follow()
     await user.wait_for("0912 345 678")
     await user.send("0912345678")  # the rostered member of the factory, typed
-    await user.wait_for("họ và tên")  # a typed number is confirmed by the roster name
-    await user.send("Nguyễn Thị Hoa")
+    await user.wait_for("mã cá nhân")  # a typed number is proven by her personal code
+    await user.send(await personal_code(sessionmaker, phone="0912345678", now=JAN_10))
     await user.wait_for("Công ty May Bắc Kạn")
     assert await user.unfollow() == 200  # only logged
     await user.follow()
@@ -440,3 +438,71 @@ async def test_outside_the_interaction_window_is_reported_as_unreachable(
     async with sessionmaker() as session:
         row = await session.scalar(select(OutboxMessage))
     assert row is not None and row.outcome == "unreachable" and row.attempts == 1
+
+
+# --- hostile webhook calls (issue 12) ---------------------------------------------------------
+
+
+async def test_an_old_event_is_refused_even_with_a_good_signature(oa: Harness) -> None:
+    """Before: an event dated 2020 was processed, and signed bytes again after 7 days."""
+    user = oa.user("replayer")
+    old = user.text_event("/start")
+    old["timestamp"] = "1577836800000"  # 2020-01-01
+    assert await oa.oa.post_event(old) == 400
+    eleven_minutes = str(int(datetime.now(UTC).timestamp() * 1000) - 11 * 60 * 1000)
+    late = user.text_event("/start")
+    late["timestamp"] = eleven_minutes
+    assert await oa.oa.post_event(late) == 400
+    await asyncio.sleep(0.3)
+    assert oa.oa.messages("replayer") == []
+    # A fresh one goes through.
+    assert await oa.oa.post_event(user.text_event("/start")) == 200
+    await user.wait_for("0912 345 678")
+
+
+async def test_a_deeply_nested_body_gets_a_4xx_not_a_500(oa: Harness) -> None:
+    """Before: 8,000 nested arrays gave a 500 with a traceback, before the signature check."""
+    user = oa.user("nester")
+    event = user.text_event("/start")
+    deep = b"[" * 8000 + b"]" * 8000
+    raw = json.dumps(event).encode()[:-1] + b', "x": ' + deep + b"}"
+    unsigned = "mac=" + "0" * 64
+    assert await oa.oa.post_event(event, signature=unsigned, body=raw) == 403
+    signed = oa.oa.sign(raw, event["timestamp"])
+    assert await oa.oa.post_event(event, signature=signed, body=raw) == 400
+    await asyncio.sleep(0.3)
+    assert oa.oa.messages("nester") == []
+
+
+async def test_a_signed_24_kb_message_passes_the_web_chats_server(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Before: the OA route sat behind the web chat's 16 KB limit and refused it."""
+    from bot.channels.web import MAX_BODY
+
+    await make_org(sessionmaker)
+    engine = build_engine(sessionmaker, EngineConfig(now=lambda: JAN_10))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/zalo-oa/webhook"
+    async with FakeZaloOA() as fake:
+        channel = new_channel(engine, fake)
+        app = web.Application(client_max_size=MAX_BODY)  # the web chat's server
+        app.add_routes(channel.webhook_routes("/zalo-oa/webhook"))
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        fake.webhook_url = url
+        await channel.start()
+        try:
+            user = OAUser(fake, "long-writer")
+            event = user.text_event("/start")
+            event["padding"] = "x" * 24 * 1024
+            assert await fake.post_event(event) == 200
+            await user.wait_for("0912 345 678")
+            event = user.text_event("/start")
+            event["padding"] = "x" * 300 * 1024  # above Zalo's own 256 KB
+            assert await fake.post_event(event) == 413
+        finally:
+            await channel.stop()
+            await runner.cleanup()

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import random
 import re
@@ -71,6 +70,7 @@ from aiogram.types import (
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot.channels.updates import BadBody, as_dict, load_json
 from bot.delivery import MAX_BACKOFF, DeliveryError, call_with_retry
 from handlers.engine.prompt import (
     NAV_IDS,
@@ -526,14 +526,23 @@ class TelegramChannel:
         if raw is None:
             return web.json_response({"ok": False, "description": "Too large"}, status=413)
         try:
-            body = json.loads(raw)
+            body = load_json(raw)
+        except BadBody:
+            return web.json_response({"ok": False, "description": "Bad JSON"}, status=400)
+        try:
             update = Update.model_validate(body, context={"bot": self.bot})
-        except ValueError as exc:
-            if not isinstance(exc, ValidationError):
-                return web.json_response({"ok": False, "description": "Bad JSON"}, status=400)
+        except ValidationError as exc:
             # It can never be read: a non-2xx would have it re-sent forever, and hold up
-            # the chat's later updates behind it.
-            log.error("unreadable Telegram update dropped: %s", str(exc)[:300])
+            # the chat's later updates behind it. Logged by where and what is wrong, never
+            # with the values: they are the person's words.
+            log.error(
+                "unreadable Telegram update %s dropped: %s",
+                as_dict(body).get("update_id", "?"),
+                "; ".join(
+                    f"{'.'.join(str(part) for part in error['loc'])}: {error['type']}"
+                    for error in exc.errors(include_url=False, include_input=False)[:5]
+                ),
+            )
             return web.json_response({"ok": True})
         return await self._take(update)
 

@@ -8,7 +8,11 @@ Who is who: a person signs in with a sign-in code (an invite from `thidua invite
 conversation then starts with "/start <code>", as a Telegram deep link would) or, in demo mode,
 by picking a demo role. The browser gets a random token in an HttpOnly, SameSite=Strict cookie;
 the database keeps only its hash, mapped to the web address ``Address("web", external_id)``
-that the engine, the outbox and the logs see. The token itself is never an address.
+that the engine, the outbox and the logs see. The token itself is never an address. The
+cookie is Secure when the page is https: directly, by THIDUA_PUBLIC_URL, or as told by a proxy
+in THIDUA_TRUSTED_PROXIES. Sign-in codes are throttled in the database, per client address
+(failures) and per code. A new sign-in is a new web chat: the person reaches their own
+account again through the same proof as anyone who types a phone (handlers.flows.onboarding).
 
 Every bubble (the person's, the bot's, and messages queued by others through the outbox) is
 kept in ``web_messages``: a reload shows the conversation, and the page polls for new ones.
@@ -42,6 +46,7 @@ from bot.outbox import OutboxDispatcher
 from handlers.engine.prompt import NAV_IDS, Address, Incoming, Reply
 from handlers.engine.runner import Engine
 from handlers.i18n import _, current_locale, use_locale
+from storage.claims import count_since, record_attempts
 from storage.invites import find_valid_invite
 from storage.models import ChannelIdentity, Person, WebMessage, WebSession
 from storage.normalize import MAX_ID, parse_id
@@ -64,6 +69,11 @@ SESSION_LIFETIME = timedelta(days=180)
 # last_seen_at is written at most this often, not on every poll.
 TOUCH_EVERY = timedelta(minutes=10)
 MAX_BODY = 16 * 1024
+# Sign-in limits, counted in the database (all processes, across restarts): failed codes per
+# client address, and sign-ins per code (a leaked code hammered from many addresses).
+SIGNIN_WINDOW = timedelta(minutes=15)
+SIGNIN_FAILURES = 10
+SIGNIN_PER_CODE = 60
 MAX_TEXT = 4000
 MAX_CODE = 64
 MAX_CHOICE_ID = 64
@@ -124,6 +134,8 @@ class WebChannel:
         *,
         demo: bool,
         also_listen: tuple[tuple[str, int], ...] = (),
+        public_url: str | None = None,
+        trusted_proxies: str | Iterable[str] = (),
     ) -> None:
         self.engine = engine
         self.sessionmaker = sessionmaker
@@ -132,6 +144,11 @@ class WebChannel:
         self.demo = demo
         # More (host, port) addresses the same server answers on (the webhooks' own port).
         self.also_listen = also_listen
+        # Served as https to people (a TLS proxy in front): cookies are Secure.
+        self.public_https = (urlsplit(public_url).scheme == "https") if public_url else False
+        if isinstance(trusted_proxies, str):
+            trusted_proxies = trusted_proxies.split(",")
+        self.trusted_proxies = frozenset(p.strip() for p in trusted_proxies if p.strip())
         self.app = self._make_app()
         self._runner: web.AppRunner | None = None
 
@@ -235,17 +252,67 @@ class WebChannel:
             {"signed_in": external_id is not None, "name": name, "demo": self.demo}
         )
 
+    def client_address(self, request: web.Request) -> str:
+        """Who is asking: the peer, or what a trusted proxy says the client was."""
+        peer = request.remote or "-"
+        if peer not in self.trusted_proxies:
+            return peer
+        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+        # The nearest hop not one of our proxies: hops further left are the client's to write.
+        for hop in reversed([h for h in hops if h]):
+            if hop not in self.trusted_proxies:
+                return hop[:60]
+        return peer
+
+    def is_https(self, request: web.Request) -> bool:
+        """Whether the person's browser talks https to us (directly or through our proxy)."""
+        if request.secure or self.public_https:
+            return True
+        if (request.remote or "") in self.trusted_proxies:
+            proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
+            return proto.lower() == "https"
+        return False
+
+    async def _throttled(self, request: web.Request, code: str | None) -> bool:
+        """Too many failed sign-ins from this address, or too many with this code."""
+        now = utcnow()
+        address_key = f"signin:addr:{self.client_address(request)}"
+        async with self.sessionmaker() as session:
+            if await count_since(session, [address_key], now - SIGNIN_WINDOW) >= SIGNIN_FAILURES:
+                return True
+            if code is not None:
+                code_key = f"signin:code:{_hash(code)[:32]}"
+                if await count_since(session, [code_key], now - SIGNIN_WINDOW) >= SIGNIN_PER_CODE:
+                    return True
+        return False
+
+    async def _count_signin(self, request: web.Request, code: str, *, failed: bool) -> None:
+        keys = [f"signin:code:{_hash(code)[:32]}"]
+        if failed:
+            keys.append(f"signin:addr:{self.client_address(request)}")
+        async with self.sessionmaker() as session, session.begin():
+            await record_attempts(session, keys, utcnow())
+
     async def signin(self, request: web.Request) -> web.Response:
         """Sign in with a code (an invite) or, in demo mode, a demo role; sets the cookie."""
         body = await self._json(request)
         code, role = body.get("code"), body.get("role")
         now = self.engine.config.now() if self.engine.config.now else utcnow()
         if isinstance(code, str) and code.strip():
-            code = code.strip()
+            code = code.strip()[: MAX_CODE + 1]
+            if await self._throttled(request, code):
+                raise self._error(
+                    web.HTTPTooManyRequests,
+                    _(
+                        "Too many sign-in attempts. Please wait a quarter of an hour, then "
+                        "try again."
+                    ),
+                )
             async with self.sessionmaker() as session:
                 invite = (
                     await find_valid_invite(session, code, now) if len(code) <= MAX_CODE else None
                 )
+            await self._count_signin(request, code, failed=invite is None)
             if invite is None:
                 raise self._error(
                     web.HTTPForbidden,
@@ -284,8 +351,9 @@ class WebChannel:
             path="/",
             httponly=True,
             samesite="Strict",
-            # On a LAN the page is plain http; behind a TLS proxy the cookie stays on https.
-            secure=request.secure,
+            # On a LAN the page is plain http; behind a TLS proxy (THIDUA_PUBLIC_URL https,
+            # or X-Forwarded-Proto from a THIDUA_TRUSTED_PROXIES address) it stays on https.
+            secure=self.is_https(request),
         )
         return response
 

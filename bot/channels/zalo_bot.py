@@ -32,7 +32,7 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.channels.updates import UpdateRunner, as_dict
+from bot.channels.updates import BadBody, UpdateRunner, as_dict, load_json, read_body
 from bot.config import Settings
 from bot.delivery import Blocked, DeliveryError, RateLimited, TransientError, call_with_retry
 from handlers.engine.prompt import Address, Incoming, IncomingFile, Reply, Result
@@ -420,13 +420,14 @@ class ZaloBotChannel:
         if not secret_matches(request.headers.get(SECRET_HEADER), self._webhook_secret):
             log.warning("Zalo webhook call with a wrong secret from %s", request.remote)
             return web.json_response({"ok": False, "description": "Unauthorized"}, status=401)
-        # The app's client_max_size refuses huge bodies before they are read in full.
-        raw = await request.read()
-        if len(raw) > MAX_WEBHOOK_BYTES:
+        # Read only after the secret matched, up to Zalo's own limit, then parsed with a
+        # bound on nesting.
+        raw = await read_body(request, MAX_WEBHOOK_BYTES)
+        if raw is None:
             return web.json_response({"ok": False, "description": "Too large"}, status=413)
         try:
-            body = json.loads(raw)
-        except ValueError:
+            body = load_json(raw)
+        except BadBody:
             return web.json_response({"ok": False, "description": "Bad JSON"}, status=400)
         if self._closing:
             # Not 200: Zalo keeps the update and delivers it again to the restarted bot.

@@ -4,7 +4,10 @@ For organisations with a verified OA. Zalo posts events to a webhook, signed in
 ``X-ZEvent-Signature: mac=<hex>`` with hex = SHA-256(app_id + raw body + timestamp + OA
 secret) (plain SHA-256, not HMAC), and wants a 200 within 2 seconds: the event is checked and
 queued, and the engine runs in a background task. It re-sends events it believes lost, so
-messages are de-duplicated on ``msg_id`` in the database.
+messages are de-duplicated on ``msg_id`` in the database. Nothing is parsed before the
+signature holds (the body is read up to Zalo's 256 KB, the timestamp found in the raw bytes),
+JSON nested too deeply is a 400, and an event older than 10 minutes is refused: the receipts
+are kept for days, so signed bytes replayed later are never answered twice.
 
 Replies go to ``/v3.0/oa/message/cs``. Up to five choices (navigation included) travel as
 "query" buttons whose payload is the choice's label: a tap arrives as the person's own text,
@@ -26,9 +29,10 @@ import hmac
 import json
 import logging
 import mimetypes
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -38,7 +42,7 @@ from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.channels.updates import UpdateRunner, as_dict
+from bot.channels.updates import BadBody, UpdateRunner, as_dict, load_json, read_body
 from bot.channels.zalo_bot import file_notice, render_reply, unreadable_text
 from bot.config import Settings
 from bot.delivery import Blocked, DeliveryError, RateLimited, TransientError, call_with_retry
@@ -78,6 +82,26 @@ class OAError(Exception):
 
 
 # --- pure conversions (no network) ----------------------------------------------------------
+
+
+# Events are answered within seconds; an older one is a replay of signed bytes. The update
+# receipts are kept far longer (7 days), so every accepted event is also de-duplicated.
+MAX_EVENT_AGE = timedelta(minutes=10)
+_TIMESTAMP = re.compile(rb'"timestamp"\s*:\s*"?(\d{1,20})"?')
+
+
+def _timestamps(raw: bytes) -> list[str]:
+    """Every "timestamp" value in the body, in order (the event's own is one of them)."""
+    return [m.group(1).decode() for m in _TIMESTAMP.finditer(raw)][:8]
+
+
+def _recent(timestamp: str, now: datetime) -> bool:
+    """Whether an event's timestamp (milliseconds since 1970) is within MAX_EVENT_AGE."""
+    try:
+        at = datetime.fromtimestamp(int(timestamp) / 1000, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return False
+    return abs(now - at) <= MAX_EVENT_AGE
 
 
 def signature(app_id: str, body: bytes, timestamp: str, secret: str) -> str:
@@ -479,19 +503,34 @@ class ZaloOAChannel:
         header = request.headers.get(SIGNATURE_HEADER)
         if not header:
             return web.json_response({"error": 401, "message": "missing signature"}, status=401)
-        raw = await request.read()
-        if len(raw) > MAX_WEBHOOK_BYTES:
+        raw = await read_body(request, MAX_WEBHOOK_BYTES)
+        if raw is None:
             return web.json_response({"error": 413, "message": "too large"}, status=413)
-        try:
-            event = json.loads(raw)
-        except ValueError:
-            return web.json_response({"error": 400, "message": "bad JSON"}, status=400)
-        event = as_dict(event)
-        timestamp = str(event.get("timestamp") or "")
-        # Our own app id, not the body's: a forger cannot choose what is hashed.
-        if not signature_matches(header, self.app_id, raw, timestamp, self._webhook_secret):
+        # The signature covers the body and its timestamp: the candidates are found in the
+        # raw bytes, so nothing is parsed before the signature holds (our own app id, not
+        # the body's: a forger cannot choose what is hashed).
+        signed = next(
+            (
+                stamp
+                for stamp in _timestamps(raw)
+                if signature_matches(header, self.app_id, raw, stamp, self._webhook_secret)
+            ),
+            None,
+        )
+        if signed is None:
             log.warning("Zalo OA webhook with a wrong signature from %s", request.remote)
             return web.json_response({"error": 403, "message": "bad signature"}, status=403)
+        try:
+            event = as_dict(load_json(raw))
+        except BadBody:
+            return web.json_response({"error": 400, "message": "bad JSON"}, status=400)
+        if str(event.get("timestamp") or "") != signed:
+            return web.json_response({"error": 403, "message": "bad signature"}, status=403)
+        if not _recent(signed, utcnow()):
+            # Signed bytes replayed later are refused; within the window the de-dup on
+            # msg_id (kept for days) answers each event once.
+            log.warning("Zalo OA event dated %s refused: older than %s", signed, MAX_EVENT_AGE)
+            return web.json_response({"error": 400, "message": "event too old"}, status=400)
         if self._closing:
             # Not 200: Zalo keeps the event and delivers it again to the restarted bot.
             return web.json_response({"error": 503, "message": "restarting"}, status=503)

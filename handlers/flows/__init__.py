@@ -8,6 +8,7 @@ from handlers.engine.flow import Ctx, EngineConfig, Finish, Flow, Go, Switch
 from handlers.engine.runner import CommandFn, Engine
 from handlers.flows.broadcast import BROADCAST_ACTIONS, BROADCAST_FLOW
 from handlers.flows.campaign_info import cmd_campaign_info
+from handlers.flows.claims import CLAIM_ACTIONS
 from handlers.flows.initiatives import INITIATIVE_FLOW
 from handlers.flows.leader import LEADER_FLOWS
 from handlers.flows.link import LINK_COMMAND, cmd_link
@@ -44,7 +45,12 @@ async def cmd_start(ctx: Ctx, arg: str) -> Go | None:
 
 def default_actions() -> dict[str, CommandFn]:
     """Buttons on notifications ("!name:arg"); see Engine.actions."""
-    return {**reminder_actions(default_flows()), **REVIEW_ACTIONS, **BROADCAST_ACTIONS}
+    return {
+        **reminder_actions(default_flows()),
+        **REVIEW_ACTIONS,
+        **BROADCAST_ACTIONS,
+        **CLAIM_ACTIONS,
+    }
 
 
 def default_commands() -> dict[str, CommandFn]:

@@ -34,16 +34,19 @@ from storage.models import (
     InitiativeAuthor,
     Person,
     RegistrationStatus,
+    Role,
     Unit,
 )
 from storage.repo import (
     LIVE_STATUSES,
+    ancestor_ids,
     audit,
     next_receipt_no,
     person_initiatives,
     titles_by_code,
     unit_people_matching,
 )
+from storage.units import has_role_on
 
 INITIATIVE = "initiative"
 
@@ -289,7 +292,7 @@ def _add_coauthor(ctx: Ctx, person_id: int | None, name: str) -> bool:
 
 async def _matches(ctx: Ctx) -> list[Person]:
     person = ctx.require_person()
-    if person.unit_id is None:
+    if person.unit_id is None or not await may_see_roster(ctx, person, person.unit_id):
         return []
     taken = [a["person_id"] for a in _coauthors(ctx) if a["person_id"] is not None]
     return await unit_people_matching(
@@ -297,6 +300,20 @@ async def _matches(ctx: Ctx) -> list[Person]:
         person.unit_id,
         fold(ctx.data.get("query", "")),
         exclude_ids=[person.id, *taken],
+    )
+
+
+async def may_see_roster(ctx: Ctx, person: Person, unit_id: int) -> bool:
+    """Only proven members of the unit (their membership confirmed) and its leaders.
+
+    A newcomer who named a unit is not on its roster until the leader confirms them, so
+    declaring oneself a member of any unit does not list its people.
+    """
+    if await has_role_on(ctx.session, person.id, [unit_id], Role.MEMBER):
+        return True
+    unit = await ctx.session.get(Unit, unit_id)
+    return unit is not None and await has_role_on(
+        ctx.session, person.id, ancestor_ids(unit), Role.LEADER
     )
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.engine.flow import Again, Answer, Ctx, Edit, Finish, Flow, Go, Next, Step, Switch
 from handlers.engine.prompt import Choice, InputKind, Prompt, Reply
+from handlers.flows.claims import say_personal_codes
 from handlers.flows.common import (
     answer_open_campaign,
     ask_open_campaign,
@@ -47,6 +48,7 @@ from storage.models import (
     Unit,
     UnitSubmission,
 )
+from storage.reminders import claim
 from storage.repo import (
     audit,
     campaigns_for_unit,
@@ -69,6 +71,8 @@ from storage.units import (
 )
 
 COLLECTIVE = "collective"
+# The reminder a leader sends with one tap (reminder_log kind): at most once a day a member.
+NUDGE = "nudge"
 UNIT_STATUS = "unit_status"
 ON_BEHALF = "on_behalf"
 SUBMIT = "submit"
@@ -518,6 +522,7 @@ async def ask_report(ctx: Ctx) -> Prompt | Go:
     choices: list[Choice] = []
     if missing and not ctx.data.get("reminded") and registration_open(campaign, ctx.today):
         choices.append(Choice("remind", _("🔔 Remind those who have not registered")))
+    choices.append(Choice("codes", _("🔑 Personal codes for those not in the bot yet")))
     if page + 1 < pages:
         choices.append(Choice("next", _("Next page »")))
     if page > 0:
@@ -535,6 +540,11 @@ async def answer_report(ctx: Ctx, answer: Answer) -> Go:
         return Next("report")
     if answer.choice == "remind":
         await _remind(ctx)
+        return Next("report")
+    if answer.choice == "codes":
+        found = await _unit_and_campaign(ctx)
+        if found is not None:
+            await say_personal_codes(ctx, found[0])
         return Next("report")
     return Finish()
 
@@ -567,7 +577,16 @@ async def _remind(ctx: Ctx) -> None:
             )
         )
 
-    sent = await notify(ctx, sorted(reachable), make_reply)
+    # Once a day per member, whoever taps and however often (in the database: a second
+    # leader, another chat or a restart does not send it again).
+    fresh = await claim(
+        ctx.session,
+        campaign.id,
+        NUDGE,
+        [(person_id, f"{NUDGE}:{ctx.today.isoformat()}", None) for person_id in sorted(reachable)],
+    )
+    sent = await notify(ctx, sorted(person_id for person_id, _key in fresh), make_reply)
+    already = len(reachable) - len(fresh)
     ctx.data["reminded"] = True
     audit(
         ctx.session,
@@ -578,14 +597,21 @@ async def _remind(ctx: Ctx) -> None:
         via="chat",
         campaign_id=campaign.id,
         sent=sent,
-        no_chat=len(wanted) - sent,
+        already_today=already,
+        no_chat=len(wanted) - len(reachable),
         muted=muted,
     )
     lines = [_("🔔 Reminder sent to {n} people.").format(n=sent)]
-    if len(wanted) - sent:
+    if already:
+        lines.append(
+            _("{n} were already reminded today; they are reminded at most once a day.").format(
+                n=already
+            )
+        )
+    if len(wanted) - len(reachable):
         lines.append(
             _("{n} do not use the bot yet: please remind them in person.").format(
-                n=len(wanted) - sent
+                n=len(wanted) - len(reachable)
             )
         )
     if muted:

@@ -10,8 +10,15 @@ from __future__ import annotations
 from handlers.engine.flow import Ctx, Finish, Go
 from handlers.engine.prompt import Address, Outgoing, Reply
 from handlers.i18n import _, use_locale
+from storage.claims import (
+    MAX_FAILURES,
+    attach_identity,
+    chat_key,
+    failure_count,
+    record_failure,
+)
 from storage.links import issue_link_code, normalise_link_code, usable_link_code, use_link_code
-from storage.models import Person
+from storage.models import ChannelIdentity, Person
 from storage.repo import audit, identity_on_channel
 
 LINK_COMMAND = "lienket"
@@ -51,9 +58,20 @@ async def _redeem(ctx: Ctx, arg: str) -> Go | None:
             ).format(name=ctx.person.full_name)
         )
         return None
+    # Link codes and personal codes are one kind: wrong ones count here as in onboarding.
+    keys = [chat_key(ctx.identity.channel, ctx.identity.external_id)]
+    if await failure_count(ctx.session, keys, ctx.now) >= MAX_FAILURES:
+        ctx.say(
+            _(
+                "Too many wrong codes from this chat. For your safety, codes are not "
+                "accepted here until tomorrow."
+            )
+        )
+        return None
     code = normalise_link_code(arg)
     link = await usable_link_code(ctx.session, code, ctx.now) if code else None
     if link is None:
+        await record_failure(ctx.session, keys, ctx.now)
         ctx.say(
             _(
                 "This link code does not work: it may be mistyped, used already or older than "
@@ -65,20 +83,12 @@ async def _redeem(ctx: Ctx, arg: str) -> Go | None:
     if person is None:
         return None
     channel = ctx.identity.channel
-    other = await identity_on_channel(ctx.session, person.id, channel)
-    if other is not None and other.id != ctx.identity.id:
-        ctx.say(
-            _(
-                "{name} already uses another account in this app. If that is you and you "
-                "changed accounts, please ask your union officer for help."
-            ).format(name=person.full_name)
-        )
-        return None
     if not await use_link_code(ctx.session, link, ctx.identity.id, ctx.now):
         ctx.say(_("This link code has just been used. Type /lienket in your other app again."))
         return None
-    ctx.identity.person_id = person.id
-    ctx.identity.person = person
+    # The code is proof: an older chat of the person in this app (a new account, a new
+    # browser) is signed out rather than locking them out of their own records.
+    old = await attach_identity(ctx.session, ctx.identity, person, ctx.now)
     ctx.person = person
     audit(
         ctx.session,
@@ -89,8 +99,10 @@ async def _redeem(ctx: Ctx, arg: str) -> Go | None:
         via="chat",
         channel=channel,
         method="code",
+        **({"unlinked_identity_id": old.id} if old is not None else {}),
     )
-    await _tell_issuer(ctx, person, link.issued_via, channel)
+    await tell_code_issuer(ctx, person, link.issued_via, channel)
+    tell_signed_out(ctx, old, person)
     ctx.say(
         _(
             "Done, {name}: this chat is now linked to your account. You see the same "
@@ -100,7 +112,7 @@ async def _redeem(ctx: Ctx, arg: str) -> Go | None:
     return Finish()
 
 
-async def _tell_issuer(ctx: Ctx, person: Person, issued_via: str, linked_on: str) -> None:
+async def tell_code_issuer(ctx: Ctx, person: Person, issued_via: str, linked_on: str) -> None:
     """Say on the app that issued the code that it was used: a stolen code does not go unseen."""
     issuer = await identity_on_channel(ctx.session, person.id, issued_via)
     if issuer is None or issuer.id == ctx.identity.id:
@@ -111,6 +123,21 @@ async def _tell_issuer(ctx: Ctx, person: Person, issued_via: str, linked_on: str
             "that was not you, please tell your union officer."
         ).format(channel=channel_label(linked_on))
     ctx.others.append(Outgoing(Address(issuer.channel, issuer.external_id), Reply(text)))
+
+
+def tell_signed_out(ctx: Ctx, old: ChannelIdentity | None, person: Person) -> None:
+    """The chat that lost the account hears of it: a mistaken confirmation does not go unseen."""
+    if old is not None:
+        ctx.others += tell_signed_out_message(old, person, ctx.config.default_locale)
+
+
+def tell_signed_out_message(old: ChannelIdentity, person: Person, locale: str) -> list[Outgoing]:
+    with use_locale(person.locale or locale):
+        text = _(
+            "Your account is now used in another chat on {channel}, so this chat is signed "
+            "out. If that was not you, please tell your union leader at once."
+        ).format(channel=channel_label(old.channel))
+    return [Outgoing(Address(old.channel, old.external_id), Reply(text))]
 
 
 def channel_label(channel: str) -> str:

@@ -17,6 +17,7 @@ from handlers.flows.link import channel_label
 from handlers.flows.onboarding import role_name
 from handlers.i18n import _
 from handlers.notify import notify
+from storage.claims import pending_claim
 from storage.models import Person
 from storage.personal import (
     PersonalData,
@@ -200,6 +201,17 @@ MY_DATA_FLOW = Flow(
 async def cmd_my_data(ctx: Ctx, _arg: str) -> Go | None:
     """/dulieucuatoi: the person's data, and the erasure request."""
     if ctx.person is None:
+        claim = await pending_claim(ctx.session, ctx.identity.id)
+        if claim is not None:
+            # Only what this chat typed itself: the roster person stays hidden until proof.
+            ctx.say(
+                _(
+                    "You are not signed up yet. Kept about you: your request to join, with the "
+                    "name “{name}” and the phone {phone}, waiting for the leader's "
+                    "confirmation. Type /start and tap “Start again” to withdraw it."
+                ).format(name=claim.full_name, phone=claim.phone or "—")
+            )
+            return None
         ctx.say(
             _(
                 "You have not signed up, so the bot keeps nothing about you except this chat's "
