@@ -664,8 +664,8 @@ async def test_demo_refuses_a_database_with_an_organisation_of_its_own(
 async def test_demo_loads_again_on_its_own_data(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    assert "Demo loaded" in await load_demo(sessionmaker, today=date(2027, 1, 10))
-    assert "Demo loaded" in await load_demo(sessionmaker, today=date(2027, 1, 10))
+    assert "Đã nạp dữ liệu mẫu" in await load_demo(sessionmaker, today=date(2027, 1, 10))
+    assert "Đã nạp dữ liệu mẫu" in await load_demo(sessionmaker, today=date(2027, 1, 10))
 
 
 async def test_a_stranger_typing_a_members_phone_and_name_gets_nothing(
