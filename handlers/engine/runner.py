@@ -108,8 +108,40 @@ def nav_choices(prompt: Prompt, can_back: bool) -> tuple[Choice, ...]:
     return tuple(nav)
 
 
+# How people answer a yes/no question in a chat, folded (no diacritics, lower case): "ok",
+# "đồng ý", "ừ", "đúng rồi", "vâng ạ"; "không", "ko", "thôi". They pick the choice whose id
+# is in YES_IDS / NO_IDS, on every yes/no question of every flow.
+YES_WORDS = frozenset(
+    {
+        "co", "co a", "ok", "oke", "okie", "okay", "ok a", "dong y", "dong y a", "u", "uh",
+        "um", "uhm", "u a", "vang", "vang a", "da", "da vang", "da co", "dung", "dung roi",
+        "dung vay", "dung a", "chinh xac", "duoc", "chac chan", "yes", "y", "yep", "sure",
+        "phai", "phai roi", "chuan",
+    }
+)  # fmt: skip
+NO_WORDS = frozenset(
+    {
+        "khong", "khong a", "ko", "k", "kh", "khg", "hong", "hok", "khong phai", "khong dung",
+        "sai", "sai roi", "thoi", "no", "n", "nope", "khong dong y", "chua", "da khong",
+    }
+)  # fmt: skip
+YES_IDS = ("yes", "confirm")
+NO_IDS = ("no",)
+
+
+def yes_no(text: str) -> bool | None:
+    """True for a typed yes ("ok", "Đồng ý!", "ừ"), False for a no ("ko"), None otherwise."""
+    folded = fold(text).strip(" .!?,;:)~")
+    if folded in YES_WORDS:
+        return True
+    if folded in NO_WORDS:
+        return False
+    return None
+
+
 def match_choice(text: str, choices: list[dict[str, Any]]) -> str | None:
-    """Which choice a typed answer means: its number, its label, an alias, or a unique part."""
+    """Which choice a typed answer means: its number, its label, an alias, a yes or a no
+    where the question is a yes/no one, or a unique part of a label."""
     typed = fold(text)
     # "2." or "2)" is a number; a label such as "… (LĐTT)" must still match as typed.
     folded = typed.strip(" .)")
@@ -123,6 +155,12 @@ def match_choice(text: str, choices: list[dict[str, Any]]) -> str | None:
         names = [fold(c["label"]), *(fold(a) for a in c.get("aliases", ())), c["id"].lower()]
         if folded in names or typed in names:
             return str(c["id"])
+    answer = yes_no(text)
+    if answer is not None:
+        wanted = YES_IDS if answer else NO_IDS
+        for c in choices:
+            if c["id"] in wanted or (not answer and "no" in c.get("aliases", ())):
+                return str(c["id"])
     if len(folded) >= 3:
         partial = [c["id"] for c in choices if folded in fold(c["label"])]
         if len(partial) == 1:
@@ -388,7 +426,7 @@ class _Turn:
             return
         if handler is None:
             self.ctx.say(
-                _("I do not know the command /{name}. Type /help to see what I can do.").format(
+                _("I do not know the command /{name}. Type /trogiup to see what I can do.").format(
                     name=name[:30]
                 )
             )

@@ -19,6 +19,7 @@ from handlers.flows.review import REVIEW_ACTIONS, REVIEW_FLOWS, cmd_review
 from handlers.flows.titles import TITLES_FLOW
 from handlers.flows.works import WORK_FLOW
 from handlers.i18n import _
+from handlers.text import given_name
 
 
 def default_flows() -> dict[str, Flow]:
@@ -35,9 +36,9 @@ async def cmd_start(ctx: Ctx, arg: str) -> Go | None:
         await redeem_invite(ctx, arg)
         return Finish()
     if ctx.flow not in ("", "menu"):
-        ctx.say(_("Let us continue where you stopped (type /cancel to drop it):"))
+        ctx.say(_("Let us continue where you stopped (type /huy to drop it):"))
         return None
-    ctx.say(_("Welcome back, {name}!").format(name=ctx.person.full_name))
+    ctx.say(_("Welcome back, {name}!").format(name=given_name(ctx.person.full_name)))
     return Finish()
 
 
@@ -49,6 +50,8 @@ def default_actions() -> dict[str, CommandFn]:
 def default_commands() -> dict[str, CommandFn]:
     return {
         "start": cmd_start,
+        # "/start" is the platforms' own word (Telegram's Start button); texts say /batdau.
+        "batdau": cmd_start,
         "help": cmd_help,
         "trogiup": cmd_help,
         "cancel": cmd_cancel,

@@ -34,7 +34,7 @@ from handlers.rules import (
     effective_rules,
     share_cap_notes,
 )
-from handlers.text import fold, format_count, format_money
+from handlers.text import fold, format_count, format_money, given_name
 from storage.models import (
     Campaign,
     Person,
@@ -559,7 +559,7 @@ async def _remind(ctx: Ctx) -> None:
                 "🔔 Hello {name}! {leader} ({unit}) reminds you to register for “{campaign}” "
                 "by {deadline}. Type /dangky to register: it takes a minute."
             ).format(
-                name=person.full_name,
+                name=given_name(person.full_name),
                 leader=leader.full_name,
                 unit=unit.name,
                 campaign=campaign.name,

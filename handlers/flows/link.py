@@ -10,6 +10,7 @@ from __future__ import annotations
 from handlers.engine.flow import Ctx, Finish, Go
 from handlers.engine.prompt import Address, Outgoing, Reply
 from handlers.i18n import _, use_locale
+from handlers.text import given_name
 from storage.links import issue_link_code, normalise_link_code, usable_link_code, use_link_code
 from storage.models import Person
 from storage.repo import audit, identity_on_channel
@@ -95,7 +96,7 @@ async def _redeem(ctx: Ctx, arg: str) -> Go | None:
         _(
             "Done, {name}: this chat is now linked to your account. You see the same "
             "registrations here as in your other app."
-        ).format(name=person.full_name)
+        ).format(name=given_name(person.full_name))
     )
     return Finish()
 

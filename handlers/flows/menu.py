@@ -7,6 +7,7 @@ from handlers.engine.prompt import Choice, Prompt
 from handlers.engine.runner import CommandFn
 from handlers.flows.notices import cmd_digest, reminder_choice, set_muted
 from handlers.i18n import _
+from handlers.text import given_name
 from storage.models import Role
 from storage.repo import units_led_by
 from storage.units import units_with_role
@@ -30,7 +31,7 @@ async def help_text(ctx: Ctx) -> str:
             "• /tatnhac, /batnhac: turn deadline reminders off or on\n"
             "• /lienket: use the same account in another chat app\n"
             "• /menu: back to the main menu\n"
-            "• /cancel: cancel what you are doing"
+            "• /huy: cancel what you are doing"
         )
         + "\n"
         # Nghị định 13/2023: people must be able to find out what is kept about them.
@@ -86,7 +87,7 @@ async def ask_menu(ctx: Ctx) -> Prompt:
     choices.append(reminder_choice(person))
     choices.append(Choice("help", _("❓ Help")))
     return Prompt(
-        _("{name}, what would you like to do?").format(name=person.full_name),
+        _("Hello {name}! What would you like to do?").format(name=given_name(person.full_name)),
         tuple(choices),
         allow_back=False,
         allow_cancel=False,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from handlers.engine.flow import Again, Answer, Ctx, Finish, Flow, Go, Next, Step
 from handlers.engine.prompt import Choice, InputKind, Prompt
 from handlers.i18n import _
-from handlers.text import Invalid, fold, parse_name, parse_phone
+from handlers.text import Invalid, fold, given_name, parse_name, parse_phone
 from storage.models import Person, Role, Unit
 from storage.repo import (
     audit,
@@ -195,7 +195,7 @@ async def ask_unit(ctx: Ctx) -> Prompt | Go:
         return Next("unit_search")
     return Prompt(
         _("Your invitation is for “{unit}”. Is this your union?").format(unit=unit.name),
-        (Choice("yes", _("✅ Yes")), Choice("search", _("🔎 No, find another unit"))),
+        (Choice("yes", _("✅ Yes")), Choice("search", _("🔎 No, find another unit"), ("no",))),
     )
 
 
@@ -334,7 +334,7 @@ async def _welcome(ctx: Ctx, person: Person, *, new: bool) -> Go:
     path = " › ".join(await unit_path_names(ctx.session, unit)) if unit else ""
     ctx.say(
         _("Thank you, {name}! You are registered with {unit}.").format(
-            name=person.full_name, unit=path or "—"
+            name=given_name(person.full_name), unit=path or "—"
         )
     )
     if granted and granted[0] != Role.MEMBER:
