@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from storage.broadcasts import announcement_problems, schedule_campaign_announcement
-from storage.models import AuditEntry, Campaign, CampaignPhase, Title, Unit
+from storage.models import AuditEntry, Campaign, CampaignPhase, Title, Unit, UnitKind
 from storage.normalize import Invalid, parse_date
 from storage.schedule import schedule_problems
 from storage.types import utcnow
@@ -129,6 +129,121 @@ class CampaignSpec(BaseModel):
         return self
 
 
+# The rule values a campaign file may set (handlers.rules reads them; the catalogue,
+# storage/seed/titles.yaml, has the defaults and their sources). ``true`` turns on an option
+# of the catalogue with its value and source (``CSTDCS: {max_share_of_ldtt: true}``).
+SHARE_RULES = ("min_share_ldtt", "over_share_ldtt", "max_share_of_ldtt")
+AUTHOR_CATEGORIES = ("worker", "professional", "manager")
+
+
+def _rule_problem(key: str, value: Any, known_titles: set[str]) -> str | None:
+    """Why a campaign's rule value is wrong, or None."""
+    if value is None or value is False:
+        return None  # a rule turned off
+    if key in SHARE_RULES:
+        if value is True and key == "max_share_of_ldtt":
+            return None
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 1
+        return None if ok else "a share between 0 and 1, e.g. 0.7 for 70 %"
+    if key == "requires_titles":
+        if value is True:
+            return None
+        if not isinstance(value, list):
+            return "a list of title codes, e.g. [TTLDTT], or true"
+        unknown = [str(c) for c in value if c not in known_titles]
+        return f"unknown title code(s) {', '.join(unknown)}" if unknown else None
+    if key in ("requires_initiative", "names_collective"):
+        return None if isinstance(value, bool) else "true or false"
+    if key == "min_cstdcs":
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        return None if ok else "a whole number of people, e.g. 1"
+    if key == "requires_history":
+        ok = (
+            isinstance(value, dict)
+            and value.get("title") in known_titles
+            and isinstance(value.get("times"), int)
+            and value["times"] > 0
+        )
+        return None if ok else "{title: CODE, times: N}, e.g. {title: CSTDCS, times: 3}"
+    if key == "min_benefit_by_category":
+        ok = isinstance(value, dict) and all(
+            k in AUTHOR_CATEGORIES and isinstance(v, int | float) and v > 0
+            for k, v in value.items()
+        )
+        return None if ok else "amounts in đồng by worker, professional, manager"
+    return "unknown rule; known: " + ", ".join(
+        sorted(
+            (
+                *SHARE_RULES,
+                "requires_titles",
+                "requires_initiative",
+                "names_collective",
+                "min_cstdcs",
+                "requires_history",
+                "min_benefit_by_category",
+            )
+        )
+    )
+
+
+def rule_problems(rules: dict[str, Any], known_titles: set[str]) -> list[str]:
+    """Every wrong value under ``rules:``, named by its place ("rules.TTLDXS.min_share_ldtt")."""
+    problems = []
+    for code, values in rules.items():
+        for key, value in values.items():
+            problem = _rule_problem(str(key), value, known_titles)
+            if problem:
+                problems.append(f"rules.{code}.{key}: {problem}")
+    return problems
+
+
+def title_name_problems(names: Any, titles: list[str]) -> list[str]:
+    """``title_names: {BK_TINH: "Bằng khen của Công đoàn ngành Giáo dục"}``: the award names
+    of this campaign's issuer, when the ones derived from its unit name do not fit."""
+    if names is None:
+        return []
+    if not isinstance(names, dict) or not all(
+        isinstance(v, str) and v.strip() for v in names.values()
+    ):
+        return ["title_names: must map title codes to names, e.g. {BK_TINH: Bằng khen của ...}"]
+    stray = [str(code) for code in names if code not in titles]
+    if stray:
+        return [f"title_names: title code(s) {', '.join(stray)} are not in this campaign's titles"]
+    return []
+
+
+def issuer_award_name(catalogue_name: str, issuer: Unit | None) -> str:
+    """ "Bằng khen của LĐLĐ tỉnh" as the issuer's own: "Bằng khen của Công đoàn ngành Giáo
+    dục", "Cờ thi đua của LĐLĐ tỉnh Bắc Kạn". Bằng khen and Cờ belong to the awarding body
+    (LĐLĐ tỉnh or công đoàn ngành), which is the campaign's issuer at that level."""
+    marker = " của "
+    if issuer is None or marker not in catalogue_name:
+        return catalogue_name
+    return catalogue_name.split(marker, 1)[0] + marker + issuer.name
+
+
+async def title_names(session: AsyncSession, campaign: Campaign) -> dict[str, str]:
+    """The names of this campaign's titles where they differ from the catalogue's: awards of
+    the issuing body carry its name, and the file's ``title_names`` win over both."""
+    titles = list(await session.scalars(select(Title).where(Title.code.in_(campaign.title_codes))))
+    awarding = await _awarding_body(session, campaign.issuer_unit_id)
+    names = {
+        t.code: issuer_award_name(t.name, awarding)
+        for t in titles
+        if (t.rules or {}).get("awarded_by_issuer")
+    }
+    names.update((campaign.settings or {}).get("title_names") or {})
+    return {code: name for code, name in names.items() if name}
+
+
+async def _awarding_body(session: AsyncSession, unit_id: int) -> Unit | None:
+    """The issuer, or its nearest ancestor at the province / industry-union level."""
+    unit = await session.get(Unit, unit_id)
+    while unit is not None and unit.kind not in (UnitKind.PROVINCE,):
+        unit = await session.get(Unit, unit.parent_id) if unit.parent_id else None
+    return unit
+
+
 def _where(loc: tuple[int | str, ...]) -> str:
     """("phases", 1, "end") -> "phases[2].end": 1-based, as a person counts list items."""
     text = ""
@@ -215,6 +330,8 @@ async def load_campaign(
                 problems.append(
                     f"rules: title code(s) {', '.join(stray)} are not in this campaign's titles"
                 )
+            problems += rule_problems(rules, known)
+    problems += title_name_problems(extra.get("title_names"), spec.titles)
     problems += schedule_problems(extra)
     problems += announcement_problems(extra)
     if spec.registration_deadline.year not in (spec.year - 1, spec.year, spec.year + 1):

@@ -11,6 +11,20 @@ from enum import StrEnum
 
 # Choice ids travel in Telegram callback_data (≤ 64 bytes with a prefix): short and ASCII.
 MAX_CHOICE_ID = 40
+# A button a 360-px phone shows whole. Labels written for buttons stay under it
+# (tests/test_buttons.py); a label made of data (a unit's or a person's name) is shortened.
+MAX_LABEL = 32
+
+
+def fit_label(label: str, limit: int = MAX_LABEL) -> str:
+    """ "Công đoàn Công ty Cổ phần Xi măng Bắc Kạn" -> "Công đoàn Công ty Cổ phần Xi…"."""
+    if len(label) <= limit:
+        return label
+    cut = label[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,;:–—-") + "…"
+
 
 BACK = "_back"
 CANCEL = "_cancel"
@@ -40,6 +54,10 @@ class Choice:
     def __post_init__(self) -> None:
         if not self.id.isascii() or not 0 < len(self.id) <= MAX_CHOICE_ID:
             raise ValueError(f"choice id must be short ASCII: {self.id!r}")
+        if len(self.label) > MAX_LABEL:
+            # Shown shortened; typing the whole label still selects it.
+            object.__setattr__(self, "aliases", (*self.aliases, self.label))
+            object.__setattr__(self, "label", fit_label(self.label))
 
 
 @dataclass(frozen=True)
