@@ -53,6 +53,18 @@ DEMO_ROLES = {
 }
 
 
+# Công đoàn Việt Nam was founded on 28/7/1929: 28/7/2027 is its 98th anniversary.
+UNION_FOUNDED = date(1929, 7, 28)
+
+
+def union_anniversary(year: int) -> str:
+    """The occasion as unions name it: "98 năm Ngày thành lập Công đoàn Việt Nam (28/7)"."""
+    return (
+        f"{year - UNION_FOUNDED.year} năm Ngày thành lập Công đoàn Việt Nam "
+        f"({UNION_FOUNDED.day}/{UNION_FOUNDED.month})"
+    )
+
+
 def demo_campaign(today: date) -> dict[str, object]:
     """A campaign open today: this year's if January 25 is still ahead, else next year's."""
     year = today.year if today <= date(today.year, 1, 25) else today.year + 1
@@ -76,7 +88,7 @@ def demo_campaign(today: date) -> dict[str, object]:
         ],
         "titles": ["LDTT", "CSTDCS", "BK_TINH", "BK_TLD", "TTLDTT", "TTLDXS", "CO_TINH", "CO_TLD"],
         "occasions": [
-            "97 năm Ngày thành lập Công đoàn Việt Nam (28/7)",
+            union_anniversary(year),
             "Tháng Công nhân (tháng 5)",
         ],
     }

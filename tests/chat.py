@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from handlers.engine.prompt import Address, Incoming, IncomingFile, Outgoing, Reply
+from handlers.engine.prompt import Address, Choice, Incoming, IncomingFile, Outgoing, Reply
 from handlers.engine.runner import Engine
 from handlers.text import fold
+
+
+def shown(choice: Choice) -> tuple[str, ...]:
+    """What a button stands for: its label, and the whole text of a label shortened to fit
+    a phone (kept as the choice's last alias)."""
+    if choice.label.endswith("…") and choice.aliases:
+        return (choice.label, choice.aliases[-1])
+    return (choice.label,)
 
 
 @dataclass
@@ -46,7 +54,7 @@ class Chat:
             if fold(in_message) not in fold(reply.text):
                 continue
             for choice in reply.choices:
-                if wanted in fold(choice.label):
+                if any(wanted in fold(text) for text in shown(choice)):
                     return await self._send(
                         Incoming(self.address, choice_id=choice.id, seq=reply.seq)
                     )
@@ -72,7 +80,7 @@ class Chat:
         prompt = self.prompt()
         wanted = fold(label)
         for choice in prompt.choices:
-            if wanted in fold(choice.label):
+            if any(wanted in fold(text) for text in shown(choice)):
                 return await self._send(Incoming(self.address, choice_id=choice.id, seq=prompt.seq))
         labels = [c.label for c in prompt.choices]
         raise AssertionError(f"no button {label!r} in {labels}\n{self.transcript()}")

@@ -282,15 +282,26 @@ async def test_a_typed_number_cannot_take_over_an_account_of_another_app(
 
 
 async def test_help_lists_what_the_persons_roles_allow(sessionmaker, org: Org) -> None:
+    from handlers.flows.menu import MAX_HELP
     from storage.models import Role, UnitRole
 
     chat = Chat(make_engine(sessionmaker), "1600")
     await onboard_new(chat)
-    await chat.say("/help")
+    await chat.say("/trogiup")
     assert "/dangky" in chat.text() and "/guilen" not in chat.text()
+    assert len(chat.last[0].text) <= MAX_HELP
     async with sessionmaker() as session, session.begin():
         person = await session.scalar(select(Person).where(Person.phone == "0987654321"))
         assert person is not None
         session.add(UnitRole(person_id=person.id, unit_id=org.garment.id, role=Role.LEADER))
-    await chat.say("/help")
+    await chat.say("/help")  # the platforms' word works too
     assert "/guilen" in chat.text() and "/duyet" not in chat.text()
+    async with sessionmaker() as session, session.begin():
+        session.add(UnitRole(person_id=person.id, unit_id=org.upper.id, role=Role.OFFICER))
+    await chat.say("/trogiup")
+    # Every role's commands, read at once on a phone: at most 400 characters.
+    help_text = chat.last[0].text  # then the menu
+    assert "/guilen" in help_text and "/duyet" in help_text and "/dulieucuatoi" in help_text
+    assert len(help_text) <= MAX_HELP == 400, len(help_text)
+    # Only Vietnamese commands in the Vietnamese text.
+    assert not {"/help", "/cancel", "/start", "/mydata"} & set(help_text.split())

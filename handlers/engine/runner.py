@@ -162,7 +162,12 @@ def match_choice(text: str, choices: list[dict[str, Any]]) -> str | None:
             if c["id"] in wanted or (not answer and "no" in c.get("aliases", ())):
                 return str(c["id"])
     if len(folded) >= 3:
-        partial = [c["id"] for c in choices if folded in fold(c["label"])]
+        # The label, or a label shortened for the button (its whole text is an alias).
+        partial = [
+            c["id"]
+            for c in choices
+            if any(folded in fold(text) for text in (c["label"], *c.get("aliases", ())))
+        ]
         if len(partial) == 1:
             return str(partial[0])
     return None

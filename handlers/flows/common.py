@@ -39,6 +39,10 @@ _SHORTER = (
     ("Công đoàn", "CĐ"),
     ("công đoàn", "CĐ"),
     (", bảo đảm ATVSLĐ", ", ATVSLĐ"),
+    ("Bằng khen", "BK"),
+    ("Cờ thi đua", "Cờ TĐ"),
+    (" của ", " "),
+    ("LĐLĐ tỉnh", "LĐLĐ"),
 )
 
 

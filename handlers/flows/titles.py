@@ -230,8 +230,9 @@ async def answer_eligibility(ctx: Ctx, answer: Answer) -> Go:
 async def ask_commitment(ctx: Ctx) -> Prompt:
     return Prompt(
         _(
-            "Would you like to add a short commitment or target? For example: “Complete 110% "
-            "of the production plan, no safety incidents”. If not, tap Skip."
+            # No "110% of": gettext would read "% o" as a %-format and flag the message.
+            "Would you like to add a short commitment or target? For example: “Production "
+            "plan at 110%, no safety incidents”. If not, tap Skip."
         ),
         kind=InputKind.TEXT,
         optional=True,
