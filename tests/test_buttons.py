@@ -80,10 +80,11 @@ def button_msgids() -> list[tuple[str, str]]:
 
 def _msgid(node: ast.expr | None) -> str | None:
     """The msgid of ``_("…")`` or ``_("…").format(…)``; None for labels made of data."""
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-        if node.func.attr == "format":
-            return _msgid(node.func.value)
-    if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_":
+    if not isinstance(node, ast.Call):
+        return None
+    if isinstance(node.func, ast.Attribute) and node.func.attr == "format":
+        return _msgid(node.func.value)
+    if getattr(node.func, "id", None) == "_":
         first = node.args[0] if node.args else None
         if isinstance(first, ast.Constant) and isinstance(first.value, str):
             return first.value
