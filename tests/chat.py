@@ -11,10 +11,8 @@ from handlers.text import fold
 
 def shown(choice: Choice) -> tuple[str, ...]:
     """What a button stands for: its label, and the whole text of a label shortened to fit
-    a phone (kept as the choice's last alias)."""
-    if choice.label.endswith("…") and choice.aliases:
-        return (choice.label, choice.aliases[-1])
-    return (choice.label,)
+    a phone."""
+    return (choice.label, choice.full_label) if choice.full_label else (choice.label,)
 
 
 @dataclass

@@ -420,7 +420,7 @@ async def test_link_codes_of_others(sessionmaker: Sessions, bot: Engine, town: T
         assert "không dùng được" in stranger.text()
     # The right code works once, and Hoa is told on the app that issued it.
     await stranger.say(f"/lienket {code.lower()}")
-    assert "Nguyễn Thị Hoa" in stranger.text()
+    assert "Xong, Hoa:" in stranger.text()  # called by the given name
     assert [o.to for o in stranger.last_others] == [Address("test", "hoa")]
     thief = Chat(bot, "zalo-thief", channel="zalo")
     await thief.say(f"/lienket {code}")

@@ -128,9 +128,12 @@ def test_every_title_button_fits_uncut() -> None:
 
 
 def test_a_label_made_of_data_is_shortened_and_still_typed_whole() -> None:
-    name = "Công đoàn cơ sở Công ty Cổ phần Xi măng Bắc Kạn"
-    choice = Choice("u1", name)
-    assert len(choice.label) <= MAX_LABEL and choice.label.endswith("…")
-    choices = [{"id": c.id, "label": c.label, "aliases": list(c.aliases)} for c in [choice]]
-    assert match_choice(name, choices) == "u1"
-    assert match_choice("cong ty co phan xi mang bac kan", choices) == "u1"  # a unique part
+    unit = Choice("u1", "Công đoàn cơ sở Công ty Cổ phần Xi măng Bắc Kạn")
+    assert unit.label == "CĐCS Công ty CP Xi măng Bắc Kạn"  # as officers write it
+    person = Choice("p1", "Nguyễn Thị Hoa — Tổ trưởng tổ may số 1, phân xưởng 2")
+    assert len(person.label) <= MAX_LABEL and person.label.endswith("…")
+    for choice in (unit, person):
+        stored = [{"id": choice.id, "label": choice.label, "aliases": list(choice.aliases)}]
+        assert match_choice(choice.full_label, stored) == choice.id
+    stored = [{"id": unit.id, "label": unit.label, "aliases": list(unit.aliases)}]
+    assert match_choice("cong ty co phan xi mang", stored) == "u1"  # a unique part

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import date
 
 from handlers.engine.flow import Answer, Ctx, Finish, Go, Next
-from handlers.engine.prompt import MAX_LABEL, Choice, Prompt
+from handlers.engine.prompt import MAX_LABEL, SHORTER_FORMS, Choice, Prompt
 from handlers.i18n import _, current_locale
 from handlers.text import format_date
 from storage.models import Campaign, RegistrationStatus, Title, Unit
@@ -26,26 +26,6 @@ def title_label(title: Title, names: Mapping[str, str] | None = None) -> str:
     return name
 
 
-# Shorter forms officers write themselves, tried one by one until a button label fits.
-_SHORTER = (
-    ("Chiến sĩ thi đua", "CSTĐ"),
-    ("lao động", "LĐ"),
-    ("Lao động", "LĐ"),
-    ("công đoàn cấp trên trực tiếp cơ sở", "CĐ cấp trên"),
-    ("Công đoàn cơ sở", "CĐCS"),
-    ("hoàn thành xuất sắc nhiệm vụ", "HTXS nhiệm vụ"),
-    ("Liên đoàn Lao động", "LĐLĐ"),
-    ("Tổng Liên đoàn", "TLĐ"),
-    ("Công đoàn", "CĐ"),
-    ("công đoàn", "CĐ"),
-    (", bảo đảm ATVSLĐ", ", ATVSLĐ"),
-    ("Bằng khen", "BK"),
-    ("Cờ thi đua", "Cờ TĐ"),
-    (" của ", " "),
-    ("LĐLĐ tỉnh", "LĐLĐ"),
-)
-
-
 def title_button(title: Title, names: Mapping[str, str] | None = None) -> str:
     """A title on a button (≤ MAX_LABEL characters, so a 360-px phone shows it whole): the
     full label when it fits, else the name shortened the way officers write it
@@ -54,13 +34,13 @@ def title_button(title: Title, names: Mapping[str, str] | None = None) -> str:
     if len(label) <= MAX_LABEL:
         return label
     name = (names or {}).get(title.code, title.name)
-    for long, short in _SHORTER:
+    abbreviation = title.abbreviation
+    for long, short in SHORTER_FORMS:
         name = name.replace(long, short)
-        abbreviation = title.abbreviation
         label = f"{name} ({abbreviation})" if abbreviation and abbreviation not in name else name
         if len(label) <= MAX_LABEL:
             return label
-    return title.abbreviation or label
+    return abbreviation or label
 
 
 def title_short(title: Title, names: Mapping[str, str] | None = None) -> str:
