@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from handlers.engine.prompt import MAX_LABEL, Choice
-from handlers.engine.runner import match_choice
+from handlers.engine.runner import match_choice, stored_choice
 from handlers.flows.common import title_button
 from handlers.i18n import _, use_locale
 from storage.campaigns import issuer_award_name
@@ -133,7 +133,5 @@ def test_a_label_made_of_data_is_shortened_and_still_typed_whole() -> None:
     person = Choice("p1", "Nguyễn Thị Hoa — Tổ trưởng tổ may số 1, phân xưởng 2")
     assert len(person.label) <= MAX_LABEL and person.label.endswith("…")
     for choice in (unit, person):
-        stored = [{"id": choice.id, "label": choice.label, "aliases": list(choice.aliases)}]
-        assert match_choice(choice.full_label, stored) == choice.id
-    stored = [{"id": unit.id, "label": unit.label, "aliases": list(unit.aliases)}]
-    assert match_choice("cong ty co phan xi mang", stored) == "u1"  # a unique part
+        assert match_choice(choice.full_label, [stored_choice(choice)]) == choice.id
+    assert match_choice("cong ty co phan xi mang", [stored_choice(unit)]) == "u1"  # a part

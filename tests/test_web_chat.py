@@ -208,7 +208,7 @@ async def test_invite_code_signs_in_then_onboarding_and_registration(
     assert "Công ty May Bắc Kạn" in person.text()  # the invitation's unit is offered
     await person.tap("Đúng")
     await person.say("Trần Văn Bình")
-    assert "Trần Văn Bình" in person.text()
+    assert "Cảm ơn bạn Bình!" in person.text()
     async with http.get(web.url + "api/me") as me:
         assert (await me.json())["name"] == "Trần Văn Bình"
 
@@ -258,7 +258,7 @@ async def test_bad_or_used_up_code_is_refused(
 async def test_demo_roles_sign_in_as_demo_people(demo_web: WebChannel, http, sessionmaker) -> None:
     leader = browser(http, demo_web)
     assert (await leader.signin(role="leader")).status == 200
-    assert "Lương Văn Tuấn" in leader.text()
+    assert "Chào bạn Tuấn" in leader.text()
     async with http.get(demo_web.url + "api/me") as me:
         assert await me.json() == {"signed_in": True, "name": "Lương Văn Tuấn", "demo": True}
     async with http.get(demo_web.url) as page:

@@ -139,6 +139,15 @@ def yes_no(text: str) -> bool | None:
     return None
 
 
+def stored_choice(choice: Choice) -> dict[str, Any]:
+    """A choice as the conversation keeps it: a shortened label keeps its whole text too
+    (channels without buttons show it whole; a re-asked question shortens it again)."""
+    if not choice.full_label:
+        return {"id": choice.id, "label": choice.label, "aliases": list(choice.aliases)}
+    aliases = [a for a in choice.aliases if a != choice.full_label]
+    return {"id": choice.id, "label": choice.label, "aliases": aliases, "full": choice.full_label}
+
+
 def match_choice(text: str, choices: list[dict[str, Any]]) -> str | None:
     """Which choice a typed answer means: its number, its label, an alias, a yes or a no
     where the question is a yes/no one, or a unique part of a label."""
@@ -152,7 +161,11 @@ def match_choice(text: str, choices: list[dict[str, Any]]) -> str | None:
         n = int(folded)
         return choices[n - 1]["id"] if 1 <= n <= len(choices) else None
     for c in choices:
-        names = [fold(c["label"]), *(fold(a) for a in c.get("aliases", ())), c["id"].lower()]
+        names = [
+            fold(c["label"]),
+            *(fold(a) for a in (*c.get("aliases", ()), c.get("full", ""))),
+            c["id"].lower(),
+        ]
         if folded in names or typed in names:
             return str(c["id"])
     answer = yes_no(text)
@@ -166,7 +179,10 @@ def match_choice(text: str, choices: list[dict[str, Any]]) -> str | None:
         partial = [
             c["id"]
             for c in choices
-            if any(folded in fold(text) for text in (c["label"], *c.get("aliases", ())))
+            if any(
+                folded in fold(text)
+                for text in (c["label"], c.get("full", ""), *c.get("aliases", ()))
+            )
         ]
         if len(partial) == 1:
             return str(partial[0])
@@ -537,7 +553,8 @@ class _Turn:
     def _resend(self, prompt: dict[str, Any]) -> None:
         """Show the last prompt again exactly as it was (same seq, same buttons)."""
         choices = tuple(
-            Choice(c["id"], c["label"], tuple(c.get("aliases", ()))) for c in prompt["choices"]
+            Choice(c["id"], c.get("full") or c["label"], tuple(c.get("aliases", ())))
+            for c in prompt["choices"]
         )
         nav = tuple(Choice(n["id"], n["label"]) for n in prompt["nav"])
         self.ctx.said.append(
@@ -645,9 +662,7 @@ class _Turn:
             "seq": seq,
             "text": prompt.text,
             "kind": str(prompt.kind),
-            "choices": [
-                {"id": c.id, "label": c.label, "aliases": list(c.aliases)} for c in prompt.choices
-            ],
+            "choices": [stored_choice(c) for c in prompt.choices],
             "nav": [{"id": c.id, "label": c.label} for c in nav],
             "request_contact": prompt.request_contact,
             "one_per_row": prompt.one_per_row,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.engine.flow import Ctx, EngineConfig, Finish, Flow, Go, Switch
+from handlers.engine.render import ACTION_WORDS
 from handlers.engine.runner import CommandFn, Engine
 from handlers.flows.broadcast import BROADCAST_ACTIONS, BROADCAST_FLOW
 from handlers.flows.initiatives import INITIATIVE_FLOW
@@ -43,8 +44,11 @@ async def cmd_start(ctx: Ctx, arg: str) -> Go | None:
 
 
 def default_actions() -> dict[str, CommandFn]:
-    """Buttons on notifications ("!name:arg"); see Engine.actions."""
-    return {**reminder_actions(default_flows()), **REVIEW_ACTIONS, **BROADCAST_ACTIONS}
+    """Buttons on notifications ("!name:arg"); see Engine.actions. Each is also typed by its
+    Vietnamese word on channels without buttons ("/pheduyet 12", handlers.engine.render)."""
+    actions = {**reminder_actions(default_flows()), **REVIEW_ACTIONS, **BROADCAST_ACTIONS}
+    words = {word: actions[name] for name, word in ACTION_WORDS.items() if name in actions}
+    return {**actions, **words}
 
 
 def default_commands() -> dict[str, CommandFn]:
