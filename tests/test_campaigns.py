@@ -180,6 +180,24 @@ async def test_every_problem_is_reported_and_nothing_written(
             {"rules": {"CO_CP": {"min_share_ldtt": 0.5}}},
             "rules: title code(s) CO_CP are not in this campaign's titles",
         ),
+        (
+            {"rules": {"TTLDXS": {"min_share_ldtt": 70}}},
+            "rules.TTLDXS.min_share_ldtt: a share between 0 and 1, e.g. 0.7 for 70 %",
+        ),
+        (
+            {"rules": {"CSTDCS": {"max_share": 0.15}}},
+            "rules.CSTDCS.max_share: unknown rule; known: max_share_of_ldtt, min_benefit_by_"
+            "category, min_cstdcs, min_share_ldtt, names_collective, over_share_ldtt, "
+            "requires_history, requires_initiative, requires_titles",
+        ),
+        (
+            {"rules": {"TTLDXS": {"requires_titles": ["TTLD"]}}},
+            "rules.TTLDXS.requires_titles: unknown title code(s) TTLD",
+        ),
+        (
+            {"title_names": {"CO_CP": "Cờ thi đua của Chính phủ"}},
+            "title_names: title code(s) CO_CP are not in this campaign's titles",
+        ),
     ],
 )
 async def test_clear_messages_for_bad_values(
@@ -211,3 +229,32 @@ def test_a_list_is_not_a_campaign(tmp_path: Path) -> None:
     path.write_text("- TD2027\n", encoding="utf-8")
     with pytest.raises(CampaignInvalid, match="must be a YAML mapping"):
         read_campaign_file(path)
+
+
+async def test_options_and_issuer_names_are_kept(sessionmaker: Sessions, issuer: int) -> None:
+    """The CSTĐCS cap (NĐ 91/2017) and the TTLĐTT prerequisite are turned on with true; an
+    industry union names its own awards (QĐ 999/QĐ-TLĐ: Bằng khen of the awarding body)."""
+    from storage.campaigns import title_names
+
+    rules = {"CSTDCS": {"max_share_of_ldtt": True}, "TTLDXS": {"requires_titles": True}}
+    await load(sessionmaker, campaign_data(rules=rules))
+    async with sessionmaker() as session:
+        campaign = await fetch(sessionmaker)
+        names = await title_names(session, campaign)
+    assert campaign.settings["rules"] == rules
+    assert names == {
+        "BK_TINH": "Bằng khen của LĐLĐ tỉnh Bắc Kạn",
+        "CO_TINH": "Cờ thi đua của LĐLĐ tỉnh Bắc Kạn",
+    }
+    async with sessionmaker() as session, session.begin():
+        unit = await session.get(Unit, issuer)
+        assert unit is not None
+        unit.name = "Công đoàn ngành Giáo dục"
+    own = {"title_names": {"CO_TINH": "Cờ thi đua của Công đoàn Giáo dục Việt Nam"}}
+    await load(sessionmaker, campaign_data(**own))
+    async with sessionmaker() as session:
+        names = await title_names(session, await fetch(sessionmaker))
+    assert names == {
+        "BK_TINH": "Bằng khen của Công đoàn ngành Giáo dục",
+        "CO_TINH": "Cờ thi đua của Công đoàn Giáo dục Việt Nam",  # the file's own name wins
+    }

@@ -305,3 +305,26 @@ async def test_help_lists_what_the_persons_roles_allow(sessionmaker, org: Org) -
     assert len(help_text) <= MAX_HELP == 400, len(help_text)
     # Only Vietnamese commands in the Vietnamese text.
     assert not {"/help", "/cancel", "/start", "/mydata"} & set(help_text.split())
+
+
+async def test_an_industry_union_offers_its_own_bang_khen(sessionmaker, org: Org) -> None:
+    """QĐ 999/QĐ-TLĐ: a Bằng khen belongs to the awarding body; a campaign issued by an
+    industry union offers "Bằng khen của Công đoàn ngành Giáo dục", as a hình thức khen
+    thưởng next to the danh hiệu."""
+    from storage.models import Unit
+
+    async with sessionmaker() as session, session.begin():
+        issuer = await session.get(Unit, org.province.id)
+        assert issuer is not None
+        issuer.name = "Công đoàn ngành Giáo dục"
+    chat = Chat(make_engine(sessionmaker), "1700")
+    await onboard_new(chat)
+    await chat.say("/dangky")
+    assert "danh hiệu thi đua hoặc hình thức khen thưởng" in chat.text()
+    assert "Bằng khen của CĐ ngành Giáo dục" in chat.buttons()  # ≤ 32 characters
+    assert all(len(b) <= 32 for b in chat.buttons())
+    await chat.say("Bằng khen của Công đoàn ngành Giáo dục")  # typed whole, it is found
+    await chat.tap("Bỏ qua")
+    assert "• Đăng ký: Bằng khen của Công đoàn ngành Giáo dục" in chat.text()
+    await chat.tap("Xác nhận")
+    assert "Bằng khen của Công đoàn ngành Giáo dục: số đăng ký" in chat.text()
