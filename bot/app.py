@@ -264,7 +264,7 @@ async def chat(settings: Settings, phone: str | None) -> int:
 
     async with open_core(settings) as core:
         external_id = await _console_identity(core, phone)
-        print("Type your answers; /help for help, /quit to leave.")
+        print("Type your answers; /trogiup for help, /quit to leave.")
         await ConsoleChannel(core.engine, external_id).run()
     return 0
 
