@@ -184,10 +184,16 @@ def _benefit_notes(
             )
             for c, amount in thresholds.items()
         )
-        text = _(
-            "It is for initiatives whose total benefit reaches, by who the author is: {table}. "
-            "Yours total {total}. Please register your initiatives too."
-        ).format(table=table, total=total)
+        if facts.total_initiative_benefit:
+            text = _(
+                "It is for initiatives whose total benefit reaches, by who the author is: "
+                "{table}. Yours total {total}. Please register your initiatives too."
+            ).format(table=table, total=total)
+        else:
+            text = _(
+                "It is for initiatives whose total benefit reaches, by who the author is: "
+                "{table}. You have no initiative with a benefit registered yet."
+            ).format(table=table)
     return [Note(_cited(text, rules, "min_benefit_by_category"))]
 
 
