@@ -262,6 +262,8 @@ def collective_notes(
             notes.append(Note(_cited(text, rules, "requires_titles"), offer_title=code))
     ldtt = title_names.get(LDTT, "LĐTT")
     count = facts.counts.get(LDTT, 0)
+    # Whose people the counts are: the collective's, or the unit's when they are not known.
+    who = who if facts.people_known else _("the unit")
     for key, strictly in (("min_share_ldtt", False), ("over_share_ldtt", True)):
         if rules.get(key) is None:
             continue
@@ -287,7 +289,7 @@ def collective_notes(
                 # Rounded down, so a share just under the bar never shows as meeting it.
                 actual=f"{count * 100 // facts.roster}%",
             )
-        notes.append(Note(_counted_over(_cited(text, rules, key), facts)))
+        notes.append(Note(_cited(_counted_over(text, facts), rules, key)))
     min_cstdcs = int(rules.get("min_cstdcs") or 0)
     count = facts.counts.get(CSTDCS, 0)
     if count < min_cstdcs:
@@ -296,7 +298,7 @@ def collective_notes(
             "{title} needs at least {n} of the collective's individuals with {cstdcs}: {who} "
             "has {count} registered for {cstdcs}."
         ).format(title=title, n=min_cstdcs, cstdcs=cstdcs, who=who, count=count)
-        notes.append(Note(_counted_over(_cited(text, rules, "min_cstdcs"), facts)))
+        notes.append(Note(_cited(_counted_over(text, facts), rules, "min_cstdcs")))
     return notes
 
 

@@ -85,8 +85,9 @@ def test_ttldtt_counts_the_unit_when_the_collective_people_are_unknown_luat_tdkt
     """Luật TĐKT 2022 counts over the collective's people; unknown ones are said so."""
     typed = UnitFacts(roster=20, counts={"LDTT": 8}, name="Phân xưởng 2", people_known=False)
     (text,) = collective("TTLDTT", typed)
-    assert "8/20 người (40%)" in text
+    assert "đơn vị có 8/20 người (40%)" in text  # not said of the workshop
     assert "Mình chưa có danh sách người thuộc Phân xưởng 2" in text
+    assert text.endswith(f"(Căn cứ: {LAW_2022})")
 
 
 def test_empty_collective_is_said_plainly_luat_tdkt_2022() -> None:
