@@ -265,6 +265,51 @@ async def test_a_member_of_another_unit_cannot_be_found(sessionmaker, bot, org) 
     assert "Không tìm thấy" in leader.text()
 
 
+async def register_cstdcs(chat: Chat) -> None:
+    """CSTĐCS with the LĐTT it needs, as a member does it (no initiative: advice only)."""
+    await chat.say("/dangky")
+    await chat.tap("CSTĐCS")
+    await chat.tap("Đăng ký thêm LĐTT")
+    await chat.tap("Bỏ qua")
+    await chat.tap("Xác nhận")
+    assert "TD2027-" in chat.text()
+
+
+@pytest.mark.parametrize("cap", [None, True])
+async def test_cstdcs_cap_of_nd_91_2017_in_a_small_unit_never_reads_at_most_0(
+    sessionmaker, bot, org, cap: bool | None
+) -> None:
+    """NĐ 91/2017's 15 % CSTĐCS cap is a campaign option, off by default; turned on in a
+    unit with fewer than 7 LĐTT, the list the officer gets never says "tối đa 0"."""
+    from storage.models import Campaign
+
+    if cap:
+        async with sessionmaker() as session, session.begin():
+            campaign = await session.get(Campaign, org.campaign.id)
+            assert campaign is not None
+            campaign.settings = {"rules": {"CSTDCS": {"max_share_of_ldtt": True}}}
+    await add_person(
+        sessionmaker, org.upper, "Phạm Quang", chat="O", roles=(("officer", org.upper),)
+    )
+    await add_person(
+        sessionmaker, org.school, "Hà Thị Lan", chat="S", roles=(("leader", org.school),)
+    )
+    await add_person(sessionmaker, org.school, "Đỗ Văn Minh", chat="B")
+    await register_cstdcs(await started(bot, "B"))
+    officer = await started(bot, "O")
+    school = await started(bot, "S")
+    await school.say("/guilen")
+    await school.tap("Gửi lên cấp trên")
+    officer.deliver(school.last_others)
+    seen = school.transcript() + officer.text()
+    assert "CSTĐCS: 01" in officer.text() and "tối đa 0" not in seen
+    if cap:
+        assert "Đơn vị có 1 LĐTT, nên 15% chưa đủ một người" in officer.text()
+        assert "NĐ 91/2017/NĐ-CP" in officer.text()
+    else:
+        assert "15%" not in seen
+
+
 async def test_submit_approve_return_fix_resubmit_and_lock(sessionmaker, bot, org) -> None:
     await add_person(
         sessionmaker, org.upper, "Phạm Quang", chat="O", roles=(("officer", org.upper),)
