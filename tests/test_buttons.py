@@ -135,3 +135,16 @@ def test_a_label_made_of_data_is_shortened_and_still_typed_whole() -> None:
     for choice in (unit, person):
         assert match_choice(choice.full_label, [stored_choice(choice)]) == choice.id
     assert match_choice("cong ty co phan xi mang", [stored_choice(unit)]) == "u1"  # a part
+
+
+def test_choices_of_the_initiative_flow_fit_uncut() -> None:
+    """The field and author buttons: made by functions, shortened the officers' way."""
+    from handlers.flows.initiatives import FIELDS, category_button, field_label
+    from handlers.rules import AUTHOR_CATEGORIES
+
+    with use_locale("vi"):
+        labels = [field_label(f) for f in FIELDS] + [category_button(c) for c in AUTHOR_CATEGORIES]
+        for label in labels:
+            shown = Choice("x", label).label
+            assert len(shown) <= MAX_LABEL and not shown.endswith("…"), shown
+        assert Choice("x", field_label("digital")).label == "Chuyển đổi số, CNTT"

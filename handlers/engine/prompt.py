@@ -34,6 +34,7 @@ SHORTER_FORMS = (
     ("Cổ phần", "CP"),
     ("cổ phần", "CP"),
     (", bảo đảm ATVSLĐ", ", ATVSLĐ"),
+    ("công nghệ thông tin", "CNTT"),
     ("Bằng khen", "BK"),
     ("Cờ thi đua", "Cờ TĐ"),
     (" của ", " "),
