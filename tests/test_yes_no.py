@@ -34,6 +34,8 @@ def test_yes_words_pick_the_yes_choice(word: str) -> None:
     # A summary's confirmation is a yes too.
     summary = as_stored(("confirm", "✅ Xác nhận"), ("edit_title", "✏️ Sửa danh hiệu"))
     assert match_choice(word, summary) == "confirm"
+    advice = as_stored(("add_LDTT", "➕ Đăng ký thêm LĐTT"), ("go", "➡️ Vẫn đăng ký"))
+    assert match_choice(word, advice) == "go"
 
 
 @pytest.mark.parametrize("word", NO)

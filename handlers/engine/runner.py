@@ -125,7 +125,8 @@ NO_WORDS = frozenset(
         "sai", "sai roi", "thoi", "no", "n", "nope", "khong dong y", "chua", "da khong",
     }
 )  # fmt: skip
-YES_IDS = ("yes", "confirm")
+# "go" carries on past a rule's advice, "send" sends a unit's list: both a yes.
+YES_IDS = ("yes", "confirm", "go", "send")
 NO_IDS = ("no",)
 
 
