@@ -225,13 +225,10 @@ def issuer_award_name(catalogue_name: str, issuer: Unit | None) -> str:
 async def title_names(session: AsyncSession, campaign: Campaign) -> dict[str, str]:
     """The names of this campaign's titles where they differ from the catalogue's: awards of
     the issuing body carry its name, and the file's ``title_names`` win over both."""
-    titles = list(await session.scalars(select(Title).where(Title.code.in_(campaign.title_codes))))
-    awarding = await _awarding_body(session, campaign.issuer_unit_id)
-    names = {
-        t.code: issuer_award_name(t.name, awarding)
-        for t in titles
-        if (t.rules or {}).get("awarded_by_issuer")
-    }
+    titles = await session.scalars(select(Title).where(Title.code.in_(campaign.title_codes)))
+    awarded = [t for t in titles if (t.rules or {}).get("awarded_by_issuer")]
+    awarding = await _awarding_body(session, campaign.issuer_unit_id) if awarded else None
+    names = {t.code: issuer_award_name(t.name, awarding) for t in awarded}
     names.update((campaign.settings or {}).get("title_names") or {})
     return {code: name for code, name in names.items() if name}
 
