@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from handlers.engine.prompt import Address, Choice, Incoming, IncomingFile, Outgoing, Reply
+from handlers.engine.prompt import (
+    MAX_LABEL,
+    Address,
+    Choice,
+    Incoming,
+    IncomingFile,
+    Outgoing,
+    Reply,
+)
 from handlers.engine.runner import Engine
 from handlers.text import fold
 
@@ -32,6 +40,9 @@ class Chat:
 
     async def _send(self, incoming: Incoming) -> list[Reply]:
         result = await self.engine.handle(incoming)
+        # Every flow test checks its buttons as rendered: a 360-px phone shows 32 characters.
+        too_long = [c.label for r in result.replies for c in r.choices if len(c.label) > MAX_LABEL]
+        assert too_long == [], too_long
         self.last = result.replies
         self.replies.extend(result.replies)
         self.last_others = result.others
