@@ -5,7 +5,7 @@ Labels written for buttons are found in the code (every ``Choice(…, _("…"))`
 button), translated and filled with the longest values they take; titles on buttons are
 checked for the whole catalogue, also with a long awarding body; labels made of data (a
 unit's or a person's name) are shortened by ``Choice`` itself and still selected by typing
-them whole.
+them whole. Every flow test also checks the buttons of every reply it gets (tests/chat.py).
 """
 
 from __future__ import annotations
