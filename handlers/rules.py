@@ -52,7 +52,8 @@ def effective_rules(
 
     An option of the catalogue is on only when the campaign names it: ``true`` takes the
     catalogue's value and source, a value of its own is cited as the campaign's rule. A
-    value of the law changed by the campaign is cited as the campaign's rule too.
+    value of the law changed by the campaign is cited as the campaign's rule too; the same
+    value written again keeps the law's source.
     """
     overrides = dict((campaign_settings.get("rules") or {}).get(title_code) or {})
     options = catalogue_rules.get("options") or {}
@@ -63,7 +64,7 @@ def effective_rules(
         if value is True and isinstance(option, Mapping):
             rules[key] = option.get("value")
             sources[key] = option.get("source")
-        else:
+        elif value != catalogue_rules.get(key):
             rules[key] = value
             sources[key] = None  # the campaign's own value
     rules["sources"] = sources

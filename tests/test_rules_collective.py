@@ -134,6 +134,9 @@ def test_a_campaign_value_is_cited_as_the_campaign_rule() -> None:
     (text,) = collective("TTLDTT", UnitFacts(roster=20, counts={"LDTT": 12}), rules)
     assert "trên 67,5%" in text and "12/20 người (60%)" in text
     assert text.endswith("(Căn cứ: quy định riêng của phong trào)")
+    same = {"rules": {"TTLDTT": {"over_share_ldtt": 0.5}}}  # the law's value, written again
+    (text,) = collective("TTLDTT", UnitFacts(roster=20, counts={"LDTT": 10}), same)
+    assert text.endswith(f"(Căn cứ: {LAW_2022})")
 
 
 # --- CSTĐCS: LĐTT and an initiative; the 15 % cap is an option, never "at most 0" -----------
