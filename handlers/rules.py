@@ -71,6 +71,13 @@ def effective_rules(
     return rules
 
 
+def required_titles(rules: Mapping[str, Any]) -> list[str]:
+    """The title codes a rule requires first (a list; anything else, e.g. an option left at
+    ``true`` without its value, requires nothing)."""
+    codes = rules.get("requires_titles")
+    return [str(c) for c in codes] if isinstance(codes, list) else []
+
+
 def source_of(rules: Mapping[str, Any], key: str) -> str:
     """The text a rule rests on, as people cite it ("Luật Thi đua, khen thưởng 2022")."""
     source = (rules.get("sources") or {}).get(key)
@@ -105,7 +112,7 @@ def individual_notes(
 ) -> list[Note]:
     """Notes for a person choosing a title with these rules."""
     notes: list[Note] = []
-    for code in rules.get("requires_titles") or []:
+    for code in required_titles(rules):
         if code not in facts.registered:
             text = _(
                 "This title also requires “{required}” in the same year, and you have not "
@@ -254,7 +261,7 @@ def collective_notes(
     """Notes for a leader choosing collective title ``title`` (short name) with these rules."""
     notes: list[Note] = []
     who = _who(facts)
-    for code in rules.get("requires_titles") or []:
+    for code in required_titles(rules):
         if code not in facts.collective:
             text = _(
                 "{title} is chosen among collectives with {required}, which {who} has not "
@@ -332,8 +339,8 @@ def share_cap_notes(
     option): a warning when the unit is over it. A cap below one person is never stated as
     a limit of 0: the numbers are given and the unit decides."""
     cap = rules.get("max_share_of_ldtt")
-    if cap is None or cap is False:
-        return []
+    if isinstance(cap, bool) or not isinstance(cap, int | float | str):
+        return []  # off (or an option left at true without its value)
     share = _share(cap)
     ldtt_count = facts.counts.get(LDTT, 0)
     count = facts.counts.get(code, 0)

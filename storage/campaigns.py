@@ -141,13 +141,9 @@ def _rule_problem(key: str, value: Any, known_titles: set[str]) -> str | None:
     if value is None or value is False:
         return None  # a rule turned off
     if key in SHARE_RULES:
-        if value is True and key == "max_share_of_ldtt":
-            return None
         ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 1
         return None if ok else "a share between 0 and 1, e.g. 0.7 for 70 %"
     if key == "requires_titles":
-        if value is True:
-            return None
         if not isinstance(value, list):
             return "a list of title codes, e.g. [TTLDTT], or true"
         unknown = [str(c) for c in value if c not in known_titles]
@@ -186,11 +182,26 @@ def _rule_problem(key: str, value: Any, known_titles: set[str]) -> str | None:
     )
 
 
-def rule_problems(rules: dict[str, Any], known_titles: set[str]) -> list[str]:
-    """Every wrong value under ``rules:``, named by its place ("rules.TTLDXS.min_share_ldtt")."""
+def rule_problems(rules: dict[str, Any], catalogue: dict[str, dict[str, Any]]) -> list[str]:
+    """Every wrong value under ``rules:``, named by its place ("rules.TTLDXS.min_share_ldtt").
+
+    ``catalogue`` maps title codes to their stored rules: ``true`` turns on one of the
+    title's options (it takes the option's value and source), nothing else.
+    """
     problems = []
+    known_titles = set(catalogue)
     for code, values in rules.items():
+        options = (catalogue.get(str(code)) or {}).get("options") or {}
         for key, value in values.items():
+            if value is True and key in options:
+                continue
+            if value is True and key != "requires_initiative" and key != "names_collective":
+                offered = ", ".join(sorted(options)) or "none"
+                problems.append(
+                    f"rules.{code}.{key}: true turns on an option of the catalogue; the options "
+                    f"of {code} are: {offered}"
+                )
+                continue
             problem = _rule_problem(str(key), value, known_titles)
             if problem:
                 problems.append(f"rules.{code}.{key}: {problem}")
@@ -307,7 +318,10 @@ async def load_campaign(
     issuer = await session.scalar(select(Unit).where(Unit.code == spec.issuer))
     if issuer is None:
         problems.append(f"issuer: unknown unit code {spec.issuer!r} (import the units first)")
-    known = set(await session.scalars(select(Title.code)))
+    catalogue = {
+        code: rules or {} for code, rules in await session.execute(select(Title.code, Title.rules))
+    }
+    known = set(catalogue)
     unknown = [t for t in spec.titles if t not in known]
     if unknown:
         problems.append(
@@ -327,7 +341,7 @@ async def load_campaign(
                 problems.append(
                     f"rules: title code(s) {', '.join(stray)} are not in this campaign's titles"
                 )
-            problems += rule_problems(rules, known)
+            problems += rule_problems(rules, catalogue)
     problems += title_name_problems(extra.get("title_names"), spec.titles)
     problems += schedule_problems(extra)
     problems += announcement_problems(extra)

@@ -195,6 +195,11 @@ async def test_every_problem_is_reported_and_nothing_written(
             "rules.TTLDXS.requires_titles: unknown title code(s) TTLD",
         ),
         (
+            {"rules": {"TTLDTT": {"requires_titles": True}}},
+            "rules.TTLDTT.requires_titles: true turns on an option of the catalogue; the "
+            "options of TTLDTT are: none",
+        ),
+        (
             {"title_names": {"CO_CP": "Cờ thi đua của Chính phủ"}},
             "title_names: title code(s) CO_CP are not in this campaign's titles",
         ),

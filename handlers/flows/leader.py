@@ -34,6 +34,7 @@ from handlers.rules import (
     UnitFacts,
     collective_notes,
     effective_rules,
+    required_titles,
     share_cap_notes,
 )
 from handlers.text import Invalid, clean, fold, format_count, format_money, given_name
@@ -487,7 +488,7 @@ async def ask_collective_rules(ctx: Ctx) -> Prompt | Go:
     summary = await gather_summary(ctx.session, campaign, unit)
     facts = await collective_facts(ctx, campaign, unit, summary)
     rules = effective_rules(title.code, title.rules, campaign.settings)
-    needed = await titles_by_code(ctx.session, list(rules.get("requires_titles") or []))
+    needed = await titles_by_code(ctx.session, required_titles(rules))
     names = {**summary.names, **{c: short_title(t) for c, t in needed.items()}}
     notes = collective_notes(rules, facts, title=short_title(title), title_names=names)
     if not notes:

@@ -22,7 +22,7 @@ from handlers.flows.common import (
     title_short,
 )
 from handlers.i18n import _
-from handlers.rules import Note, PersonFacts, effective_rules, individual_notes
+from handlers.rules import Note, PersonFacts, effective_rules, individual_notes, required_titles
 from handlers.text import Invalid, clean
 from storage.campaigns import title_names
 from storage.models import (
@@ -170,7 +170,7 @@ async def _notes(ctx: Ctx, campaign: Campaign, title: Title) -> list[Note]:
         for code, t in (
             await titles_by_code(
                 ctx.session,
-                list(rules.get("requires_titles") or []) + ([history["title"]] if history else []),
+                required_titles(rules) + ([history["title"]] if history else []),
             )
         ).items()
     }
