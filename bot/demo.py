@@ -54,8 +54,16 @@ DEMO_ROLES = {
 }
 
 
-# Công đoàn Việt Nam was founded on 28/07/1929: the anniversary a year's works greet.
-FOUNDED = 1929
+# Công đoàn Việt Nam was founded on 28/7/1929: 28/7/2027 is its 98th anniversary.
+UNION_FOUNDED = date(1929, 7, 28)
+
+
+def union_anniversary(year: int) -> str:
+    """The occasion as unions name it: "98 năm Ngày thành lập Công đoàn Việt Nam (28/7)"."""
+    return (
+        f"{year - UNION_FOUNDED.year} năm Ngày thành lập Công đoàn Việt Nam "
+        f"({UNION_FOUNDED.day}/{UNION_FOUNDED.month})"
+    )
 
 
 def demo_campaign(today: date) -> dict[str, object]:
@@ -68,7 +76,7 @@ def demo_campaign(today: date) -> dict[str, object]:
     deadline = date(year, 1, 25)
     if (deadline - today).days < 14:
         deadline = today + timedelta(days=30)
-    anniversary = f"Kỷ niệm {year - FOUNDED} năm Ngày thành lập Công đoàn Việt Nam"
+    anniversary = f"Kỷ niệm {union_anniversary(year)}"
     return {
         "code": f"TD{year}",
         "name": f"Phong trào thi đua năm {year}",
@@ -92,7 +100,7 @@ def demo_campaign(today: date) -> dict[str, object]:
                 "name": "Đợt 2",
                 "start": f"{year}-07-01",
                 "end": f"{year}-12-31",
-                "theme": f"Chào mừng {year - FOUNDED} năm Ngày thành lập Công đoàn Việt Nam",
+                "theme": f"Chào mừng {union_anniversary(year)}",
             },
         ],
         "titles": ["LDTT", "CSTDCS", "BK_TINH", "BK_TLD", "TTLDTT", "TTLDXS", "CO_TINH", "CO_TLD"],

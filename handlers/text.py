@@ -29,6 +29,7 @@ __all__ = [
     "format_date",
     "format_money",
     "format_number",
+    "given_name",
     "parse_date",
     "parse_id",
     "parse_money",
@@ -73,6 +74,15 @@ def format_money(amount: int, locale: str = "vi") -> str:
             shown = format_decimal(value, format="#,##0.##", locale=locale)
             return f"{shown} {vi_word if locale == 'vi' else en_word}"
     return f"{format_number(amount, locale)} {'đồng' if locale == 'vi' else 'VND'}"
+
+
+def given_name(full_name: str) -> str:
+    """The name a Vietnamese person is called by: the last word ("Nguyễn Thị Hoa" -> "Hoa").
+
+    Greetings use it ("Chào bạn Hoa!"); a full name as a greeting reads like a summons.
+    """
+    words = full_name.split()
+    return words[-1] if words else full_name
 
 
 def split_message(text: str, limit: int) -> list[str]:

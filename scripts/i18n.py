@@ -13,8 +13,10 @@ import argparse
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
@@ -48,48 +50,71 @@ def extract() -> None:
     )
 
 
+# The header every catalogue keeps (`msgfmt -c` needs one): fixed values, so running this
+# script on two branches writes the same lines and merges stay quiet.
+HEADER_DATE = datetime(2026, 12, 4, tzinfo=UTC)
+LANGUAGE_TEAMS = {"vi": "Tiếng Việt", "en": "English"}
+
+
+def _with_header(catalog: Catalog, lang: str) -> Catalog:
+    catalog.project = "thidua-bot"
+    catalog.version = "1"
+    catalog.copyright_holder = "Thi đua bot"
+    catalog.msgid_bugs_address = ""
+    catalog.last_translator = "Thi đua bot"
+    catalog.language_team = LANGUAGE_TEAMS[lang]
+    catalog.charset = "utf-8"
+    catalog.creation_date = HEADER_DATE
+    catalog.revision_date = HEADER_DATE
+    catalog.fuzzy = False
+    catalog.header_comment = (
+        f"# {LANGUAGE_TEAMS[lang]} messages of the Thi đua bot.\n"
+        "# Kept by scripts/i18n.py: edit the translations, not this header."
+    )
+    return catalog
+
+
+def _write(po: Path, catalog: Catalog) -> None:
+    with po.open("wb") as fh:
+        write_po(
+            fh,
+            catalog,
+            width=76,
+            ignore_obsolete=True,
+            include_previous=False,
+            sort_output=True,
+            no_location=True,
+        )
+
+
+def _read(po: Path, lang: str) -> Catalog:
+    with po.open("rb") as fh:
+        return read_po(fh, locale=lang)
+
+
 def update() -> None:
+    """`pybabel update --no-fuzzy-matching --ignore-obsolete`, keeping the header."""
+    with POT.open("rb") as fh:
+        template = read_po(fh)
     for lang in LANGS:
         po = LOCALES / lang / "LC_MESSAGES" / "messages.po"
-        if po.exists():
-            pybabel(
-                "update",
-                "-i",
-                str(POT),
-                "-d",
-                str(LOCALES),
-                "-l",
-                lang,
-                "--no-fuzzy-matching",
-                "--omit-header",
-                "--ignore-obsolete",
-            )
-        else:
-            pybabel("init", "-i", str(POT), "-d", str(LOCALES), "-l", lang)
+        po.parent.mkdir(parents=True, exist_ok=True)
+        catalog = _read(po, lang) if po.exists() else Catalog(locale=lang)
+        catalog.update(template, no_fuzzy_matching=True)
+        catalog.obsolete.clear()
+        _write(po, _with_header(catalog, lang))
 
 
 def fill(path: Path) -> None:
     table: dict[str, dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))
     for lang, strings in table.items():
         po = LOCALES / lang / "LC_MESSAGES" / "messages.po"
-        with po.open("rb") as fh:
-            catalog = read_po(fh, locale=lang)
+        catalog = _read(po, lang)
         for message in catalog:
             if message.id and message.id in strings:
                 message.string = strings[message.id]
                 message.flags.discard("fuzzy")
-        with po.open("wb") as fh:
-            write_po(
-                fh,
-                catalog,
-                # As `pybabel update --omit-header` writes them: a fill changes only its lines.
-                width=76,
-                omit_header=True,
-                ignore_obsolete=True,
-                include_previous=False,
-                sort_output=True,
-                no_location=True,
-            )
+        _write(po, _with_header(catalog, lang))
 
 
 def compile_all() -> None:

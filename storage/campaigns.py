@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from storage.broadcasts import announcement_problems, schedule_campaign_announcement
-from storage.models import AuditEntry, Campaign, CampaignPhase, Title, TitleTarget, Unit
+from storage.models import AuditEntry, Campaign, CampaignPhase, Title, TitleTarget, Unit, UnitKind
 from storage.normalize import Invalid, parse_date
 from storage.schedule import schedule_problems
 from storage.types import utcnow
@@ -267,6 +267,114 @@ class CampaignSpec(BaseModel):
         return self
 
 
+# The rule values a campaign file may set (handlers.rules reads them; the catalogue,
+# storage/seed/titles.yaml, has the defaults and their sources). ``true`` turns on an option
+# of the catalogue with its value and source (``CSTDCS: {max_share_of_ldtt: true}``).
+SHARE_RULES = ("min_share_ldtt", "over_share_ldtt", "max_share_of_ldtt")
+AUTHOR_CATEGORIES = ("worker", "professional", "manager")
+
+
+def _rule_problem(key: str, value: Any, known_titles: set[str]) -> str | None:
+    """Why a campaign's rule value is wrong, or None."""
+    if value is None or value is False:
+        return None  # a rule turned off
+    if key in SHARE_RULES:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 1
+        return None if ok else "a share between 0 and 1, e.g. 0.7 for 70 %"
+    if key == "requires_titles":
+        if not isinstance(value, list):
+            return "a list of title codes, e.g. [TTLDTT], or true"
+        unknown = [str(c) for c in value if c not in known_titles]
+        return f"unknown title code(s) {', '.join(unknown)}" if unknown else None
+    if key in ("requires_initiative", "names_collective"):
+        return None if isinstance(value, bool) else "true or false"
+    if key == "min_cstdcs":
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        return None if ok else "a whole number of people, e.g. 1"
+    if key == "requires_history":
+        ok = (
+            isinstance(value, dict)
+            and value.get("title") in known_titles
+            and isinstance(value.get("times"), int)
+            and value["times"] > 0
+        )
+        return None if ok else "{title: CODE, times: N}, e.g. {title: CSTDCS, times: 3}"
+    if key == "min_benefit_by_category":
+        ok = isinstance(value, dict) and all(
+            k in AUTHOR_CATEGORIES and isinstance(v, int | float) and v > 0
+            for k, v in value.items()
+        )
+        return None if ok else "amounts in đồng by worker, professional, manager"
+    return "unknown rule; known: " + ", ".join(
+        sorted(
+            (
+                *SHARE_RULES,
+                "requires_titles",
+                "requires_initiative",
+                "names_collective",
+                "min_cstdcs",
+                "requires_history",
+                "min_benefit_by_category",
+            )
+        )
+    )
+
+
+def rule_problems(rules: dict[str, Any], catalogue: dict[str, dict[str, Any]]) -> list[str]:
+    """Every wrong value under ``rules:``, named by its place ("rules.TTLDXS.min_share_ldtt").
+
+    ``catalogue`` maps title codes to their stored rules: ``true`` turns on one of the
+    title's options (it takes the option's value and source), nothing else.
+    """
+    problems = []
+    known_titles = set(catalogue)
+    for code, values in rules.items():
+        options = (catalogue.get(str(code)) or {}).get("options") or {}
+        for key, value in values.items():
+            if value is True and key in options:
+                continue
+            if value is True and key != "requires_initiative" and key != "names_collective":
+                offered = ", ".join(sorted(options)) or "none"
+                problems.append(
+                    f"rules.{code}.{key}: true turns on an option of the catalogue; the options "
+                    f"of {code} are: {offered}"
+                )
+                continue
+            problem = _rule_problem(str(key), value, known_titles)
+            if problem:
+                problems.append(f"rules.{code}.{key}: {problem}")
+    return problems
+
+
+def issuer_award_name(catalogue_name: str, issuer: Unit | None) -> str:
+    """ "Bằng khen của LĐLĐ tỉnh" as the issuer's own: "Bằng khen của Công đoàn ngành Giáo
+    dục", "Cờ thi đua của LĐLĐ tỉnh Bắc Kạn". Bằng khen and Cờ belong to the awarding body
+    (LĐLĐ tỉnh or công đoàn ngành), which is the campaign's issuer at that level."""
+    marker = " của "
+    if issuer is None or marker not in catalogue_name:
+        return catalogue_name
+    return catalogue_name.split(marker, 1)[0] + marker + issuer.name
+
+
+async def title_names(session: AsyncSession, campaign: Campaign) -> dict[str, str]:
+    """The names of this campaign's titles where they differ from the catalogue's: awards of
+    the issuing body carry its name, and the file's ``award_names`` win over both."""
+    titles = await session.scalars(select(Title).where(Title.code.in_(campaign.title_codes)))
+    awarded = [t for t in titles if (t.rules or {}).get("awarded_by_issuer")]
+    awarding = await _awarding_body(session, campaign.issuer_unit_id) if awarded else None
+    names = {t.code: issuer_award_name(t.name, awarding) for t in awarded}
+    names.update((campaign.settings or {}).get("award_names") or {})
+    return {code: name for code, name in names.items() if name}
+
+
+async def _awarding_body(session: AsyncSession, unit_id: int) -> Unit | None:
+    """The issuer, or its nearest ancestor at the province / industry-union level."""
+    unit = await session.get(Unit, unit_id)
+    while unit is not None and unit.kind not in (UnitKind.PROVINCE,):
+        unit = await session.get(Unit, unit.parent_id) if unit.parent_id else None
+    return unit
+
+
 def _where(loc: tuple[int | str, ...]) -> str:
     """("phases", 1, "end") -> "phases[2].end": 1-based, as a person counts list items."""
     text = ""
@@ -343,6 +451,9 @@ async def load_campaign(
         str(code): str(target)
         for code, target in await session.execute(select(Title.code, Title.target))
     }
+    catalogue = {
+        code: rules or {} for code, rules in await session.execute(select(Title.code, Title.rules))
+    }
     unknown = [t for t in spec.titles if t not in known]
     if unknown:
         problems.append(
@@ -362,6 +473,7 @@ async def load_campaign(
                 problems.append(
                     f"rules: title code(s) {', '.join(stray)} are not in this campaign's titles"
                 )
+            problems += rule_problems(rules, catalogue)
     for key in ("targets", "award_names"):
         stray = [code for code in getattr(spec, key) if code not in spec.titles]
         if stray:
@@ -603,14 +715,6 @@ def campaign_occasions(campaign: Campaign) -> list[Occasion]:
         if all(o.name != name.strip() for o in found):
             found.append(Occasion(name.strip()[:300], day))
     return found
-
-
-def award_name(campaign: Campaign, code: str, default: str) -> str:
-    """The award's name as the issuing body calls it ("Bằng khen của Công đoàn ngành Giáo
-    dục"), when the campaign file says so; ``default`` (the catalogue's) otherwise."""
-    names = (campaign.settings or {}).get("award_names") or {}
-    name = names.get(code)
-    return str(name) if isinstance(name, str) and name.strip() else default
 
 
 # --- works through the year -------------------------------------------------------------------

@@ -161,12 +161,13 @@ async def registration_rows(
         path_names = [
             names.get(int(part), "?") for part in reg.unit.path.strip("/").split("/") if part
         ]
-        # A collective registration is listed under the unit's name, without a phone.
+        # A collective registration is listed under its collective's name (a tổ, phòng named
+        # by the leader) or the unit's, without a phone.
         person = None if reg.is_collective else reg.person
         collective = person is None
         row = RegistrationRow(
             receipt_no=reg.receipt_no,
-            name=person.full_name if person else reg.unit.name,
+            name=person.full_name if person else (reg.collective_name or reg.unit.name),
             phone=person.phone if person else None,
             position=person.position if person else None,
             unit_name=reg.unit.name,

@@ -236,12 +236,14 @@ class Registration(Base):
             sqlite_where=text("status != 'withdrawn' AND person_id IS NOT NULL"),
             postgresql_where=text("status != 'withdrawn' AND person_id IS NOT NULL"),
         ),
-        # A unit registers each collective title once per campaign.
+        # A collective registers each collective title once per campaign (the unit itself,
+        # collective_name "", or one of its named collectives: tổ, phòng, phân xưởng).
         Index(
             "uq_registrations_unit_title_live",
             "campaign_id",
             "unit_id",
             "title_code",
+            "collective_name",
             unique=True,
             sqlite_where=text("status != 'withdrawn' AND is_collective"),
             postgresql_where=text("status != 'withdrawn' AND is_collective"),
@@ -269,6 +271,11 @@ class Registration(Base):
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
     # The person's unit at the time (individual) or the registering unit (collective).
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    # A collective title's collective (TTLĐXS, TTLĐTT are conferred on a tổ, phòng, phân
+    # xưởng, the enterprise or agency): its name, and its unit when it is in the org tree.
+    # "" for the registering unit itself and for individual registrations.
+    collective_name: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    collective_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     status: Mapped[str] = mapped_column(String(20), default=RegistrationStatus.SUBMITTED)
     commitment: Mapped[str | None] = mapped_column(Text)
     # "chat", "leader" (entered on behalf of someone), "import".
@@ -280,7 +287,7 @@ class Registration(Base):
 
     campaign: Mapped[Campaign] = relationship()
     person: Mapped[Person | None] = relationship(foreign_keys=[person_id])
-    unit: Mapped[Unit] = relationship()
+    unit: Mapped[Unit] = relationship(foreign_keys=[unit_id])
 
 
 class Conversation(Base):
@@ -342,6 +349,9 @@ class Initiative(Base):
     applied_on: Mapped[date | None] = mapped_column(Date)
     # Expected benefit (giá trị làm lợi) in đồng.
     benefit: Mapped[int | None] = mapped_column(BigInteger)
+    # Who the author is for Bằng Lao động sáng tạo: "worker", "professional", "manager"
+    # (its benefit threshold depends on it); asked only when the benefit is near one.
+    author_category: Mapped[str | None] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default=RegistrationStatus.SUBMITTED)
     source: Mapped[str] = mapped_column(String(20), default="chat")
     entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))

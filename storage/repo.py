@@ -344,20 +344,30 @@ def _initiatives_of_person(person_id: int) -> ColumnElement[bool]:
     return or_(Initiative.person_id == person_id, Initiative.id.in_(coauthored))
 
 
-async def person_initiative_stats(
+async def person_initiative_benefit(
     session: AsyncSession, campaign_id: int, person_id: int
-) -> tuple[int, int]:
-    """How many live initiatives the person authored in a campaign, and the best benefit."""
+) -> tuple[int, int, str | None]:
+    """The person's live initiatives in a campaign (as author or co-author): how many, their
+    total expected benefit, and the author category last given (Bằng Lao động sáng tạo)."""
+    live = (
+        Initiative.campaign_id == campaign_id,
+        Initiative.status.in_(LIVE_STATUSES),
+        _initiatives_of_person(person_id),
+    )
     row = (
         await session.execute(
-            select(func.count(Initiative.id), func.coalesce(func.max(Initiative.benefit), 0)).where(
-                Initiative.campaign_id == campaign_id,
-                Initiative.status.in_(LIVE_STATUSES),
-                _initiatives_of_person(person_id),
+            select(func.count(Initiative.id), func.coalesce(func.sum(Initiative.benefit), 0)).where(
+                *live
             )
         )
     ).one()
-    return int(row[0]), int(row[1] or 0)
+    category = await session.scalar(
+        select(Initiative.author_category)
+        .where(*live, Initiative.person_id == person_id, Initiative.author_category.is_not(None))
+        .order_by(Initiative.id.desc())
+        .limit(1)
+    )
+    return int(row[0]), int(row[1] or 0), category
 
 
 async def person_initiatives(

@@ -21,6 +21,20 @@ def catalogue_entries() -> list[dict[str, Any]]:
     return entries
 
 
+def seed_rules(entry: dict[str, Any]) -> dict[str, Any]:
+    """A catalogue entry's rules as stored in ``titles.rules``.
+
+    The entry's ``kind`` (title or award), ``awarded_by_issuer`` and ``options`` (rules off
+    unless a campaign turns them on) travel with the rules: the table has one JSON column
+    for everything handlers.rules reads.
+    """
+    rules = dict(entry.get("rules") or {})
+    for key in ("kind", "awarded_by_issuer", "options"):
+        if key in entry:
+            rules[key] = entry[key]
+    return rules
+
+
 async def seed_titles(session: AsyncSession) -> int:
     """Add catalogue entries that are missing; rows already there (maybe edited) stay."""
     known = set(await session.scalars(select(Title.code)))
@@ -36,7 +50,7 @@ async def seed_titles(session: AsyncSession) -> int:
                 target=entry["target"],
                 level=entry["level"],
                 rank=entry.get("rank", 100),
-                rules=entry.get("rules") or {},
+                rules=seed_rules(entry),
             )
         )
         added += 1

@@ -16,7 +16,7 @@ from sqlalchemy import and_, case, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from storage.campaigns import award_name, campaign_targets
+from storage.campaigns import campaign_targets, title_names
 from storage.models import (
     Campaign,
     Initiative,
@@ -474,7 +474,8 @@ async def with_campaign_plan(
 ) -> DigestData:
     """The digest numbers with the plan's parts: the issuer's award names, progress against
     each target (counted from the same title counts and members), works by occasion."""
-    titles = [replace(t, name=award_name(campaign, t.code, t.name)) for t in data.titles]
+    names = await title_names(session, campaign)
+    titles = [replace(t, name=names.get(t.code, t.name)) for t in data.titles]
     targets: list[TargetProgress] = []
     wanted = campaign_targets(campaign)
     if wanted:

@@ -102,6 +102,18 @@ async def roster(session: AsyncSession, unit: Unit) -> list[Person]:
     return list(rows)
 
 
+async def sub_units(session: AsyncSession, unit: Unit, limit: int = 20) -> list[Unit]:
+    """The units below ``unit`` in the org tree (công đoàn bộ phận, tổ công đoàn): the
+    collectives a TTLĐXS / TTLĐTT can be conferred on, in tree order."""
+    rows = await session.scalars(
+        select(Unit)
+        .where(in_subtree(unit), Unit.id != unit.id)
+        .order_by(Unit.path, Unit.name)
+        .limit(limit)
+    )
+    return list(rows)
+
+
 async def person_in_unit(session: AsyncSession, person_id: int, unit: Unit) -> Person | None:
     """The person, only if on the unit's roster (ids kept in a draft are checked again)."""
     return await session.scalar(

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from handlers.engine.prompt import Address, Incoming, IncomingFile, Outgoing, Reply
+from handlers.engine.prompt import (
+    MAX_LABEL,
+    Address,
+    Choice,
+    Incoming,
+    IncomingFile,
+    Outgoing,
+    Reply,
+)
 from handlers.engine.runner import Engine
 from handlers.text import fold
+
+
+def shown(choice: Choice) -> tuple[str, ...]:
+    """What a button stands for: its label, and the whole text of a label shortened to fit
+    a phone."""
+    return (choice.label, choice.full_label) if choice.full_label else (choice.label,)
 
 
 @dataclass
@@ -26,6 +40,9 @@ class Chat:
 
     async def _send(self, incoming: Incoming) -> list[Reply]:
         result = await self.engine.handle(incoming)
+        # Every flow test checks its buttons as rendered: a 360-px phone shows 32 characters.
+        too_long = [c.label for r in result.replies for c in r.choices if len(c.label) > MAX_LABEL]
+        assert too_long == [], too_long
         self.last = result.replies
         self.replies.extend(result.replies)
         self.last_others = result.others
@@ -46,7 +63,7 @@ class Chat:
             if fold(in_message) not in fold(reply.text):
                 continue
             for choice in reply.choices:
-                if wanted in fold(choice.label):
+                if any(wanted in fold(text) for text in shown(choice)):
                     return await self._send(
                         Incoming(self.address, choice_id=choice.id, seq=reply.seq)
                     )
@@ -72,7 +89,7 @@ class Chat:
         prompt = self.prompt()
         wanted = fold(label)
         for choice in prompt.choices:
-            if wanted in fold(choice.label):
+            if any(wanted in fold(text) for text in shown(choice)):
                 return await self._send(Incoming(self.address, choice_id=choice.id, seq=prompt.seq))
         labels = [c.label for c in prompt.choices]
         raise AssertionError(f"no button {label!r} in {labels}\n{self.transcript()}")

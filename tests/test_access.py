@@ -261,7 +261,7 @@ async def test_the_right_officer_may_and_others_are_told_no(
     await officer.say("/duyet")
     assert "Công ty May" in officer.transcript()
     assert "HTX Bằng Vân" not in officer.transcript()  # the other branch's list stays hidden
-    await officer.say(f"/approve {garment_list}")
+    await officer.say(f"/pheduyet {garment_list}")  # the Vietnamese word of the button
     assert "Đã duyệt" in officer.text()
     await officer.say(f"/bcancel {town.records['bc_commune']}")  # the commune's announcement
     assert "chỉ cán bộ của công đoàn gửi thông báo" in officer.text()
@@ -420,7 +420,7 @@ async def test_link_codes_of_others(sessionmaker: Sessions, bot: Engine, town: T
         assert "không dùng được" in stranger.text()
     # The right code works once, and Hoa is told on the app that issued it.
     await stranger.say(f"/lienket {code.lower()}")
-    assert "Nguyễn Thị Hoa" in stranger.text()
+    assert "Xong, Hoa:" in stranger.text()  # called by the given name
     assert [o.to for o in stranger.last_others] == [Address("test", "hoa")]
     thief = Chat(bot, "zalo-thief", channel="zalo")
     await thief.say(f"/lienket {code}")

@@ -231,7 +231,7 @@ async def test_officer_announces_on_telegram_members_receive_it_and_register(
     # A member taps "Đăng ký ngay": the registration for that campaign, at the title.
     member = TgUser(api, FIRST_MEMBER, "A")
     await member.press("Đăng ký ngay")
-    question = await member.wait_for("đăng ký danh hiệu nào")
+    question = await member.wait_for("hình thức khen thưởng nào")
     assert "Phong trào thi đua năm 2027" in question
     assert any("Lao động tiên tiến" in label for label in member.last_keyboard())
 

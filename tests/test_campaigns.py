@@ -17,7 +17,6 @@ from storage.campaigns import (
     CampaignInvalid,
     Occasion,
     Target,
-    award_name,
     campaign_movements,
     campaign_occasions,
     campaign_targets,
@@ -25,6 +24,7 @@ from storage.campaigns import (
     load_campaign,
     load_campaign_file,
     read_campaign_file,
+    title_names,
     works_deadline,
     works_open,
 )
@@ -202,6 +202,29 @@ async def test_every_problem_is_reported_and_nothing_written(
             {"rules": {"CO_CP": {"min_share_ldtt": 0.5}}},
             "rules: title code(s) CO_CP are not in this campaign's titles",
         ),
+        (
+            {"rules": {"TTLDXS": {"min_share_ldtt": 70}}},
+            "rules.TTLDXS.min_share_ldtt: a share between 0 and 1, e.g. 0.7 for 70 %",
+        ),
+        (
+            {"rules": {"CSTDCS": {"max_share": 0.15}}},
+            "rules.CSTDCS.max_share: unknown rule; known: max_share_of_ldtt, min_benefit_by_"
+            "category, min_cstdcs, min_share_ldtt, names_collective, over_share_ldtt, "
+            "requires_history, requires_initiative, requires_titles",
+        ),
+        (
+            {"rules": {"TTLDXS": {"requires_titles": ["TTLD"]}}},
+            "rules.TTLDXS.requires_titles: unknown title code(s) TTLD",
+        ),
+        (
+            {"rules": {"TTLDTT": {"requires_titles": True}}},
+            "rules.TTLDTT.requires_titles: true turns on an option of the catalogue; the "
+            "options of TTLDTT are: none",
+        ),
+        (
+            {"award_names": {"CO_CP": "Cờ thi đua của Chính phủ"}},
+            "award_names: title code(s) CO_CP are not in this campaign's titles",
+        ),
     ],
 )
 async def test_clear_messages_for_bad_values(
@@ -272,12 +295,10 @@ async def test_a_launch_plan_loads_with_every_part(
         Occasion("Kỷ niệm 98 năm Ngày thành lập Công đoàn Việt Nam", date(2027, 7, 28)),
         Occasion("Đại hội Công đoàn các cấp", None),
     ]
-    assert award_name(campaign, "BK_TINH", "Bằng khen của LĐLĐ tỉnh") == (
-        "Bằng khen của Công đoàn ngành Giáo dục"
-    )
-    assert award_name(campaign, "BK_TLD", "Bằng khen của Tổng Liên đoàn") == (
-        "Bằng khen của Tổng Liên đoàn"
-    )
+    async with sessionmaker() as session:
+        names = await title_names(session, campaign)
+    assert names["BK_TINH"] == "Bằng khen của Công đoàn ngành Giáo dục"
+    assert "BK_TLD" not in names  # the TLĐ's own award keeps the catalogue's name
     assert [(p.name, p.theme, p.works_until) for p in campaign.phases] == [
         ("Đợt 1", "Chào mừng Tháng Công nhân", date(2027, 7, 15)),
         ("Đợt 2", "Chào mừng 98 năm Công đoàn Việt Nam", None),
@@ -411,3 +432,32 @@ async def test_the_readme_example_loads(
         date(2027, 7, 28),
         None,
     ]
+
+
+async def test_options_and_issuer_names_are_kept(sessionmaker: Sessions, issuer: int) -> None:
+    """The CSTĐCS cap (NĐ 91/2017) and the TTLĐTT prerequisite are turned on with true; an
+    industry union names its own awards (QĐ 999/QĐ-TLĐ: Bằng khen of the awarding body)."""
+    from storage.campaigns import title_names
+
+    rules = {"CSTDCS": {"max_share_of_ldtt": True}, "TTLDXS": {"requires_titles": True}}
+    await load(sessionmaker, campaign_data(rules=rules))
+    async with sessionmaker() as session:
+        campaign = await fetch(sessionmaker)
+        names = await title_names(session, campaign)
+    assert campaign.settings["rules"] == rules
+    assert names == {
+        "BK_TINH": "Bằng khen của LĐLĐ tỉnh Bắc Kạn",
+        "CO_TINH": "Cờ thi đua của LĐLĐ tỉnh Bắc Kạn",
+    }
+    async with sessionmaker() as session, session.begin():
+        unit = await session.get(Unit, issuer)
+        assert unit is not None
+        unit.name = "Công đoàn ngành Giáo dục"
+    own = {"award_names": {"CO_TINH": "Cờ thi đua của Công đoàn Giáo dục Việt Nam"}}
+    await load(sessionmaker, campaign_data(**own))
+    async with sessionmaker() as session:
+        names = await title_names(session, await fetch(sessionmaker))
+    assert names == {
+        "BK_TINH": "Bằng khen của Công đoàn ngành Giáo dục",
+        "CO_TINH": "Cờ thi đua của Công đoàn Giáo dục Việt Nam",  # the file's own name wins
+    }

@@ -67,7 +67,8 @@ async def test_rostered_member_reaches_menu_in_two_taps(sessionmaker, org: Org) 
 async def test_new_member_onboards_and_registers_a_title(sessionmaker, org: Org) -> None:
     chat = Chat(make_engine(sessionmaker), "200")
     await onboard_new(chat)
-    assert "Trần Văn Bình" in chat.text()
+    # Greeted by the given name, as people are called (not "Trần Văn Bình ơi").
+    assert "Chào bạn Bình!" in chat.text() and "Trần Văn Bình" not in chat.text()
     await chat.tap("Đăng ký danh hiệu")
     assert "25/01/2027" in chat.text()
     await chat.say("lao dong tien tien")
@@ -261,15 +262,49 @@ async def test_an_event_delivered_twice_is_answered_once(sessionmaker, org: Org)
 
 
 async def test_help_lists_what_the_persons_roles_allow(sessionmaker, org: Org) -> None:
+    from handlers.flows.menu import MAX_HELP
     from storage.models import Role, UnitRole
 
     chat = Chat(make_engine(sessionmaker), "1600")
     await onboard_new(chat)
-    await chat.say("/help")
+    await chat.say("/trogiup")
     assert "/dangky" in chat.text() and "/guilen" not in chat.text()
+    assert len(chat.last[0].text) <= MAX_HELP
     async with sessionmaker() as session, session.begin():
         person = await session.scalar(select(Person).where(Person.phone == "0987654321"))
         assert person is not None
         session.add(UnitRole(person_id=person.id, unit_id=org.garment.id, role=Role.LEADER))
-    await chat.say("/help")
+    await chat.say("/help")  # the platforms' word works too
     assert "/guilen" in chat.text() and "/duyet" not in chat.text()
+    async with sessionmaker() as session, session.begin():
+        session.add(UnitRole(person_id=person.id, unit_id=org.upper.id, role=Role.OFFICER))
+    await chat.say("/trogiup")
+    # Every role's commands, read at once on a phone: at most 400 characters.
+    help_text = chat.last[0].text  # then the menu
+    assert "/guilen" in help_text and "/duyet" in help_text and "/dulieucuatoi" in help_text
+    assert len(help_text) <= MAX_HELP == 400, len(help_text)
+    # Only Vietnamese commands in the Vietnamese text.
+    assert not {"/help", "/cancel", "/start", "/mydata"} & set(help_text.split())
+
+
+async def test_an_industry_union_offers_its_own_bang_khen(sessionmaker, org: Org) -> None:
+    """QĐ 999/QĐ-TLĐ: a Bằng khen belongs to the awarding body; a campaign issued by an
+    industry union offers "Bằng khen của Công đoàn ngành Giáo dục", as a hình thức khen
+    thưởng next to the danh hiệu."""
+    from storage.models import Unit
+
+    async with sessionmaker() as session, session.begin():
+        issuer = await session.get(Unit, org.province.id)
+        assert issuer is not None
+        issuer.name = "Công đoàn ngành Giáo dục"
+    chat = Chat(make_engine(sessionmaker), "1700")
+    await onboard_new(chat)
+    await chat.say("/dangky")
+    assert "danh hiệu thi đua hoặc hình thức khen thưởng" in chat.text()
+    assert "Bằng khen của CĐ ngành Giáo dục" in chat.buttons()  # ≤ 32 characters
+    assert all(len(b) <= 32 for b in chat.buttons())
+    await chat.say("Bằng khen của Công đoàn ngành Giáo dục")  # typed whole, it is found
+    await chat.tap("Bỏ qua")
+    assert "• Đăng ký: Bằng khen của Công đoàn ngành Giáo dục" in chat.text()
+    await chat.tap("Xác nhận")
+    assert "Bằng khen của Công đoàn ngành Giáo dục: số đăng ký" in chat.text()

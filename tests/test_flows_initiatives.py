@@ -77,7 +77,7 @@ async def test_full_initiative_with_coauthors_file_and_ldst(sessionmaker: Sessio
     await chat.tap("Đăng ký sáng kiến")  # the menu entry, for every member
     assert "tên sáng kiến" in chat.text().lower()
     await chat.say("Cải tiến dây chuyền may cổ áo")
-    assert "Chuyển đổi số, công nghệ thông tin" in chat.buttons()
+    assert "Chuyển đổi số, CNTT" in chat.buttons()
     await chat.say("ky thuat")  # typed without accents
     await chat.say("Gắn cữ gá giúp may cổ áo nhanh gấp đôi.")
     assert "đồng tác giả" in chat.text()
@@ -94,6 +94,9 @@ async def test_full_initiative_with_coauthors_file_and_ldst(sessionmaker: Sessio
     await chat.say("15/03/2026")
     assert "giá trị làm lợi" in chat.text().lower()
     await chat.say("1,2 tỷ")
+    # Over the lowest Bằng LĐST bar: who the author is decides the bar (QĐ 999/QĐ-TLĐ).
+    assert "Bạn thuộc đối tượng nào?" in chat.text()
+    await chat.tap("Công nhân")
     assert "PDF" in chat.text() and "20 MB" in chat.text()
     await chat.file("bao-cao-sang-kien.pdf", "application/pdf", 2 * MB)
 
@@ -120,6 +123,7 @@ async def test_full_initiative_with_coauthors_file_and_ldst(sessionmaker: Sessio
         1_200_000_000,
         date(2026, 3, 15),
     )
+    assert saved.author_category == "worker"
     assert [(a.person_id, a.name) for a in saved.authors] == [
         (org.rostered.id, "Nguyễn Thị Hoa"),
         (None, "Lê Văn Tám"),
@@ -160,6 +164,9 @@ async def test_wrong_answers_are_reasked(sessionmaker: Sessions, org: Org) -> No
     await chat.say("0")
     assert "lớn hơn 0" in chat.text()
     await chat.say("80 triệu")
+    await chat.say("tôi là ai")  # not one of the author categories: asked again
+    assert "Bạn thuộc đối tượng nào?" in chat.text()
+    await chat.tap("Bỏ qua")
 
     await chat.file("setup.exe", "application/x-msdownload", 300_000)
     assert "không nhận được loại tệp" in chat.text()
@@ -229,26 +236,39 @@ async def test_edit_from_summary(sessionmaker: Sessions, org: Org) -> None:
     assert [a.name for a in saved.authors] == ["Nguyễn Thị Hoa"]
 
 
-async def test_ldst_threshold_follows_campaign_override(sessionmaker: Sessions, org: Org) -> None:
+async def test_ldst_threshold_by_author_category_qd_999_tld(
+    sessionmaker: Sessions, org: Org
+) -> None:
+    """QĐ 999/QĐ-TLĐ: Bằng Lao động sáng tạo on the TOTAL benefit of the author's
+    initiatives, 80 / 150 / 200 triệu by who the author is; a campaign may set its own."""
     chat = Chat(make_engine(sessionmaker), "500")
     await onboard_member(chat, sessionmaker)
-    await start_initiative(chat)
-    await chat.tap("Bỏ qua")
-    await chat.tap("Bỏ qua")
-    await chat.say("50 triệu")
-    await chat.tap("Bỏ qua")
-    await chat.tap("Xác nhận")
-    assert "Bằng Lao động sáng tạo" not in chat.text()  # catalogue bar: 80 triệu
 
-    await set_settings(sessionmaker, org, {"rules": {"LDST": {"min_initiative_benefit": 40e6}}})
-    await start_initiative(chat, "Tiết kiệm điện chiếu sáng xưởng")
-    await chat.tap("Bỏ qua")
-    await chat.tap("Bỏ qua")
-    await chat.say("50 triệu")
-    await chat.tap("Bỏ qua")
-    await chat.tap("Xác nhận")
-    assert "TD2027-000002" in chat.text()
-    assert "Bằng Lao động sáng tạo" in chat.text() and "50 triệu đồng" in chat.text()
+    async def initiative(name: str, benefit: str, category: str | None = None) -> str:
+        await start_initiative(chat, name)
+        await chat.tap("Bỏ qua")
+        await chat.tap("Bỏ qua")
+        await chat.say(benefit)
+        if category is not None:
+            assert "Bạn thuộc đối tượng nào?" in chat.text()
+            await chat.tap(category)
+        await chat.tap("Bỏ qua")
+        await chat.tap("Xác nhận")
+        return chat.text()
+
+    done = await initiative("Cữ gá may cổ áo", "50 triệu")  # below every bar: nothing asked
+    assert "Bằng Lao động sáng tạo" not in done
+    # 90 triệu in total: over a worker's bar, not a professional's (150 triệu).
+    done = await initiative("Tiết kiệm điện chiếu sáng", "40 triệu", "Chuyên môn")
+    assert "TD2027-000002" in done and "Bằng Lao động sáng tạo" not in done
+
+    rules = {"worker": 80_000_000, "professional": 90_000_000, "manager": 200_000_000}
+    await set_settings(sessionmaker, org, {"rules": {"LDST": {"min_benefit_by_category": rules}}})
+    done = await initiative("Khay đựng kim an toàn", "10 triệu")  # the category is known
+    assert "Bằng Lao động sáng tạo" in done and "100 triệu đồng" in done
+    assert "căn cứ: quy định riêng của phong trào" in done
+    saved = await initiatives(sessionmaker)
+    assert [i.author_category for i in saved] == [None, "professional", "professional"]
 
 
 async def test_same_name_twice_is_caught(sessionmaker: Sessions, org: Org) -> None:

@@ -87,7 +87,7 @@ async def test_a_name_typed_with_hidden_characters_is_stored_clean(
     await chat.say("<b>Bình</b>")  # markup is not a name: asked again
     assert "Nguyễn Văn An" in chat.text()
     await chat.say(HOSTILE_NAME)
-    assert "Trần Văn Bình" in chat.text()
+    assert "Chào bạn Bình!" in chat.text()  # greeted by the given name
     async with sessionmaker() as session:
         person = await session.scalar(select(Person).where(Person.phone == "0987654321"))
     assert person is not None and person.full_name == "Trần Văn Bình"
@@ -124,6 +124,7 @@ async def test_an_initiative_name_and_description_are_stored_clean(
     await chat.tap("Bỏ qua")  # no co-authors
     await chat.say("15/03/2026")
     await chat.say("80 triệu đồng")  # as the bot itself writes amounts
+    await chat.tap("Bỏ qua")  # who the author is (Bằng LĐST bar)
     await chat.tap("Bỏ qua")
     await chat.tap("Xác nhận")
     assert "TD2027-000001" in chat.text()
@@ -165,9 +166,9 @@ async def test_telegram_shows_markup_as_typed(telegram: FakeBotAPI) -> None:
     await user.press("Công ty May")
     await user.wait_for("Họ và tên")
     await user.send(HOSTILE_NAME)
-    await user.wait_for("Trần Văn Bình")
+    await user.wait_for("Chào bạn Bình")
     await user.press("Đăng ký danh hiệu")
-    await user.wait_for("danh hiệu nào")
+    await user.wait_for("khen thưởng nào")
     await user.press("Lao động tiên tiến")
     await user.wait_for("cam kết")
     await user.send(MARKUP)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
@@ -50,3 +54,26 @@ def test_vietnamese_is_the_default_and_english_the_second() -> None:
         assert _("✅ Confirm") == "✅ Confirm"
     with use_locale("vi"):
         assert _("✅ Confirm") == "✅ Xác nhận"
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_catalogue_has_a_header_and_no_printf_flags(lang: str) -> None:
+    """scripts/i18n.py keeps the header; no message is taken for a %-format ("110% of")."""
+    path = ROOT / "locales" / lang / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as fh:
+        catalog = read_po(fh)
+    assert catalog.locale is not None and str(catalog.locale) == lang
+    assert catalog.charset.lower() == "utf-8" and not catalog.fuzzy
+    flagged = [m.id for m in catalog if m.id and "python-format" in m.flags]
+    assert flagged == []
+
+
+@pytest.mark.skipif(shutil.which("msgfmt") is None, reason="GNU gettext is not installed")
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_msgfmt_checks_pass(lang: str) -> None:
+    """`msgfmt -c`: a valid header, and every format string consistent with its msgid."""
+    path = ROOT / "locales" / lang / "LC_MESSAGES" / "messages.po"
+    done = subprocess.run(
+        ["msgfmt", "-c", "-o", os.devnull, str(path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr

@@ -103,6 +103,8 @@ async def test_menu_shows_leader_and_officer_entries_by_role(sessionmaker, bot, 
 
 
 async def test_collective_title_explains_the_rule_numbers(sessionmaker, bot, org) -> None:
+    """Luật Thi đua, khen thưởng 2022: TTLĐXS is conferred on a collective with ≥ 70 % LĐTT
+    and a CSTĐCS; the TTLĐTT prerequisite is not in it, so it is not asked for."""
     await add_person(
         sessionmaker, org.school, "Hà Thị Lan", chat="L", roles=(("leader", org.school),)
     )
@@ -113,27 +115,78 @@ async def test_collective_title_explains_the_rule_numbers(sessionmaker, bot, org
     leader = await started(bot, "L")
     await leader.tap("Đăng ký danh hiệu tập thể")
     assert "Công đoàn Trường THPT Chợ Đồn" in leader.text()
-    await leader.tap("Tập thể lao động xuất sắc")
+    assert all(len(b) <= 32 for b in leader.buttons())
+    await leader.tap("TTLĐXS")
+    assert "tổ, phòng, phân xưởng" in leader.text()  # which collective?
+    await leader.tap("Toàn cơ quan")
     text = leader.text()
-    assert "70%" in text and "1/3 (33%)" in text
-    assert "CSTĐCS" in text
-    await leader.tap("Đăng ký thêm")  # the prerequisite TTLĐTT, offered as titles.py does
-    assert "Tập thể lao động tiên tiến" in leader.text()
+    assert "ít nhất 70%" in text and "1/3 người (33%)" in text
+    assert "CSTĐCS" in text and "Căn cứ: Luật Thi đua, khen thưởng 2022" in text
+    assert not any("TTLĐTT" in b for b in leader.buttons())  # an option, off by default
+    await leader.tap("Vẫn đăng ký")
+    assert "Tập thể: toàn cơ quan, doanh nghiệp" in leader.text()
     await leader.tap("Xác nhận")
     assert "TD2027-" in leader.text()
+
+    # The same title for a collective typed by name: the unit's numbers, said so.
+    await leader.say("/menu")
+    await leader.tap("Đăng ký danh hiệu tập thể")
+    assert "Đã đăng ký: Tập thể lao động xuất sắc (TTLĐXS)" in leader.text()
+    await leader.tap("TTLĐXS")
+    assert not any("Toàn cơ quan" in b for b in leader.buttons())  # registered already
+    await leader.say("Tổ Toán – Tin")
+    assert "Mình chưa có danh sách người thuộc Tổ Toán – Tin" in leader.text()
+    await leader.tap("Vẫn đăng ký")
+    await leader.tap("Xác nhận")
+    assert "Tập thể lao động xuất sắc (TTLĐXS) — Tổ Toán – Tin" in leader.text()
 
     async with sessionmaker() as session:
         rows = list(await session.scalars(select(Registration).where(Registration.is_collective)))
         actions = list(await session.scalars(select(AuditEntry.action)))
-    assert sorted(r.title_code for r in rows) == ["TTLDTT", "TTLDXS"]
+    assert sorted((r.title_code, r.collective_name) for r in rows) == [
+        ("TTLDXS", ""),
+        ("TTLDXS", "Tổ Toán – Tin"),
+    ]
     assert all(r.unit_id == org.school.id and r.person_id is None for r in rows)
-    assert actions.count("registration.create") == 3  # Minh's LĐTT and the unit's two
+    assert actions.count("registration.create") == 3  # Minh's LĐTT and the two collectives
 
-    # One live registration per unit and title: those two are no longer offered.
+    # A title of the unit itself (Bằng khen of the issuer) is registered once, no collective.
     await leader.say("/menu")
     await leader.tap("Đăng ký danh hiệu tập thể")
-    assert "Đã đăng ký" in leader.text()
-    assert [b for b in leader.buttons() if "Tập thể" in b] == []
+    await leader.tap("Bằng khen của LĐLĐ tỉnh Bắc Kạn")
+    await leader.tap("Xác nhận")
+    await leader.say("/menu")
+    await leader.tap("Đăng ký danh hiệu tập thể")
+    assert not any("Bằng khen" in b for b in leader.buttons())
+
+
+async def test_ttldtt_counts_the_people_of_a_sub_unit(sessionmaker, bot, org) -> None:
+    """Luật Thi đua, khen thưởng 2022: TTLĐTT needs MORE than 50 % of the collective's own
+    individuals with LĐTT; a tổ of the org tree is counted over its own people."""
+    async with sessionmaker() as session, session.begin():
+        school = await session.get(Unit, org.school.id)
+        assert school is not None
+        team = await add_unit(session, "TO-TOAN", "Tổ Toán", UnitKind.TEAM, school)
+    await add_person(
+        sessionmaker, org.school, "Hà Thị Lan", chat="L", roles=(("leader", org.school),)
+    )
+    await add_person(sessionmaker, team, "Đỗ Văn Minh", chat="M")
+    await add_person(sessionmaker, team, "Vũ Thị Nga")
+    await register_ldtt(await started(bot, "M"))
+
+    leader = await started(bot, "L")
+    await leader.tap("Đăng ký danh hiệu tập thể")
+    await leader.tap("TTLĐTT")
+    await leader.tap("Tổ Toán")
+    text = leader.text()
+    # 1 of the team's 2 is 50 %: not MORE than half. The leader is not in the team.
+    assert "trên 50%" in text and "Tổ Toán có 1/2 người (50%)" in text
+    await leader.tap("Vẫn đăng ký")
+    await leader.tap("Xác nhận")
+    async with sessionmaker() as session:
+        row = await session.scalar(select(Registration).where(Registration.is_collective))
+    assert row is not None
+    assert (row.collective_name, row.collective_unit_id) == ("Tổ Toán", team.id)
 
 
 async def test_unit_progress_pages_names_and_reminds(sessionmaker, bot, org) -> None:
@@ -234,6 +287,51 @@ async def test_a_member_of_another_unit_cannot_be_found(sessionmaker, bot, org) 
     assert "Không tìm thấy" in leader.text()
 
 
+async def register_cstdcs(chat: Chat) -> None:
+    """CSTĐCS with the LĐTT it needs, as a member does it (no initiative: advice only)."""
+    await chat.say("/dangky")
+    await chat.tap("CSTĐCS")
+    await chat.tap("Đăng ký thêm LĐTT")
+    await chat.tap("Bỏ qua")
+    await chat.tap("Xác nhận")
+    assert "TD2027-" in chat.text()
+
+
+@pytest.mark.parametrize("cap", [None, True])
+async def test_cstdcs_cap_of_nd_91_2017_in_a_small_unit_never_reads_at_most_0(
+    sessionmaker, bot, org, cap: bool | None
+) -> None:
+    """NĐ 91/2017's 15 % CSTĐCS cap is a campaign option, off by default; turned on in a
+    unit with fewer than 7 LĐTT, the list the officer gets never says "tối đa 0"."""
+    from storage.models import Campaign
+
+    if cap:
+        async with sessionmaker() as session, session.begin():
+            campaign = await session.get(Campaign, org.campaign.id)
+            assert campaign is not None
+            campaign.settings = {"rules": {"CSTDCS": {"max_share_of_ldtt": True}}}
+    await add_person(
+        sessionmaker, org.upper, "Phạm Quang", chat="O", roles=(("officer", org.upper),)
+    )
+    await add_person(
+        sessionmaker, org.school, "Hà Thị Lan", chat="S", roles=(("leader", org.school),)
+    )
+    await add_person(sessionmaker, org.school, "Đỗ Văn Minh", chat="B")
+    await register_cstdcs(await started(bot, "B"))
+    officer = await started(bot, "O")
+    school = await started(bot, "S")
+    await school.say("/guilen")
+    await school.tap("Gửi lên cấp trên")
+    officer.deliver(school.last_others)
+    seen = school.transcript() + officer.text()
+    assert "CSTĐCS: 01" in officer.text() and "tối đa 0" not in seen
+    if cap:
+        assert "Đơn vị có 1 LĐTT, nên 15% chưa đủ một người" in officer.text()
+        assert "NĐ 91/2017/NĐ-CP" in officer.text()
+    else:
+        assert "15%" not in seen
+
+
 async def test_submit_approve_return_fix_resubmit_and_lock(sessionmaker, bot, org) -> None:
     await add_person(
         sessionmaker, org.upper, "Phạm Quang", chat="O", roles=(("officer", org.upper),)
@@ -282,8 +380,11 @@ async def test_submit_approve_return_fix_resubmit_and_lock(sessionmaker, bot, or
     # The leader fixes the list and sends it again.
     await school.say("/menu")
     await school.tap("Đăng ký danh hiệu tập thể")
-    await school.tap("Tập thể lao động tiên tiến")
-    # 1 of 2 members LĐTT is 50 %: the rule is met, so no note, straight to the summary.
+    await school.tap("TTLĐTT")
+    await school.tap("Toàn cơ quan")
+    # 1 of 2 members LĐTT is 50 %, not MORE than half (Luật TĐKT 2022): noted, not refused.
+    assert "trên 50%" in school.text() and "1/2 người (50%)" in school.text()
+    await school.tap("Vẫn đăng ký")
     await school.tap("Xác nhận")
     await school.say("/guilen")
     assert "Lý do trả lại: Đề nghị bổ sung" in school.text() and "TTLĐTT" in school.text()

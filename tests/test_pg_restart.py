@@ -211,7 +211,7 @@ async def test_the_bot_process_rides_out_a_restart(cluster: PrivateCluster) -> N
             await hoa.press("là tôi")
             await hoa.wait_for("bạn muốn làm gì")
             await hoa.press("Đăng ký danh hiệu")
-            await hoa.wait_for("danh hiệu nào")
+            await hoa.wait_for("khen thưởng nào")
             await hoa.press("Lao động tiên tiến")
             await hoa.wait_for("cam kết")
             assert await ready() == 200

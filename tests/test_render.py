@@ -32,4 +32,13 @@ def test_notification_buttons_become_commands_not_numbers() -> None:
     with use_locale("vi"):
         text = numbered_text(reply)
     assert "1." not in text
-    assert "/approve 12" in text and "/return 12" in text
+    # Vietnamese commands in Vietnamese text; the engine takes them (tests/test_access.py).
+    assert "✅ Duyệt: gõ /pheduyet 12" in text and "↩️ Trả lại: gõ /tralai 12" in text
+    with use_locale("en"):
+        assert "/approve 12" in numbered_text(reply)
+
+
+def test_a_reminder_button_is_the_command_it_stands_for() -> None:
+    reply = Reply("Nhắc hạn", (Choice("!start:title", "📝 Đăng ký ngay"),))
+    with use_locale("vi"):
+        assert "📝 Đăng ký ngay: gõ /dangky" in numbered_text(reply)

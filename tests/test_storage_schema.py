@@ -35,3 +35,47 @@ async def test_catalogue_is_seeded_once(
     assert cstdcs is not None
     assert cstdcs.name == "Chiến sĩ thi đua cơ sở"
     assert cstdcs.rules["requires_titles"] == ["LDTT"]
+
+
+async def test_migration_0013_corrects_the_catalogue_rows_still_as_first_seeded(
+    db_url: str,
+) -> None:
+    """A database made before the rules had their sources: rows as first seeded get the
+    current rules and names (TTLĐTT over 50 %, no CSTĐCS cap, "hoàn thành xuất sắc nhiệm
+    vụ"); a row an officer edited stays as edited."""
+    from storage.db import make_engine, make_sessionmaker, upgrade
+
+    engine = make_engine(db_url)
+    try:
+        await upgrade(engine, "0008")
+        old_rules = {
+            "CSTDCS": {
+                "requires_titles": ["LDTT"],
+                "requires_initiative": True,
+                "max_share_of_ldtt": 0.15,
+            },
+            "TTLDTT": {"min_share_ldtt": 0.50},
+        }
+        sessions = make_sessionmaker(engine)
+        async with sessions() as session, session.begin():
+            for code, name, target, rules in (
+                ("CSTDCS", "Chiến sĩ thi đua cơ sở", "individual", old_rules["CSTDCS"]),
+                ("TTLDTT", "Tập thể lao động tiên tiến", "collective", old_rules["TTLDTT"]),
+                ("CDCS_VM", "Công đoàn cơ sở vững mạnh", "collective", {}),
+                ("TTLDXS", "Tập thể lao động xuất sắc", "collective", {"min_share_ldtt": 0.8}),
+            ):
+                session.add(
+                    Title(code=code, name=name, target=target, level="unit", rank=50, rules=rules)
+                )
+        await upgrade(engine)
+        async with sessions() as session:
+            titles = {t.code: t for t in await session.scalars(select(Title))}
+    finally:
+        await engine.dispose()
+    assert "max_share_of_ldtt" not in titles["CSTDCS"].rules
+    assert titles["CSTDCS"].rules["options"]["max_share_of_ldtt"]["value"] == 0.15
+    assert titles["TTLDTT"].rules["over_share_ldtt"] == 0.5
+    assert "min_share_ldtt" not in titles["TTLDTT"].rules
+    assert titles["TTLDTT"].rules["sources"]["over_share_ldtt"] == "Luật Thi đua, khen thưởng 2022"
+    assert titles["CDCS_VM"].name == "Công đoàn cơ sở hoàn thành xuất sắc nhiệm vụ"
+    assert titles["TTLDXS"].rules == {"min_share_ldtt": 0.8}  # edited by an officer: kept

@@ -211,7 +211,7 @@ async def test_invite_code_signs_in_then_onboarding_and_registration(
     await person.say("0987 654 321")
     assert "mã cá nhân" in person.text()  # a typed phone is only a claim (issue 12)
     await person.say(await personal_code(sessionmaker, now=JAN_10))
-    assert "Trần Văn Bình" in person.text()
+    assert "Cảm ơn bạn Bình!" in person.text()
     async with http.get(web.url + "api/me") as me:
         assert (await me.json())["name"] == "Trần Văn Bình"
 
@@ -261,7 +261,7 @@ async def test_bad_or_used_up_code_is_refused(
 async def test_demo_roles_sign_in_as_demo_people(demo_web: WebChannel, http, sessionmaker) -> None:
     leader = browser(http, demo_web)
     assert (await leader.signin(role="leader")).status == 200
-    assert "Lương Văn Tuấn" in leader.text()
+    assert "Chào bạn Tuấn" in leader.text()
     async with http.get(demo_web.url + "api/me") as me:
         assert await me.json() == {"signed_in": True, "name": "Lương Văn Tuấn", "demo": True}
     async with http.get(demo_web.url) as page:
@@ -553,7 +553,7 @@ async def test_signing_out_and_in_again_reaches_the_own_account(
     await first.signin(code=code)
     await first.say("0912 345 678")
     await first.say(await personal_code(sessionmaker, phone="0912345678", now=JAN_10))
-    assert "Nguyễn Thị Hoa" in first.text()
+    assert "Cảm ơn bạn Hoa!" in first.text()
     assert (await first.post("/api/signout", {})).status == 200
 
     # Signed in again (a new cookie is a new web chat): the same proof, the same account.

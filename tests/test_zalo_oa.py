@@ -182,7 +182,7 @@ async def test_a_known_person_who_follows_again_is_greeted(
     await user.wait_for("Công ty May Bắc Kạn")
     assert await user.unfollow() == 200  # only logged
     await user.follow()
-    await user.wait_for("Nguyễn Thị Hoa")
+    await user.wait_for("Chào bạn Hoa")
 
 
 async def test_unreadable_messages_get_a_friendly_answer(oa: Harness) -> None:

@@ -243,13 +243,18 @@ _delivery: ContextVar[_Delivery | None] = ContextVar("telegram_delivery", defaul
 
 
 def bot_commands() -> list[BotCommand]:
-    """The command menu, in the current locale (msgids in English, translated by gettext)."""
+    """The command menu, in the current locale (msgids in English, translated by gettext).
+
+    The Vietnamese commands in every language (/trogiup, /huy): the texts name them, and a
+    Vietnamese menu with /help and /cancel would read half English. /start stays: it is what
+    Telegram's Start button sends.
+    """
     return [
         BotCommand(command="start", description=_("Start, or go back to the main menu")),
         BotCommand(command="dangky", description=_("Register a title")),
         BotCommand(command="cuatoi", description=_("My registrations")),
-        BotCommand(command="help", description=_("Help")),
-        BotCommand(command="cancel", description=_("Cancel the current step")),
+        BotCommand(command="trogiup", description=_("Help")),
+        BotCommand(command="huy", description=_("Cancel the current step")),
     ]
 
 

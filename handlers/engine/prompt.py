@@ -11,6 +11,58 @@ from enum import StrEnum
 
 # Choice ids travel in Telegram callback_data (≤ 64 bytes with a prefix): short and ASCII.
 MAX_CHOICE_ID = 40
+# A button a 360-px phone shows whole. Labels written for buttons stay under it
+# (tests/test_buttons.py); a label made of data (a unit's or a person's name) is shortened.
+MAX_LABEL = 32
+
+
+# Shorter forms union officers write themselves, tried one by one until a label fits.
+SHORTER_FORMS = (
+    ("Chiến sĩ thi đua", "CSTĐ"),
+    ("lao động", "LĐ"),
+    ("Lao động", "LĐ"),
+    ("công đoàn cấp trên trực tiếp cơ sở", "CĐ cấp trên"),
+    ("Công đoàn cơ sở", "CĐCS"),
+    ("công đoàn cơ sở", "CĐCS"),
+    ("hoàn thành xuất sắc nhiệm vụ", "HTXS nhiệm vụ"),
+    ("Liên đoàn Lao động", "LĐLĐ"),
+    ("Tổng Liên đoàn", "TLĐ"),
+    ("Công đoàn", "CĐ"),
+    ("công đoàn", "CĐ"),
+    ("Trách nhiệm hữu hạn", "TNHH"),
+    ("trách nhiệm hữu hạn", "TNHH"),
+    ("Cổ phần", "CP"),
+    ("cổ phần", "CP"),
+    (", bảo đảm ATVSLĐ", ", ATVSLĐ"),
+    ("công nghệ thông tin", "CNTT"),
+    ("Bằng khen", "BK"),
+    ("Cờ thi đua", "Cờ TĐ"),
+    (" của ", " "),
+    ("LĐLĐ tỉnh", "LĐLĐ"),
+)
+
+
+def shorten(label: str, limit: int = MAX_LABEL) -> str:
+    """The label with officers' short forms ("Công đoàn cơ sở" -> "CĐCS") until it fits;
+    maybe still too long."""
+    for long, short in SHORTER_FORMS:
+        if len(label) <= limit:
+            break
+        label = label.replace(long, short)
+    return label
+
+
+def fit_label(label: str, limit: int = MAX_LABEL) -> str:
+    """ "Công đoàn cơ sở Công ty Cổ phần Xi măng Bắc Kạn" -> "CĐCS Công ty CP Xi măng Bắc
+    Kạn": short forms first, then cut at a word with "…"."""
+    label = shorten(label, limit)
+    if len(label) <= limit:
+        return label
+    cut = label[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,;:–—-") + "…"
+
 
 BACK = "_back"
 CANCEL = "_cancel"
@@ -36,10 +88,17 @@ class Choice:
     label: str
     # Extra words that select this choice when typed (abbreviations such as "LĐTT").
     aliases: tuple[str, ...] = ()
+    # The whole label when ``label`` was shortened to fit a button (also an alias).
+    full_label: str = ""
 
     def __post_init__(self) -> None:
         if not self.id.isascii() or not 0 < len(self.id) <= MAX_CHOICE_ID:
             raise ValueError(f"choice id must be short ASCII: {self.id!r}")
+        if len(self.label) > MAX_LABEL:
+            # Shown shortened; typing the whole label still selects it.
+            object.__setattr__(self, "full_label", self.label)
+            object.__setattr__(self, "aliases", (*self.aliases, self.label))
+            object.__setattr__(self, "label", fit_label(self.label))
 
 
 @dataclass(frozen=True)

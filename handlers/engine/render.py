@@ -3,7 +3,34 @@
 from __future__ import annotations
 
 from handlers.engine.prompt import ACTION_PREFIX, NAV_IDS, Reply
-from handlers.i18n import _
+from handlers.i18n import _, current_locale
+
+# Notification buttons typed as commands on channels without buttons: Vietnamese words in
+# Vietnamese text ("Duyệt: gõ /pheduyet 12"). The engine takes the word and the action's
+# own name (handlers.flows.default_actions registers both).
+ACTION_WORDS = {
+    "approve": "pheduyet",
+    "return": "tralai",
+    "reopen": "molai",
+    "resume": "tieptuc",
+    "reg": "dangkyngay",
+    "bcancel": "huythongbao",
+    "bpreview": "xemthu",
+    "claim_ok": "xacnhan",
+    "claim_no": "tuchoi",
+}
+# Buttons that are an existing command already: "📝 Đăng ký ngay" of a reminder is /dangky.
+ACTION_COMMANDS = {"start:title": "/dangky", "remind:off": "/tatnhac"}
+
+
+def typed_command(action: str) -> str:
+    """ "approve:12" -> "/pheduyet 12" in Vietnamese, "/approve 12" in English."""
+    if action in ACTION_COMMANDS:
+        return ACTION_COMMANDS[action]
+    name, _sep, arg = action.partition(":")
+    if current_locale() == "vi":
+        name = ACTION_WORDS.get(name, name)
+    return f"/{name} {arg}".strip()
 
 
 def numbered_text(reply: Reply) -> str:
@@ -14,14 +41,16 @@ def numbered_text(reply: Reply) -> str:
     navigation = [c for c in reply.choices if c.id in NAV_IDS]
     if options:
         lines.append("")
-        lines += [f"{n}. {choice.label}" for n, choice in enumerate(options, start=1)]
+        # No button to fit here: the whole label.
+        lines += [
+            f"{n}. {choice.full_label or choice.label}" for n, choice in enumerate(options, start=1)
+        ]
     if actions:
         # A notification's buttons are not answers to the current question, so they are not
         # numbered: they are typed as commands ("/approve 12"), which the engine accepts.
         lines.append("")
         for choice in actions:
-            name, _sep, arg = choice.id[1:].partition(":")
-            command = f"/{name} {arg}".strip()
+            command = typed_command(choice.id[1:])
             lines.append(_("{label}: type {command}").format(label=choice.label, command=command))
     if navigation:
         words = " · ".join(c.label.strip("«»✖ ").strip() for c in navigation)

@@ -109,8 +109,50 @@ def nav_choices(prompt: Prompt, can_back: bool) -> tuple[Choice, ...]:
     return tuple(nav)
 
 
+# How people answer a yes/no question in a chat, folded (no diacritics, lower case): "ok",
+# "đồng ý", "ừ", "đúng rồi", "vâng ạ"; "không", "ko", "thôi". They pick the choice whose id
+# is in YES_IDS / NO_IDS, on every yes/no question of every flow.
+YES_WORDS = frozenset(
+    {
+        "co", "co a", "ok", "oke", "okie", "okay", "ok a", "dong y", "dong y a", "u", "uh",
+        "um", "uhm", "u a", "vang", "vang a", "da", "da vang", "da co", "dung", "dung roi",
+        "dung vay", "dung a", "chinh xac", "duoc", "chac chan", "yes", "y", "yep", "sure",
+        "phai", "phai roi", "chuan",
+    }
+)  # fmt: skip
+NO_WORDS = frozenset(
+    {
+        "khong", "khong a", "ko", "k", "kh", "khg", "hong", "hok", "khong phai", "khong dung",
+        "sai", "sai roi", "thoi", "no", "n", "nope", "khong dong y", "chua", "da khong",
+    }
+)  # fmt: skip
+# "go" carries on past a rule's advice, "send" sends a unit's list: both a yes.
+YES_IDS = ("yes", "confirm", "go", "send")
+NO_IDS = ("no",)
+
+
+def yes_no(text: str) -> bool | None:
+    """True for a typed yes ("ok", "Đồng ý!", "ừ"), False for a no ("ko"), None otherwise."""
+    folded = fold(text).strip(" .!?,;:)~")
+    if folded in YES_WORDS:
+        return True
+    if folded in NO_WORDS:
+        return False
+    return None
+
+
+def stored_choice(choice: Choice) -> dict[str, Any]:
+    """A choice as the conversation keeps it: a shortened label keeps its whole text too
+    (channels without buttons show it whole; a re-asked question shortens it again)."""
+    if not choice.full_label:
+        return {"id": choice.id, "label": choice.label, "aliases": list(choice.aliases)}
+    aliases = [a for a in choice.aliases if a != choice.full_label]
+    return {"id": choice.id, "label": choice.label, "aliases": aliases, "full": choice.full_label}
+
+
 def match_choice(text: str, choices: list[dict[str, Any]]) -> str | None:
-    """Which choice a typed answer means: its number, its label, an alias, or a unique part."""
+    """Which choice a typed answer means: its number, its label, an alias, a yes or a no
+    where the question is a yes/no one, or a unique part of a label."""
     typed = fold(text)
     # "2." or "2)" is a number; a label such as "… (LĐTT)" must still match as typed.
     folded = typed.strip(" .)")
@@ -121,11 +163,29 @@ def match_choice(text: str, choices: list[dict[str, Any]]) -> str | None:
         n = int(folded)
         return choices[n - 1]["id"] if 1 <= n <= len(choices) else None
     for c in choices:
-        names = [fold(c["label"]), *(fold(a) for a in c.get("aliases", ())), c["id"].lower()]
+        names = [
+            fold(c["label"]),
+            *(fold(a) for a in (*c.get("aliases", ()), c.get("full", ""))),
+            c["id"].lower(),
+        ]
         if folded in names or typed in names:
             return str(c["id"])
+    answer = yes_no(text)
+    if answer is not None:
+        wanted = YES_IDS if answer else NO_IDS
+        for c in choices:
+            if c["id"] in wanted or (not answer and "no" in c.get("aliases", ())):
+                return str(c["id"])
     if len(folded) >= 3:
-        partial = [c["id"] for c in choices if folded in fold(c["label"])]
+        # The label, or a label shortened for the button (its whole text is an alias).
+        partial = [
+            c["id"]
+            for c in choices
+            if any(
+                folded in fold(text)
+                for text in (c["label"], c.get("full", ""), *c.get("aliases", ()))
+            )
+        ]
         if len(partial) == 1:
             return str(partial[0])
     return None
@@ -404,7 +464,7 @@ class _Turn:
             return
         if handler is None:
             self.ctx.say(
-                _("I do not know the command /{name}. Type /help to see what I can do.").format(
+                _("I do not know the command /{name}. Type /trogiup to see what I can do.").format(
                     name=name[:30]
                 )
             )
@@ -510,7 +570,8 @@ class _Turn:
     def _resend(self, prompt: dict[str, Any]) -> None:
         """Show the last prompt again exactly as it was (same seq, same buttons)."""
         choices = tuple(
-            Choice(c["id"], c["label"], tuple(c.get("aliases", ()))) for c in prompt["choices"]
+            Choice(c["id"], c.get("full") or c["label"], tuple(c.get("aliases", ())))
+            for c in prompt["choices"]
         )
         nav = tuple(Choice(n["id"], n["label"]) for n in prompt["nav"])
         self.ctx.said.append(
@@ -618,9 +679,7 @@ class _Turn:
             "seq": seq,
             "text": prompt.text,
             "kind": str(prompt.kind),
-            "choices": [
-                {"id": c.id, "label": c.label, "aliases": list(c.aliases)} for c in prompt.choices
-            ],
+            "choices": [stored_choice(c) for c in prompt.choices],
             "nav": [{"id": c.id, "label": c.label} for c in nav],
             "request_contact": prompt.request_contact,
             "one_per_row": prompt.one_per_row,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.engine.flow import Ctx, EngineConfig, Finish, Flow, Go, Switch
+from handlers.engine.render import ACTION_WORDS
 from handlers.engine.runner import CommandFn, Engine
 from handlers.flows.broadcast import BROADCAST_ACTIONS, BROADCAST_FLOW
 from handlers.flows.campaign_info import cmd_campaign_info
@@ -21,6 +22,7 @@ from handlers.flows.review import REVIEW_ACTIONS, REVIEW_FLOWS, cmd_review
 from handlers.flows.titles import TITLES_FLOW
 from handlers.flows.works import WORK_FLOW
 from handlers.i18n import _
+from handlers.text import given_name
 
 
 def default_flows() -> dict[str, Flow]:
@@ -37,25 +39,30 @@ async def cmd_start(ctx: Ctx, arg: str) -> Go | None:
         await redeem_invite(ctx, arg)
         return Finish()
     if ctx.flow not in ("", "menu"):
-        ctx.say(_("Let us continue where you stopped (type /cancel to drop it):"))
+        ctx.say(_("Let us continue where you stopped (type /huy to drop it):"))
         return None
-    ctx.say(_("Welcome back, {name}!").format(name=ctx.person.full_name))
+    ctx.say(_("Welcome back, {name}!").format(name=given_name(ctx.person.full_name)))
     return Finish()
 
 
 def default_actions() -> dict[str, CommandFn]:
-    """Buttons on notifications ("!name:arg"); see Engine.actions."""
-    return {
+    """Buttons on notifications ("!name:arg"); see Engine.actions. Each is also typed by its
+    Vietnamese word on channels without buttons ("/pheduyet 12", handlers.engine.render)."""
+    actions = {
         **reminder_actions(default_flows()),
         **REVIEW_ACTIONS,
         **BROADCAST_ACTIONS,
         **CLAIM_ACTIONS,
     }
+    words = {word: actions[name] for name, word in ACTION_WORDS.items() if name in actions}
+    return {**actions, **words}
 
 
 def default_commands() -> dict[str, CommandFn]:
     return {
         "start": cmd_start,
+        # "/start" is the platforms' own word (Telegram's Start button); texts say /batdau.
+        "batdau": cmd_start,
         "help": cmd_help,
         "trogiup": cmd_help,
         "cancel": cmd_cancel,

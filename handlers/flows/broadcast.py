@@ -215,9 +215,9 @@ async def ask_scope(ctx: Ctx) -> Prompt | Go:
         ctx.data["unit_ids"] = []
         return Next("role", edit_chain=True)
     return Prompt(
-        _("Who should receive it?"),
+        _("Who in {unit} should receive it?").format(unit=unit.name),
         (
-            Choice("all", _("🌳 Everyone in {unit} and the units below").format(unit=unit.name)),
+            Choice("all", _("🌳 Everyone, the units below too")),
             Choice("some", _("🎯 Only some units")),
         ),
     )

@@ -19,10 +19,10 @@ from handlers.reminders import days_left_text
 from handlers.text import format_date
 from storage.campaigns import (
     Target,
-    award_name,
     campaign_movements,
     campaign_targets,
     campaign_theme,
+    title_names,
 )
 from storage.models import Campaign, CampaignPhase, Title, Unit
 from storage.repo import campaigns_for_unit, titles_by_code
@@ -36,10 +36,12 @@ def _day(value: date) -> str:
 
 
 def _share(target: Target) -> str:
-    number = format_decimal(target.share, format="#,##0.##", locale=current_locale())
+    # The percent sign goes in with the number: "{share} % of" reads as a %-placeholder to
+    # gettext tools ("% o"), which then refuse the catalogue.
+    number = format_decimal(target.share, format="#,##0.##", locale=current_locale()) + " %"
     if target.of == "collectives":
-        return _("{share} % of collectives").format(share=number)
-    return _("{share} % of members").format(share=number)
+        return _("{share} of collectives").format(share=number)
+    return _("{share} of members").format(share=number)
 
 
 def phase_state(phase: CampaignPhase, today: date) -> str:
@@ -52,7 +54,11 @@ def phase_state(phase: CampaignPhase, today: date) -> str:
 
 
 def campaign_info_text(
-    campaign: Campaign, issuer: str, titles: dict[str, Title], today: date
+    campaign: Campaign,
+    issuer: str,
+    titles: dict[str, Title],
+    today: date,
+    names: dict[str, str] | None = None,
 ) -> str:
     """The plan in a few short paragraphs, in the current locale."""
     paragraphs = []
@@ -99,7 +105,7 @@ def campaign_info_text(
         lines = [_("Targets:")]
         for target in targets:
             title = titles.get(target.code)
-            name = award_name(campaign, target.code, title.name if title else target.code)
+            name = (names or {}).get(target.code) or (title.name if title else target.code)
             lines.append(f"• {name}: {_share(target)}")
         paragraphs.append("\n".join(lines))
     return "\n\n".join(paragraphs)
@@ -131,7 +137,10 @@ async def show_campaign_info(ctx: Ctx) -> None:
     for campaign in campaigns[:MAX_CAMPAIGNS]:
         issuer = await ctx.session.get(Unit, campaign.issuer_unit_id)
         titles = await titles_by_code(ctx.session, [t.code for t in campaign_targets(campaign)])
-        ctx.say(campaign_info_text(campaign, issuer.name if issuer else "", titles, ctx.today))
+        names = await title_names(ctx.session, campaign)
+        ctx.say(
+            campaign_info_text(campaign, issuer.name if issuer else "", titles, ctx.today, names)
+        )
         if not campaign.plan_file_name:
             continue
         if can_send_files(channel):

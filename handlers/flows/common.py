@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 
 from handlers.engine.flow import Answer, Ctx, Finish, Go, Next
-from handlers.engine.prompt import Choice, Prompt
+from handlers.engine.prompt import MAX_LABEL, SHORTER_FORMS, Choice, Prompt
 from handlers.i18n import _, current_locale
 from handlers.text import format_date
 from storage.models import Campaign, RegistrationStatus, Title, Unit
@@ -14,11 +14,38 @@ from storage.repo import campaign_by_id, campaigns_for_unit
 from storage.units import registrations_locked
 
 
-def title_label(title: Title) -> str:
-    """ "Lao động tiên tiến (LĐTT)": the full name people know, with the short form."""
+def title_label(title: Title, names: Mapping[str, str] | None = None) -> str:
+    """ "Lao động tiên tiến (LĐTT)": the full name people know, with the short form.
+
+    ``names`` are the campaign's own names (storage.campaigns.title_names): "Bằng khen của
+    Công đoàn ngành Giáo dục" where the catalogue says "Bằng khen của LĐLĐ tỉnh".
+    """
+    name = (names or {}).get(title.code, title.name)
     if title.abbreviation:
-        return f"{title.name} ({title.abbreviation})"
-    return title.name
+        return f"{name} ({title.abbreviation})"
+    return name
+
+
+def title_button(title: Title, names: Mapping[str, str] | None = None) -> str:
+    """A title on a button (≤ MAX_LABEL characters, so a 360-px phone shows it whole): the
+    full label when it fits, else the name shortened the way officers write it
+    ("Tập thể LĐ xuất sắc (TTLĐXS)", "Bằng khen của CĐ ngành Giáo dục")."""
+    label = title_label(title, names)
+    if len(label) <= MAX_LABEL:
+        return label
+    name = (names or {}).get(title.code, title.name)
+    abbreviation = title.abbreviation
+    for long, short in SHORTER_FORMS:
+        name = name.replace(long, short)
+        label = f"{name} ({abbreviation})" if abbreviation and abbreviation not in name else name
+        if len(label) <= MAX_LABEL:
+            return label
+    return abbreviation or label
+
+
+def title_short(title: Title, names: Mapping[str, str] | None = None) -> str:
+    """ "TTLĐXS" inside a sentence or a button; the (campaign's) name when there is none."""
+    return title.abbreviation or (names or {}).get(title.code, title.name)
 
 
 def title_aliases(title: Title) -> tuple[str, ...]:

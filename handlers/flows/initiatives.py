@@ -25,7 +25,13 @@ from handlers.flows.common import (
 )
 from handlers.i18n import _, current_locale
 from handlers.notify import notify
-from handlers.rules import effective_rules
+from handlers.rules import (
+    AUTHOR_CATEGORIES,
+    benefit_thresholds,
+    effective_rules,
+    ldst_candidate,
+    source_of,
+)
 from handlers.text import Invalid, clean, fold, format_money, format_number, parse_name
 from storage.models import (
     Attachment,
@@ -35,6 +41,7 @@ from storage.models import (
     Person,
     RegistrationStatus,
     Role,
+    Title,
     Unit,
 )
 from storage.repo import (
@@ -42,6 +49,7 @@ from storage.repo import (
     ancestor_ids,
     audit,
     next_receipt_no,
+    person_initiative_benefit,
     person_initiatives,
     titles_by_code,
     unit_people_matching,
@@ -430,6 +438,58 @@ async def answer_benefit(ctx: Ctx, answer: Answer) -> Go:
     if not answer.value or int(answer.value) <= 0:
         return Again(_("Please type an amount above zero, or tap Skip."))
     ctx.data["benefit"] = int(answer.value)
+    return Next("category")
+
+
+async def _ldst(ctx: Ctx, campaign: Campaign) -> tuple[Title, dict[str, Any]] | None:
+    """Bằng Lao động sáng tạo and its rules in this campaign, if the catalogue has it."""
+    title = (await titles_by_code(ctx.session, [LDST])).get(LDST)
+    if title is None:
+        return None
+    return title, effective_rules(LDST, title.rules, campaign.settings)
+
+
+async def _total_benefit(ctx: Ctx, campaign: Campaign) -> tuple[int, str | None]:
+    """The person's total benefit with this initiative, and the author category known."""
+    _count, total, category = await person_initiative_benefit(
+        ctx.session, campaign.id, ctx.require_person().id
+    )
+    return total + int(ctx.data.get("benefit") or 0), category
+
+
+def category_button(category: str) -> str:
+    labels = {
+        "worker": _("Worker, direct labour"),
+        "professional": _("Specialist, technical, clerical"),
+        "manager": _("Manager, leader"),
+    }
+    return labels.get(category, category)
+
+
+async def ask_category(ctx: Ctx) -> Prompt | Go:
+    """Who the author is: asked only when the total benefit could reach a Bằng Lao động
+    sáng tạo threshold, whose amount depends on it (QĐ 999/QĐ-TLĐ)."""
+    campaign = await draft_campaign(ctx)
+    ldst = await _ldst(ctx, campaign) if campaign else None
+    thresholds = benefit_thresholds(ldst[1]) if ldst else {}
+    if campaign is None or not thresholds or not ctx.data.get("benefit"):
+        return Next("attachment")
+    total, known = await _total_benefit(ctx, campaign)
+    if known or total < min(thresholds.values()):
+        ctx.data["category"] = known
+        return Next("attachment")
+    return Prompt(
+        _(
+            "The total benefit of your initiatives may qualify for “{title}”, whose threshold "
+            "depends on who the author is. Which describes you?"
+        ).format(title=ldst[0].name if ldst else ""),
+        tuple(Choice(c, category_button(c)) for c in AUTHOR_CATEGORIES),
+        optional=True,
+    )
+
+
+async def answer_category(ctx: Ctx, answer: Answer) -> Go:
+    ctx.data["category"] = None if answer.skipped else answer.choice
     return Next("attachment")
 
 
@@ -531,15 +591,6 @@ async def answer_summary(ctx: Ctx, answer: Answer) -> Go:
     return await _save(ctx)
 
 
-async def ldst_threshold(ctx: Ctx, campaign: Campaign) -> tuple[int, str] | None:
-    """The benefit that makes an initiative a LĐST candidate, with the title's name."""
-    title = (await titles_by_code(ctx.session, [LDST])).get(LDST)
-    if title is None:
-        return None
-    threshold = effective_rules(LDST, title.rules, campaign.settings).get("min_initiative_benefit")
-    return (int(threshold), title.name) if threshold else None
-
-
 async def _save(ctx: Ctx) -> Go:
     person = ctx.require_person()
     campaign = await draft_campaign(ctx)
@@ -564,6 +615,7 @@ async def _save(ctx: Ctx) -> Go:
         description=ctx.data.get("description"),
         applied_on=date.fromisoformat(applied) if applied else None,
         benefit=ctx.data.get("benefit"),
+        author_category=ctx.data.get("category"),
         status=RegistrationStatus.SUBMITTED,
         source="chat",
         entered_by_id=person.id,
@@ -602,14 +654,23 @@ async def _save(ctx: Ctx) -> Go:
         _("Done! Your initiative has been registered."),
         _("Receipt number: {receipt}").format(receipt=initiative.receipt_no),
     ]
-    ldst = await ldst_threshold(ctx, campaign)
-    if ldst and initiative.benefit and initiative.benefit >= ldst[0]:
-        lines.append(
-            _(
-                "🏅 With an expected benefit of {amount}, it is a candidate for “{title}”. "
-                "Your unit will check the documents."
-            ).format(amount=_amount(initiative.benefit), title=ldst[1])
+    ldst = await _ldst(ctx, campaign)
+    if ldst and initiative.benefit:
+        # The threshold is on the total of the author's initiatives, by who the author is.
+        _count, total, category = await person_initiative_benefit(
+            ctx.session, campaign.id, person.id
         )
+        if ldst_candidate(ldst[1], total, category):
+            lines.append(
+                _(
+                    "🏅 With a total expected benefit of {amount}, you may be a candidate for "
+                    "“{title}” ({source}). Your unit will check the documents."
+                ).format(
+                    amount=_amount(total),
+                    title=ldst[0].name,
+                    source=source_of(ldst[1], "min_benefit_by_category"),
+                )
+            )
     if initiative.authors:
         lines.append(_("Your co-authors will also see it under “My registrations”."))
     ctx.say("\n".join(lines))
@@ -640,6 +701,7 @@ INITIATIVE_FLOW = Flow(
         Step("coauthor_remove", ask_coauthor_remove, answer_coauthor_remove),
         Step("applied", ask_applied, answer_applied),
         Step("benefit", ask_benefit, answer_benefit),
+        Step("category", ask_category, answer_category),
         Step("attachment", ask_attachment, answer_attachment),
         Step("summary", ask_summary, answer_summary),
     ),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.engine.flow import Again, Answer, Ctx, Edit, Finish, Flow, Go, Next, Step, Switch
-from handlers.engine.prompt import Choice, InputKind, Prompt, Reply
+from handlers.engine.prompt import Choice, InputKind, Prompt, Reply, fit_label
 from handlers.flows.claims import say_personal_codes
 from handlers.flows.common import (
     answer_open_campaign,
@@ -24,7 +24,9 @@ from handlers.flows.common import (
     registration_open,
     show_date,
     title_aliases,
+    title_button,
     title_label,
+    title_short,
 )
 from handlers.i18n import _, current_locale
 from handlers.notify import notify
@@ -33,9 +35,11 @@ from handlers.rules import (
     UnitFacts,
     collective_notes,
     effective_rules,
+    required_titles,
     share_cap_notes,
 )
-from handlers.text import fold, format_count, format_money
+from handlers.text import Invalid, clean, fold, format_count, format_money, given_name
+from storage.campaigns import title_names
 from storage.models import (
     Campaign,
     Person,
@@ -64,6 +68,7 @@ from storage.units import (
     officers_above,
     person_in_unit,
     roster,
+    sub_units,
     submission_for,
     unit_progress,
     unit_totals,
@@ -241,7 +246,15 @@ async def gather_summary(
         personal=[
             (names[t.code], progress.counts[t.code]) for t in ranked if progress.counts[t.code]
         ],
-        collective=[names[t.code] for t in ranked if t.code in facts.collective],
+        collective=[
+            f"{names[r.title_code]} ({r.collective_name})"
+            if r.collective_name
+            else names[r.title_code]
+            for r in sorted(
+                collective, key=lambda r: (titles[r.title_code].rank, r.title_code, r.id)
+            )
+            if r.title_code in titles
+        ],
         initiatives=totals.initiatives,
         works=totals.works,
         works_value=totals.works_value,
@@ -249,8 +262,8 @@ async def gather_summary(
             (t.code, effective_rules(t.code, t.rules, campaign.settings))
             for t in ranked
             if t.code in campaign.title_codes
+            # The CSTĐCS cap is a campaign option, off unless the file turns it on.
             and effective_rules(t.code, t.rules, campaign.settings).get("max_share_of_ldtt")
-            is not None
         ],
         names=names,
     )
@@ -297,24 +310,38 @@ async def _collective_titles(ctx: Ctx, campaign: Campaign) -> list[Title]:
     ]
 
 
+def names_collective(title: Title, campaign: Campaign) -> bool:
+    """TTLĐXS / TTLĐTT are conferred on a collective (tổ, phòng, phân xưởng, the enterprise
+    or agency), not on the grassroots union: the leader names which one."""
+    return bool(effective_rules(title.code, title.rules, campaign.settings).get("names_collective"))
+
+
+def collective_text(name: str) -> str:
+    """A collective as people read it: its name, or the unit's whole agency or enterprise."""
+    return name or _("the whole agency or enterprise")
+
+
 async def ask_collective_title(ctx: Ctx) -> Prompt | Go:
     found = await _unit_and_campaign(ctx)
     if found is None:
         return await _lost_unit(ctx)
     unit, campaign = found
     titles = await _collective_titles(ctx, campaign)
-    done = {
-        r.title_code: r for r in await collective_registrations(ctx.session, campaign.id, unit.id)
-    }
-    free = [t for t in titles if t.code not in done]
-    lines = []
-    for title in titles:
-        if title.code in done:
-            lines.append(
-                _("✔ Already registered: {title} (receipt {receipt})").format(
-                    title=title_label(title), receipt=done[title.code].receipt_no
-                )
-            )
+    registered = await collective_registrations(ctx.session, campaign.id, unit.id)
+    names = await title_names(ctx.session, campaign)
+    # A title named per collective can be registered for each of them; the others once.
+    done = {r.title_code for r in registered}
+    free = [t for t in titles if names_collective(t, campaign) or t.code not in done]
+    by_code = {t.code: t for t in titles}
+    lines = [
+        _("✔ Already registered: {title} (receipt {receipt})").format(
+            title=title_label(by_code[r.title_code], names)
+            + (f" — {r.collective_name}" if r.collective_name else ""),
+            receipt=r.receipt_no,
+        )
+        for r in registered
+        if r.title_code in by_code
+    ]
     if not free:
         lines.insert(
             0,
@@ -327,7 +354,8 @@ async def ask_collective_title(ctx: Ctx) -> Prompt | Go:
     lines.insert(
         0,
         _(
-            "Which collective title does {unit} register for in “{campaign}”? (deadline {deadline})"
+            "Which collective title or award does {unit} register for in “{campaign}”? "
+            "(deadline {deadline})"
         ).format(
             unit=unit.name,
             campaign=campaign.name,
@@ -336,14 +364,122 @@ async def ask_collective_title(ctx: Ctx) -> Prompt | Go:
     )
     return Prompt(
         "\n".join(lines),
-        tuple(Choice(t.code, title_label(t), title_aliases(t)) for t in free),
+        tuple(
+            Choice(t.code, title_button(t, names), (*title_aliases(t), title_label(t, names)))
+            for t in free
+        ),
     )
 
 
 async def answer_collective_title(ctx: Ctx, answer: Answer) -> Go:
     ctx.data["title"] = answer.choice or ""
     ctx.data.pop("also", None)
-    return Next("rules", edit_chain=True)
+    ctx.data.pop("collective", None)
+    return Next("collective", edit_chain=True)
+
+
+# The longest collective name kept (a tổ, phòng or phân xưởng is named in a few words).
+MAX_COLLECTIVE_NAME = 200
+
+
+async def ask_collective(ctx: Ctx) -> Prompt | Go:
+    """Which collective the title is for: a unit below in the org tree, the whole agency or
+    enterprise, or a name typed by the leader. Asked only for titles named per collective."""
+    found = await _unit_and_campaign(ctx)
+    titles = await titles_by_code(ctx.session, [ctx.data.get("title", "")])
+    if found is None or not titles:
+        return Next("title")
+    unit, campaign = found
+    title = titles[ctx.data["title"]]
+    if not names_collective(title, campaign):
+        ctx.data["collective"] = {"name": "", "unit_id": None}
+        return Next("rules")
+    taken = {
+        r.collective_name
+        for r in await collective_registrations(ctx.session, campaign.id, unit.id)
+        if r.title_code == title.code
+    }
+    choices = [] if "" in taken else [Choice("whole", _("🏢 The whole agency/enterprise"))]
+    choices += [
+        Choice(f"s{sub.id}", fit_label(sub.name))
+        for sub in await sub_units(ctx.session, unit)
+        if sub.name not in taken
+    ]
+    return Prompt(
+        _(
+            "{title} is conferred on a collective: a team (tổ), a department (phòng), a "
+            "workshop (phân xưởng), or the whole agency or enterprise. Which collective of "
+            "{unit} is it for? Tap it, or type its name (for example “Tổ Cơ khí”)."
+        ).format(title=title_short(title), unit=unit.name),
+        tuple(choices),
+        kind=InputKind.TEXT,
+    )
+
+
+async def answer_collective(ctx: Ctx, answer: Answer) -> Go:
+    unit = await leader_unit(ctx)
+    if unit is None:
+        return await _lost_unit(ctx)
+    choice = answer.choice or ""
+    if choice == "whole":
+        ctx.data["collective"] = {"name": "", "unit_id": None}
+        return Next("rules")
+    if choice.startswith("s"):
+        subs = {s.id: s for s in await sub_units(ctx.session, unit)}
+        sub = subs.get(int(choice[1:]) if choice[1:].isdecimal() else 0)
+        if sub is None:  # moved out of the unit meanwhile
+            return Again(_("Please choose one of the collectives, or type its name."))
+        ctx.data["collective"] = {"name": sub.name, "unit_id": sub.id}
+        return Next("rules")
+    try:
+        name = clean(answer.text or "", max_length=MAX_COLLECTIVE_NAME)
+    except Invalid:
+        return Again(
+            _("Please type the collective's name in under {n} characters.").format(
+                n=MAX_COLLECTIVE_NAME
+            )
+        )
+    if len(name) < 2:
+        return Again(_("Please type the collective's name, for example “Tổ Cơ khí”."))
+    # A typed name that is a unit below is that unit: its people are known.
+    same = [s for s in await sub_units(ctx.session, unit) if fold(s.name) == fold(name)]
+    ctx.data["collective"] = {
+        "name": same[0].name if same else name,
+        "unit_id": same[0].id if same else None,
+    }
+    return Next("rules")
+
+
+async def collective_facts(
+    ctx: Ctx, campaign: Campaign, unit: Unit, summary: UnitSummary
+) -> UnitFacts:
+    """The numbers a collective rule is computed over: the collective's own people where the
+    bot knows them (a unit below with people on its roster), else the unit's (said so)."""
+    chosen = ctx.data.get("collective") or {}
+    name = str(chosen.get("name") or "")
+    registered = {
+        r.title_code
+        for r in await collective_registrations(ctx.session, campaign.id, unit.id)
+        if r.collective_name == name
+    } | set(ctx.data.get("also", []))
+    sub_id = chosen.get("unit_id")
+    sub = await ctx.session.get(Unit, int(sub_id)) if sub_id else None
+    if sub is not None and sub.path.startswith(unit.path):
+        progress = await unit_progress(ctx.session, campaign.id, sub)
+        if progress.roster:
+            return UnitFacts(
+                roster=len(progress.roster),
+                counts=dict(progress.counts),
+                collective=registered,
+                name=name,
+            )
+    return UnitFacts(
+        roster=summary.facts.roster,
+        counts=dict(summary.facts.counts),
+        collective=registered,
+        name=name or None,
+        people_known=not name,
+    )
 
 
 async def ask_collective_rules(ctx: Ctx) -> Prompt | Go:
@@ -354,22 +490,23 @@ async def ask_collective_rules(ctx: Ctx) -> Prompt | Go:
     unit, campaign = found
     title = titles[ctx.data["title"]]
     summary = await gather_summary(ctx.session, campaign, unit)
-    summary.facts.collective |= set(ctx.data.get("also", []))
+    facts = await collective_facts(ctx, campaign, unit, summary)
     rules = effective_rules(title.code, title.rules, campaign.settings)
-    needed = await titles_by_code(ctx.session, list(rules.get("requires_titles") or []))
+    needed = await titles_by_code(ctx.session, required_titles(rules))
     names = {**summary.names, **{c: short_title(t) for c, t in needed.items()}}
-    notes = collective_notes(rules, summary.facts, title=short_title(title), title_names=names)
+    notes = collective_notes(rules, facts, title=short_title(title), title_names=names)
     if not notes:
         return Next("summary")
     offered = await titles_by_code(ctx.session, [n.offer_title for n in notes if n.offer_title])
     choices = [
-        Choice(f"add_{code}", _("➕ Also register {title}").format(title=title_label(t)))
+        Choice(f"add_{code}", _("➕ Also register {title}").format(title=title_short(t)))
         for code, t in offered.items()
         if code in campaign.title_codes
     ]
-    choices.append(Choice("go", _("Continue with {title}").format(title=title_label(title))))
+    choices.append(Choice("go", _("➡️ Register it anyway")))
     choices.append(Choice("other", _("Choose another title")))
-    lines = [_("Please note, for “{title}”:").format(title=title_label(title))]
+    campaign_names = await title_names(ctx.session, campaign)
+    lines = [_("Please note, for “{title}”:").format(title=title_label(title, campaign_names))]
     lines += [f"• {n.text}" for n in notes]
     lines.append(_("These rules are advice: the unit may still register."))
     return Prompt("\n".join(lines), tuple(choices))
@@ -391,24 +528,32 @@ async def ask_collective_summary(ctx: Ctx) -> Prompt | Go:
     if found is None or ctx.data.get("title") not in titles:
         return Next("title")
     unit, campaign = found
+    names = await title_names(ctx.session, campaign)
     lines = [
         _("Please check the collective registration:"),
         _("• Campaign: {campaign}").format(campaign=campaign.name),
         _("• Unit: {unit}").format(unit=unit.name),
-        _("• Title: {title}").format(title=title_label(titles[ctx.data["title"]])),
+        _("• Title: {title}").format(title=title_label(titles[ctx.data["title"]], names)),
     ]
     for code in ctx.data.get("also", []):
         if code in titles:
-            lines.append(_("• Also: {title}").format(title=title_label(titles[code])))
-    return Prompt(
-        "\n".join(lines),
-        (Choice("confirm", _("✅ Confirm")), Choice("edit_title", _("✏️ Change the title"))),
-    )
+            lines.append(_("• Also: {title}").format(title=title_label(titles[code], names)))
+    chosen = ctx.data.get("collective")
+    if chosen and any(names_collective(t, campaign) for t in titles.values()):
+        lines.append(
+            _("• Collective: {name}").format(name=collective_text(str(chosen.get("name") or "")))
+        )
+    choices = [Choice("confirm", _("✅ Confirm")), Choice("edit_title", _("✏️ Change the title"))]
+    if chosen and names_collective(titles[ctx.data["title"]], campaign):
+        choices.append(Choice("edit_collective", _("✏️ Change the collective")))
+    return Prompt("\n".join(lines), tuple(choices))
 
 
 async def answer_collective_summary(ctx: Ctx, answer: Answer) -> Go:
     if answer.choice == "edit_title":
         return Edit("title")
+    if answer.choice == "edit_collective":
+        return Edit("collective")
     return await _save_collective(ctx)
 
 
@@ -425,13 +570,22 @@ async def _save_collective(ctx: Ctx) -> Go:
         return Finish()
     codes = [*ctx.data.get("also", []), ctx.data["title"]]
     titles = await titles_by_code(ctx.session, codes)
+    chosen = ctx.data.get("collective") or {}
     existing = {
-        r.title_code for r in await collective_registrations(ctx.session, campaign.id, unit.id)
+        (r.title_code, r.collective_name)
+        for r in await collective_registrations(ctx.session, campaign.id, unit.id)
     }
     saved: list[Registration] = []
     for code in codes:
+        if code not in titles:
+            continue
+        # Only titles named per collective carry the collective; Cờ, Bằng khen and the
+        # union's own title are the unit's.
+        named = names_collective(titles[code], campaign)
+        collective_name = str(chosen.get("name") or "") if named else ""
+        collective_unit_id = chosen.get("unit_id") if named else None
         # Registered meanwhile by another leader of the unit: keep theirs.
-        if code not in titles or code in existing:
+        if (code, collective_name) in existing:
             continue
         registration = Registration(
             receipt_no=await next_receipt_no(ctx.session, campaign),
@@ -440,6 +594,8 @@ async def _save_collective(ctx: Ctx) -> Go:
             is_collective=True,
             person_id=None,
             unit_id=unit.id,
+            collective_name=collective_name,
+            collective_unit_id=int(collective_unit_id) if collective_unit_id else None,
             status=RegistrationStatus.SUBMITTED,
             source="chat",
             entered_by_id=leader.id,
@@ -457,17 +613,21 @@ async def _save_collective(ctx: Ctx) -> Go:
             title=code,
             collective=True,
             unit_id=unit.id,
+            **({"collective_name": collective_name} if collective_name else {}),
         )
         saved.append(registration)
     if not saved:
         ctx.say(_("This title is already registered for the unit."))
         return Next("title")
+    names = await title_names(ctx.session, campaign)
     lines = [_("Done! The registration of {unit} has been recorded.").format(unit=unit.name)]
     for registration in saved:
+        title = title_label(titles[registration.title_code], names)
+        if registration.collective_name:
+            title += f" — {registration.collective_name}"
         lines.append(
             _("• {title}: receipt number {receipt}").format(
-                title=title_label(titles[registration.title_code]),
-                receipt=registration.receipt_no,
+                title=title, receipt=registration.receipt_no
             )
         )
     ctx.say("\n".join(lines))
@@ -480,6 +640,7 @@ COLLECTIVE_FLOW = Flow(
         unit_step("campaign"),
         open_campaign_step("title"),
         Step("title", ask_collective_title, answer_collective_title),
+        Step("collective", ask_collective, answer_collective),
         Step("rules", ask_collective_rules, answer_collective_rules),
         Step("summary", ask_collective_summary, answer_collective_summary),
     ),
@@ -569,7 +730,7 @@ async def _remind(ctx: Ctx) -> None:
                 "🔔 Hello {name}! {leader} ({unit}) reminds you to register for “{campaign}” "
                 "by {deadline}. Type /dangky to register: it takes a minute."
             ).format(
-                name=person.full_name,
+                name=given_name(person.full_name),
                 leader=leader.full_name,
                 unit=unit.name,
                 campaign=campaign.name,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from handlers.engine.flow import Ctx, Finish, Go
 from handlers.engine.prompt import Address, Outgoing, Reply
 from handlers.i18n import _, use_locale
+from handlers.text import given_name
 from storage.claims import (
     MAX_FAILURES,
     attach_identity,
@@ -107,7 +108,7 @@ async def _redeem(ctx: Ctx, arg: str) -> Go | None:
         _(
             "Done, {name}: this chat is now linked to your account. You see the same "
             "registrations here as in your other app."
-        ).format(name=person.full_name)
+        ).format(name=given_name(person.full_name))
     )
     return Finish()
 

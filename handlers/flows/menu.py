@@ -8,6 +8,7 @@ from handlers.engine.runner import CommandFn
 from handlers.flows.campaign_info import show_campaign_info
 from handlers.flows.notices import cmd_digest, reminder_choice, set_muted
 from handlers.i18n import _
+from handlers.text import given_name
 from storage.models import Role
 from storage.repo import units_led_by
 from storage.units import units_with_role
@@ -20,49 +21,39 @@ _ENTRIES = ("title", "mine", "initiative", "work")
 _ROLE_ENTRIES = ("collective", "unit_status", "on_behalf", "submit", "review", "broadcast")
 
 
+# /trogiup stays under this many characters for every role (read on a phone, at once).
+MAX_HELP = 400
+
+
 async def help_text(ctx: Ctx) -> str:
-    """What the bot can do for this person: everyone's commands, then their role's."""
+    """What the bot can do for this person: everyone's commands, then their role's, one
+    line each (under MAX_HELP characters whatever the roles)."""
     parts = [
         _(
-            "With this bot you register for the annual emulation movement of your union.\n"
-            "• /dangky: register an emulation title\n"
-            "• /sangkien: register an initiative\n"
-            "• /cuatoi: see or withdraw your registrations\n"
-            "• /tatnhac, /batnhac: turn deadline reminders off or on\n"
-            "• /lienket: use the same account in another chat app\n"
-            "• /menu: back to the main menu\n"
-            "• /cancel: cancel what you are doing"
+            "/dangky – register a title\n"
+            "/sangkien – register an initiative\n"
+            "/cuatoi – your registrations\n"
+            "/tatnhac, /batnhac – reminders off, on\n"
+            "/lienket – use another chat app\n"
+            # Nghị định 13/2023: people must be able to find out what is kept about them.
+            "/dulieucuatoi – your data, erasure\n"
+            "/menu – main menu; /huy – cancel"
         )
-        + "\n"
-        # Nghị định 13/2023: people must be able to find out what is kept about them.
-        + _("• /dulieucuatoi: what the bot keeps about you, and asking for it to be erased")
     ]
     if ctx.person is not None:
         if await units_led_by(ctx.session, ctx.person.id):
             parts.append(
                 _(
-                    "For unit leaders:\n"
-                    "• /congtrinh: register a commemorative work\n"
-                    "• /donvi: your unit's progress and who has not registered\n"
-                    "• /guilen: send the unit's list to the upper level"
+                    "/donvi – your unit's progress\n"
+                    "/congtrinh – register a work\n"
+                    "/guilen – send the list upward"
                 )
             )
         if await units_with_role(ctx.session, ctx.person.id, Role.OFFICER):
             parts.append(
-                _(
-                    "For upper-level officers:\n"
-                    "• /duyet: lists waiting for your approval\n"
-                    "• /tonghop: the summary report of your units\n"
-                    "• /thongbao: send an announcement"
-                )
+                _("/duyet – lists to approve\n/tonghop – summary report\n/thongbao – announcements")
             )
-    parts.append(
-        _(
-            "On every question you can tap a button, type its number, or type the answer. "
-            "“Back” returns to the previous question."
-        )
-    )
-    return "\n\n".join(parts)
+    return "\n".join(parts)
 
 
 async def ask_menu(ctx: Ctx) -> Prompt:
@@ -88,7 +79,7 @@ async def ask_menu(ctx: Ctx) -> Prompt:
     choices.append(reminder_choice(person))
     choices.append(Choice("help", _("❓ Help")))
     return Prompt(
-        _("{name}, what would you like to do?").format(name=person.full_name),
+        _("Hello {name}! What would you like to do?").format(name=given_name(person.full_name)),
         tuple(choices),
         allow_back=False,
         allow_cancel=False,

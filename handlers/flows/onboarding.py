@@ -19,7 +19,7 @@ from handlers.engine.prompt import Choice, InputKind, Prompt, Reply
 from handlers.flows.link import channel_label, tell_code_issuer, tell_signed_out
 from handlers.i18n import _
 from handlers.notify import notify
-from handlers.text import Invalid, fold, parse_name, parse_phone
+from handlers.text import Invalid, fold, given_name, parse_name, parse_phone
 from storage.claims import (
     MAX_FAILURES,
     attach_identity,
@@ -385,7 +385,7 @@ async def ask_unit(ctx: Ctx) -> Prompt | Go:
         return Next("unit_search")
     return Prompt(
         _("Your invitation is for “{unit}”. Is this your union?").format(unit=unit.name),
-        (Choice("yes", _("✅ Yes")), Choice("search", _("🔎 No, find another unit"))),
+        (Choice("yes", _("✅ Yes")), Choice("search", _("🔎 No, find another unit"), ("no",))),
     )
 
 
@@ -554,7 +554,7 @@ async def _welcome(
     path = " › ".join(await unit_path_names(ctx.session, unit)) if unit else ""
     ctx.say(
         _("Thank you, {name}! You are registered with {unit}.").format(
-            name=person.full_name, unit=path or "—"
+            name=given_name(person.full_name), unit=path or "—"
         )
     )
     if old is not None:

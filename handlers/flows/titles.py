@@ -17,11 +17,14 @@ from handlers.flows.common import (
     show_date,
     status_label,
     title_aliases,
+    title_button,
     title_label,
+    title_short,
 )
 from handlers.i18n import _
-from handlers.rules import Note, PersonFacts, effective_rules, individual_notes
+from handlers.rules import Note, PersonFacts, effective_rules, individual_notes, required_titles
 from handlers.text import Invalid, clean
+from storage.campaigns import title_names
 from storage.models import (
     Campaign,
     Person,
@@ -37,7 +40,7 @@ from storage.repo import (
     campaign_by_id,
     live_registration,
     next_receipt_no,
-    person_initiative_stats,
+    person_initiative_benefit,
     person_title_codes,
     titles_by_code,
 )
@@ -97,11 +100,15 @@ async def ask_title(ctx: Ctx) -> Prompt | Go:
     if not titles:
         ctx.say(_("This campaign has no personal titles to register."))
         return Finish()
+    names = await title_names(ctx.session, campaign)
     return Prompt(
-        _("Which title do you register for in “{campaign}”? (deadline {deadline})").format(
+        _("Which title or award do you register for in “{campaign}”? (deadline {deadline})").format(
             campaign=campaign.name, deadline=show_date(campaign.registration_deadline)
         ),
-        tuple(Choice(t.code, title_label(t), title_aliases(t)) for t in titles),
+        tuple(
+            Choice(t.code, title_button(t, names), (*title_aliases(t), title_label(t, names)))
+            for t in titles
+        ),
     )
 
 
@@ -122,12 +129,14 @@ async def ask_duplicate(ctx: Ctx) -> Prompt | Go:
     if existing is None:
         return Next("eligibility")
     title = (await titles_by_code(ctx.session, [existing.title_code]))[existing.title_code]
+    campaign = await _campaign(ctx)
+    names = await title_names(ctx.session, campaign) if campaign else {}
     return Prompt(
         _(
             "You have already registered “{title}” in this campaign (receipt {receipt}, "
             "{status}). What would you like to do?"
         ).format(
-            title=title_label(title),
+            title=title_label(title, names),
             receipt=existing.receipt_no,
             status=status_label(existing.status),
         ),
@@ -161,17 +170,21 @@ async def _notes(ctx: Ctx, campaign: Campaign, title: Title) -> list[Note]:
         for code, t in (
             await titles_by_code(
                 ctx.session,
-                list(rules.get("requires_titles") or []) + ([history["title"]] if history else []),
+                required_titles(rules) + ([history["title"]] if history else []),
             )
         ).items()
     }
-    # An initiative (as author or co-author) meets the CSTĐCS rule; its benefit the LĐST one.
-    initiatives, best_benefit = await person_initiative_stats(ctx.session, campaign.id, person.id)
+    # An initiative (as author or co-author) meets the CSTĐCS rule; their total benefit,
+    # by who the author is, the LĐST one.
+    initiatives, total, category = await person_initiative_benefit(
+        ctx.session, campaign.id, person.id
+    )
     facts = PersonFacts(
         registered=registered,
         approved_years=approved,
         has_initiative=initiatives > 0,
-        best_initiative_benefit=best_benefit,
+        total_initiative_benefit=total,
+        author_category=category,
     )
     return individual_notes(rules, facts, year=campaign.year, title_names=names)
 
@@ -187,14 +200,15 @@ async def ask_eligibility(ctx: Ctx) -> Prompt | Go:
         return Next("commitment")
     offers = [n.offer_title for n in notes if n.offer_title]
     offered = await titles_by_code(ctx.session, [o for o in offers if o])
+    names = await title_names(ctx.session, campaign)
     choices = [
-        Choice(f"add_{code}", _("➕ Also register {title}").format(title=title_label(t)))
+        Choice(f"add_{code}", _("➕ Also register {title}").format(title=title_short(t, names)))
         for code, t in offered.items()
         if code in campaign.title_codes
     ]
-    choices.append(Choice("go", _("Continue with {title}").format(title=title_label(title))))
+    choices.append(Choice("go", _("➡️ Register it anyway")))
     choices.append(Choice("other", _("Choose another title")))
-    lines = [_("Please note, for “{title}”:").format(title=title_label(title))]
+    lines = [_("Please note, for “{title}”:").format(title=title_label(title, names))]
     lines += [f"• {n.text}" for n in notes]
     return Prompt("\n".join(lines), tuple(choices))
 
@@ -216,8 +230,9 @@ async def answer_eligibility(ctx: Ctx, answer: Answer) -> Go:
 async def ask_commitment(ctx: Ctx) -> Prompt:
     return Prompt(
         _(
-            "Would you like to add a short commitment or target? For example: “Complete 110% "
-            "of the production plan, no safety incidents”. If not, tap Skip."
+            # No "110% of": gettext would read "% o" as a %-format and flag the message.
+            "Would you like to add a short commitment or target? For example: “Production "
+            "plan at 110%, no safety incidents”. If not, tap Skip."
         ),
         kind=InputKind.TEXT,
         optional=True,
@@ -248,16 +263,17 @@ async def ask_summary(ctx: Ctx) -> Prompt | Go:
     if campaign is None or ctx.data.get("title") not in titles:
         return Next("title")
     unit = await ctx.session.get(Unit, person.unit_id) if person.unit_id else None
+    names = await title_names(ctx.session, campaign)
     lines = [
         _("Please check your registration:"),
         _("• Campaign: {campaign}").format(campaign=campaign.name),
         _("• Name: {name}").format(name=person.full_name),
         _("• Unit: {unit}").format(unit=unit.name if unit else "—"),
-        _("• Title: {title}").format(title=title_label(titles[ctx.data["title"]])),
+        _("• Title: {title}").format(title=title_label(titles[ctx.data["title"]], names)),
     ]
     for code in ctx.data.get("also", []):
         if code in titles:
-            lines.append(_("• Also: {title}").format(title=title_label(titles[code])))
+            lines.append(_("• Also: {title}").format(title=title_label(titles[code], names)))
     lines.append(_("• Commitment: {text}").format(text=ctx.data.get("commitment") or _("(none)")))
     lines.append(
         _("Registration deadline: {deadline}").format(
@@ -335,6 +351,7 @@ async def _save(ctx: Ctx) -> Go:
         saved.append(registration)
     if not saved:
         return Again(_("This title is already registered. Please choose another one."))
+    names = await title_names(ctx.session, campaign)
     lines = [
         _("Done! The registration of {name} has been recorded.").format(name=person.full_name)
         if on_behalf
@@ -343,7 +360,7 @@ async def _save(ctx: Ctx) -> Go:
     for registration in saved:
         lines.append(
             _("• {title}: receipt number {receipt}").format(
-                title=title_label(titles[registration.title_code]),
+                title=title_label(titles[registration.title_code], names),
                 receipt=registration.receipt_no,
             )
         )
