@@ -27,7 +27,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from storage.exporters import LISTED_STATUSES, STATUS_LABELS, ExportError, guard_formula
+from storage.counts import (
+    LIST_STATE_LABELS,
+    REGISTRATION_STATE_LABELS,
+    list_states,
+    registration_state,
+)
+from storage.exporters import LISTED_STATUSES, ExportError, guard_formula
 from storage.models import (
     Campaign,
     Initiative,
@@ -89,7 +95,8 @@ def is_award(title: Title) -> bool:
 STT = "STT"
 UNIT_CODE = "Mã đơn vị"
 RECEIPT = "Số đăng ký"
-STATUS = "Trạng thái"
+STATUS = "Trạng thái"  # the row's own state (storage.counts): Đã đăng ký
+LIST_STATUS = "Danh sách đơn vị"  # its unit list's: Chưa gửi / Chờ duyệt / Trả lại / Đã duyệt
 TOTAL_LABEL = "Tổng cộng"
 
 
@@ -110,6 +117,7 @@ INDIVIDUAL_COLUMNS = (
     Column(UNIT_CODE, "short", 16),
     Column(RECEIPT, "short", 16),
     Column(STATUS, max_width=15),
+    Column(LIST_STATUS, max_width=15),
 )
 COLLECTIVE_COLUMNS = (
     Column(STT, "int"),
@@ -119,6 +127,7 @@ COLLECTIVE_COLUMNS = (
     Column(UNIT_CODE, "short", 16),
     Column(RECEIPT, "short", 16),
     Column(STATUS, max_width=15),
+    Column(LIST_STATUS, max_width=15),
 )
 INITIATIVE_COLUMNS = (
     Column(STT, "int"),
@@ -131,6 +140,7 @@ INITIATIVE_COLUMNS = (
     Column(UNIT_CODE, "short", 16),
     Column(RECEIPT, "short", 16),
     Column(STATUS, max_width=15),
+    Column(LIST_STATUS, max_width=15),
 )
 WORK_COLUMNS = (
     Column(STT, "int"),
@@ -144,6 +154,7 @@ WORK_COLUMNS = (
     Column(UNIT_CODE, "short", 16),
     Column(RECEIPT, "short", 16),
     Column(STATUS, max_width=15),
+    Column(LIST_STATUS, max_width=15),
 )
 
 # Authors in one cell; names never contain ";" (nor ","), so either splits them back.
@@ -227,6 +238,11 @@ class UnitNames:
         return [fold(self.names.get(int(p), "")) for p in unit.path.strip("/").split("/") if p]
 
 
+def _state(status: str) -> str:
+    """The row's own state in the form's words (its list's state is the next column)."""
+    return REGISTRATION_STATE_LABELS[registration_state(status)]
+
+
 def _listed(column: Any) -> Any:
     return column.in_([str(s) for s in LISTED_STATUSES])
 
@@ -287,12 +303,22 @@ async def _title_sheets(
 
     individuals: list[tuple[Any, tuple[Any, ...]]] = []
     collectives: list[tuple[Any, tuple[Any, ...]]] = []
+    lists = await list_states(session, campaign.id, {r.unit for r in registrations})
     for reg in registrations:
         title, award, order = cells(reg)
-        status = STATUS_LABELS.get(reg.status, reg.status)
+        status = _state(reg.status)
+        list_status = LIST_STATE_LABELS[lists[reg.unit.id]]
         person = None if reg.is_collective else reg.person
         if person is None:
-            unit_row = (reg.unit.name, title, award, reg.unit.code, reg.receipt_no, status)
+            unit_row = (
+                reg.unit.name,
+                title,
+                award,
+                reg.unit.code,
+                reg.receipt_no,
+                status,
+                list_status,
+            )
             collectives.append(
                 ((tree.key(reg.unit), order, reg.title_code, reg.receipt_no), unit_row)
             )
@@ -302,7 +328,16 @@ async def _title_sheets(
             if person.position
             else reg.unit.name
         )
-        person_row = (person.full_name, where, title, award, reg.unit.code, reg.receipt_no, status)
+        person_row = (
+            person.full_name,
+            where,
+            title,
+            award,
+            reg.unit.code,
+            reg.receipt_no,
+            status,
+            list_status,
+        )
         key = (tree.key(reg.unit), fold(person.full_name), person.id, order, reg.receipt_no)
         individuals.append((key, person_row))
     heading = _titles_heading(campaign.year)
@@ -357,6 +392,7 @@ async def _initiative_sheet(
     )
     units = await _units(session, (i.unit_id for i in initiatives))
     await tree.load(session, units.values())
+    lists = await list_states(session, campaign.id, units.values())
     person_ids = [i.person_id for i in initiatives if i.person_id is not None]
     people = {
         p.id: p for p in await session.scalars(select(Person).where(Person.id.in_(person_ids)))
@@ -377,7 +413,8 @@ async def _initiative_sheet(
             item.benefit,
             unit.code,
             item.receipt_no,
-            STATUS_LABELS.get(item.status, item.status),
+            _state(item.status),
+            LIST_STATE_LABELS[lists[unit.id]],
         )
         total += item.benefit or 0
         keyed.append(((tree.key(unit), fold(item.name), item.receipt_no), row))
@@ -413,6 +450,7 @@ async def _work_sheet(
         )
     )
     await tree.load(session, (w.unit for w in works))
+    lists = await list_states(session, campaign.id, {w.unit for w in works})
     keyed: list[tuple[Any, tuple[Any, ...]]] = []
     total = 0
     for work in works:
@@ -426,7 +464,8 @@ async def _work_sheet(
             YES if work.plaque_requested else NO,
             work.unit.code,
             work.receipt_no,
-            STATUS_LABELS.get(work.status, work.status),
+            _state(work.status),
+            LIST_STATE_LABELS[lists[work.unit.id]],
         )
         total += work.value
         keyed.append(((tree.key(work.unit), work.starts_on, fold(work.name), work.receipt_no), row))

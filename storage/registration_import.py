@@ -26,8 +26,11 @@ at all: :class:`~storage.importers.ImportFailed` names each bad row and why. Dec
 * The same registration twice (in the file, or already in the database, drafts included)
   is refused: a person's title, a unit's collective title, an author's initiative of the
   same name, a unit's work of the same name. Importing the same file twice is thus harmless.
-* The "Trạng thái" column is kept (Chờ duyệt, Đã duyệt, Trả lại); empty means Chờ duyệt.
-  Drafts and withdrawn rows cannot be imported.
+* The "Trạng thái" column is kept (Đã đăng ký or Chờ duyệt, Đã duyệt, Trả lại); empty
+  means registered. Drafts and withdrawn rows cannot be imported. The "Danh sách đơn vị"
+  column of the export is not read: the units' lists are marked only when asked
+  (``lists="sent"``: waiting for approval, ``"approved"``), so a province moving from Excel
+  is not shown every unit "Chưa gửi" while its rows are on lists the upper level holds.
 * Imported rows get new receipt numbers of the campaign; the file's own number, if any, is
   kept in the audit entry.
 
@@ -48,6 +51,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.counts import LIST_STATE_LABELS, list_units
 from storage.exporters import STATUS_LABELS, unguard_formula
 from storage.importers import ImportFailed, csv_cells, open_workbook
 from storage.models import (
@@ -59,10 +63,12 @@ from storage.models import (
     Registration,
     RegistrationStatus,
     Role,
+    SubmissionStatus,
     Title,
     TitleTarget,
     Unit,
     UnitRole,
+    UnitSubmission,
     Work,
 )
 from storage.normalize import Invalid, clean, fold, parse_date, parse_money, parse_name, parse_phone
@@ -80,6 +86,7 @@ from storage.registration_forms import (
     UnitNames,
 )
 from storage.repo import LIVE_STATUSES, campaign_by_id, campaign_end
+from storage.types import utcnow
 from storage.units import registrations_locked
 
 VIA_IMPORT = "import"
@@ -95,6 +102,9 @@ MAX_POSITION = 200
 # How far down the title rows of a form the header may be.
 HEADER_SEARCH_ROWS = 30
 _CHUNK = 1000
+# What ``lists`` may ask of the imported units' lists (``thidua import registrations --lists``).
+LISTS_SENT, LISTS_APPROVED = "sent", "approved"
+LIST_MARKS = {LISTS_SENT: SubmissionStatus.PENDING, LISTS_APPROVED: SubmissionStatus.APPROVED}
 
 
 class CampaignChoiceError(ValueError):
@@ -132,6 +142,10 @@ _UNIT_ALIASES = {
         "ngay_cap_nhat",
         "created",
         "updated",
+        # The unit list's state (Chờ duyệt, Đã duyệt…): an import marks lists only when
+        # asked to (``lists``), not from what a file says about another database.
+        "danh_sach_don_vi",
+        "list_status",
     ),
 }
 _KIND_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -420,6 +434,7 @@ _STATUS_WORDS: dict[str, str] = {
     "": RegistrationStatus.SUBMITTED,
     "submitted": RegistrationStatus.SUBMITTED,
     "da dang ky": RegistrationStatus.SUBMITTED,
+    "da cong nhan": RegistrationStatus.APPROVED,
     "approved": RegistrationStatus.APPROVED,
     "returned": RegistrationStatus.RETURNED,
     "tra lai": RegistrationStatus.RETURNED,
@@ -541,6 +556,11 @@ class RegistrationImportSummary:
     new_people: list[str] = field(default_factory=list)
     receipts: list[str] = field(default_factory=list)
     late: bool = False
+    # The lists of the units the rows went to: how ``lists`` left them.
+    lists: str | None = None
+    list_units: int = 0
+    lists_marked: int = 0
+    lists_already_approved: int = 0
 
     def lines(self) -> list[str]:
         where = f"into {self.campaign_code} «{self.campaign_name}»"
@@ -563,6 +583,19 @@ class RegistrationImportSummary:
                 f"Added {len(self.new_people)} person(s) to the roster (not found by phone, nor "
                 f"by name in their unit): {', '.join(self.new_people)}"
             )
+        if self.lists is None:
+            out.append(
+                f"The lists of the {self.list_units} unit(s) were left as they were "
+                "(--lists sent|approved marks them as sent to the upper level or approved)"
+            )
+        else:
+            state = LIST_STATE_LABELS[LIST_MARKS[self.lists]]
+            line = f"Marked the lists of {self.lists_marked} unit(s) as «{state}»"
+            if self.lists_already_approved:
+                line += (
+                    f"; {self.lists_already_approved} list(s) already approved were left approved"
+                )
+            out.append(line)
         if self.late:
             out.append(
                 f"Warning: registration closed on {_show(self.deadline)}; imported anyway "
@@ -597,6 +630,7 @@ async def import_registrations_file(
     *,
     today: date,
     allow_late: bool = False,
+    lists: str | None = None,
 ) -> RegistrationImportSummary:
     """Read ``path`` (CSV or XLSX) and import its registrations of ``kind``."""
     return await import_registrations(
@@ -607,6 +641,7 @@ async def import_registrations_file(
         today=today,
         allow_late=allow_late,
         file_name=Path(path).name,
+        lists=lists,
     )
 
 
@@ -619,10 +654,18 @@ async def import_registrations(
     today: date,
     allow_late: bool = False,
     file_name: str | None = None,
+    lists: str | None = None,
 ) -> RegistrationImportSummary:
-    """Check every row, then write all of them, or raise ImportFailed and write nothing."""
+    """Check every row, then write all of them, or raise ImportFailed and write nothing.
+
+    ``lists`` marks the lists of the units the rows went to: ``"sent"`` (waiting for the
+    upper level's approval; an approved list stays approved) or ``"approved"``; None leaves
+    them as they are.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}")
+    if lists is not None and lists not in LIST_MARKS:
+        raise ValueError(f"unknown lists {lists!r}; use {' or '.join(LIST_MARKS)}")
     # With its phases: the works' date rules need the campaign's first and last day.
     loaded = await campaign_by_id(session, campaign.id)
     assert loaded is not None
@@ -648,7 +691,83 @@ async def import_registrations(
         kind, campaign.code, campaign.name, campaign.registration_deadline, late=late
     )
     await _write(session, campaign, planned, checker, summary, late=late, file_name=file_name)
+    await _mark_lists(session, campaign, planned, summary, lists, file_name)
     return summary
+
+
+async def _mark_lists(
+    session: AsyncSession,
+    campaign: Campaign,
+    planned: Sequence[_Planned],
+    summary: RegistrationImportSummary,
+    lists: str | None,
+    file_name: str | None,
+) -> None:
+    """Mark the lists carrying the imported rows (each unit's grassroots union, which sends
+    the list: storage.counts.list_units) as ``lists`` asks, with an audit entry each."""
+    # The units the rows were written to (a person found in a department: that department).
+    row_units = {
+        item.who.unit_id if item.who is not None and item.kind != "work" else item.unit.id
+        for item in planned
+    }
+    by_unit = await list_units(
+        session, await session.scalars(select(Unit).where(Unit.id.in_(sorted(row_units))))
+    )
+    units = {u.id: u for u in by_unit.values()}
+    summary.lists = lists
+    summary.list_units = len(units)
+    if lists is None or not units:
+        return
+    wanted = LIST_MARKS[lists]
+    existing = {
+        s.unit_id: s
+        for s in await session.scalars(
+            select(UnitSubmission).where(
+                UnitSubmission.campaign_id == campaign.id,
+                UnitSubmission.unit_id.in_(list(units)),
+            )
+        )
+    }
+    now = utcnow()
+    for unit_id in sorted(units):
+        submission = existing.get(unit_id)
+        if submission is None:
+            submission = UnitSubmission(
+                campaign_id=campaign.id,
+                unit_id=unit_id,
+                status=SubmissionStatus.NOT_SENT,
+                round=0,
+            )
+            session.add(submission)
+        before = submission.status
+        if before == SubmissionStatus.APPROVED:
+            summary.lists_already_approved += 1
+            continue
+        if before != SubmissionStatus.PENDING or wanted != SubmissionStatus.PENDING:
+            if before != SubmissionStatus.PENDING:
+                submission.round = (submission.round or 0) + 1
+                submission.submitted_at = now
+            submission.status = wanted
+            if wanted == SubmissionStatus.APPROVED:
+                submission.decided_at = now
+        summary.lists_marked += 1
+        await session.flush()
+        session.add(
+            AuditEntry(
+                via=VIA_IMPORT,
+                action="submission.import",
+                entity="unit_submission",
+                entity_id=submission.id,
+                details={
+                    "unit_id": unit_id,
+                    "campaign_id": campaign.id,
+                    "from": str(before),
+                    "to": str(submission.status),
+                    "file": file_name,
+                },
+            )
+        )
+    await session.flush()
 
 
 class _Checker:
@@ -909,8 +1028,8 @@ class _Checker:
         if status is None:
             self.problems.add(
                 line,
-                f"status {raw!r} cannot be imported (use Chờ duyệt, Đã duyệt or Trả lại "
-                "(bổ sung), or leave it empty)",
+                f"status {raw!r} cannot be imported (use Đã đăng ký, Đã công nhận, Chờ duyệt, "
+                "Đã duyệt or Trả lại (bổ sung), or leave it empty)",
             )
         return status
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -19,6 +20,7 @@ from sqlalchemy.orm import selectinload
 from bot.cli import main
 from handlers.engine.flow import EngineConfig
 from handlers.flows import build_engine
+from storage.counts import registration_state
 from storage.db import make_engine, make_sessionmaker
 from storage.exporters import registration_rows, write_csv
 from storage.importers import ImportFailed
@@ -134,7 +136,9 @@ async def snapshot(sessions: Sessions) -> dict[str, list[Any]]:
                 units[r.unit_id],
                 r.title_code,
                 r.is_collective,
-                r.status,
+                # The file carries the row's own state (a returned one is registered;
+                # returning is its list's business, storage.counts).
+                registration_state(r.status),
             )
             for r in await session.scalars(
                 select(Registration).where(Registration.status.in_(LISTED))
@@ -150,7 +154,7 @@ async def snapshot(sessions: Sessions) -> dict[str, list[Any]]:
                 i.benefit,
                 tuple(a.name for a in i.authors),
                 tuple(a.person_id is not None for a in i.authors),
-                i.status,
+                registration_state(i.status),
             )
             for i in await session.scalars(
                 select(Initiative)
@@ -167,7 +171,7 @@ async def snapshot(sessions: Sessions) -> dict[str, list[Any]]:
                 w.starts_on,
                 w.ends_on,
                 w.plaque_requested,
-                w.status,
+                registration_state(w.status),
             )
             for w in await session.scalars(select(Work).where(Work.status.in_(LISTED)))
         ]
@@ -503,7 +507,9 @@ async def test_works_and_initiatives_from_hand_made_files(
     summary = await run_import(sessionmaker, works, "works")
     assert summary.lines() == [
         "Imported 1 work(s) into TD2027 «Phong trào thi đua năm 2027»; receipt numbers "
-        "TD2027-000015"
+        "TD2027-000015",
+        "The lists of the 1 unit(s) were left as they were (--lists sent|approved marks them "
+        "as sent to the upper level or approved)",
     ]
     ideas = write(
         tmp_path,
@@ -569,7 +575,10 @@ async def test_an_imported_registration_shows_in_the_members_list(
     await chau.tap("là tôi")
     await chau.say("/cuatoi")
     # Listed like a registration made in the chat (dated the day it was imported).
-    assert f"• Lao động tiên tiến (LĐTT): đã đăng ký, số {receipt}, ngày " in chau.text()
+    assert (
+        f"• Lao động tiên tiến (LĐTT): đã đăng ký; danh sách đơn vị: chưa gửi, số {receipt}, ngày "
+        in chau.text()
+    )
     # The leader's unit progress counts her as registered.
     async with sessionmaker() as session:
         progress = await unit_progress(session, scene.org.campaign.id, scene.org.school)
@@ -616,6 +625,8 @@ def test_the_import_command(
         "0 collective; receipt numbers TD2027-000001",
         "Added 1 person(s) to the roster (not found by phone, nor by name in their unit): "
         "Lê Văn Tám (CDCS-MAY)",
+        "The lists of the 1 unit(s) were left as they were (--lists sent|approved marks them "
+        "as sent to the upper level or approved)",
     ]
     args = ["import", "registrations", str(good), "--kind", "titles", "--campaign", "TD2099"]
     assert main(args) == 1
@@ -624,3 +635,15 @@ def test_the_import_command(
     assert main(["export", "registrations", "--campaign", "TD2027", "-o", str(out)]) == 0
     assert "Exported 1 registration(s) (1 individual, 0 collective)" in capsys.readouterr().out
     assert out.read_bytes()[:2] == b"PK"
+    # A province moving from Excel: the imported units' lists are marked as sent, said so.
+    more = write(tmp_path, "more.csv", "unit_code,full_name,title\nCDCS-THPT,Lê Văn Sáu,LĐTT\n")
+    assert main(["import", "registrations", str(more), "--kind", "titles", "--lists", "sent"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "Marked the lists of 1 unit(s) as «Chờ duyệt»"
+    )
+    flat = tmp_path / "flat.csv"
+    assert main(["export", "registrations", "--campaign", "TD2027", "-o", str(flat)]) == 0
+    with flat.open(encoding="utf-8-sig") as stream:
+        states = {(r["Họ và tên / Tập thể"], r["Danh sách đơn vị"]) for r in csv.DictReader(stream)}
+    # The school's list now waits for approval; the garment union's was never sent.
+    assert states == {("Lê Văn Tám", "Chưa gửi"), ("Lê Văn Sáu", "Chờ duyệt")}
