@@ -60,7 +60,8 @@ from storage.models import (
     Work,
 )
 
-# Sent and not taken back (a list returned for completion still counts its rows).
+# Sent and not taken back (a list returned for completion still counts its rows). A draft row
+# is an unfinished registration: it earns the reminders' "resume" nudge instead.
 COUNTED = (
     RegistrationStatus.SUBMITTED,
     RegistrationStatus.APPROVED,

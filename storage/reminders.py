@@ -32,10 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from storage.counts import (
-    COUNTED,
     custom_plans,
     initiative_people,
-    registered_people,
     subtree_of,
     titled_people,
 )
@@ -53,11 +51,6 @@ from storage.models import (
     UnitSubmission,
 )
 from storage.types import utcnow
-
-# COUNTED, registered_people and the other sets are storage.counts' (the one definition of
-# "registered"): who gets a "not registered yet" reminder is who every view counts as not
-# registered.
-__all__ = ["COUNTED", "custom_plans", "registered_people", "subtree_of"]
 
 # Flows in which a conversation is not a registration in progress.
 NOT_DRAFT_FLOWS = ("menu", "onboarding")

@@ -14,7 +14,6 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from storage.counts import UnitProgress, UnitTotals, unit_progress, unit_totals
 from storage.models import (
     ChannelIdentity,
     Person,
@@ -26,9 +25,6 @@ from storage.models import (
     UnitSubmission,
 )
 from storage.repo import LIVE_STATUSES, ancestor_ids
-
-# The leader's numbers are storage.counts' (the one definition every view shares).
-__all__ = ["UnitProgress", "UnitTotals", "unit_progress", "unit_totals"]
 
 # --- the tree ------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 from bot.cli import main
 from handlers.engine.flow import EngineConfig
 from handlers.flows import build_engine
-from storage.counts import registration_state
+from storage.counts import registration_state, unit_progress
 from storage.db import make_engine, make_sessionmaker
 from storage.exporters import registration_rows, write_csv
 from storage.importers import ImportFailed
@@ -44,7 +44,6 @@ from storage.registration_import import (
     import_registrations_file,
 )
 from storage.seed import prepare_database
-from storage.units import unit_progress
 from tests.chat import Chat
 from tests.conftest import PG_ADMIN_URL, _pg_dsn
 from tests.factories import make_org

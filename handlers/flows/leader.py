@@ -36,7 +36,9 @@ from handlers.rules import (
 )
 from handlers.status import list_state_label
 from handlers.text import fold, format_count, format_money
-from storage.counts import list_states
+
+# The unit's numbers: the one definition every view shares (storage.counts).
+from storage.counts import UnitProgress, list_states, unit_progress, unit_totals
 from storage.models import (
     Campaign,
     Person,
@@ -57,7 +59,6 @@ from storage.repo import (
     units_led_by,
 )
 from storage.units import (
-    UnitProgress,
     collective_registrations,
     has_role_on,
     move_submission,
@@ -65,8 +66,6 @@ from storage.units import (
     person_in_unit,
     roster,
     submission_for,
-    unit_progress,
-    unit_totals,
     with_chat,
 )
 
