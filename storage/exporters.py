@@ -26,7 +26,7 @@ from storage.counts import (
     list_states,
     registration_state,
 )
-from storage.models import Campaign, Registration, RegistrationStatus, Title, Unit
+from storage.models import Campaign, Registration, Title, Unit
 
 PATH_SEPARATOR = " › "
 MAX_WIDTH = 100
@@ -36,16 +36,6 @@ DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 # (storage.counts.COUNTED, the same rows every count counts).
 LISTED_STATUSES = COUNTED
 
-# A registration's status in the words files of earlier versions (and other software) put in
-# "Trạng thái"; the import still reads them. What the files say now is two columns side by
-# side (storage.counts): the registration's own state, and its unit list's state.
-STATUS_LABELS: dict[str, str] = {
-    RegistrationStatus.DRAFT: "Nháp",
-    RegistrationStatus.SUBMITTED: "Chờ duyệt",
-    RegistrationStatus.APPROVED: "Đã duyệt",
-    RegistrationStatus.RETURNED: "Trả lại (bổ sung)",
-    RegistrationStatus.WITHDRAWN: "Đã rút",
-}
 SOURCE_LABELS: dict[str, str] = {
     "chat": "Tự đăng ký qua chatbot",
     "leader": "Công đoàn đăng ký hộ",

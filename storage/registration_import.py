@@ -26,11 +26,13 @@ at all: :class:`~storage.importers.ImportFailed` names each bad row and why. Dec
 * The same registration twice (in the file, or already in the database, drafts included)
   is refused: a person's title, a unit's collective title, an author's initiative of the
   same name, a unit's work of the same name. Importing the same file twice is thus harmless.
-* The "Trạng thái" column is kept (Đã đăng ký or Chờ duyệt, Đã duyệt, Trả lại); empty
-  means registered. Drafts and withdrawn rows cannot be imported. The "Danh sách đơn vị"
-  column of the export is not read: the units' lists are marked only when asked
-  (``lists="sent"``: waiting for approval, ``"approved"``), so a province moving from Excel
-  is not shown every unit "Chưa gửi" while its rows are on lists the upper level holds.
+* The "Trạng thái" column is the row's own state: Đã đăng ký (or empty), or Đã công nhận (a
+  title recognised, status ``approved``). Chờ duyệt, Đã duyệt and Trả lại name a unit
+  *list's* state (storage.counts): such rows are imported as registered, never as achieved
+  titles. Drafts and withdrawn rows cannot be imported. The lists themselves (and the
+  export's "Danh sách đơn vị" column) are marked only when asked (``lists="sent"``: waiting
+  for approval, ``"approved"``), so a province moving from Excel is not shown every unit
+  "Chưa gửi" while the upper level holds its lists; the summary says what was done.
 * Imported rows get new receipt numbers of the campaign; the file's own number, if any, is
   kept in the audit entry.
 
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -52,7 +55,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.counts import LIST_STATE_LABELS, list_units
-from storage.exporters import STATUS_LABELS, unguard_formula
+from storage.exporters import unguard_formula
 from storage.importers import ImportFailed, csv_cells, open_workbook
 from storage.models import (
     AuditEntry,
@@ -430,21 +433,31 @@ def _show(value: date) -> str:
     return value.strftime("%d/%m/%Y")
 
 
+# The "Trạng thái" column: the row's own state (storage.counts). Chờ duyệt, Đã duyệt and Trả lại
+# are what the officers' software says of a unit's *list* (and what files of earlier versions
+# said of every row): such a row is imported as registered, and never as an achieved title
+# (only "Đã công nhận" is one, which the CSTĐ history rules count). Its list is marked only
+# by ``lists``; the summary points at it when the file spoke of lists.
 _STATUS_WORDS: dict[str, str] = {
     "": RegistrationStatus.SUBMITTED,
     "submitted": RegistrationStatus.SUBMITTED,
+    "registered": RegistrationStatus.SUBMITTED,
     "da dang ky": RegistrationStatus.SUBMITTED,
+    "recognised": RegistrationStatus.APPROVED,
     "da cong nhan": RegistrationStatus.APPROVED,
-    "approved": RegistrationStatus.APPROVED,
-    "returned": RegistrationStatus.RETURNED,
-    "tra lai": RegistrationStatus.RETURNED,
 }
-for _status in (
-    RegistrationStatus.SUBMITTED,
-    RegistrationStatus.APPROVED,
-    RegistrationStatus.RETURNED,
-):
-    _STATUS_WORDS[fold(STATUS_LABELS[_status])] = _status
+# List words -> the list state they name (read as a registered row).
+_LIST_WORDS: dict[str, str] = {
+    "pending": SubmissionStatus.PENDING,
+    "approved": SubmissionStatus.APPROVED,
+    "returned": SubmissionStatus.RETURNED,
+    "tra lai": SubmissionStatus.RETURNED,
+}
+for _state, _label in LIST_STATE_LABELS.items():
+    if _state != SubmissionStatus.NOT_SENT:
+        _LIST_WORDS[fold(_label)] = _state
+for _word in _LIST_WORDS:
+    _STATUS_WORDS[_word] = RegistrationStatus.SUBMITTED
 
 _YES = {"co", "x", "yes", "true", "1", "de nghi", "co gan bien"}
 _NO = {"", "khong", "no", "false", "0", "-"}
@@ -561,6 +574,8 @@ class RegistrationImportSummary:
     list_units: int = 0
     lists_marked: int = 0
     lists_already_approved: int = 0
+    # Rows whose "Trạng thái" named a list state (Chờ duyệt, Đã duyệt, Trả lại), by state.
+    file_list_states: dict[str, int] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         where = f"into {self.campaign_code} «{self.campaign_name}»"
@@ -588,6 +603,16 @@ class RegistrationImportSummary:
                 f"The lists of the {self.list_units} unit(s) were left as they were "
                 "(--lists sent|approved marks them as sent to the upper level or approved)"
             )
+            said = ", ".join(
+                f"«{LIST_STATE_LABELS[state]}» {n} row(s)"
+                for state, n in sorted(self.file_list_states.items())
+            )
+            if said:
+                out.append(
+                    f"The file's status column speaks of lists ({said}): the rows were "
+                    "imported as registered; to mark their units' lists, run the import "
+                    "with --lists sent or --lists approved"
+                )
         else:
             state = LIST_STATE_LABELS[LIST_MARKS[self.lists]]
             line = f"Marked the lists of {self.lists_marked} unit(s) as «{state}»"
@@ -690,6 +715,7 @@ async def import_registrations(
     summary = RegistrationImportSummary(
         kind, campaign.code, campaign.name, campaign.registration_deadline, late=late
     )
+    summary.file_list_states = dict(checker.list_words)
     await _write(session, campaign, planned, checker, summary, late=late, file_name=file_name)
     await _mark_lists(session, campaign, planned, summary, lists, file_name)
     return summary
@@ -788,6 +814,8 @@ class _Checker:
         self.people_by_phone: dict[str, Person] = {}
         self.rosters: dict[int, _Roster] = {}
         self.new_people: list[_NewPerson] = []
+        # List states the file's "Trạng thái" named (row counts), for the summary's hint.
+        self.list_words: Counter[str] = Counter()
         # Someone new is one person however many rows name them: by (unit, name), by phone.
         self.new_by_name: dict[tuple[int, str], list[_NewPerson]] = {}
         self.new_by_phone: dict[str, _NewPerson] = {}
@@ -1024,7 +1052,10 @@ class _Checker:
 
     def _status(self, line: _Line) -> str | None:
         raw = line.text("status")
-        status = _STATUS_WORDS.get(fold(raw).strip(" ."))
+        word = fold(raw).strip(" .")
+        status = _STATUS_WORDS.get(word)
+        if word in _LIST_WORDS:
+            self.list_words[_LIST_WORDS[word]] += 1
         if status is None:
             self.problems.add(
                 line,
