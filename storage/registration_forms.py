@@ -30,8 +30,10 @@ from sqlalchemy.orm import selectinload
 from storage.counts import (
     LIST_STATE_LABELS,
     REGISTRATION_STATE_LABELS,
+    initiatives_total,
     list_states,
     registration_state,
+    works_total,
 )
 from storage.exporters import LISTED_STATUSES, ExportError, guard_formula
 from storage.models import (
@@ -398,7 +400,6 @@ async def _initiative_sheet(
         p.id: p for p in await session.scalars(select(Person).where(Person.id.in_(person_ids)))
     }
     keyed: list[tuple[Any, tuple[Any, ...]]] = []
-    total = 0
     for item in initiatives:
         unit = units[item.unit_id]
         registrant = people.get(item.person_id) if item.person_id is not None else None
@@ -416,9 +417,10 @@ async def _initiative_sheet(
             _state(item.status),
             LIST_STATE_LABELS[lists[unit.id]],
         )
-        total += item.benefit or 0
         keyed.append(((tree.key(unit), fold(item.name), item.receipt_no), row))
     rows = _numbered(keyed)
+    # The total row says what every count says (storage.counts), not a sum of its own.
+    count, total = await initiatives_total(session, campaign.id, root.path)
     return Sheet(
         INITIATIVE_SHEET,
         f"DANH SÁCH SÁNG KIẾN ĐĂNG KÝ NĂM {campaign.year}",
@@ -426,8 +428,7 @@ async def _initiative_sheet(
         INITIATIVE_COLUMNS,
         rows,
         (
-            f"{TOTAL_LABEL}: {_count(len(rows))} sáng kiến, "
-            f"tổng giá trị làm lợi {money_words(total)}",
+            f"{TOTAL_LABEL}: {_count(count)} sáng kiến, tổng giá trị làm lợi {money_words(total)}",
             _money_column(INITIATIVE_COLUMNS),
             total,
         ),
@@ -452,7 +453,6 @@ async def _work_sheet(
     await tree.load(session, (w.unit for w in works))
     lists = await list_states(session, campaign.id, {w.unit for w in works})
     keyed: list[tuple[Any, tuple[Any, ...]]] = []
-    total = 0
     for work in works:
         row = (
             work.name,
@@ -467,10 +467,10 @@ async def _work_sheet(
             _state(work.status),
             LIST_STATE_LABELS[lists[work.unit.id]],
         )
-        total += work.value
         keyed.append(((tree.key(work.unit), work.starts_on, fold(work.name), work.receipt_no), row))
     rows = _numbered(keyed)
-    label = f"{TOTAL_LABEL}: {_count(len(rows))} công trình, tổng trị giá {money_words(total)}"
+    count, total = await works_total(session, campaign.id, root.path)
+    label = f"{TOTAL_LABEL}: {_count(count)} công trình, tổng trị giá {money_words(total)}"
     return Sheet(
         WORK_SHEET,
         f"DANH SÁCH CÔNG TRÌNH, SẢN PHẨM CHÀO MỪNG NĂM {campaign.year}",
