@@ -25,8 +25,9 @@ member with LĐTT and CSTĐCS is two); **collective registrations** likewise for
 titles; **initiatives** and **works** are the active ones, with their total benefit / value.
 
 **A unit's list** (domain.md §6): :func:`list_states`. The state of a registration is two
-things side by side, never mixed: its own (registered, or withdrawn) and that of the unit
-list it is on (not sent, waiting, returned, approved). Approving a list does not change the
+things side by side, never mixed: its own (:func:`registration_state`: registered, or
+withdrawn; recognised once its title is achieved) and that of the unit list it is on (not
+sent, waiting, returned, approved). Approving a list does not change the
 registrations' own status: ``approved`` on a registration means the title was achieved
 (shown "Đã công nhận"), which the CSTĐ history rules count.
 
