@@ -767,16 +767,19 @@ async def _mark_lists(
             session.add(submission)
         before = submission.status
         if before == SubmissionStatus.APPROVED:
+            # Never taken back to waiting (rows under it are refused above anyway).
             summary.lists_already_approved += 1
             continue
-        if before != SubmissionStatus.PENDING or wanted != SubmissionStatus.PENDING:
-            if before != SubmissionStatus.PENDING:
-                submission.round = (submission.round or 0) + 1
-                submission.submitted_at = now
-            submission.status = wanted
-            if wanted == SubmissionStatus.APPROVED:
-                submission.decided_at = now
         summary.lists_marked += 1
+        if before == wanted:
+            continue
+        if before != SubmissionStatus.PENDING:
+            # Sent (again): a new round, as when a leader sends it with /guilen.
+            submission.round = (submission.round or 0) + 1
+            submission.submitted_at = now
+        submission.status = wanted
+        if wanted == SubmissionStatus.APPROVED:
+            submission.decided_at = now
         await session.flush()
         session.add(
             AuditEntry(
