@@ -471,37 +471,57 @@ def _ancestors(unit: Unit) -> list[int]:
 async def list_states(
     session: AsyncSession, campaign_id: int, units: Iterable[Unit]
 ) -> dict[int, str]:
-    """The state of the list each unit's registrations are on (a SubmissionStatus value).
+    """The state of the list each unit's registrations are on: see :func:`unit_lists`."""
+    return {
+        uid: state for uid, (state, _own) in (await unit_lists(session, campaign_id, units)).items()
+    }
 
-    A registration is on the list of the nearest unit, itself or above, that has a list for
-    the campaign (a department's rows go up with its grassroots union's list). Approval
-    covers everything below it, as it locks it (storage.units.registrations_locked): under an
-    approved list the state is approved whatever the lists below say. No list at all: not
-    sent.
+
+async def unit_lists(
+    session: AsyncSession, campaign_id: int, units: Iterable[Unit]
+) -> dict[int, tuple[str, bool]]:
+    """For each unit: the state of the list its registrations are on (a SubmissionStatus
+    value), and whether the unit has a list of its own in the campaign.
+
+    The list a registration is on is the one its grassroots union sends (a team's rows go up
+    with it), or the list of a department or team between them that sent one of its own:
+    the nearest list from the unit up to its grassroots union; a unit above any grassroots
+    union (an upper level's own registrations) is on its own list. No list there: not sent.
+    An approved list covers everything below it, as it locks it
+    (storage.units.registrations_locked): under an approved list, at any level, the state
+    is approved whatever the lists below say.
     """
     wanted = {u.id: u for u in units}
     if not wanted:
         return {}
     ids = sorted({a for u in wanted.values() for a in _ancestors(u)})
     own: dict[int, str] = {}
+    grassroots: set[int] = set()
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
-        own.update(
-            (int(uid), str(status))
-            for uid, status in await session.execute(
-                select(UnitSubmission.unit_id, UnitSubmission.status).where(
-                    UnitSubmission.campaign_id == campaign_id, UnitSubmission.unit_id.in_(chunk)
-                )
+        for uid, kind, status in await session.execute(
+            select(Unit.id, Unit.kind, UnitSubmission.status)
+            .outerjoin(
+                UnitSubmission,
+                and_(UnitSubmission.unit_id == Unit.id, UnitSubmission.campaign_id == campaign_id),
             )
-        )
-    states: dict[int, str] = {}
+            .where(Unit.id.in_(chunk))
+        ):
+            if status is not None:
+                own[int(uid)] = str(status)
+            if kind == UnitKind.GRASSROOTS:
+                grassroots.add(int(uid))
+    states: dict[int, tuple[str, bool]] = {}
     for uid, unit in wanted.items():
         chain = _ancestors(unit)
         if any(own.get(a) == SubmissionStatus.APPROVED for a in chain):
-            states[uid] = SubmissionStatus.APPROVED
+            states[uid] = (SubmissionStatus.APPROVED, uid in own)
             continue
-        nearest = next((own[a] for a in reversed(chain) if a in own), None)
-        states[uid] = nearest or SubmissionStatus.NOT_SENT
+        # From the unit up to its grassroots union (or the unit alone, above any).
+        top = next((k for k in range(len(chain) - 1, -1, -1) if chain[k] in grassroots), None)
+        sends = chain[top:] if top is not None else chain[-1:]
+        nearest = next((own[a] for a in reversed(sends) if a in own), None)
+        states[uid] = (nearest or SubmissionStatus.NOT_SENT, uid in own)
     return states
 
 
@@ -525,3 +545,39 @@ async def list_units(session: AsyncSession, units: Iterable[Unit]) -> dict[int, 
         nearest = next((a for a in reversed(_ancestors(unit)) if a in grassroots), None)
         result[uid] = grassroots[nearest] if nearest is not None else unit
     return result
+
+
+async def covering_approvals(session: AsyncSession, campaign_id: int, root: Unit) -> list[str]:
+    """Paths of the approved lists that cover other lists of ``root``'s digest: an approved
+    list of ``root`` or above it, or of a unit inside the subtree with lists below it (an
+    upper-level union's compiled list the province approved). Top-most only; usually none.
+
+    :func:`list_states` calls everything below an approved list approved; the digest's count
+    of lists does the same with these (a few prefix conditions, not a lookup per unit).
+    """
+    own = [
+        (str(path), str(kind), str(status))
+        for path, kind, status in await session.execute(
+            select(Unit.path, Unit.kind, UnitSubmission.status)
+            .join(UnitSubmission, UnitSubmission.unit_id == Unit.id)
+            .where(
+                UnitSubmission.campaign_id == campaign_id,
+                (Unit.id.in_(_ancestors(root))) | subtree_of(root.path),
+            )
+        )
+    ]
+    with_lists = [path for path, _kind, _status in own]
+    covering = [
+        path
+        for path, kind, status in own
+        if status == SubmissionStatus.APPROVED
+        and (
+            # above the digest's root, or the root itself: everything of it is covered
+            root.path.startswith(path)
+            # an upper level's list: its grassroots unions are below it
+            or kind != UnitKind.GRASSROOTS
+            # a grassroots union whose departments sent lists of their own
+            or any(p != path and p.startswith(path) for p in with_lists)
+        )
+    ]
+    return [p for p in covering if not any(q != p and p.startswith(q) for q in covering)]

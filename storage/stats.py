@@ -11,18 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from storage.counts import (
     Progress,
     TitleCount,
+    covering_approvals,
     initiatives_total,
-    list_states,
     progress_under,
     subtree_of,
     title_counts,
+    unit_lists,
     works_total,
 )
 from storage.models import (
@@ -102,7 +103,19 @@ class DigestData:
 async def _submissions(
     session: AsyncSession, campaign_id: int, root: Unit, cap: int
 ) -> Submissions:
-    status = func.coalesce(UnitSubmission.status, literal(SubmissionStatus.NOT_SENT.value))
+    status: ColumnElement[str] = func.coalesce(
+        UnitSubmission.status, literal(SubmissionStatus.NOT_SENT.value)
+    )
+    # A list under an approved one reads approved, as everywhere (storage.counts.list_states).
+    covering = await covering_approvals(session, campaign_id, root)
+    if covering:
+        covered = or_(
+            *(
+                and_(Unit.path.startswith(path, autoescape=True), Unit.path != path)
+                for path in covering
+            )
+        )
+        status = case((covered, literal(SubmissionStatus.APPROVED.value)), else_=status)
     joined = and_(UnitSubmission.unit_id == Unit.id, UnitSubmission.campaign_id == campaign_id)
     # The units below the root send lists to it; the root's own list goes further up and is
     # not part of its digest (unless the root is itself the grassroots union).
@@ -176,20 +189,11 @@ async def digest_data(
     progress = await progress_under(
         session, campaign.id, root.path, [root.id, *(c.id for c in children)]
     )
-    # Each unit's list as every view shows it (storage.counts.list_states); said for the
+    # Each unit's list as every view shows it (storage.counts.unit_lists); said for the
     # units that send one (grassroots unions, or any unit that did send one).
-    own = {
-        int(uid)
-        for uid in await session.scalars(
-            select(UnitSubmission.unit_id).where(
-                UnitSubmission.campaign_id == campaign.id,
-                UnitSubmission.unit_id.in_([c.id for c in children]),
-            )
-        )
-    }
-    states = await list_states(session, campaign.id, children)
+    lists = await unit_lists(session, campaign.id, children)
     statuses = {
-        c.id: states[c.id] for c in children if c.kind == UnitKind.GRASSROOTS or c.id in own
+        c.id: lists[c.id][0] for c in children if c.kind == UnitKind.GRASSROOTS or lists[c.id][1]
     }
     return DigestData(
         campaign_id=campaign.id,

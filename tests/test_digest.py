@@ -494,4 +494,6 @@ async def test_digest_counts_in_sql_not_per_row(sessionmaker) -> None:
             event.remove(sync_engine, "before_cursor_execute", count)
         registrations = await session.scalar(select(func.count()).select_from(Registration))
     assert registrations and registrations > 10
-    assert len(statements) <= 14
+    # 15: the lists' states (one statement for the units' own lists, one for approved lists
+    # above them) are counted as every view counts them (storage.counts).
+    assert len(statements) <= 15

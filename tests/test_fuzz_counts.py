@@ -100,13 +100,16 @@ actions = st.lists(
         ),
         st.tuples(st.just("withdraw_initiative"), index),
         st.tuples(st.just("work"), index, st.sampled_from([1_000_000, 2_500_000_000])),
+        # Lists move often: a history of a few steps should see them sent and decided.
         st.tuples(st.sampled_from(["submit", "return", "approve"]), index),
+        st.tuples(st.sampled_from(["approve", "return"]), index),
         st.tuples(
             st.just("import"),
             st.lists(st.tuples(index, st.sampled_from(INDIVIDUAL), st.booleans()), min_size=1),
             st.sampled_from([None, "sent", "approved"]),
         ),
     ),
+    min_size=3,
     max_size=30,
 )
 # Per upper-level union: per grassroots union, (people, a team below it with its people).
@@ -333,17 +336,27 @@ async def apply(session: AsyncSession, world: World, action: tuple[Any, ...]) ->
             )
         )
     elif kind in ("submit", "return", "approve"):
-        unit = pick(world.grassroots, action[1])
+        # Mostly a grassroots union's list; now and then an upper level's compiled list or a
+        # team's own one.
+        senders = world.grassroots if action[1] % 4 else world.units[1:]
+        unit = pick(senders, action[1] // 4)
         submission = await list_of(session, campaign, unit)
+        # A list not waiting yet is sent first (by its leader), then decided.
         moves = {
             "submit": ((SubmissionStatus.NOT_SENT, SubmissionStatus.RETURNED), "pending"),
-            "return": ((SubmissionStatus.PENDING, SubmissionStatus.APPROVED), "returned"),
-            "approve": ((SubmissionStatus.PENDING,), "approved"),
+            "return": (
+                (SubmissionStatus.NOT_SENT, SubmissionStatus.PENDING, "approved"),
+                "returned",
+            ),
+            "approve": (
+                (SubmissionStatus.NOT_SENT, SubmissionStatus.PENDING, "returned"),
+                "approved",
+            ),
         }
         allowed, to = moves[kind]
         if submission.status in allowed:
             submission.status = to
-            event(f"list {to}")
+            event(f"list {to} ({unit.kind})")
     elif kind == "import":
         _kind, rows, lists = action
         cells: list[tuple[int, list[Any]]] = [(1, ["unit_code", "full_name", "phone", "title"])]
@@ -438,10 +451,29 @@ class Rows:
         )
 
     def list_state(self, unit_id: int) -> str:
-        """Lists are sent by grassroots unions here: a row is on its grassroots union's."""
+        """Approved if a list at or above the unit is; else the nearest list from the unit up
+        to its grassroots union (the unit alone above any); else not sent."""
         chain = [int(p) for p in self.paths[unit_id].strip("/").split("/") if p]
-        grassroots = next(a for a in reversed(chain) if self.kinds[a] == UnitKind.GRASSROOTS)
-        return self.lists.get(grassroots, SubmissionStatus.NOT_SENT)
+        if any(self.lists.get(a) == SubmissionStatus.APPROVED for a in chain):
+            return SubmissionStatus.APPROVED
+        ups = list(reversed(chain))
+        sends = next(
+            (ups[: k + 1] for k, a in enumerate(ups) if self.kinds[a] == UnitKind.GRASSROOTS),
+            ups[:1],
+        )
+        return next((self.lists[a] for a in sends if a in self.lists), SubmissionStatus.NOT_SENT)
+
+    def submissions(self, root: Unit) -> Counter[str]:
+        """The lists the digest of ``root`` expects (its grassroots unions and any unit below
+        it that sent one), by state."""
+        expected = [
+            uid
+            for uid, path in self.paths.items()
+            if path.startswith(root.path)
+            and (self.kinds[uid] == UnitKind.GRASSROOTS or uid in self.lists)
+            and (uid != root.id or root.kind == UnitKind.GRASSROOTS)
+        ]
+        return Counter(self.list_state(uid) for uid in expected)
 
     def receipt_states(self, root: Unit) -> dict[str, str]:
         """Receipt -> the label of the list state every file must show for the row."""
@@ -490,8 +522,17 @@ async def check_unit(session: AsyncSession, world: World, rows: Rows, unit: Unit
             expected.members,
             expected.registered,
         )
-        if child.kind == UnitKind.GRASSROOTS:
+        if child.kind == UnitKind.GRASSROOTS or child.id in rows.lists:
             assert line.submission == rows.list_state(child.id)
+    lists = rows.submissions(unit)
+    sub = data.submissions
+    assert (sub.expected, sub.pending, sub.approved, sub.returned, sub.missing) == (
+        sum(lists.values()),
+        lists[SubmissionStatus.PENDING],
+        lists[SubmissionStatus.APPROVED],
+        lists[SubmissionStatus.RETURNED],
+        lists[SubmissionStatus.NOT_SENT],
+    )
 
     # The form (XLSX and CSV are written from it) and the flat export.
     form = await build_form(session, campaign.code, unit.code, "all")
