@@ -552,32 +552,51 @@ async def covering_approvals(session: AsyncSession, campaign_id: int, root: Unit
     list of ``root`` or above it, or of a unit inside the subtree with lists below it (an
     upper-level union's compiled list the province approved). Top-most only; usually none.
 
-    :func:`list_states` calls everything below an approved list approved; the digest's count
+    :func:`unit_lists` calls everything below an approved list approved; the digest's count
     of lists does the same with these (a few prefix conditions, not a lookup per unit).
+    Grassroots unions' own lists (thousands in a province) are read only when a department
+    or team below one sent a list of its own.
     """
-    own = [
+    above = _ancestors(root)
+    rows = [
         (str(path), str(kind), str(status))
         for path, kind, status in await session.execute(
             select(Unit.path, Unit.kind, UnitSubmission.status)
             .join(UnitSubmission, UnitSubmission.unit_id == Unit.id)
             .where(
                 UnitSubmission.campaign_id == campaign_id,
-                (Unit.id.in_(_ancestors(root))) | subtree_of(root.path),
+                Unit.id.in_(above) | ((Unit.kind != UnitKind.GRASSROOTS) & subtree_of(root.path)),
             )
         )
     ]
-    with_lists = [path for path, _kind, _status in own]
     covering = [
         path
-        for path, kind, status in own
+        for path, kind, status in rows
         if status == SubmissionStatus.APPROVED
-        and (
-            # above the digest's root, or the root itself: everything of it is covered
-            root.path.startswith(path)
-            # an upper level's list: its grassroots unions are below it
-            or kind != UnitKind.GRASSROOTS
-            # a grassroots union whose departments sent lists of their own
-            or any(p != path and p.startswith(path) for p in with_lists)
-        )
+        # above the digest's root, or the root itself; or a level with lists below it
+        and (root.path.startswith(path) or kind != UnitKind.GRASSROOTS)
     ]
+    # Departments and teams that sent lists of their own: is their grassroots union's
+    # list approved?
+    below = {
+        int(part)
+        for path, kind, _status in rows
+        if kind in (UnitKind.DEPARTMENT, UnitKind.TEAM)
+        for part in path.strip("/").split("/")
+        if part
+    } - set(above)
+    if below:
+        covering += [
+            str(path)
+            for path in await session.scalars(
+                select(Unit.path)
+                .join(UnitSubmission, UnitSubmission.unit_id == Unit.id)
+                .where(
+                    UnitSubmission.campaign_id == campaign_id,
+                    UnitSubmission.status == SubmissionStatus.APPROVED,
+                    Unit.kind == UnitKind.GRASSROOTS,
+                    Unit.id.in_(sorted(below)),
+                )
+            )
+        ]
     return [p for p in covering if not any(q != p and p.startswith(q) for q in covering)]
