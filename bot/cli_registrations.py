@@ -29,6 +29,8 @@ from storage.registration_forms import (
     write_sheet_csv,
 )
 from storage.registration_import import (
+    LISTS_APPROVED,
+    LISTS_SENT,
     MINIMAL_COLUMNS,
     CampaignChoiceError,
     RegistrationImportSummary,
@@ -130,6 +132,7 @@ async def cmd_import_registrations(args: argparse.Namespace, settings: Settings)
                 campaign,
                 today=today,
                 allow_late=args.allow_late,
+                lists=args.lists,
                 progress=tracker.advance,
             )
 
@@ -177,5 +180,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--allow-late",
         action="store_true",
         help="import after the registration deadline (lists handed in on time, typed in late)",
+    )
+    p.add_argument(
+        "--lists",
+        choices=[LISTS_SENT, LISTS_APPROVED],
+        help="also mark the lists of the units the rows go to as sent to the upper level "
+        "(Chờ duyệt) or approved (Đã duyệt); default: leave them as they are",
     )
     p.set_defaults(handler=cmd_import_registrations)

@@ -28,8 +28,9 @@ from handlers.engine.prompt import Address, OutFile, Outgoing, Reply
 from handlers.engine.runner import queue_outgoing
 from handlers.i18n import _, current_locale, use_locale
 from handlers.reminders import PassReport, Planned, ReminderPolicy, load_campaign
+from handlers.status import list_state_label
 from handlers.text import format_count, format_date, format_money, format_number, split_message
-from storage.models import Campaign, SubmissionStatus, Unit
+from storage.models import Campaign, Unit
 from storage.normalize import natural_key
 from storage.registration_forms import build_form, write_form_xlsx
 from storage.reminders import KIND_DIGEST, OfficerDue, claim, officers_due
@@ -196,13 +197,8 @@ def _target_line(target: TargetProgress, locale: str) -> str:
 
 
 def _status_word(status: str | None) -> str:
-    labels = {
-        SubmissionStatus.NOT_SENT: _("Not sent"),
-        SubmissionStatus.PENDING: _("Awaiting approval"),
-        SubmissionStatus.RETURNED: _("Returned (to complete)"),
-        SubmissionStatus.APPROVED: _("Approved"),
-    }
-    return labels.get(SubmissionStatus(status), status) if status else ""
+    # The same words as the leader's view and the officers' review (handlers.status).
+    return list_state_label(status) if status else ""
 
 
 def digest_text(data: DigestData, now: datetime, policy: ReminderPolicy) -> str:

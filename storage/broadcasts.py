@@ -35,6 +35,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+# "Not registered yet" is storage.counts' definition, as every view counts it.
+from storage.counts import COUNTED
 from storage.models import (
     Broadcast,
     BroadcastDelivery,
@@ -47,7 +49,6 @@ from storage.models import (
     InitiativeAuthor,
     Person,
     Registration,
-    RegistrationStatus,
     Unit,
     UnitRole,
 )
@@ -59,12 +60,6 @@ ROLES = (ROLE_ALL, ROLE_LEADER, ROLE_OFFICER)
 
 # People per materialisation batch: one INSERT ... SELECT and one commit each.
 MATERIALISE_BATCH = 5000
-# A registration counts once sent (even if returned for completion); a draft does not.
-COUNTED = (
-    RegistrationStatus.SUBMITTED,
-    RegistrationStatus.APPROVED,
-    RegistrationStatus.RETURNED,
-)
 FINAL_STATES = (
     DeliveryState.SENT,
     DeliveryState.BLOCKED,

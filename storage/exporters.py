@@ -19,27 +19,23 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from storage.models import Campaign, Registration, RegistrationStatus, Title, Unit
+from storage.counts import (
+    COUNTED,
+    LIST_STATE_LABELS,
+    REGISTRATION_STATE_LABELS,
+    list_states,
+    registration_state,
+)
+from storage.models import Campaign, Registration, Title, Unit
 
 PATH_SEPARATOR = " › "
 MAX_WIDTH = 100
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 
-# Drafts were never sent and withdrawn ones were taken back: neither is on an officer's list.
-LISTED_STATUSES = (
-    RegistrationStatus.SUBMITTED,
-    RegistrationStatus.APPROVED,
-    RegistrationStatus.RETURNED,
-)
+# Drafts were never sent and withdrawn ones were taken back: neither is on an officer's list
+# (storage.counts.COUNTED, the same rows every count counts).
+LISTED_STATUSES = COUNTED
 
-# The words the officers' own software uses (domain.md §6).
-STATUS_LABELS: dict[str, str] = {
-    RegistrationStatus.DRAFT: "Nháp",
-    RegistrationStatus.SUBMITTED: "Chờ duyệt",
-    RegistrationStatus.APPROVED: "Đã duyệt",
-    RegistrationStatus.RETURNED: "Trả lại (bổ sung)",
-    RegistrationStatus.WITHDRAWN: "Đã rút",
-}
 SOURCE_LABELS: dict[str, str] = {
     "chat": "Tự đăng ký qua chatbot",
     "leader": "Công đoàn đăng ký hộ",
@@ -57,6 +53,7 @@ HEADERS = (
     "Danh hiệu / hình thức khen thưởng",
     "Cá nhân / Tập thể",
     "Trạng thái",
+    "Danh sách đơn vị",
     "Nguồn",
     "Ngày đăng ký",
     "Ngày cập nhật",
@@ -78,7 +75,8 @@ class RegistrationRow:
     title_code: str
     title_name: str
     kind: str  # "Cá nhân" or "Tập thể"
-    status: str
+    status: str  # the registration's own state: Đã đăng ký / Đã rút
+    list_status: str  # its unit list's: Chưa gửi / Chờ duyệt / Trả lại (bổ sung) / Đã duyệt
     source: str
     created: date
     updated: date
@@ -155,6 +153,7 @@ async def registration_rows(
         )
     }
 
+    lists = await list_states(session, campaign.id, {reg.unit for reg in registrations})
     zone = _zone(timezone_name)
     rows: list[tuple[tuple[Any, ...], RegistrationRow]] = []
     for reg in registrations:
@@ -175,7 +174,8 @@ async def registration_rows(
             title_code=reg.title_code,
             title_name=titles.get(reg.title_code, reg.title_code),
             kind="Tập thể" if collective else "Cá nhân",
-            status=STATUS_LABELS.get(reg.status, reg.status),
+            status=REGISTRATION_STATE_LABELS[registration_state(reg.status)],
+            list_status=LIST_STATE_LABELS[lists[reg.unit.id]],
             source=SOURCE_LABELS.get(reg.source, reg.source),
             created=_local_date(reg.created_at, zone),
             updated=_local_date(reg.updated_at, zone),

@@ -26,7 +26,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from storage.exporters import LISTED_STATUSES, STATUS_LABELS, ExportError, write_csv_row
+from storage.counts import (
+    LIST_STATE_LABELS,
+    REGISTRATION_STATE_LABELS,
+    initiatives_total,
+    list_states,
+    registration_state,
+    works_total,
+)
+from storage.exporters import LISTED_STATUSES, ExportError, write_csv_row
 from storage.models import (
     Campaign,
     Initiative,
@@ -88,7 +96,8 @@ def is_award(title: Title) -> bool:
 STT = "STT"
 UNIT_CODE = "Mã đơn vị"
 RECEIPT = "Số đăng ký"
-STATUS = "Trạng thái"
+STATUS = "Trạng thái"  # the row's own state (storage.counts): Đã đăng ký
+LIST_STATUS = "Danh sách đơn vị"  # its unit list's: Chưa gửi / Chờ duyệt / Trả lại / Đã duyệt
 TOTAL_LABEL = "Tổng cộng"
 
 
@@ -109,6 +118,7 @@ INDIVIDUAL_COLUMNS = (
     Column(UNIT_CODE, "short", 16),
     Column(RECEIPT, "short", 16),
     Column(STATUS, max_width=15),
+    Column(LIST_STATUS, max_width=15),
 )
 COLLECTIVE_COLUMNS = (
     Column(STT, "int"),
@@ -118,6 +128,7 @@ COLLECTIVE_COLUMNS = (
     Column(UNIT_CODE, "short", 16),
     Column(RECEIPT, "short", 16),
     Column(STATUS, max_width=15),
+    Column(LIST_STATUS, max_width=15),
 )
 INITIATIVE_COLUMNS = (
     Column(STT, "int"),
@@ -130,6 +141,7 @@ INITIATIVE_COLUMNS = (
     Column(UNIT_CODE, "short", 16),
     Column(RECEIPT, "short", 16),
     Column(STATUS, max_width=15),
+    Column(LIST_STATUS, max_width=15),
 )
 WORK_COLUMNS = (
     Column(STT, "int"),
@@ -143,6 +155,7 @@ WORK_COLUMNS = (
     Column(UNIT_CODE, "short", 16),
     Column(RECEIPT, "short", 16),
     Column(STATUS, max_width=15),
+    Column(LIST_STATUS, max_width=15),
 )
 
 # Authors in one cell; names never contain ";" (nor ","), so either splits them back.
@@ -226,6 +239,11 @@ class UnitNames:
         return [fold(self.names.get(int(p), "")) for p in unit.path.strip("/").split("/") if p]
 
 
+def _state(status: str) -> str:
+    """The row's own state in the form's words (its list's state is the next column)."""
+    return REGISTRATION_STATE_LABELS[registration_state(status)]
+
+
 def _listed(column: Any) -> Any:
     return column.in_([str(s) for s in LISTED_STATUSES])
 
@@ -286,12 +304,22 @@ async def _title_sheets(
 
     individuals: list[tuple[Any, tuple[Any, ...]]] = []
     collectives: list[tuple[Any, tuple[Any, ...]]] = []
+    lists = await list_states(session, campaign.id, {r.unit for r in registrations})
     for reg in registrations:
         title, award, order = cells(reg)
-        status = STATUS_LABELS.get(reg.status, reg.status)
+        status = _state(reg.status)
+        list_status = LIST_STATE_LABELS[lists[reg.unit.id]]
         person = None if reg.is_collective else reg.person
         if person is None:
-            unit_row = (reg.unit.name, title, award, reg.unit.code, reg.receipt_no, status)
+            unit_row = (
+                reg.unit.name,
+                title,
+                award,
+                reg.unit.code,
+                reg.receipt_no,
+                status,
+                list_status,
+            )
             collectives.append(
                 ((tree.key(reg.unit), order, reg.title_code, reg.receipt_no), unit_row)
             )
@@ -301,7 +329,16 @@ async def _title_sheets(
             if person.position
             else reg.unit.name
         )
-        person_row = (person.full_name, where, title, award, reg.unit.code, reg.receipt_no, status)
+        person_row = (
+            person.full_name,
+            where,
+            title,
+            award,
+            reg.unit.code,
+            reg.receipt_no,
+            status,
+            list_status,
+        )
         key = (tree.key(reg.unit), fold(person.full_name), person.id, order, reg.receipt_no)
         individuals.append((key, person_row))
     heading = _titles_heading(campaign.year)
@@ -356,12 +393,12 @@ async def _initiative_sheet(
     )
     units = await _units(session, (i.unit_id for i in initiatives))
     await tree.load(session, units.values())
+    lists = await list_states(session, campaign.id, units.values())
     person_ids = [i.person_id for i in initiatives if i.person_id is not None]
     people = {
         p.id: p for p in await session.scalars(select(Person).where(Person.id.in_(person_ids)))
     }
     keyed: list[tuple[Any, tuple[Any, ...]]] = []
-    total = 0
     for item in initiatives:
         unit = units[item.unit_id]
         registrant = people.get(item.person_id) if item.person_id is not None else None
@@ -376,11 +413,13 @@ async def _initiative_sheet(
             item.benefit,
             unit.code,
             item.receipt_no,
-            STATUS_LABELS.get(item.status, item.status),
+            _state(item.status),
+            LIST_STATE_LABELS[lists[unit.id]],
         )
-        total += item.benefit or 0
         keyed.append(((tree.key(unit), fold(item.name), item.receipt_no), row))
     rows = _numbered(keyed)
+    # The total row says what every count says (storage.counts), not a sum of its own.
+    count, total = await initiatives_total(session, campaign.id, root.path)
     return Sheet(
         INITIATIVE_SHEET,
         f"DANH SÁCH SÁNG KIẾN ĐĂNG KÝ NĂM {campaign.year}",
@@ -388,8 +427,7 @@ async def _initiative_sheet(
         INITIATIVE_COLUMNS,
         rows,
         (
-            f"{TOTAL_LABEL}: {_count(len(rows))} sáng kiến, "
-            f"tổng giá trị làm lợi {money_words(total)}",
+            f"{TOTAL_LABEL}: {_count(count)} sáng kiến, tổng giá trị làm lợi {money_words(total)}",
             _money_column(INITIATIVE_COLUMNS),
             total,
         ),
@@ -412,8 +450,8 @@ async def _work_sheet(
         )
     )
     await tree.load(session, (w.unit for w in works))
+    lists = await list_states(session, campaign.id, {w.unit for w in works})
     keyed: list[tuple[Any, tuple[Any, ...]]] = []
-    total = 0
     for work in works:
         row = (
             work.name,
@@ -425,12 +463,13 @@ async def _work_sheet(
             YES if work.plaque_requested else NO,
             work.unit.code,
             work.receipt_no,
-            STATUS_LABELS.get(work.status, work.status),
+            _state(work.status),
+            LIST_STATE_LABELS[lists[work.unit.id]],
         )
-        total += work.value
         keyed.append(((tree.key(work.unit), work.starts_on, fold(work.name), work.receipt_no), row))
     rows = _numbered(keyed)
-    label = f"{TOTAL_LABEL}: {_count(len(rows))} công trình, tổng trị giá {money_words(total)}"
+    count, total = await works_total(session, campaign.id, root.path)
+    label = f"{TOTAL_LABEL}: {_count(count)} công trình, tổng trị giá {money_words(total)}"
     return Sheet(
         WORK_SHEET,
         f"DANH SÁCH CÔNG TRÌNH, SẢN PHẨM CHÀO MỪNG NĂM {campaign.year}",

@@ -26,8 +26,13 @@ at all: :class:`~storage.importers.ImportFailed` names each bad row and why. Dec
 * The same registration twice (in the file, or already in the database, drafts included)
   is refused: a person's title, a unit's collective title, an author's initiative of the
   same name, a unit's work of the same name. Importing the same file twice is thus harmless.
-* The "Trạng thái" column is kept (Chờ duyệt, Đã duyệt, Trả lại); empty means Chờ duyệt.
-  Drafts and withdrawn rows cannot be imported.
+* The "Trạng thái" column is the row's own state: Đã đăng ký (or empty), or Đã công nhận (a
+  title recognised, status ``approved``). Chờ duyệt, Đã duyệt and Trả lại name a unit
+  *list's* state (storage.counts): such rows are imported as registered, never as achieved
+  titles. Drafts and withdrawn rows cannot be imported. The lists themselves (and the
+  export's "Danh sách đơn vị" column) are marked only when asked (``lists="sent"``: waiting
+  for approval, ``"approved"``), so a province moving from Excel is not shown every unit
+  "Chưa gửi" while the upper level holds its lists; the summary says what was done.
 * Imported rows get new receipt numbers of the campaign; the file's own number, if any, is
   kept in the audit entry.
 
@@ -39,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -49,7 +55,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.campaigns import campaign_occasions, works_close
-from storage.exporters import STATUS_LABELS, unguard_formula
+from storage.counts import LIST_STATE_LABELS, list_units
+from storage.exporters import unguard_formula
 from storage.importers import ImportFailed, csv_cells, open_workbook
 from storage.models import (
     AuditEntry,
@@ -60,10 +67,12 @@ from storage.models import (
     Registration,
     RegistrationStatus,
     Role,
+    SubmissionStatus,
     Title,
     TitleTarget,
     Unit,
     UnitRole,
+    UnitSubmission,
     Work,
 )
 from storage.normalize import Invalid, clean, fold, parse_date, parse_money, parse_name, parse_phone
@@ -81,7 +90,7 @@ from storage.registration_forms import (
     UnitNames,
 )
 from storage.repo import LIVE_STATUSES, campaign_by_id, campaign_end
-from storage.types import Progress
+from storage.types import Progress, utcnow
 from storage.units import registrations_locked
 
 VIA_IMPORT = "import"
@@ -97,6 +106,9 @@ MAX_POSITION = 200
 # How far down the title rows of a form the header may be.
 HEADER_SEARCH_ROWS = 30
 _CHUNK = 1000
+# What ``lists`` may ask of the imported units' lists (``thidua import registrations --lists``).
+LISTS_SENT, LISTS_APPROVED = "sent", "approved"
+LIST_MARKS = {LISTS_SENT: SubmissionStatus.PENDING, LISTS_APPROVED: SubmissionStatus.APPROVED}
 
 
 class CampaignChoiceError(ValueError):
@@ -134,6 +146,10 @@ _UNIT_ALIASES = {
         "ngay_cap_nhat",
         "created",
         "updated",
+        # The unit list's state (Chờ duyệt, Đã duyệt…): an import marks lists only when
+        # asked to (``lists``), not from what a file says about another database.
+        "danh_sach_don_vi",
+        "list_status",
     ),
 }
 _KIND_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -418,20 +434,31 @@ def _show(value: date) -> str:
     return value.strftime("%d/%m/%Y")
 
 
+# The "Trạng thái" column: the row's own state (storage.counts). Chờ duyệt, Đã duyệt and Trả lại
+# are what the officers' software says of a unit's *list* (and what files of earlier versions
+# said of every row): such a row is imported as registered, and never as an achieved title
+# (only "Đã công nhận" is one, which the CSTĐ history rules count). Its list is marked only
+# by ``lists``; the summary points at it when the file spoke of lists.
 _STATUS_WORDS: dict[str, str] = {
     "": RegistrationStatus.SUBMITTED,
     "submitted": RegistrationStatus.SUBMITTED,
+    "registered": RegistrationStatus.SUBMITTED,
     "da dang ky": RegistrationStatus.SUBMITTED,
-    "approved": RegistrationStatus.APPROVED,
-    "returned": RegistrationStatus.RETURNED,
-    "tra lai": RegistrationStatus.RETURNED,
+    "recognised": RegistrationStatus.APPROVED,
+    "da cong nhan": RegistrationStatus.APPROVED,
 }
-for _status in (
-    RegistrationStatus.SUBMITTED,
-    RegistrationStatus.APPROVED,
-    RegistrationStatus.RETURNED,
-):
-    _STATUS_WORDS[fold(STATUS_LABELS[_status])] = _status
+# List words -> the list state they name (read as a registered row).
+_LIST_WORDS: dict[str, str] = {
+    "pending": SubmissionStatus.PENDING,
+    "approved": SubmissionStatus.APPROVED,
+    "returned": SubmissionStatus.RETURNED,
+    "tra lai": SubmissionStatus.RETURNED,
+}
+for _state, _label in LIST_STATE_LABELS.items():
+    if _state != SubmissionStatus.NOT_SENT:
+        _LIST_WORDS[fold(_label)] = _state
+for _word in _LIST_WORDS:
+    _STATUS_WORDS[_word] = RegistrationStatus.SUBMITTED
 
 _YES = {"co", "x", "yes", "true", "1", "de nghi", "co gan bien"}
 _NO = {"", "khong", "no", "false", "0", "-"}
@@ -543,6 +570,13 @@ class RegistrationImportSummary:
     new_people: list[str] = field(default_factory=list)
     receipts: list[str] = field(default_factory=list)
     late: bool = False
+    # The lists of the units the rows went to: how ``lists`` left them.
+    lists: str | None = None
+    list_units: int = 0
+    lists_marked: int = 0
+    lists_already_approved: int = 0
+    # Rows whose "Trạng thái" named a list state (Chờ duyệt, Đã duyệt, Trả lại), by state.
+    file_list_states: dict[str, int] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         where = f"into {self.campaign_code} «{self.campaign_name}»"
@@ -565,6 +599,29 @@ class RegistrationImportSummary:
                 f"Added {len(self.new_people)} person(s) to the roster (not found by phone, nor "
                 f"by name in their unit): {', '.join(self.new_people)}"
             )
+        if self.lists is None:
+            out.append(
+                f"The lists of the {self.list_units} unit(s) were left as they were "
+                "(--lists sent|approved marks them as sent to the upper level or approved)"
+            )
+            said = ", ".join(
+                f"«{LIST_STATE_LABELS[state]}» {n} row(s)"
+                for state, n in sorted(self.file_list_states.items())
+            )
+            if said:
+                out.append(
+                    f"The file's status column speaks of lists ({said}): the rows were "
+                    "imported as registered; to mark their units' lists, run the import "
+                    "with --lists sent or --lists approved"
+                )
+        else:
+            state = LIST_STATE_LABELS[LIST_MARKS[self.lists]]
+            line = f"Marked the lists of {self.lists_marked} unit(s) as «{state}»"
+            if self.lists_already_approved:
+                line += (
+                    f"; {self.lists_already_approved} list(s) already approved were left approved"
+                )
+            out.append(line)
         if self.late:
             out.append(
                 f"Warning: registration closed on {_show(self.deadline)}; imported anyway "
@@ -600,6 +657,7 @@ async def import_registrations_file(
     today: date,
     allow_late: bool = False,
     progress: Progress | None = None,
+    lists: str | None = None,
 ) -> RegistrationImportSummary:
     """Read ``path`` (CSV or XLSX) and import its registrations of ``kind``."""
     return await import_registrations(
@@ -611,6 +669,7 @@ async def import_registrations_file(
         allow_late=allow_late,
         file_name=Path(path).name,
         progress=progress,
+        lists=lists,
     )
 
 
@@ -624,10 +683,18 @@ async def import_registrations(
     allow_late: bool = False,
     file_name: str | None = None,
     progress: Progress | None = None,
+    lists: str | None = None,
 ) -> RegistrationImportSummary:
-    """Check every row, then write all of them, or raise ImportFailed and write nothing."""
+    """Check every row, then write all of them, or raise ImportFailed and write nothing.
+
+    ``lists`` marks the lists of the units the rows went to: ``"sent"`` (waiting for the
+    upper level's approval; an approved list stays approved) or ``"approved"``; None leaves
+    them as they are.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}")
+    if lists is not None and lists not in LIST_MARKS:
+        raise ValueError(f"unknown lists {lists!r}; use {' or '.join(LIST_MARKS)}")
     # With its phases: the works' date rules need the campaign's first and last day.
     loaded = await campaign_by_id(session, campaign.id)
     assert loaded is not None
@@ -652,10 +719,90 @@ async def import_registrations(
     planned = await checker.check(lines, kind)
     problems.raise_if_any()
     summary = RegistrationImportSummary(kind, campaign.code, campaign.name, closes, late=late)
+    summary.file_list_states = dict(checker.list_words)
     await _write(session, campaign, planned, checker, summary, late=late, file_name=file_name)
+    await _mark_lists(session, campaign, planned, summary, lists, file_name)
     if progress is not None:
         progress(len(planned))
     return summary
+
+
+async def _mark_lists(
+    session: AsyncSession,
+    campaign: Campaign,
+    planned: Sequence[_Planned],
+    summary: RegistrationImportSummary,
+    lists: str | None,
+    file_name: str | None,
+) -> None:
+    """Mark the lists carrying the imported rows (each unit's grassroots union, which sends
+    the list: storage.counts.list_units) as ``lists`` asks, with an audit entry each."""
+    # The units the rows were written to (a person found in a department: that department).
+    row_units = {
+        item.who.unit_id if item.who is not None and item.kind != "work" else item.unit.id
+        for item in planned
+    }
+    by_unit = await list_units(
+        session, await session.scalars(select(Unit).where(Unit.id.in_(sorted(row_units))))
+    )
+    units = {u.id: u for u in by_unit.values()}
+    summary.lists = lists
+    summary.list_units = len(units)
+    if lists is None or not units:
+        return
+    wanted = LIST_MARKS[lists]
+    existing = {
+        s.unit_id: s
+        for s in await session.scalars(
+            select(UnitSubmission).where(
+                UnitSubmission.campaign_id == campaign.id,
+                UnitSubmission.unit_id.in_(list(units)),
+            )
+        )
+    }
+    now = utcnow()
+    for unit_id in sorted(units):
+        submission = existing.get(unit_id)
+        if submission is None:
+            submission = UnitSubmission(
+                campaign_id=campaign.id,
+                unit_id=unit_id,
+                status=SubmissionStatus.NOT_SENT,
+                round=0,
+            )
+            session.add(submission)
+        before = submission.status
+        if before == SubmissionStatus.APPROVED:
+            # Never taken back to waiting (rows under it are refused above anyway).
+            summary.lists_already_approved += 1
+            continue
+        summary.lists_marked += 1
+        if before == wanted:
+            continue
+        if before != SubmissionStatus.PENDING:
+            # Sent (again): a new round, as when a leader sends it with /guilen.
+            submission.round = (submission.round or 0) + 1
+            submission.submitted_at = now
+        submission.status = wanted
+        if wanted == SubmissionStatus.APPROVED:
+            submission.decided_at = now
+        await session.flush()
+        session.add(
+            AuditEntry(
+                via=VIA_IMPORT,
+                action="submission.import",
+                entity="unit_submission",
+                entity_id=submission.id,
+                details={
+                    "unit_id": unit_id,
+                    "campaign_id": campaign.id,
+                    "from": str(before),
+                    "to": str(submission.status),
+                    "file": file_name,
+                },
+            )
+        )
+    await session.flush()
 
 
 class _Checker:
@@ -676,6 +823,8 @@ class _Checker:
         self.people_by_phone: dict[str, Person] = {}
         self.rosters: dict[int, _Roster] = {}
         self.new_people: list[_NewPerson] = []
+        # List states the file's "Trạng thái" named (row counts), for the summary's hint.
+        self.list_words: Counter[str] = Counter()
         # Someone new is one person however many rows name them: by (unit, name), by phone.
         self.new_by_name: dict[tuple[int, str], list[_NewPerson]] = {}
         self.new_by_phone: dict[str, _NewPerson] = {}
@@ -912,12 +1061,15 @@ class _Checker:
 
     def _status(self, line: _Line) -> str | None:
         raw = line.text("status")
-        status = _STATUS_WORDS.get(fold(raw).strip(" ."))
+        word = fold(raw).strip(" .")
+        status = _STATUS_WORDS.get(word)
+        if word in _LIST_WORDS:
+            self.list_words[_LIST_WORDS[word]] += 1
         if status is None:
             self.problems.add(
                 line,
-                f"status {raw!r} cannot be imported (use Chờ duyệt, Đã duyệt or Trả lại "
-                "(bổ sung), or leave it empty)",
+                f"status {raw!r} cannot be imported (use Đã đăng ký, Đã công nhận, Chờ duyệt, "
+                "Đã duyệt or Trả lại (bổ sung), or leave it empty)",
             )
         return status
 

@@ -9,7 +9,6 @@ transaction, and writes the log rows (:func:`claim`) together with the outbox ro
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -32,12 +31,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
+from storage.counts import (
+    custom_plans,
+    initiative_people,
+    subtree_of,
+    titled_people,
+)
 from storage.models import (
     Campaign,
     ChannelIdentity,
     Conversation,
-    Initiative,
-    InitiativeAuthor,
     Person,
     Registration,
     RegistrationStatus,
@@ -49,13 +52,6 @@ from storage.models import (
 )
 from storage.types import utcnow
 
-# A registration counts once it is sent (even if later returned for completion); a draft row
-# is an unfinished registration and earns the "resume" reminder instead.
-COUNTED = (
-    RegistrationStatus.SUBMITTED,
-    RegistrationStatus.APPROVED,
-    RegistrationStatus.RETURNED,
-)
 # Flows in which a conversation is not a registration in progress.
 NOT_DRAFT_FLOWS = ("menu", "onboarding")
 
@@ -81,63 +77,6 @@ class OfficerDue(Recipient):
 
 
 # --- building blocks --------------------------------------------------------------------------
-
-
-def subtree_of(path: str) -> ColumnElement[bool]:
-    """``Unit`` rows of the subtree whose root has ``path`` (one indexed prefix match)."""
-    return Unit.path.startswith(path, autoescape=True)
-
-
-def registered_people(campaign_id: int) -> Select[tuple[int | None]]:
-    """Ids of people who registered something in the campaign: a title, or an initiative as
-    its author or a co-author."""
-    titles = select(Registration.person_id).where(
-        Registration.campaign_id == campaign_id,
-        Registration.person_id.is_not(None),
-        Registration.status.in_(COUNTED),
-    )
-    return select(union(titles, *_initiative_authors(campaign_id)).subquery().c[0])
-
-
-def titled_people(campaign_id: int) -> Select[int | None]:
-    """Ids of people with a title registered in the campaign, each once.
-
-    DISTINCT over the (campaign_id, person_id, status) index reads them in id order, so
-    PostgreSQL merges them with people without sorting or hashing a million ids.
-    """
-    return (
-        select(Registration.person_id)
-        .where(
-            Registration.campaign_id == campaign_id,
-            Registration.person_id.is_not(None),
-            Registration.status.in_(COUNTED),
-        )
-        .distinct()
-    )
-
-
-def initiative_people(campaign_id: int) -> Select[tuple[int | None]]:
-    """Ids of the authors and co-authors of initiatives registered in the campaign."""
-    return select(union(*_initiative_authors(campaign_id)).subquery().c[0])
-
-
-def _initiative_authors(campaign_id: int) -> tuple[Select[int | None], Select[int | None]]:
-    """The authors, and the co-authors, of the campaign's counted initiatives."""
-    authored = select(Initiative.person_id).where(
-        Initiative.campaign_id == campaign_id,
-        Initiative.person_id.is_not(None),
-        Initiative.status.in_(COUNTED),
-    )
-    coauthored = (
-        select(InitiativeAuthor.person_id)
-        .join(Initiative, Initiative.id == InitiativeAuthor.initiative_id)
-        .where(
-            Initiative.campaign_id == campaign_id,
-            InitiativeAuthor.person_id.is_not(None),
-            Initiative.status.in_(COUNTED),
-        )
-    )
-    return authored, coauthored
 
 
 def _draft_people(campaign_id: int) -> Select[tuple[int | None]]:
@@ -226,30 +165,6 @@ class Candidate(NamedTuple):
     locale: str | None
     has_draft: bool = False
     chats: tuple[tuple[int, str, str], ...] = ()  # (identity id, channel, external id)
-
-
-@asynccontextmanager
-async def custom_plans(session: AsyncSession) -> AsyncIterator[None]:
-    """On PostgreSQL, plan the statements run inside for their parameters, every time.
-
-    asyncpg prepares every statement, and from the sixth run on a connection PostgreSQL may
-    switch to a generic plan, blind to the subtree's path: the reminder selection read
-    people unit by unit and sorted a million rows (3 s instead of 0.7 s), the province's
-    progress took 1.4 s instead of 0.6 s. A statement is planned when it starts (for a
-    stream, when its cursor opens), so the setting is only needed that long.
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        yield
-        return
-    previous = await session.scalar(
-        select(
-            func.current_setting("plan_cache_mode"),
-            func.set_config("plan_cache_mode", "force_custom_plan", True),
-        )
-    )
-    yield
-    # Not in a finally: after an error the transaction is aborted, and the setting with it.
-    await session.execute(select(func.set_config("plan_cache_mode", previous, True)))
 
 
 async def _stream_rows(

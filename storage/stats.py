@@ -1,4 +1,5 @@
-"""Numbers for the officers' digest, counted by the database.
+"""The officers' digest's numbers, gathered: every count comes from :mod:`storage.counts`
+(the one definition of what is counted, shared with the leader's view and the exports).
 
 Everything is an aggregate over one subtree of units (a prefix match on ``Unit.path``):
 GROUP BY statements return a row per title, per unit status or per unit, never a row per
@@ -7,21 +8,29 @@ registration, so a province's digest costs the same few statements as a small un
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from storage.campaigns import campaign_targets, title_names
+from storage.counts import (
+    COUNTED,
+    Progress,
+    TitleCount,
+    covering_approvals,
+    initiatives_total,
+    progress_under,
+    subtree_of,
+    title_counts,
+    unit_lists,
+    works_total,
+)
 from storage.models import (
     Campaign,
-    Initiative,
-    Person,
-    Registration,
     Role,
     SubmissionStatus,
     Title,
@@ -32,36 +41,7 @@ from storage.models import (
     Work,
 )
 from storage.normalize import natural_key
-from storage.reminders import (
-    COUNTED,
-    custom_plans,
-    initiative_people,
-    registered_people,
-    subtree_of,
-    titled_people,
-)
 from storage.repo import ancestor_ids, campaign_end
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Members of a unit's whole subtree, and how many of them registered something."""
-
-    members: int = 0
-    registered: int = 0
-
-    @property
-    def missing(self) -> int:
-        return self.members - self.registered
-
-
-@dataclass(frozen=True)
-class TitleCount:
-    code: str
-    name: str
-    rank: int
-    collectives: int
-    individuals: int
 
 
 @dataclass(frozen=True)
@@ -152,179 +132,25 @@ class DigestData:
         return sum(t.individuals for t in self.titles)
 
 
-# --- progress ---------------------------------------------------------------------------------
-
-
-async def progress_under(
-    session: AsyncSession, campaign_id: int, within_path: str, targets: Iterable[int]
-) -> dict[int, Progress]:
-    """Progress of each target unit (its whole subtree), all targets inside ``within_path``.
-
-    One GROUP BY over the members of ``within_path`` gives a row per unit that has members;
-    each row is then added to those of its ancestors that are targets. Memory stays at one
-    small row per unit, whatever the number of members.
-    """
-    wanted = set(targets)
-    if not wanted:
-        return {}
-    rows: Iterable[tuple[str, int, int]] | None = None
-    if session.get_bind().dialect.name == "sqlite":
-        rows = await _sqlite_large_subtree(session, campaign_id, within_path)
-    if rows is None:
-        registered = registered_people(campaign_id).subquery()
-        async with custom_plans(session):
-            rows = [
-                (str(path), int(n), int(done))
-                for path, n, done in await session.execute(
-                    select(Unit.path, func.count(Person.id), func.count(registered.c[0]))
-                    .select_from(Person)
-                    .join(Unit, Unit.id == Person.unit_id)
-                    .outerjoin(registered, registered.c[0] == Person.id)
-                    .where(subtree_of(within_path))
-                    .group_by(Unit.id, Unit.path)
-                )
-            ]
-    members: dict[int, int] = dict.fromkeys(wanted, 0)
-    done: dict[int, int] = dict.fromkeys(wanted, 0)
-    for path, count, count_registered in rows:
-        for part in path.strip("/").split("/"):
-            if part and int(part) in members:
-                members[int(part)] += int(count)
-                done[int(part)] += int(count_registered)
-    return {uid: Progress(members[uid], done[uid]) for uid in wanted}
-
-
-# Members in a subtree above which SQLite reads the campaign's registered people once instead
-# of looking each member up in them (see _sqlite_large_subtree).
-SQLITE_SET_DRIVEN_MIN = 50_000
-
-
-async def _sqlite_large_subtree(
-    session: AsyncSession, campaign_id: int, within_path: str
-) -> list[tuple[str, int, int]] | None:
-    """(path, members, registered) per unit for a large subtree on SQLite, else None.
-
-    SQLite joins by nested loops only: the general query looks every member up in the
-    registered set (an index built for the query, then three probes per member). Over a
-    whole province it is much cheaper to walk the registered people once, in the order of
-    the (campaign_id, person_id, status) index, and find each one's unit by its rowid:
-    bench/digest.py measured 3-4 s against 1.5 s for a million members. A small subtree
-    keeps the lookups, which cost in proportion to its size only.
-    """
-    members = [
-        (str(path), int(n))
-        for path, n in await session.execute(
-            select(Unit.path, func.count(Person.id))
-            .select_from(Unit)
-            .join(Person, Person.unit_id == Unit.id)
-            .where(subtree_of(within_path))
-            .group_by(Unit.id, Unit.path)
-        )
-    ]
-    if sum(n for _path, n in members) < SQLITE_SET_DRIVEN_MIN:
-        return None
-    titled = titled_people(campaign_id).subquery()
-    by_path: dict[str, int] = {}
-    for path, n in await session.execute(
-        select(Unit.path, func.count())
-        .select_from(titled)
-        .join(Person, Person.id == titled.c[0])
-        .join(Unit, Unit.id == Person.unit_id)
-        .where(subtree_of(within_path))
-        .group_by(Unit.id, Unit.path)
-    ):
-        by_path[str(path)] = int(n)
-    # Authors and co-authors of initiatives (few) who registered no title.
-    authors = initiative_people(campaign_id).subquery()
-    titled_ids = titled_people(campaign_id).where(Registration.person_id == authors.c[0])
-    for path, n in await session.execute(
-        select(Unit.path, func.count())
-        .select_from(authors)
-        .join(Person, Person.id == authors.c[0])
-        .join(Unit, Unit.id == Person.unit_id)
-        .where(subtree_of(within_path), ~exists(titled_ids))
-        .group_by(Unit.id, Unit.path)
-    ):
-        by_path[str(path)] = by_path.get(str(path), 0) + int(n)
-    return [(path, n, by_path.get(path, 0)) for path, n in members]
-
-
 # --- the digest -------------------------------------------------------------------------------
-
-
-async def _title_counts(session: AsyncSession, campaign_id: int, path: str) -> list[TitleCount]:
-    # Counted per unit first, then added up: per unit, the rows come in the order of the
-    # (campaign_id, unit_id, title_code, is_collective, status) index, so neither database
-    # sorts or hashes a million registrations to group them (bench/plans/digest-*.txt).
-    per_unit = (
-        select(Registration.title_code, Registration.is_collective, func.count().label("n"))
-        .select_from(Unit)
-        .join(
-            Registration,
-            and_(Registration.campaign_id == campaign_id, Registration.unit_id == Unit.id),
-        )
-        .where(Registration.status.in_(COUNTED), subtree_of(path))
-        .group_by(Unit.id, Registration.title_code, Registration.is_collective)
-        .subquery()
-    )
-    rows = await session.execute(
-        select(per_unit.c.title_code, per_unit.c.is_collective, func.sum(per_unit.c.n)).group_by(
-            per_unit.c.title_code, per_unit.c.is_collective
-        )
-    )
-    counts: dict[str, list[int]] = {}
-    for code, collective, count in rows:
-        counts.setdefault(code, [0, 0])[0 if collective else 1] += int(count)
-    titles = {
-        t.code: t for t in await session.scalars(select(Title).where(Title.code.in_(list(counts))))
-    }
-    result = []
-    for code, (collectives, individuals) in counts.items():
-        title = titles.get(code)
-        result.append(
-            TitleCount(
-                code,
-                title.name if title else code,
-                title.rank if title else 1000,
-                collectives,
-                individuals,
-            )
-        )
-    # From the highest award level down (rank), then collectives before individual titles.
-    result.sort(key=lambda t: (t.rank, -t.collectives, t.code))
-    return result
-
-
-async def _works(session: AsyncSession, campaign_id: int, path: str) -> tuple[int, int]:
-    row = (
-        await session.execute(
-            select(func.count(Work.id), func.coalesce(func.sum(Work.value), 0))
-            .join(Unit, Unit.id == Work.unit_id)
-            .where(Work.campaign_id == campaign_id, Work.status.in_(COUNTED), subtree_of(path))
-        )
-    ).one()
-    return int(row[0]), int(row[1])
-
-
-async def _initiatives(session: AsyncSession, campaign_id: int, path: str) -> tuple[int, int]:
-    row = (
-        await session.execute(
-            select(func.count(Initiative.id), func.coalesce(func.sum(Initiative.benefit), 0))
-            .join(Unit, Unit.id == Initiative.unit_id)
-            .where(
-                Initiative.campaign_id == campaign_id,
-                Initiative.status.in_(COUNTED),
-                subtree_of(path),
-            )
-        )
-    ).one()
-    return int(row[0]), int(row[1] or 0)
 
 
 async def _submissions(
     session: AsyncSession, campaign_id: int, root: Unit, cap: int
 ) -> Submissions:
-    status = func.coalesce(UnitSubmission.status, literal(SubmissionStatus.NOT_SENT.value))
+    status: ColumnElement[str] = func.coalesce(
+        UnitSubmission.status, literal(SubmissionStatus.NOT_SENT.value)
+    )
+    # A list under an approved one reads approved, as everywhere (storage.counts.list_states).
+    covering = await covering_approvals(session, campaign_id, root)
+    if covering:
+        covered = or_(
+            *(
+                and_(Unit.path.startswith(path, autoescape=True), Unit.path != path)
+                for path in covering
+            )
+        )
+        status = case((covered, literal(SubmissionStatus.APPROVED.value)), else_=status)
     joined = and_(UnitSubmission.unit_id == Unit.id, UnitSubmission.campaign_id == campaign_id)
     # The units below the root send lists to it; the root's own list goes further up and is
     # not part of its digest (unless the root is itself the grassroots union).
@@ -388,24 +214,19 @@ async def digest_data(
     session: AsyncSession, campaign: Campaign, root: Unit, *, name_cap: int = 10
 ) -> DigestData:
     """Everything the digest of ``root``'s subtree says, for one campaign."""
-    titles = await _title_counts(session, campaign.id, root.path)
-    works, works_value = await _works(session, campaign.id, root.path)
-    initiatives, benefit = await _initiatives(session, campaign.id, root.path)
+    titles = await title_counts(session, campaign.id, root.path)
+    works, works_value = await works_total(session, campaign.id, root.path)
+    initiatives, benefit = await initiatives_total(session, campaign.id, root.path)
     submissions = await _submissions(session, campaign.id, root, name_cap)
     parent, children = await _breakdown_level(session, root)
     progress = await progress_under(
         session, campaign.id, root.path, [root.id, *(c.id for c in children)]
     )
+    # Each unit's list as every view shows it (storage.counts.unit_lists); said for the
+    # units that send one (grassroots unions, or any unit that did send one).
+    lists = await unit_lists(session, campaign.id, children)
     statuses = {
-        int(uid): str(st)
-        for uid, st in (
-            await session.execute(
-                select(UnitSubmission.unit_id, UnitSubmission.status).where(
-                    UnitSubmission.campaign_id == campaign.id,
-                    UnitSubmission.unit_id.in_([c.id for c in children]),
-                )
-            )
-        )
+        c.id: lists[c.id][0] for c in children if c.kind == UnitKind.GRASSROOTS or lists[c.id][1]
     }
     data = DigestData(
         campaign_id=campaign.id,

@@ -7,27 +7,22 @@ the caller owns the transaction.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from storage.models import (
     ChannelIdentity,
-    Initiative,
     Person,
     Registration,
-    RegistrationStatus,
     Role,
     SubmissionStatus,
     Unit,
     UnitRole,
     UnitSubmission,
-    Work,
 )
 from storage.repo import LIVE_STATUSES, ancestor_ids
 
@@ -145,41 +140,6 @@ async def with_chat(session: AsyncSession, person_ids: Sequence[int]) -> set[int
 # --- registrations of the unit -------------------------------------------------------------
 
 
-@dataclass
-class UnitProgress:
-    """Who of the roster registered what, in one campaign."""
-
-    roster: list[Person]
-    # title code -> number of roster people with a live registration of it
-    counts: Counter[str] = field(default_factory=Counter)
-    registered_ids: set[int] = field(default_factory=set)
-
-    @property
-    def missing(self) -> list[Person]:
-        return [p for p in self.roster if p.id not in self.registered_ids]
-
-
-async def unit_progress(session: AsyncSession, campaign_id: int, unit: Unit) -> UnitProgress:
-    people = await roster(session, unit)
-    rows = await session.execute(
-        select(Registration.person_id, Registration.title_code)
-        .join(Person, Registration.person_id == Person.id)
-        .join(Unit, Person.unit_id == Unit.id)
-        .where(
-            Registration.campaign_id == campaign_id,
-            Registration.status.in_(LIVE_STATUSES),
-            Registration.is_collective.is_(False),
-            in_subtree(unit),
-        )
-    )
-    progress = UnitProgress(roster=people)
-    for person_id, code in rows:
-        if person_id is not None:
-            progress.registered_ids.add(person_id)
-            progress.counts[code] += 1
-    return progress
-
-
 async def collective_registrations(
     session: AsyncSession, campaign_id: int, unit_id: int
 ) -> list[Registration]:
@@ -194,37 +154,6 @@ async def collective_registrations(
         .order_by(Registration.id)
     )
     return list(rows)
-
-
-@dataclass
-class UnitTotals:
-    initiatives: int = 0
-    works: int = 0
-    works_value: int = 0
-
-
-async def unit_totals(session: AsyncSession, campaign_id: int, unit: Unit) -> UnitTotals:
-    """Initiatives and commemorative works of the unit's subtree (live ones)."""
-    initiatives = await session.scalar(
-        select(func.count(Initiative.id))
-        .join(Unit, Initiative.unit_id == Unit.id)
-        .where(
-            Initiative.campaign_id == campaign_id,
-            Initiative.status != RegistrationStatus.WITHDRAWN,
-            in_subtree(unit),
-        )
-    )
-    works = await session.execute(
-        select(func.count(Work.id), func.coalesce(func.sum(Work.value), 0))
-        .join(Unit, Work.unit_id == Unit.id)
-        .where(
-            Work.campaign_id == campaign_id,
-            Work.status != RegistrationStatus.WITHDRAWN,
-            in_subtree(unit),
-        )
-    )
-    count, value = works.one()
-    return UnitTotals(initiatives=initiatives or 0, works=int(count or 0), works_value=int(value))
 
 
 # --- the list sent upward ------------------------------------------------------------------

@@ -497,8 +497,9 @@ async def test_digest_counts_in_sql_not_per_row(sessionmaker) -> None:
             event.remove(sync_engine, "before_cursor_execute", count)
         registrations = await session.scalar(select(func.count()).select_from(Registration))
     assert registrations and registrations > 10
-    # + the campaign's award names (its titles and the awarding body)
-    assert len(statements) <= 16
+    # + the list states (storage.counts) and the campaign's award names (its titles and the
+    # awarding body)
+    assert len(statements) <= 17
 
 
 # --- the officer's own report: order, zero, fractions, natural order, targets ----------------
@@ -552,9 +553,9 @@ Tiến độ so với chỉ tiêu của kế hoạch:
 Theo đơn vị (Công đoàn Khu công nghiệp Thanh Bình):
 • Công đoàn cơ sở Công ty May Bắc Kạn: 3 trên 4 người (75 %), đã duyệt
 • Công đoàn cơ sở số 1: 1 trên 2 người (50 %), chờ duyệt
-• Công đoàn cơ sở số 2: 0 trên 0 người (–)
-• Công đoàn cơ sở số 10: 0 trên 1 người (0 %)
-• Công đoàn Trường THPT Chợ Đồn: 0 trên 0 người (–)"""
+• Công đoàn cơ sở số 2: 0 trên 0 người (–), chưa gửi
+• Công đoàn cơ sở số 10: 0 trên 1 người (0 %), chưa gửi
+• Công đoàn Trường THPT Chợ Đồn: 0 trên 0 người (–), chưa gửi"""
 
 
 async def test_digest_reads_like_the_officers_own_report(sessionmaker) -> None:

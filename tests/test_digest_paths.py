@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-import storage.stats
+import storage.counts
 from storage.models import Campaign, Initiative, InitiativeAuthor, Unit
 from storage.stats import digest_data, progress_under
 from tests.factories import add_unit, make_org
@@ -59,7 +59,7 @@ async def test_both_ways_of_counting_progress_agree(
         assert province is not None and campaign is not None
         looked_up = await progress_under(session, campaign_id, province.path, unit_ids)
         digest = digest_numbers(await digest_data(session, campaign, province))
-        monkeypatch.setattr(storage.stats, "SQLITE_SET_DRIVEN_MIN", 0)
+        monkeypatch.setattr(storage.counts, "SQLITE_SET_DRIVEN_MIN", 0)
         walked = await progress_under(session, campaign_id, province.path, unit_ids)
         assert digest_numbers(await digest_data(session, campaign, province)) == digest
     assert walked == looked_up
@@ -81,7 +81,7 @@ async def test_numbers_of_the_set_driven_way_match_a_direct_count(
         b.title(garment, "LDTT", workers[1], status="withdrawn")
         b.initiative(workers[2], 5_000_000)
         b.initiative(workers[0], 5_000_000)
-    monkeypatch.setattr(storage.stats, "SQLITE_SET_DRIVEN_MIN", 0)
+    monkeypatch.setattr(storage.counts, "SQLITE_SET_DRIVEN_MIN", 0)
     async with sessionmaker() as session:
         campaign = await session.get(Campaign, org.campaign.id)
         province = await session.get(Unit, org.province.id)

@@ -126,7 +126,9 @@ async def test_rows_show_what_an_officer_needs(sessionmaker: Sessions, registere
         title_code="CSTDCS",
         title_name="Chiến sĩ thi đua cơ sở",
         kind="Cá nhân",
-        status="Đã duyệt",
+        # Its own state, and its unit's list (nobody sent one): two columns side by side.
+        status="Đã công nhận",  # approved: the title was recognised
+        list_status="Chưa gửi",
         source="Tự đăng ký qua chatbot",
         created=date(2027, 1, 11),
         updated=date(2027, 1, 11),
@@ -135,7 +137,7 @@ async def test_rows_show_what_an_officer_needs(sessionmaker: Sessions, registere
     assert collective.kind == "Tập thể"
     assert collective.phone is None and collective.position is None
     assert collective.title_name == "Tập thể lao động xuất sắc"
-    assert binh.status == "Chờ duyệt"
+    assert binh.status == "Đã đăng ký"
     assert binh.created == date(2027, 1, 10)
     assert chau.unit_path == (
         "LĐLĐ tỉnh Bắc Kạn › Công đoàn xã Đồng Tâm › Công đoàn Trường Tiểu học Đồng Tâm"
@@ -201,7 +203,8 @@ async def test_csv_has_a_header_and_vietnamese_dates(
         "CSTDCS",
         "Chiến sĩ thi đua cơ sở",
         "Cá nhân",
-        "Đã duyệt",
+        "Đã công nhận",
+        "Chưa gửi",
         "Tự đăng ký qua chatbot",
         "11/01/2027",
         "11/01/2027",
@@ -229,8 +232,8 @@ async def test_xlsx_reads_back_as_a_proper_spreadsheet(
     assert hoa[1:3] == ["Nguyễn Thị Hoa", "0912345678"]  # the leading zero survives
     assert hoa[5] == MAY_PATH
     # Real dates, shown the Vietnamese way.
-    assert hoa[11] == datetime(2027, 1, 11)
-    assert sheet.cell(row=3, column=12).number_format == "DD/MM/YYYY"
+    assert hoa[12] == datetime(2027, 1, 11)
+    assert sheet.cell(row=3, column=13).number_format == "DD/MM/YYYY"
     assert sheet.cell(row=1, column=1).font.bold
     assert sheet.freeze_panes == "A2"
     # Wide enough for the unit path, not for the whole header text of a short column.

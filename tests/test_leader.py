@@ -400,7 +400,7 @@ async def test_submit_approve_return_fix_resubmit_and_lock(sessionmaker, bot, or
     # After approval the garment union's registrations are locked: the member sees it, and
     # is not offered a withdrawal (the bot would refuse it).
     await member.say("/cuatoi")
-    assert "danh sách đã được cấp trên duyệt" in member.text()
+    assert "đã đăng ký; danh sách đơn vị: đã duyệt" in member.text()
     assert not [b for b in member.buttons() if "Rút" in b]
     await member.say("/dangky")
     await member.tap("Bằng khen")

@@ -58,7 +58,7 @@ async def test_the_workbook_has_the_familiar_layout(sessionmaker: Sessions, tmp_
     assert people["A1"].font.bold and people["A1"].alignment.horizontal == "center"
     assert people["A2"].value == "LĐLĐ tỉnh Bắc Kạn"  # the issuer when no --unit
     assert people["A3"].value == "Phong trào thi đua năm 2027"
-    assert "A1:H1" in {str(r) for r in people.merged_cells.ranges}
+    assert "A1:I1" in {str(r) for r in people.merged_cells.ranges}
     assert people["A4"].value == "Cá nhân"
     header = next(people.iter_rows(min_row=5, max_row=5, values_only=True))
     assert header == (
@@ -70,6 +70,7 @@ async def test_the_workbook_has_the_familiar_layout(sessionmaker: Sessions, tmp_
         "Mã đơn vị",
         "Số đăng ký",
         "Trạng thái",
+        "Danh sách đơn vị",
     )
     assert all(cell.font.bold for cell in people[5])
     # One row per registration; drafts and withdrawn ones are not on the list. Titles go in
@@ -83,7 +84,8 @@ async def test_the_workbook_has_the_familiar_layout(sessionmaker: Sessions, tmp_
             None,
             "CDCS-MAY",
             "TD2027-000002",
-            "Đã duyệt",
+            "Đã công nhận",  # its own state (approved: the title recognised)
+            "Chưa gửi",  # beside it, its unit's list (nobody sent it)
         ),
         (
             2,
@@ -93,7 +95,8 @@ async def test_the_workbook_has_the_familiar_layout(sessionmaker: Sessions, tmp_
             None,
             "CDCS-MAY",
             "TD2027-000001",
-            "Chờ duyệt",
+            "Đã đăng ký",
+            "Chưa gửi",
         ),
         (
             3,
@@ -103,7 +106,8 @@ async def test_the_workbook_has_the_familiar_layout(sessionmaker: Sessions, tmp_
             "Bằng khen của LĐLĐ tỉnh",
             "CDCS-MAY",
             "TD2027-000003",
-            "Chờ duyệt",
+            "Đã đăng ký",
+            "Chưa gửi",
         ),
         (
             4,
@@ -113,7 +117,8 @@ async def test_the_workbook_has_the_familiar_layout(sessionmaker: Sessions, tmp_
             None,
             "CDCS-MAY",
             "TD2027-000004",
-            "Trả lại (bổ sung)",
+            "Đã đăng ký",  # returned for completion is its list's business
+            "Chưa gửi",
         ),
     ]
     assert all(isinstance(r[0], int) for r in table(people))
@@ -199,7 +204,8 @@ async def test_initiatives_and_works_have_numbers_dates_and_totals(
         "Có",
         "CDCS-MAY",
         "TD2027-000013",
-        "Chờ duyệt",
+        "Đã đăng ký",
+        "Chưa gửi",
     )
     assert rows[1][7] == "Không"
     # The summary's wording (domain.md §6), and the sum as a number beside it.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -19,6 +20,7 @@ from sqlalchemy.orm import selectinload
 from bot.cli import main
 from handlers.engine.flow import EngineConfig
 from handlers.flows import build_engine
+from storage.counts import registration_state, unit_progress
 from storage.db import make_engine, make_sessionmaker
 from storage.exporters import registration_rows, write_csv
 from storage.importers import ImportFailed
@@ -42,10 +44,9 @@ from storage.registration_import import (
     import_registrations_file,
 )
 from storage.seed import prepare_database
-from storage.units import unit_progress
 from tests.chat import Chat
 from tests.conftest import PG_ADMIN_URL, _pg_dsn
-from tests.factories import make_org
+from tests.factories import add_unit, make_org
 from tests.registration_scene import TITLES, Scene, make_scene
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -93,11 +94,12 @@ async def run_import(
     *,
     today: date = JAN_10,
     allow_late: bool = False,
+    lists: str | None = None,
 ) -> RegistrationImportSummary:
     async with sessions() as session, session.begin():
         campaign = await choose_campaign(session, "TD2027", today)
         return await import_registrations_file(
-            session, path, kind, campaign, today=today, allow_late=allow_late
+            session, path, kind, campaign, today=today, allow_late=allow_late, lists=lists
         )
 
 
@@ -134,7 +136,9 @@ async def snapshot(sessions: Sessions) -> dict[str, list[Any]]:
                 units[r.unit_id],
                 r.title_code,
                 r.is_collective,
-                r.status,
+                # The file carries the row's own state (a returned one is registered;
+                # returning is its list's business, storage.counts).
+                registration_state(r.status),
             )
             for r in await session.scalars(
                 select(Registration).where(Registration.status.in_(LISTED))
@@ -150,7 +154,7 @@ async def snapshot(sessions: Sessions) -> dict[str, list[Any]]:
                 i.benefit,
                 tuple(a.name for a in i.authors),
                 tuple(a.person_id is not None for a in i.authors),
-                i.status,
+                registration_state(i.status),
             )
             for i in await session.scalars(
                 select(Initiative)
@@ -167,7 +171,7 @@ async def snapshot(sessions: Sessions) -> dict[str, list[Any]]:
                 w.starts_on,
                 w.ends_on,
                 w.plaque_requested,
-                w.status,
+                registration_state(w.status),
             )
             for w in await session.scalars(select(Work).where(Work.status.in_(LISTED)))
         ]
@@ -531,7 +535,9 @@ async def test_works_and_initiatives_from_hand_made_files(
     summary = await run_import(sessionmaker, works, "works")
     assert summary.lines() == [
         "Imported 1 work(s) into TD2027 «Phong trào thi đua năm 2027»; receipt numbers "
-        "TD2027-000015"
+        "TD2027-000015",
+        "The lists of the 1 unit(s) were left as they were (--lists sent|approved marks them "
+        "as sent to the upper level or approved)",
     ]
     ideas = write(
         tmp_path,
@@ -597,11 +603,106 @@ async def test_an_imported_registration_shows_in_the_members_list(
     await chau.tap("là tôi")
     await chau.say("/cuatoi")
     # Listed like a registration made in the chat (dated the day it was imported).
-    assert f"• Lao động tiên tiến (LĐTT): đã đăng ký, số {receipt}, ngày " in chau.text()
+    assert (
+        f"• Lao động tiên tiến (LĐTT): đã đăng ký; danh sách đơn vị: chưa gửi, số {receipt}, ngày "
+        in chau.text()
+    )
     # The leader's unit progress counts her as registered.
     async with sessionmaker() as session:
         progress = await unit_progress(session, scene.org.campaign.id, scene.org.school)
     assert scene.chau.id in progress.registered_ids and progress.counts["LDTT"] == 1
+
+
+# --- the units' lists ------------------------------------------------------------------------
+
+
+async def list_statuses(sessions: Sessions) -> dict[str, str]:
+    async with sessions() as session:
+        rows = await session.execute(
+            select(Unit.code, UnitSubmission.status).join(Unit, Unit.id == UnitSubmission.unit_id)
+        )
+        return {str(code): str(status) for code, status in rows}
+
+
+async def test_lists_are_marked_only_when_asked(sessionmaker: Sessions, tmp_path: Path) -> None:
+    """A province moving from Excel: its units' lists become "Chờ duyệt" or "Đã duyệt" with
+    the rows (each unit's grassroots union, a person found in a team below it included);
+    an approved list is never put back to waiting; without the option nothing changes."""
+    org = await make_org(sessionmaker, titles=TITLES)
+    async with sessionmaker() as session, session.begin():
+        garment = await session.get(Unit, org.garment.id)
+        assert garment is not None
+        team = await add_unit(session, "TO-CAT", "Tổ Cắt", "team", garment)
+        session.add(Person(full_name="Đặng Văn Cường", unit_id=team.id, source="roster"))
+    plain = write(tmp_path, "a.csv", "unit_code,full_name,title\nCDCS-MAY,Lê Văn Tám,LĐTT\n")
+    summary = await run_import(sessionmaker, plain, "titles")
+    assert await list_statuses(sessionmaker) == {}
+    assert summary.lines()[-1].startswith("The lists of the 1 unit(s) were left as they were")
+
+    sent = write(
+        tmp_path,
+        "b.csv",
+        "unit_code,full_name,title\nCDCS-MAY,Đặng Văn Cường,LĐTT\nCDCS-THPT,Hà Văn Sáu,LĐTT\n",
+    )
+    summary = await run_import(sessionmaker, sent, "titles", lists="sent")
+    assert summary.lines()[-1] == "Marked the lists of 2 unit(s) as «Chờ duyệt»"
+    assert await list_statuses(sessionmaker) == {"CDCS-MAY": "pending", "CDCS-THPT": "pending"}
+
+    approved = write(tmp_path, "c.csv", "unit_code,full_name,title\nCDCS-THPT,Hà Văn Sáu,CSTĐCS\n")
+    summary = await run_import(sessionmaker, approved, "titles", lists="approved")
+    assert summary.lines()[-1] == "Marked the lists of 1 unit(s) as «Đã duyệt»"
+    assert await list_statuses(sessionmaker) == {"CDCS-MAY": "pending", "CDCS-THPT": "approved"}
+    async with sessionmaker() as session:
+        entries = list(
+            await session.scalars(
+                select(AuditEntry).where(AuditEntry.action == "submission.import")
+            )
+        )
+    assert [(e.details["from"], e.details["to"]) for e in entries] == [
+        ("not_sent", "pending"),
+        ("not_sent", "pending"),
+        ("pending", "approved"),
+    ]
+    # The rows themselves are registered, never turned into achieved titles by the list.
+    async with sessionmaker() as session:
+        statuses = set(await session.scalars(select(Registration.status)))
+    assert statuses == {"submitted"}
+
+
+async def test_list_words_in_the_status_column_are_not_achieved_titles(
+    sessionmaker: Sessions, tmp_path: Path
+) -> None:
+    """ "Đã duyệt" in an old file's Trạng thái is the list's state: the row is registered,
+    the summary says how to mark the list; "Đã công nhận" is a recognised title."""
+    await make_org(sessionmaker, titles=TITLES)
+    path = write(
+        tmp_path,
+        "d.csv",
+        "unit_code,full_name,title,Trạng thái\n"
+        "CDCS-MAY,Lê Văn Tám,LĐTT,Đã duyệt\n"
+        "CDCS-MAY,Lê Văn Tám,CSTĐCS,Đã duyệt\n"
+        "CDCS-MAY,Hà Văn Sáu,LĐTT,Đã công nhận\n"
+        "CDCS-MAY,Trần Thị Bảy,LĐTT,Chờ duyệt\n",
+    )
+    summary = await run_import(sessionmaker, path, "titles")
+    assert summary.lines()[-1] == (
+        "The file's status column speaks of lists («Đã duyệt» 2 row(s), «Chờ duyệt» 1 row(s)): "
+        "the rows were imported as registered; to mark their units' lists, run the import "
+        "with --lists sent or --lists approved"
+    )
+    async with sessionmaker() as session:
+        rows = await session.execute(
+            select(Person.full_name, Registration.title_code, Registration.status)
+            .join(Person, Person.id == Registration.person_id)
+            .order_by(Registration.id)
+        )
+        assert [tuple(r) for r in rows] == [
+            ("Lê Văn Tám", "LDTT", "submitted"),
+            ("Lê Văn Tám", "CSTDCS", "submitted"),
+            ("Hà Văn Sáu", "LDTT", "approved"),
+            ("Trần Thị Bảy", "LDTT", "submitted"),
+        ]
+    assert await list_statuses(sessionmaker) == {}
 
 
 # --- the command ------------------------------------------------------------------------------
@@ -644,6 +745,8 @@ def test_the_import_command(
         "0 collective; receipt numbers TD2027-000001",
         "Added 1 person(s) to the roster (not found by phone, nor by name in their unit): "
         "Lê Văn Tám (CDCS-MAY)",
+        "The lists of the 1 unit(s) were left as they were (--lists sent|approved marks them "
+        "as sent to the upper level or approved)",
     ]
     args = ["import", "registrations", str(good), "--kind", "titles", "--campaign", "TD2099"]
     assert main(args) == 1
@@ -652,3 +755,15 @@ def test_the_import_command(
     assert main(["export", "registrations", "--campaign", "TD2027", "-o", str(out)]) == 0
     assert "Exported 1 registration(s) (1 individual, 0 collective)" in capsys.readouterr().out
     assert out.read_bytes()[:2] == b"PK"
+    # A province moving from Excel: the imported units' lists are marked as sent, said so.
+    more = write(tmp_path, "more.csv", "unit_code,full_name,title\nCDCS-THPT,Lê Văn Sáu,LĐTT\n")
+    assert main(["import", "registrations", str(more), "--kind", "titles", "--lists", "sent"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "Marked the lists of 1 unit(s) as «Chờ duyệt»"
+    )
+    flat = tmp_path / "flat.csv"
+    assert main(["export", "registrations", "--campaign", "TD2027", "-o", str(flat)]) == 0
+    with flat.open(encoding="utf-8-sig") as stream:
+        states = {(r["Họ và tên / Tập thể"], r["Danh sách đơn vị"]) for r in csv.DictReader(stream)}
+    # The school's list now waits for approval; the garment union's was never sent.
+    assert states == {("Lê Văn Tám", "Chưa gửi"), ("Lê Văn Sáu", "Chờ duyệt")}

@@ -26,6 +26,7 @@ from handlers.reminders import (
     reminder_pass,
 )
 from storage.campaigns import CampaignInvalid, load_campaign
+from storage.counts import custom_plans
 from storage.models import (
     Campaign,
     ChannelIdentity,
@@ -39,7 +40,7 @@ from storage.models import (
     UnitSubmission,
 )
 from storage.personal import erase_person
-from storage.reminders import addressed, claim, custom_plans, latest_addresses, members_due
+from storage.reminders import addressed, claim, latest_addresses, members_due
 from storage.schedule import parse_reminders
 from tests.chat import Chat
 from tests.factories import Org, make_org

@@ -8,8 +8,9 @@ from datetime import date
 from handlers.engine.flow import Answer, Ctx, Finish, Go, Next
 from handlers.engine.prompt import MAX_LABEL, SHORTER_FORMS, Choice, Prompt
 from handlers.i18n import _, current_locale
+from handlers.status import registration_state_label
 from handlers.text import format_date
-from storage.models import Campaign, RegistrationStatus, Title, Unit
+from storage.models import Campaign, Title, Unit
 from storage.repo import campaign_by_id, campaigns_for_unit
 from storage.units import registrations_locked
 
@@ -53,14 +54,8 @@ def title_aliases(title: Title) -> tuple[str, ...]:
 
 
 def status_label(status: str) -> str:
-    labels = {
-        RegistrationStatus.DRAFT: _("draft"),
-        RegistrationStatus.SUBMITTED: _("registered"),
-        RegistrationStatus.APPROVED: _("approved"),
-        RegistrationStatus.RETURNED: _("returned for completion"),
-        RegistrationStatus.WITHDRAWN: _("withdrawn"),
-    }
-    return labels.get(RegistrationStatus(status), status)
+    """The registration's own state (handlers.status: its list's state is said beside it)."""
+    return registration_state_label(status)
 
 
 def show_date(value: date) -> str:

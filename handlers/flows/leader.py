@@ -38,8 +38,12 @@ from handlers.rules import (
     required_titles,
     share_cap_notes,
 )
+from handlers.status import list_state_label
 from handlers.text import Invalid, clean, fold, format_count, format_money, given_name
 from storage.campaigns import title_names
+
+# The unit's numbers: the one definition every view shares (storage.counts).
+from storage.counts import UnitProgress, list_states, unit_progress, unit_totals
 from storage.models import (
     Campaign,
     Person,
@@ -61,7 +65,6 @@ from storage.repo import (
     units_led_by,
 )
 from storage.units import (
-    UnitProgress,
     collective_registrations,
     has_role_on,
     move_submission,
@@ -70,8 +73,6 @@ from storage.units import (
     roster,
     sub_units,
     submission_for,
-    unit_progress,
-    unit_totals,
     with_chat,
 )
 
@@ -92,14 +93,8 @@ def short_title(title: Title) -> str:
 
 
 def submission_label(status: str | None) -> str:
-    """The statuses officers know from other software (domain.md §6)."""
-    labels = {
-        SubmissionStatus.NOT_SENT: _("Not sent"),
-        SubmissionStatus.PENDING: _("Waiting for approval"),
-        SubmissionStatus.RETURNED: _("Returned (to complete)"),
-        SubmissionStatus.APPROVED: _("Approved"),
-    }
-    return labels.get(SubmissionStatus(status or SubmissionStatus.NOT_SENT), status or "")
+    """The statuses officers know from other software (domain.md §6): handlers.status."""
+    return list_state_label(status)
 
 
 # --- the unit and the campaign (first steps of every leader flow) --------------------------
@@ -658,12 +653,11 @@ async def ask_report(ctx: Ctx) -> Prompt | Go:
     progress = await unit_progress(ctx.session, campaign.id, unit)
     summary = await gather_summary(ctx.session, campaign, unit, progress)
     missing = progress.missing
-    submission = await submission_for(ctx.session, campaign.id, unit.id)
+    # The state every view shows for the unit's list (an approved list above covers it).
+    state = (await list_states(ctx.session, campaign.id, [unit]))[unit.id]
     lines = [
         "📊 " + render_summary(summary),
-        _("• List sent upward: {status}").format(
-            status=submission_label(submission.status if submission else None)
-        ),
+        _("• List sent upward: {status}").format(status=submission_label(state)),
     ]
     pages = max(1, -(-len(missing) // PAGE_SIZE))
     page = min(max(int(ctx.data.get("page", 0)), 0), pages - 1)

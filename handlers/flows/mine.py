@@ -16,13 +16,22 @@ from handlers.flows.common import (
     refuse_if_locked,
     registration_open,
     show_date,
-    status_label,
     title_label,
 )
 from handlers.i18n import _, current_locale
+from handlers.status import both_states_label
 from handlers.text import format_money
 from storage.campaigns import works_open
-from storage.models import Initiative, Person, Registration, RegistrationStatus, Work
+from storage.counts import list_states
+from storage.models import (
+    Initiative,
+    Person,
+    Registration,
+    RegistrationStatus,
+    SubmissionStatus,
+    Unit,
+    Work,
+)
 from storage.repo import (
     audit,
     initiative_of,
@@ -34,7 +43,6 @@ from storage.repo import (
     units_led_by,
     work_of,
 )
-from storage.units import registrations_locked
 
 MINE = "mine"
 WITHDRAWABLE = (RegistrationStatus.DRAFT, RegistrationStatus.SUBMITTED, RegistrationStatus.RETURNED)
@@ -49,27 +57,32 @@ _ENTITY = {TITLE: "registration", INITIATIVE: "initiative", WORK: "work"}
 
 
 class _Approvals:
-    """Whether the upper level has approved the unit list covering a row (per campaign and
-    unit, asked once per list shown). An approved list locks its rows, so a member sees it
-    and is not offered a withdrawal the bot would then refuse."""
+    """The state of the unit list covering each row (storage.counts.list_states, per
+    campaign and unit, asked once per list shown), said beside the row's own state. An
+    approved list locks its rows, so a member sees it and is not offered a withdrawal the
+    bot would then refuse."""
 
     def __init__(self, ctx: Ctx) -> None:
         self.ctx = ctx
-        self._known: dict[tuple[int, int], bool] = {}
+        self._known: dict[tuple[int, int], str] = {}
 
-    async def covers(self, row: Registration | Initiative | Work) -> bool:
-        if row.unit_id is None or row.status not in WITHDRAWABLE:
-            return False
+    async def list_state(self, row: Registration | Initiative | Work) -> str:
+        if row.unit_id is None:
+            return SubmissionStatus.NOT_SENT
         key = (row.campaign_id, row.unit_id)
         if key not in self._known:
-            locked = await registrations_locked(self.ctx.session, *key)
-            self._known[key] = locked is not None
+            unit = await self.ctx.session.get(Unit, row.unit_id)
+            states = await list_states(self.ctx.session, row.campaign_id, [unit] if unit else [])
+            self._known[key] = states.get(row.unit_id, SubmissionStatus.NOT_SENT)
         return self._known[key]
 
+    async def covers(self, row: Registration | Initiative | Work) -> bool:
+        if row.status not in WITHDRAWABLE:
+            return False
+        return await self.list_state(row) == SubmissionStatus.APPROVED
+
     async def status(self, row: Registration | Initiative | Work) -> str:
-        if await self.covers(row):
-            return _("registered, list approved by the upper level")
-        return status_label(row.status)
+        return both_states_label(row.status, await self.list_state(row))
 
 
 @dataclass
