@@ -209,6 +209,10 @@ async def serve(
         tasks = [*receivers, asyncio.create_task(dispatcher.run()), broadcasting]
         tasks.append(asyncio.create_task(_until_signalled(stop)))
         await scheduler.start()
+        # bench/start.py times the start up to this line.
+        log.info(
+            "ready: %s receiving; outbox, broadcasts and scheduler running", ", ".join(by_name)
+        )
         done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             if task in receivers and not task.cancelled():

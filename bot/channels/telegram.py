@@ -341,12 +341,19 @@ class TelegramChannel:
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._last_update_id: int | None = None
         self._poller: asyncio.Task[None] | None = None
+        self._menu: asyncio.Task[None] | None = None
         self._closing = False
 
     # --- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Register the command menu (Vietnamese by default, English for English clients)."""
+        """Register the command menu, in the background: receiving does not wait for it."""
+        # Two round trips to Telegram (more when it hiccups, with retries): the bot answers
+        # meanwhile, and its replies never depend on the menu (bench/start.py).
+        self._menu = asyncio.create_task(self._register_commands(), name="telegram-menu")
+
+    async def _register_commands(self) -> None:
+        """The command menu: Vietnamese by default, English for English clients."""
         for locale, language_code in (("vi", None), ("en", "en")):
             with use_locale(locale):
                 commands = bot_commands()
@@ -459,6 +466,9 @@ class TelegramChannel:
                 log.warning("%d updates still running at shutdown", len(pending))
         if not self.webhook_url:  # getUpdates would only fail with 409 beside a webhook
             await self._confirm_updates()
+        if self._menu is not None and not self._menu.done():
+            self._menu.cancel()
+            await asyncio.wait([self._menu])
         await self.bot.session.close()
 
     async def _confirm_updates(self) -> None:
