@@ -293,3 +293,14 @@ async def test_help_lists_what_the_persons_roles_allow(sessionmaker, org: Org) -
         session.add(UnitRole(person_id=person.id, unit_id=org.garment.id, role=Role.LEADER))
     await chat.say("/help")
     assert "/guilen" in chat.text() and "/duyet" not in chat.text()
+
+
+async def test_a_pasted_page_in_the_unit_search_is_answered_not_busy(
+    sessionmaker, org: Org
+) -> None:
+    chat = Chat(make_engine(sessionmaker), "1200")
+    await chat.say("/start")
+    await chat.say("0987 654 321")
+    await chat.say("may " * 600 + "bac kan " * 600)
+    assert "bận" not in chat.text().lower()
+    await chat.tap("Công ty May")  # the words, each once, still find the union

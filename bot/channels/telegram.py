@@ -154,7 +154,9 @@ def inline_keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     main, nav = _split_nav(reply.choices)
 
     def button(choice: Choice) -> InlineKeyboardButton:
-        return InlineKeyboardButton(
+        # Built from our own strings: pydantic's validation would only check what we know
+        # (bench/conversation.py, platform CPU per update). aiogram sends the set fields.
+        return InlineKeyboardButton.model_construct(
             text=choice.label, callback_data=callback_data(reply.seq, choice.id)
         )
 
@@ -162,7 +164,7 @@ def inline_keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     rows = [[button(c) for c in main[i : i + step]] for i in range(0, len(main), step)]
     if nav:
         rows.append([button(c) for c in nav])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return InlineKeyboardMarkup.model_construct(inline_keyboard=rows)
 
 
 def contact_keyboard(reply: Reply) -> ReplyKeyboardMarkup:
@@ -351,6 +353,11 @@ class TelegramChannel:
         # Two round trips to Telegram (more when it hiccups, with retries): the bot answers
         # meanwhile, and its replies never depend on the menu (bench/start.py).
         self._menu = asyncio.create_task(self._register_commands(), name="telegram-menu")
+
+    async def menu_registered(self) -> None:
+        """Wait until the command menu started by :meth:`start` is registered (or given up)."""
+        if self._menu is not None:
+            await asyncio.wait([self._menu])
 
     async def _register_commands(self) -> None:
         """The command menu: Vietnamese by default, English for English clients."""
@@ -603,9 +610,8 @@ class TelegramChannel:
         )
 
     async def _on_callback(self, query: CallbackQuery) -> None:
-        """A button was pressed: acknowledge at once, mark the press, ask the engine."""
+        """A button was pressed: acknowledge it, mark the press and ask the engine, at once."""
         user = query.from_user
-        await self._answer_callback(query)
         data = query.data or ""
         choice_id, seq = parse_callback_data(data)
         incoming = Incoming(
@@ -617,9 +623,10 @@ class TelegramChannel:
             event_id=f"q{query.id}",
             message_ref=str(query.message.message_id) if query.message is not None else None,
         )
-        # The edit and the engine do not depend on each other; run them side by side.
-        _marked, result = await asyncio.gather(
-            self._mark_pressed(query, data), self._handle(incoming)
+        # The acknowledgement, the edit and the engine do not depend on each other: side by
+        # side, the reply does not wait for two round trips to Telegram first.
+        _answered, _marked, result = await asyncio.gather(
+            self._answer_callback(query), self._mark_pressed(query, data), self._handle(incoming)
         )
         await self._render(user.id, result, clear_reply_keyboard=False)
 
