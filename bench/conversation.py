@@ -79,6 +79,13 @@ GIVEN = ("An", "Bình", "Cường", "Dung", "Hoa", "Hùng", "Lan", "Mai", "Nam",
 PHASE: contextvars.ContextVar[str] = contextvars.ContextVar("bench_phase", default="loop")
 
 
+def _short(statement: str) -> str:
+    """A statement's start and its WHERE clause, on one line."""
+    flat = " ".join(statement.split())
+    head, _sep, where = flat.partition(" WHERE ")
+    return f"{head[:50]} … WHERE {where[:60]}" if where else head[:110]
+
+
 class CpuSplit:
     """The event loop thread's CPU, by phase, and the SQL statements each phase ran.
 
@@ -121,7 +128,7 @@ class CpuSplit:
             if self.on:
                 self.statements[self.current] += 1
                 if self.current == "engine":
-                    self.texts[" ".join(statement.split())[:110]] += 1
+                    self.texts[_short(statement)] += 1
 
         event.listen(db.sync_engine, "before_cursor_execute", counted)
 

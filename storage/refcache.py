@@ -37,6 +37,7 @@ from storage.models import (
     Campaign,
     CampaignPhase,
     ReferenceVersion,
+    Role,
     Title,
     Unit,
     UnitRole,
@@ -83,6 +84,8 @@ class ReferenceCache:
         self.version: int | None = None
         self.titles: dict[str, Title] | None = None  # the whole catalogue, active or not
         self.campaigns: dict[int, Campaign | None] = {}
+        # (issuer unit ids, from year) -> ids of the campaigns, in deadline order
+        self.campaigns_of: _Lru = _Lru(MAX_UNITS)
         self.units: _Lru = _Lru(MAX_UNITS)
         # person id -> [(role, unit id)], the person's roles
         self.roles: _Lru = _Lru(MAX_PEOPLE)
@@ -157,9 +160,61 @@ async def campaign_by_id(session: AsyncSession, campaign_id: int) -> Campaign | 
     return None if campaign is None else _merged(session, [campaign])[0]
 
 
-async def units_with_role(session: AsyncSession, person_id: int, role: str) -> list[Unit]:
-    """Units in which the person has ``role``, by name (storage.units.units_with_role)."""
+async def units_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, Unit]:
+    """Units by id, those that exist (storage.repo.units_by_ids)."""
+    if not ids:
+        return {}
     cache = _cache(session)
+    if cache is None:
+        rows = await session.scalars(select(Unit).where(Unit.id.in_(ids)))
+        return {u.id: u for u in rows}
+    await _load_units(session, cache, ids)
+    found = [cache.units[i] for i in dict.fromkeys(ids) if i in cache.units]
+    return {u.id: u for u in _merged(session, found)}
+
+
+async def _load_units(session: AsyncSession, cache: ReferenceCache, ids: Iterable[int]) -> None:
+    missing = [i for i in dict.fromkeys(ids) if i not in cache.units]
+    if missing:
+        for unit in await _detached(session, select(Unit).where(Unit.id.in_(missing))):
+            cache.units.put(unit.id, unit)
+
+
+async def campaigns_issued_by(
+    session: AsyncSession, issuer_ids: Sequence[int], from_year: int
+) -> list[Campaign]:
+    """Campaigns (with phases) of these issuers from ``from_year`` on, by deadline."""
+    query = (
+        select(Campaign)
+        .where(Campaign.issuer_unit_id.in_(issuer_ids), Campaign.year >= from_year)
+        .options(selectinload(Campaign.phases))
+        .order_by(Campaign.registration_deadline, Campaign.id)
+    )
+    cache = _cache(session)
+    if cache is None:
+        return list(await session.scalars(query))
+    key = (tuple(issuer_ids), from_year)
+    ids: list[int] | None = cache.campaigns_of.get(key)
+    if ids is None:
+        rows = await _detached(session, query)
+        for campaign in rows:
+            cache.campaigns[campaign.id] = campaign
+        ids = [c.id for c in rows]
+        cache.campaigns_of.put(key, ids)
+    found = [cache.campaigns.get(i) for i in ids]
+    if any(c is None for c in found):  # dropped meanwhile: read them again
+        cache.campaigns_of.pop(key, None)
+        return await campaigns_issued_by(session, issuer_ids, from_year)
+    return _merged(session, [c for c in found if c is not None])
+
+
+async def units_with_role(session: AsyncSession, person_id: int, role: str) -> list[Unit]:
+    """Units in which the person has ``role``, by name (storage.units.units_with_role).
+
+    Leader and officer roles are kept; membership (granted at every sign-up, read rarely)
+    is always read from the table and does not empty the cache when granted.
+    """
+    cache = _cache(session) if role != Role.MEMBER else None
     if cache is None:
         rows = await session.scalars(
             select(Unit)
@@ -174,16 +229,13 @@ async def units_with_role(session: AsyncSession, person_id: int, role: str) -> l
         found = await session.execute(
             select(UnitRole.role, UnitRole.unit_id)
             .join(Unit, Unit.id == UnitRole.unit_id)
-            .where(UnitRole.person_id == person_id)
+            .where(UnitRole.person_id == person_id, UnitRole.role != Role.MEMBER)
             .order_by(Unit.name, Unit.id)
         )
         roles = [(r, u) for r, u in found]
         cache.roles.put(person_id, roles)
     ids = [unit_id for r, unit_id in roles if r == role]
-    missing = [i for i in ids if i not in cache.units]
-    if missing:
-        for unit in await _detached(session, select(Unit).where(Unit.id.in_(missing))):
-            cache.units.put(unit.id, unit)
+    await _load_units(session, cache, ids)
     return _merged(session, [cache.units[i] for i in ids if i in cache.units])
 
 
@@ -208,11 +260,17 @@ def _bump(session: Session) -> None:
     session.info[VERSION_KEY] = None  # read its own writes from the tables from now on
 
 
+def _membership(obj: object) -> bool:
+    """A new member role: granted at every sign-up, never kept (see units_with_role)."""
+    return isinstance(obj, UnitRole) and obj.role == Role.MEMBER
+
+
 @event.listens_for(Session, "before_flush")
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     if session.info.get("thidua_bumped") is session.get_transaction():
         return
-    for obj in (*session.new, *session.deleted, *session.dirty):
+    new = (obj for obj in session.new if not _membership(obj))
+    for obj in (*new, *session.deleted, *session.dirty):
         if isinstance(obj, REFERENCE_MODELS):
             _bump(session)
             session.info["thidua_bumped"] = session.get_transaction()

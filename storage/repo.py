@@ -73,10 +73,8 @@ def ancestor_ids(unit: Unit) -> list[int]:
 
 
 async def units_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, Unit]:
-    if not ids:
-        return {}
-    rows = await session.scalars(select(Unit).where(Unit.id.in_(ids)))
-    return {u.id: u for u in rows}
+    # Kept per process in a conversation's unit of work (storage.refcache).
+    return await refcache.units_by_ids(session, ids)
 
 
 async def search_units(session: AsyncSession, folded_query: str, limit: int = 8) -> list[Unit]:
@@ -187,13 +185,7 @@ async def use_invite(session: AsyncSession, invite: Invite) -> bool:
 
 async def campaigns_for_unit(session: AsyncSession, unit: Unit, today: date) -> list[Campaign]:
     """Campaigns launched by the unit or one of its ancestors that are still running."""
-    ids = ancestor_ids(unit)
-    rows = await session.scalars(
-        select(Campaign)
-        .where(Campaign.issuer_unit_id.in_(ids), Campaign.year >= today.year - 1)
-        .options(selectinload(Campaign.phases))
-        .order_by(Campaign.registration_deadline, Campaign.id)
-    )
+    rows = await refcache.campaigns_issued_by(session, ancestor_ids(unit), today.year - 1)
     return [c for c in rows if campaign_end(c) >= today]
 
 

@@ -4,14 +4,14 @@ and PostgreSQL; and a bot's own write is read back in the same update."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.engine.flow import EngineConfig
 from handlers.flows import build_engine
-from storage.models import ReferenceVersion, Role, Title, UnitRole
+from storage.models import Campaign, ReferenceVersion, Role, Title, UnitRole
 from tests.chat import Chat
 from tests.factories import Org, make_org
 
@@ -85,3 +85,27 @@ async def test_receipt_numbers_do_not_empty_the_cache(
     await chat.tap("Xác nhận")
     assert "TD2027-000001" in chat.text()
     assert await reference_version(sessionmaker) == before
+
+
+async def test_a_campaign_launched_elsewhere_is_offered_in_the_next_answer(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    org: Org = await make_org(sessionmaker)
+    chat = await rostered_member_at_menu(sessionmaker)
+    await chat.tap("Đăng ký danh hiệu")  # one campaign open: straight to the titles
+    assert "Lao động tiên tiến" in " ".join(chat.buttons())
+    await chat.say("/huy")
+    async with sessionmaker() as session, session.begin():  # `thidua campaign load`
+        session.add(
+            Campaign(
+                code="CD2027",
+                name="Phong trào thi đua chuyên đề 2027",
+                issuer_unit_id=org.province.id,
+                year=2027,
+                registration_deadline=date(2027, 2, 28),
+                title_codes=["LDTT"],
+                settings={},
+            )
+        )
+    await chat.say("/dangky")
+    assert "Phong trào thi đua chuyên đề 2027" in " ".join(chat.buttons()), chat.transcript()
