@@ -28,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, inspect, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, selectinload
@@ -124,8 +124,16 @@ def _cache(session: AsyncSession) -> ReferenceCache | None:
 
 
 def _merged(session: AsyncSession, rows: Iterable[T]) -> list[T]:
-    merge = session.sync_session.merge
-    return [merge(row, load=False) for row in rows]
+    """The session's own instances of cached rows: merged without a load, once per session
+    (a row asked for again in the same unit of work is the instance merged before)."""
+    sync = session.sync_session
+    known = sync.identity_map
+    out = []
+    for row in rows:
+        key = inspect(row).key
+        mine = known.get(key) if key is not None else None
+        out.append(mine if mine is not None else sync.merge(row, load=False))
+    return out
 
 
 # --- the reads -------------------------------------------------------------------------------
@@ -145,16 +153,17 @@ async def titles_by_code(session: AsyncSession, codes: Sequence[str]) -> dict[st
     return {t.code: t for t in _merged(session, (t for t in found if t.active))}
 
 
+def _campaign_query(campaign_id: int) -> Any:
+    return select(Campaign).where(Campaign.id == campaign_id).options(selectinload(Campaign.phases))
+
+
 async def campaign_by_id(session: AsyncSession, campaign_id: int) -> Campaign | None:
     """A campaign with its phases (storage.repo.campaign_by_id)."""
-    query = (
-        select(Campaign).where(Campaign.id == campaign_id).options(selectinload(Campaign.phases))
-    )
     cache = _cache(session)
     if cache is None:
-        return await session.scalar(query)
+        return await session.scalar(_campaign_query(campaign_id))
     if campaign_id not in cache.campaigns:
-        rows = await _detached(session, query)
+        rows = await _detached(session, _campaign_query(campaign_id))
         cache.campaigns[campaign_id] = rows[0] if rows else None
     campaign = cache.campaigns[campaign_id]
     return None if campaign is None else _merged(session, [campaign])[0]
@@ -180,23 +189,26 @@ async def _load_units(session: AsyncSession, cache: ReferenceCache, ids: Iterabl
             cache.units.put(unit.id, unit)
 
 
-async def campaigns_issued_by(
-    session: AsyncSession, issuer_ids: Sequence[int], from_year: int
-) -> list[Campaign]:
-    """Campaigns (with phases) of these issuers from ``from_year`` on, by deadline."""
-    query = (
+def _issued_query(issuer_ids: Sequence[int], from_year: int) -> Any:
+    return (
         select(Campaign)
         .where(Campaign.issuer_unit_id.in_(issuer_ids), Campaign.year >= from_year)
         .options(selectinload(Campaign.phases))
         .order_by(Campaign.registration_deadline, Campaign.id)
     )
+
+
+async def campaigns_issued_by(
+    session: AsyncSession, issuer_ids: Sequence[int], from_year: int
+) -> list[Campaign]:
+    """Campaigns (with phases) of these issuers from ``from_year`` on, by deadline."""
     cache = _cache(session)
     if cache is None:
-        return list(await session.scalars(query))
+        return list(await session.scalars(_issued_query(issuer_ids, from_year)))
     key = (tuple(issuer_ids), from_year)
     ids: list[int] | None = cache.campaigns_of.get(key)
     if ids is None:
-        rows = await _detached(session, query)
+        rows = await _detached(session, _issued_query(issuer_ids, from_year))
         for campaign in rows:
             cache.campaigns[campaign.id] = campaign
         ids = [c.id for c in rows]
