@@ -113,6 +113,10 @@ def _cache(session: AsyncSession) -> ReferenceCache | None:
     version = session.info.get(VERSION_KEY)
     if version is None:
         return None
+    if _pending_reference(session.sync_session):
+        # Written in this unit of work, not flushed yet (a role an invite grants): read the
+        # tables, whose query flushes first, which bumps the version and ends the cache's use.
+        return None
     bind = session.bind
     engine = getattr(bind, "sync_engine", None)
     if engine is None:
@@ -272,6 +276,13 @@ def _bump(session: Session) -> None:
     session.info[VERSION_KEY] = None  # read its own writes from the tables from now on
 
 
+def _pending_reference(session: Session) -> bool:
+    new = (obj for obj in session.new if not _membership(obj))
+    return any(
+        isinstance(obj, REFERENCE_MODELS) for obj in (*new, *session.deleted, *session.dirty)
+    )
+
+
 def _membership(obj: object) -> bool:
     """A new member role: granted at every sign-up, never kept (see units_with_role)."""
     return isinstance(obj, UnitRole) and obj.role == Role.MEMBER
@@ -281,12 +292,9 @@ def _membership(obj: object) -> bool:
 def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     if session.info.get("thidua_bumped") is session.get_transaction():
         return
-    new = (obj for obj in session.new if not _membership(obj))
-    for obj in (*new, *session.deleted, *session.dirty):
-        if isinstance(obj, REFERENCE_MODELS):
-            _bump(session)
-            session.info["thidua_bumped"] = session.get_transaction()
-            return
+    if _pending_reference(session):
+        _bump(session)
+        session.info["thidua_bumped"] = session.get_transaction()
 
 
 @event.listens_for(Session, "do_orm_execute")

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.engine.flow import EngineConfig
 from handlers.flows import build_engine
+from storage.invites import create_invite
 from storage.models import Campaign, ReferenceVersion, Role, Title, UnitRole
 from tests.chat import Chat
 from tests.factories import Org, make_org
@@ -109,3 +110,17 @@ async def test_a_campaign_launched_elsewhere_is_offered_in_the_next_answer(
         )
     await chat.say("/dangky")
     assert "Phong trào thi đua chuyên đề 2027" in " ".join(chat.buttons()), chat.transcript()
+
+
+async def test_a_leader_invite_opens_the_leader_menu_in_the_same_answer(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """The member's roles were read (and kept) when their menu was shown; the invite grants a
+    role in this very update, and the menu that follows it already has the leader's entries."""
+    await make_org(sessionmaker)
+    chat = await rostered_member_at_menu(sessionmaker)
+    assert not any("Đăng ký công trình" in b for b in chat.buttons())
+    async with sessionmaker() as session, session.begin():
+        invite = await create_invite(session, "leader", "CDCS-MAY", now=JAN_10)
+    await chat.say(f"/start {invite.code}")
+    assert any("Đăng ký công trình" in b for b in chat.buttons()), chat.transcript()
