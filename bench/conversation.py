@@ -100,7 +100,27 @@ class CpuSplit:
         # The unit of work's statements by their start: which ones an update runs.
         self.texts: collections.Counter[str] = collections.Counter()
         self.current = "loop"
+        self.mark = 0.0
         self.on = False
+
+    def start(self) -> None:
+        self.on, self.mark = True, time.thread_time()
+
+    def enter(self, phase: str) -> contextvars.Token[str]:
+        """A phase starts in the middle of a step (the rest of the step is the new phase's)."""
+        self._charge(phase)
+        return PHASE.set(phase)
+
+    def leave(self, token: contextvars.Token[str]) -> None:
+        PHASE.reset(token)
+        self._charge(PHASE.get())
+
+    def _charge(self, next_phase: str) -> None:
+        """The step's CPU so far goes to the phase it was in."""
+        if self.on:
+            now = time.thread_time()
+            self.cpu[self.current] += now - self.mark
+            self.mark, self.current = now, next_phase
 
     def install(self) -> None:
         split = self
@@ -110,13 +130,13 @@ class CpuSplit:
             if not split.on:
                 original(handle)
                 return
-            phase = handle._context.get(PHASE, "loop")  # type: ignore[attr-defined]
-            before, split.current = split.current, phase
-            began = time.thread_time()
+            before = split.current
+            split.current = handle._context.get(PHASE, "loop")  # type: ignore[attr-defined]
+            split.mark = time.thread_time()
             try:
                 original(handle)
             finally:
-                split.cpu[phase] += time.thread_time() - began
+                split.cpu[split.current] += time.thread_time() - split.mark
                 split.current = before
 
         asyncio.events.Handle._run = timed_run  # type: ignore[method-assign,assignment]
@@ -162,10 +182,10 @@ class Timings:
         if self.first is None:
             self.first, self.cpu_first = began, time.process_time()
             self.loop_cpu_first = time.thread_time()
-            self.split.on = True
+            self.split.start()
             if self.profiler is not None:
                 self.profiler.enable()
-        PHASE.set("platform")  # this update's task, from here on
+        self.split.enter("platform")  # this update's task, from here on
         try:
             return await handler(event, data)
         finally:
@@ -177,11 +197,11 @@ class Timings:
     def wrap(self, handle: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def timed(*args: Any, **kwargs: Any) -> Any:
             began = time.perf_counter()
-            token = PHASE.set("engine")
+            token = self.split.enter("engine")
             try:
                 return await handle(*args, **kwargs)
             finally:
-                PHASE.reset(token)
+                self.split.leave(token)
                 self.engine_ms.append((time.perf_counter() - began) * 1000)
 
         return timed
