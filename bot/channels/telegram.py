@@ -624,11 +624,14 @@ class TelegramChannel:
             message_ref=str(query.message.message_id) if query.message is not None else None,
         )
         # The acknowledgement, the edit and the engine do not depend on each other: side by
-        # side, the reply does not wait for two round trips to Telegram first.
-        _answered, _marked, result = await asyncio.gather(
-            self._answer_callback(query), self._mark_pressed(query, data), self._handle(incoming)
-        )
-        await self._render(user.id, result, clear_reply_keyboard=False)
+        # side, the next question waits neither for them nor they for it (the edit changes
+        # the message above it, so the order in which they land does not show).
+        marks = asyncio.gather(self._answer_callback(query), self._mark_pressed(query, data))
+        try:
+            result = await self._handle(incoming)
+            await self._render(user.id, result, clear_reply_keyboard=False)
+        finally:
+            await marks
 
     async def _answer_callback(self, query: CallbackQuery) -> None:
         # Telegram shows a spinner on the button until this arrives; one try, no waiting.
