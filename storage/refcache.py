@@ -51,9 +51,10 @@ REFERENCE_TABLES = frozenset(m.__tablename__ for m in REFERENCE_MODELS)
 _NOT_REFERENCE_COLUMNS = frozenset({"receipt_seq", "updated_at"})
 # Where a session keeps the version its unit of work read (None: do not use the cache).
 VERSION_KEY = "thidua_reference_version"
-# Bounds of what one process keeps (a province's units, the people active lately).
-MAX_UNITS = 50_000
-MAX_PEOPLE = 100_000
+# Bounds of what one process keeps (the units people are in lately, their roles): at most
+# ~7 MB of units (1.4 kB each) and ~5 MB of roles, next to ~170 MB of a bot process.
+MAX_UNITS = 5_000
+MAX_PEOPLE = 50_000
 
 # The version, read in the same statement as something else (the engine's identity select).
 VERSION_SUBQUERY = (
@@ -66,7 +67,9 @@ _BUMP = (
 )
 
 
-class _Lru(OrderedDict[Any, Any]):
+class _Bounded(OrderedDict[Any, Any]):
+    """A dict that forgets its oldest entries past ``bound`` (read again when asked)."""
+
     def __init__(self, bound: int) -> None:
         super().__init__()
         self.bound = bound
@@ -85,10 +88,10 @@ class ReferenceCache:
         self.titles: dict[str, Title] | None = None  # the whole catalogue, active or not
         self.campaigns: dict[int, Campaign | None] = {}
         # (issuer unit ids, from year) -> ids of the campaigns, in deadline order
-        self.campaigns_of: _Lru = _Lru(MAX_UNITS)
-        self.units: _Lru = _Lru(MAX_UNITS)
+        self.campaigns_of: _Bounded = _Bounded(MAX_UNITS)
+        self.units: _Bounded = _Bounded(MAX_UNITS)
         # person id -> [(role, unit id)], the person's roles
-        self.roles: _Lru = _Lru(MAX_PEOPLE)
+        self.roles: _Bounded = _Bounded(MAX_PEOPLE)
 
     def at(self, version: int) -> bool:
         """Whether this cache serves ``version`` (starting afresh on a newer one)."""
