@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import contextvars
 import cProfile
 import gc
 import json
@@ -70,6 +72,86 @@ GIVEN = ("An", "Bình", "Cường", "Dung", "Hoa", "Hùng", "Lan", "Mai", "Nam",
 
 # --- inside the bot process -------------------------------------------------------------------
 
+# What a step of the event loop works for: "engine" inside Engine.handle (the unit of work:
+# flows, SQLAlchemy, the driver's calls), "platform" in the rest of an update's handling
+# (aiogram's dispatch, the Bot API calls made for it, pydantic), "loop" for everything else
+# (the event loop itself, polling, HTTP bytes arriving, the outbox and scheduler).
+PHASE: contextvars.ContextVar[str] = contextvars.ContextVar("bench_phase", default="loop")
+
+
+def _short(statement: str) -> str:
+    """A statement's start and its WHERE clause, on one line."""
+    flat = " ".join(statement.split())
+    head, _sep, where = flat.partition(" WHERE ")
+    return f"{head[:50]} … WHERE {where[:60]}" if where else head[:110]
+
+
+class CpuSplit:
+    """The event loop thread's CPU, by phase, and the SQL statements each phase ran.
+
+    Every callback the loop runs (a step of a task, an I/O callback) is timed with the
+    thread's CPU clock and charged to the phase of its context. SQLAlchemy runs statements
+    synchronously inside such a step, so the step's phase is also the statement's.
+    """
+
+    def __init__(self) -> None:
+        self.cpu: dict[str, float] = {"engine": 0.0, "platform": 0.0, "loop": 0.0}
+        self.statements: dict[str, int] = {"engine": 0, "platform": 0, "loop": 0}
+        # The unit of work's statements by their start: which ones an update runs.
+        self.texts: collections.Counter[str] = collections.Counter()
+        self.current = "loop"
+        self.mark = 0.0
+        self.on = False
+
+    def start(self) -> None:
+        self.on, self.mark = True, time.thread_time()
+
+    def enter(self, phase: str) -> contextvars.Token[str]:
+        """A phase starts in the middle of a step (the rest of the step is the new phase's)."""
+        self._charge(phase)
+        return PHASE.set(phase)
+
+    def leave(self, token: contextvars.Token[str]) -> None:
+        PHASE.reset(token)
+        self._charge(PHASE.get())
+
+    def _charge(self, next_phase: str) -> None:
+        """The step's CPU so far goes to the phase it was in."""
+        if self.on:
+            now = time.thread_time()
+            self.cpu[self.current] += now - self.mark
+            self.mark, self.current = now, next_phase
+
+    def install(self) -> None:
+        split = self
+        original = asyncio.events.Handle._run
+
+        def timed_run(handle: asyncio.events.Handle) -> None:
+            if not split.on:
+                original(handle)
+                return
+            before = split.current
+            split.current = handle._context.get(PHASE, "loop")  # type: ignore[attr-defined]
+            split.mark = time.thread_time()
+            try:
+                original(handle)
+            finally:
+                split.cpu[split.current] += time.thread_time() - split.mark
+                split.current = before
+
+        asyncio.events.Handle._run = timed_run  # type: ignore[method-assign,assignment]
+
+    def count_statements(self, db: Any) -> None:
+        from sqlalchemy import event
+
+        def counted(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if self.on:
+                self.statements[self.current] += 1
+                if self.current == "engine":
+                    self.texts[_short(statement)] += 1
+
+        event.listen(db.sync_engine, "before_cursor_execute", counted)
+
 
 @dataclass
 class Timings:
@@ -87,6 +169,7 @@ class Timings:
     loop_cpu_last: float = 0.0
     # Started with the first update, so start-up (imports, migrations) stays out of it.
     profiler: cProfile.Profile | None = None
+    split: CpuSplit = field(default_factory=CpuSplit)
 
     async def around_update(
         self,
@@ -99,8 +182,10 @@ class Timings:
         if self.first is None:
             self.first, self.cpu_first = began, time.process_time()
             self.loop_cpu_first = time.thread_time()
+            self.split.start()
             if self.profiler is not None:
                 self.profiler.enable()
+        self.split.enter("platform")  # this update's task, from here on
         try:
             return await handler(event, data)
         finally:
@@ -112,9 +197,11 @@ class Timings:
     def wrap(self, handle: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def timed(*args: Any, **kwargs: Any) -> Any:
             began = time.perf_counter()
+            token = self.split.enter("engine")
             try:
                 return await handle(*args, **kwargs)
             finally:
+                self.split.leave(token)
                 self.engine_ms.append((time.perf_counter() - began) * 1000)
 
         return timed
@@ -130,6 +217,10 @@ class Timings:
             "span_s": span,
             "cpu_s": self.cpu_last - self.cpu_first,
             "loop_cpu_s": self.loop_cpu_last - self.loop_cpu_first,
+            "split_cpu_s": self.split.cpu,
+            "statements": self.split.statements,
+            "statement_texts": self.split.texts.most_common(25),
+            "engine_calls": len(self.engine_ms),
             **extra,
         }
         path.write_text(json.dumps(data), encoding="utf-8")
@@ -145,7 +236,9 @@ async def serve_bot(stats: Path, profile: Path | None) -> None:
     token = settings.telegram_token
     assert token is not None, "TELEGRAM_BOT_TOKEN is set by the benchmark"
     timings = Timings(profiler=cProfile.Profile(time.thread_time) if profile else None)
+    timings.split.install()
     async with open_core(settings) as core:
+        timings.split.count_statements(core.db)
         telegram = TelegramChannel(
             core.engine,
             token,
@@ -398,6 +491,7 @@ class Run:
     waits: list[float] = field(default_factory=list)
     bad_replies: int = 0
     registrations: int | None = None
+    verbose: bool = False  # list the unit of work's statements
 
     @property
     def rate(self) -> float:
@@ -432,6 +526,24 @@ class Run:
                 f"  bot threads        event loop {loop:.1f} s, "
                 f"others (database driver) {self.stats['cpu_s'] - loop:.1f} s"
             )
+        if "split_cpu_s" in self.stats:
+            n = max(self.updates, 1)
+            split, stmts = self.stats["split_cpu_s"], self.stats["statements"]
+            # "loop": the rest of the event loop thread (polling, I/O callbacks, the loop).
+            engine, platform = split["engine"], split["platform"]
+            rest = self.stats["loop_cpu_s"] - engine - platform
+            out.append(
+                f"  per update         engine {1000 * engine / n:.2f} ms, platform "
+                f"{1000 * platform / n:.2f} ms, loop {1000 * rest / n:.2f} ms "
+                f"(event loop thread), database driver thread "
+                f"{1000 * (self.stats['cpu_s'] - self.stats['loop_cpu_s']) / n:.2f} ms"
+            )
+            out.append(
+                f"statements           {stmts['engine'] / n:.2f} per update in the unit of "
+                f"work, {sum(stmts.values()) / n:.2f} in all (outbox, scheduler included)"
+            )
+            if self.verbose:
+                out += [f"  {count:6d}  {text}" for text, count in self.stats["statement_texts"]]
         if self.registrations is not None:
             out.append(f"registrations        {self.registrations}")
             out.append(f"'busy'/error replies {self.bad_replies}")
@@ -588,6 +700,7 @@ async def main_async(args: argparse.Namespace) -> int:
             options,
         )
         bot.registrations = await count_registrations(url)
+        bot.verbose = args.statements
         print("\n".join(bot.lines()), "", sep="\n", flush=True)
     p99 = bot.ms("update_ms", 99)
     ratio = bot.rate / echo.rate if echo.rate else 0.0
@@ -622,6 +735,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--profile", help="write a cProfile of the bot process to this file")
     parser.add_argument("--log-level", default="ERROR", help="of the bot processes")
+    parser.add_argument(
+        "--statements", action="store_true", help="list the statements the updates ran"
+    )
     parser.add_argument(
         "--concurrency",
         type=int,

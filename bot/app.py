@@ -340,6 +340,10 @@ async def serve(
         if health is not None:
             health.scheduler = scheduler
         signalled = asyncio.create_task(_until_signalled(stop))
+        # bench/start.py times the start up to this line.
+        log.info(
+            "ready: %s receiving; outbox, broadcasts and scheduler running", ", ".join(by_name)
+        )
         if on_started is not None:
             on_started()
         done, _pending = await asyncio.wait(

@@ -78,6 +78,7 @@ from storage.broadcasts import (
     recover_in_flight,
     release_lease,
     renew_lease,
+    sending_broadcasts,
     take_lease,
     unsettled_on,
 )
@@ -696,6 +697,14 @@ class BroadcastService:
         """Start a sender for each due broadcast not already sent by this process."""
         async with self.sessionmaker() as session:
             due = [b.id for b in await due_broadcasts(session, self.clock())]
+            # A sender of this host killed mid-broadcast (kill -9, a crash) still holds its
+            # lease for up to LEASE: taken over now (BroadcastSender._take checks the process
+            # is gone), so a restarted bot resumes at once instead of after the lease.
+            due += [
+                b.id
+                for b in await sending_broadcasts(session)
+                if b.id not in due and b.owner != self.owner and _dead_here(b.owner)
+            ]
         started = []
         for broadcast_id in due:
             if (

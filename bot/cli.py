@@ -11,30 +11,25 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from importlib import import_module
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import ValidationError
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+# Nothing heavy at module level: `thidua --help` must answer at once (tests/test_lazy_imports).
+# SQLAlchemy, pydantic-settings and the storage modules are imported by the commands that use
+# them, and the commands defined in other modules (_COMMAND_MODULES) only when one of theirs
+# is run.
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import Settings, describe_invalid
-from bot.logformat import configure_logging
-from bot.progress import progress
-from storage.campaigns import CampaignInvalid, load_campaign_file
-from storage.db import make_engine, make_sessionmaker
-from storage.exporters import ExportError
-from storage.importers import ImportFailed, ImportSummary, import_members_file, import_units_file
-from storage.invites import InviteError, create_invite, invite_status, list_invites, revoke_invite
-from storage.models import Invite
-from storage.seed import prepare_database
+    from bot.config import Settings
+    from storage.importers import ImportSummary
+    from storage.models import Invite
 
 T = TypeVar("T")
 
-Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+Handler = Callable[[argparse.Namespace, "Settings"], Coroutine[Any, Any, int]]
 
 
 class CliError(Exception):
@@ -42,6 +37,8 @@ class CliError(Exception):
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("thidua-bot")
     except PackageNotFoundError:
@@ -49,6 +46,8 @@ def _version() -> str:
 
 
 def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
@@ -64,10 +63,13 @@ async def _with_session(settings: Settings, work: Callable[[AsyncSession], Await
     Commands print only after this returns, so "Imported ..." never shows for a
     transaction that then failed to commit.
     """
+    from storage.db import make_engine, make_sessionmaker
+    from storage.seed import prepare_database
+
     engine = make_engine(settings.database_url)
     try:
         await prepare_database(engine)
-        sessions: async_sessionmaker[AsyncSession] = make_sessionmaker(engine)
+        sessions = make_sessionmaker(engine)
         async with sessions() as session, session.begin():
             return await work(session)
     finally:
@@ -75,6 +77,9 @@ async def _with_session(settings: Settings, work: Callable[[AsyncSession], Await
 
 
 async def _upgrade_only(settings: Settings) -> None:
+    from storage.db import make_engine
+    from storage.seed import prepare_database
+
     engine = make_engine(settings.database_url)
     try:
         await prepare_database(engine)
@@ -98,6 +103,9 @@ def _existing_file(path: str) -> Path:
 
 
 async def cmd_org_import(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.progress import progress
+    from storage.importers import import_units_file
+
     file = _existing_file(args.file)
 
     async with progress("Importing units", unit="unit") as tracker:
@@ -111,6 +119,9 @@ async def cmd_org_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_members_import(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.progress import progress
+    from storage.importers import import_members_file
+
     file = _existing_file(args.file)
 
     async with progress("Importing members", unit="member") as tracker:
@@ -124,6 +135,8 @@ async def cmd_members_import(args: argparse.Namespace, settings: Settings) -> in
 
 
 async def cmd_campaign_load(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.campaigns import load_campaign_file
+
     file = _existing_file(args.file)
 
     async def work(session: AsyncSession) -> str:
@@ -144,6 +157,8 @@ def _bot_username() -> str | None:
 
 
 async def cmd_invite_create(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.invites import create_invite
+
     async def work(session: AsyncSession) -> Invite:
         return await create_invite(
             session,
@@ -175,6 +190,8 @@ async def cmd_invite_create(args: argparse.Namespace, settings: Settings) -> int
 
 
 async def cmd_invite_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.invites import revoke_invite
+
     async def work(session: AsyncSession) -> str:
         invite = await revoke_invite(session, args.code)
         return f"Revoked invite for {invite.role} of {invite.unit.code}"
@@ -184,6 +201,8 @@ async def cmd_invite_revoke(args: argparse.Namespace, settings: Settings) -> int
 
 
 async def cmd_invite_list(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.invites import invite_status, list_invites
+
     async def work(session: AsyncSession) -> list[str]:
         lines = []
         for invite in await list_invites(session, args.unit):
@@ -200,25 +219,24 @@ async def cmd_invite_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # --- the bot itself (bot.app, imported lazily: aiogram is heavy) -----------------------------
+# No upgrade here: app.open_core prepares the database once, on the engine the bot then uses,
+# instead of a second engine opened, checked and disposed of first.
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    await _upgrade_only(settings)
-    from bot import app
+    from bot import app  # brings the schema up to date itself (app.open_core)
 
     return await app.run(settings)
 
 
 async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
-    await _upgrade_only(settings)
-    from bot import app
+    from bot import app  # brings the schema up to date itself (app.open_core)
 
     return await app.chat(settings, args.phone)
 
 
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    await _upgrade_only(settings)
-    from bot import app
+    from bot import app  # brings the schema up to date itself (app.open_core)
 
     return await app.demo(settings)
 
@@ -236,11 +254,70 @@ def _positive(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands defined in other modules, in the order of `thidua --help`, with their one-line
+# help. A module is imported (it brings SQLAlchemy and the storage layer) only when one of its
+# commands is on the command line; otherwise a stand-in with the same help is listed.
+# tests/test_cli.py checks the stand-ins say what the modules' own parsers say.
+_COMMAND_MODULES: dict[str, dict[str, str]] = {
+    # export registrations (the familiar XLSX form, CSV) and import registrations
+    "bot.cli_registrations": {
+        "export": "exports for officers",
+        "import": "registrations made outside the bot",
+    },
+    # remind, jobs list, digest (the reminder and digest schedule by hand)
+    "bot.cli_jobs": {
+        "remind": "run a campaign's reminder pass now",
+        "jobs": "the reminder and digest schedule",
+        "digest": "an officer digest of a unit's subtree",
+    },
+    # broadcast list / status [--follow] / send / worker / cancel (announcements)
+    "bot.cli_broadcast": {"broadcast": "announcements to members (thông báo)"},
+    # person requests / erase (personal data, Nghị định 13/2023)
+    "bot.cli_person": {"person": "personal data requests (Nghị định 13/2023)"},
+}
+
+
+class _VersionAction(argparse.Action):
+    """--version, reading the installed version only when asked (importlib.metadata is slow)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> None:
+        print(f"thidua {_version()}")
+        parser.exit()
+
+
+def _command_word(argv: Sequence[str] | None) -> str | None:
+    """The command on the command line (the top level has no option taking a value)."""
+    words = sys.argv[1:] if argv is None else argv
+    return next((w for w in words if not w.startswith("-")), None)
+
+
+def _add_module_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    module: str,
+    wanted: str | None,
+    everything: bool,
+) -> None:
+    names = _COMMAND_MODULES[module]
+    if everything or wanted in names:
+        import_module(module).add_commands(commands)
+        return
+    for name, help_text in names.items():
+        commands.add_parser(name, help=help_text)
+
+
+def build_parser(
+    argv: Sequence[str] | None = None, *, everything: bool = True
+) -> argparse.ArgumentParser:
+    """The command-line parser. With ``everything=False`` only the modules of the command in
+    ``argv`` are imported; the others' commands are listed by name and help."""
+    wanted = _command_word(argv) if not everything else None
     parser = argparse.ArgumentParser(
         prog="thidua", description="Thi đua bot: emulation registration by chat."
     )
-    parser.add_argument("--version", action="version", version=f"thidua {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def group(name: str, help_text: str) -> argparse._SubParsersAction[argparse.ArgumentParser]:
@@ -297,10 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unit", metavar="CODE")
     p.set_defaults(handler=cmd_invite_list)
 
-    # export registrations (the familiar XLSX form, CSV) and import registrations
-    from bot.cli_registrations import add_commands as add_registration_commands
-
-    add_registration_commands(commands)
+    _add_module_commands(commands, "bot.cli_registrations", wanted, everything)
 
     commands.add_parser("run", help="run the bot (Telegram and the other channels)").set_defaults(
         handler=cmd_run
@@ -311,18 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="a demo database and a guided chat").set_defaults(
         handler=cmd_demo
     )
-    # remind, jobs list, digest (the reminder and digest schedule by hand)
-    from bot.cli_jobs import add_commands as add_job_commands
-
-    add_job_commands(commands)
-    # broadcast list / status [--follow] / send / worker / cancel (announcements)
-    from bot.cli_broadcast import add_commands as add_broadcast_commands
-
-    add_broadcast_commands(commands)
-    # person requests / erase (personal data, Nghị định 13/2023)
-    from bot.cli_person import add_commands as add_person_commands
-
-    add_person_commands(commands)
+    for module in ("bot.cli_jobs", "bot.cli_broadcast", "bot.cli_person"):
+        _add_module_commands(commands, module, wanted, everything)
     return parser
 
 
@@ -332,11 +396,21 @@ def _fail(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv, everything=False)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    from pydantic import ValidationError
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from bot.config import Settings, describe_invalid
+    from bot.logformat import configure_logging
+    from storage.campaigns import CampaignInvalid
+    from storage.exporters import ExportError
+    from storage.importers import ImportFailed
+    from storage.invites import InviteError
+
     try:
         settings = Settings()
     except ValidationError as exc:  # a bad setting: say which and what is allowed, then stop

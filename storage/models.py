@@ -308,6 +308,16 @@ class Conversation(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class ReferenceVersion(Base):
+    """One row whose ``version`` every write of titles, campaigns, units or roles bumps, so
+    each bot process knows when the reference data it keeps is stale (storage.refcache)."""
+
+    __tablename__ = "reference_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class AuditEntry(Base):
     __tablename__ = "audit_log"
 

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from storage import refcache
 from storage.models import (
     AuditEntry,
     Campaign,
@@ -30,6 +31,8 @@ from storage.models import (
 
 # text.py is pure (no platform, no database), as in the importers: the same fold() as the chat.
 from storage.normalize import fold
+
+MAX_SEARCH_WORDS = 10
 
 LIVE_STATUSES = (
     RegistrationStatus.DRAFT,
@@ -70,15 +73,15 @@ def ancestor_ids(unit: Unit) -> list[int]:
 
 
 async def units_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, Unit]:
-    if not ids:
-        return {}
-    rows = await session.scalars(select(Unit).where(Unit.id.in_(ids)))
-    return {u.id: u for u in rows}
+    # Kept per process in a conversation's unit of work (storage.refcache).
+    return await refcache.units_by_ids(session, ids)
 
 
 async def search_units(session: AsyncSession, folded_query: str, limit: int = 8) -> list[Unit]:
     """Units whose accent-free name contains every word of the query; grassroots first."""
-    words = [w for w in folded_query.split() if w]
+    # Each word once, and a few: a pasted page of words would exceed SQLite's expression
+    # depth (an OperationalError on every try) and finds nothing more than ten words do.
+    words = list(dict.fromkeys(w for w in folded_query.split() if w))[:MAX_SEARCH_WORDS]
     if not words:
         return []
     conditions = [Unit.search_name.contains(w, autoescape=True) for w in words]
@@ -182,13 +185,7 @@ async def use_invite(session: AsyncSession, invite: Invite) -> bool:
 
 async def campaigns_for_unit(session: AsyncSession, unit: Unit, today: date) -> list[Campaign]:
     """Campaigns launched by the unit or one of its ancestors that are still running."""
-    ids = ancestor_ids(unit)
-    rows = await session.scalars(
-        select(Campaign)
-        .where(Campaign.issuer_unit_id.in_(ids), Campaign.year >= today.year - 1)
-        .options(selectinload(Campaign.phases))
-        .order_by(Campaign.registration_deadline, Campaign.id)
-    )
+    rows = await refcache.campaigns_issued_by(session, ancestor_ids(unit), today.year - 1)
     return [c for c in rows if campaign_end(c) >= today]
 
 
@@ -199,16 +196,13 @@ def campaign_end(campaign: Campaign) -> date:
 
 
 async def campaign_by_id(session: AsyncSession, campaign_id: int) -> Campaign | None:
-    return await session.scalar(
-        select(Campaign).where(Campaign.id == campaign_id).options(selectinload(Campaign.phases))
-    )
+    # Kept per process in a conversation's unit of work (storage.refcache).
+    return await refcache.campaign_by_id(session, campaign_id)
 
 
 async def titles_by_code(session: AsyncSession, codes: Sequence[str]) -> dict[str, Title]:
-    if not codes:
-        return {}
-    rows = await session.scalars(select(Title).where(Title.code.in_(codes), Title.active))
-    return {t.code: t for t in rows}
+    """Active titles by code (the catalogue is kept per process: storage.refcache)."""
+    return await refcache.titles_by_code(session, codes)
 
 
 async def next_receipt_no(session: AsyncSession, campaign: Campaign) -> str:
@@ -326,14 +320,9 @@ async def unit_people_matching(
 
 
 async def units_led_by(session: AsyncSession, person_id: int) -> list[Unit]:
-    """Units in which the person has the leader role, by name."""
-    rows = await session.scalars(
-        select(Unit)
-        .join(UnitRole, UnitRole.unit_id == Unit.id)
-        .where(UnitRole.person_id == person_id, UnitRole.role == Role.LEADER)
-        .order_by(Unit.name, Unit.id)
-    )
-    return list(rows)
+    """Units in which the person has the leader role, by name (roles are kept per process in
+    a conversation's unit of work: storage.refcache)."""
+    return await refcache.units_with_role(session, person_id, Role.LEADER)
 
 
 def _initiatives_of_person(person_id: int) -> ColumnElement[bool]:

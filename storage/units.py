@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from storage import refcache
 from storage.models import (
     ChannelIdentity,
     Person,
@@ -35,13 +36,9 @@ def in_subtree(unit: Unit) -> ColumnElement[bool]:
 
 
 async def units_with_role(session: AsyncSession, person_id: int, role: str) -> list[Unit]:
-    rows = await session.scalars(
-        select(Unit)
-        .join(UnitRole, UnitRole.unit_id == Unit.id)
-        .where(UnitRole.person_id == person_id, UnitRole.role == role)
-        .order_by(Unit.name, Unit.id)
-    )
-    return list(rows)
+    """Units in which the person has ``role``, by name (kept per process in a conversation's
+    unit of work: storage.refcache)."""
+    return await refcache.units_with_role(session, person_id, role)
 
 
 async def has_role_on(

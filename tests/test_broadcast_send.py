@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -435,3 +436,40 @@ async def test_killed_mid_broadcast_the_restart_misses_nobody(
         assert "Có thể đã nhận hai lần" in report
         assert all(p.full_name in report for p in data.twice)
     assert "Có thể đã nhận hai lần" in out.decode() or not twice
+
+
+async def test_a_restarted_bot_resumes_a_killed_senders_broadcast_at_once(
+    sessionmaker: async_sessionmaker[AsyncSession], org: Org
+) -> None:
+    """The killed sender's lease has most of its 30 s left: the restarted bot's service sees
+    its process is gone and takes the broadcast over on its first look, not after the lease.
+    A sender that is still alive keeps its broadcast."""
+    chats = await add_members(sessionmaker, org, 5)
+    gone = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await gone.wait()  # a process of this host that no longer exists, as after kill -9
+    host = socket.gethostname()
+    now = datetime.now(UTC)
+    killed = await add_broadcast(sessionmaker, org, scheduled_at=now)
+    alive = await add_broadcast(sessionmaker, org, scheduled_at=now)
+    async with sessionmaker() as session, session.begin():
+        for broadcast_id, pid in ((killed, gone.pid), (alive, os.getppid())):
+            broadcast = await session.get(Broadcast, broadcast_id)
+            assert broadcast is not None
+            broadcast.status = BroadcastStatus.SENDING
+            broadcast.owner = f"{host}:{pid}:abc123"
+            broadcast.lease_until = now + timedelta(seconds=29)
+    engine = build_engine(sessionmaker, EngineConfig())
+    async with FakeBotAPI() as api:
+        channel = TelegramChannel(engine, DEFAULT_TOKEN, api.base_url)
+        service = BroadcastService(sessionmaker, {"telegram": channel}, LocalRateLimiter(30))
+        try:
+            assert await service.start_due() == [killed]
+            _sender, task = service.running[killed]
+            assert await asyncio.wait_for(task, 60) == BroadcastStatus.DONE
+        finally:
+            await channel.bot.session.close()
+        assert received(api, chats) == {chat: 1 for chat in chats}
+    async with sessionmaker() as session:
+        still = await session.get(Broadcast, alive)
+    assert still is not None and still.status == BroadcastStatus.SENDING
+    assert still.owner == f"{host}:{os.getppid()}:abc123"

@@ -308,3 +308,14 @@ async def test_an_industry_union_offers_its_own_bang_khen(sessionmaker, org: Org
     assert "• Đăng ký: Bằng khen của Công đoàn ngành Giáo dục" in chat.text()
     await chat.tap("Xác nhận")
     assert "Bằng khen của Công đoàn ngành Giáo dục: số đăng ký" in chat.text()
+
+
+async def test_a_pasted_page_in_the_unit_search_is_answered_not_busy(
+    sessionmaker, org: Org
+) -> None:
+    chat = Chat(make_engine(sessionmaker), "1200")
+    await chat.say("/start")
+    await chat.say("0987 654 321")
+    await chat.say("may " * 600 + "bac kan " * 600)
+    assert "bận" not in chat.text().lower()
+    await chat.tap("Công ty May")  # the words, each once, still find the union

@@ -492,6 +492,7 @@ async def test_send_reaches_a_person_or_says_why_not(tg: Harness) -> None:
 
 
 async def test_commands_are_registered_in_vietnamese_and_english(tg: Harness) -> None:
+    await tg.channel.menu_registered()  # in the background: receiving does not wait for it
     names = [c["command"] for c in tg.server.commands[None]]
     assert names == ["start", "dangky", "cuatoi", "trogiup", "huy"]  # Vietnamese commands
     with use_locale("vi"):

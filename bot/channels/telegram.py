@@ -154,7 +154,9 @@ def inline_keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     main, nav = _split_nav(reply.choices)
 
     def button(choice: Choice) -> InlineKeyboardButton:
-        return InlineKeyboardButton(
+        # Built from our own strings: pydantic's validation would only check what we know
+        # (bench/conversation.py, platform CPU per update). aiogram sends the set fields.
+        return InlineKeyboardButton.model_construct(
             text=choice.label, callback_data=callback_data(reply.seq, choice.id)
         )
 
@@ -162,7 +164,7 @@ def inline_keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     rows = [[button(c) for c in main[i : i + step]] for i in range(0, len(main), step)]
     if nav:
         rows.append([button(c) for c in nav])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return InlineKeyboardMarkup.model_construct(inline_keyboard=rows)
 
 
 def contact_keyboard(reply: Reply) -> ReplyKeyboardMarkup:
@@ -346,12 +348,24 @@ class TelegramChannel:
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._last_update_id: int | None = None
         self._poller: asyncio.Task[None] | None = None
+        self._menu: asyncio.Task[None] | None = None
         self._closing = False
 
     # --- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Register the command menu (Vietnamese by default, English for English clients)."""
+        """Register the command menu, in the background: receiving does not wait for it."""
+        # Two round trips to Telegram (more when it hiccups, with retries): the bot answers
+        # meanwhile, and its replies never depend on the menu (bench/start.py).
+        self._menu = asyncio.create_task(self._register_commands(), name="telegram-menu")
+
+    async def menu_registered(self) -> None:
+        """Wait until the command menu started by :meth:`start` is registered (or given up)."""
+        if self._menu is not None:
+            await asyncio.wait([self._menu])
+
+    async def _register_commands(self) -> None:
+        """The command menu: Vietnamese by default, English for English clients."""
         for locale, language_code in (("vi", None), ("en", "en")):
             with use_locale(locale):
                 commands = bot_commands()
@@ -464,6 +478,9 @@ class TelegramChannel:
                 log.warning("%d updates still running at shutdown", len(pending))
         if not self.webhook_url:  # getUpdates would only fail with 409 beside a webhook
             await self._confirm_updates()
+        if self._menu is not None and not self._menu.done():
+            self._menu.cancel()
+            await asyncio.wait([self._menu])
         await self.bot.session.close()
 
     async def _confirm_updates(self) -> None:
@@ -607,9 +624,8 @@ class TelegramChannel:
         )
 
     async def _on_callback(self, query: CallbackQuery) -> None:
-        """A button was pressed: acknowledge at once, mark the press, ask the engine."""
+        """A button was pressed: acknowledge it, mark the press and ask the engine, at once."""
         user = query.from_user
-        await self._answer_callback(query)
         data = query.data or ""
         choice_id, seq = parse_callback_data(data)
         incoming = Incoming(
@@ -621,11 +637,15 @@ class TelegramChannel:
             event_id=f"q{query.id}",
             message_ref=str(query.message.message_id) if query.message is not None else None,
         )
-        # The edit and the engine do not depend on each other; run them side by side.
-        _marked, result = await asyncio.gather(
-            self._mark_pressed(query, data), self._handle(incoming)
-        )
-        await self._render(user.id, result, clear_reply_keyboard=False)
+        # The acknowledgement, the edit and the engine do not depend on each other: side by
+        # side, the next question waits neither for them nor they for it (the edit changes
+        # the message above it, so the order in which they land does not show).
+        marks = asyncio.gather(self._answer_callback(query), self._mark_pressed(query, data))
+        try:
+            result = await self._handle(incoming)
+            await self._render(user.id, result, clear_reply_keyboard=False)
+        finally:
+            await marks
 
     async def _answer_callback(self, query: CallbackQuery) -> None:
         # Telegram shows a spinner on the button until this arrives; one try, no waiting.

@@ -14,9 +14,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import joinedload
@@ -52,6 +53,7 @@ from handlers.engine.prompt import (
 from handlers.i18n import _, use_locale
 from handlers.text import Invalid, clean, fold, parse_date, parse_money, parse_phone
 from storage.models import ChannelIdentity, Conversation, OutboxMessage, Person
+from storage.refcache import VERSION_SUBQUERY, use_version
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,46 @@ def queue_outgoing(session: AsyncSession, messages: list[Outgoing]) -> None:
                 file_content=file.content if file else None,
             )
         )
+
+
+# The two statements of an ordinary answer, built once: constructing a statement costs more
+# CPU than running it (bench/conversation.py); a built one also keeps its cache key.
+# 1. The identity with its person and unit, its conversation as plain columns, and the
+#    version of the reference data (storage.refcache), in one statement.
+_LOAD = (
+    select(
+        ChannelIdentity,
+        Conversation.id,
+        Conversation.flow,
+        Conversation.step,
+        Conversation.data,
+        Conversation.version,
+        VERSION_SUBQUERY,
+    )
+    .outerjoin(Conversation, Conversation.identity_id == ChannelIdentity.id)
+    .where(
+        ChannelIdentity.channel == bindparam("channel"),
+        ChannelIdentity.external_id == bindparam("external_id"),
+    )
+    .options(joinedload(ChannelIdentity.person).joinedload(Person.unit))
+)
+# 2. The new state, if nobody saved another since it was read (the optimistic check).
+_conversations_table = cast(Table, Conversation.__table__)
+_conversations = _conversations_table.c
+_SAVE = (
+    update(_conversations_table)
+    .where(
+        _conversations.id == bindparam("conversation_id"),
+        _conversations.version == bindparam("read_version"),
+    )
+    .values(
+        flow=bindparam("new_flow"),
+        step=bindparam("new_step"),
+        data=bindparam("new_data"),
+        version=bindparam("new_version"),
+        updated_at=bindparam("now"),
+    )
+)
 
 
 class _LostRace(Exception):
@@ -313,9 +355,10 @@ class Engine:
     async def _handle(self, session: AsyncSession, incoming: Incoming) -> Result:
         identity, conv = await self._identity(session, incoming)
         if conv is None:
-            conv = Conversation(identity_id=identity.id, data={}, version=0)
-            session.add(conv)
+            new = Conversation(identity_id=identity.id, data={}, version=0)
+            session.add(new)
             await session.flush()
+            conv = _Saved(new.id, None, None, {}, 0)
         version = conv.version
         state: dict[str, Any] = dict(conv.data or {})
         state.setdefault("draft", {})
@@ -339,37 +382,47 @@ class Engine:
         with use_locale(locale):
             flow, step = await self._process(ctx, conv.flow, conv.step, state)
         state["draft"] = ctx.data
-        saved = await session.execute(
-            update(Conversation)
-            .where(Conversation.id == conv.id, Conversation.version == version)
-            .values(flow=flow, step=step, data=state, version=version + 1, updated_at=now)
-            .execution_options(synchronize_session=False)
+        # On the session's connection: a plain row, nothing for the ORM to synchronise.
+        connection = await session.connection()
+        saved = await connection.execute(
+            _SAVE,
+            {
+                "conversation_id": conv.id,
+                "read_version": version,
+                "new_flow": flow,
+                "new_step": step,
+                "new_data": state,
+                "new_version": version + 1,
+                "now": now,
+            },
         )
-        if saved.rowcount != 1:  # type: ignore[attr-defined]
+        if saved.rowcount != 1:
             raise _LostRace()
         queue_outgoing(session, ctx.others)
         return Result(replies=ctx.said, others=ctx.others, locale=locale)
 
     async def _identity(
         self, session: AsyncSession, incoming: Incoming
-    ) -> tuple[ChannelIdentity, Conversation | None]:
+    ) -> tuple[ChannelIdentity, _Saved | None]:
         """The identity with its person and unit, and its conversation.
 
         One statement (joins), not one per relationship: it runs for every update, and each
         statement costs more CPU in the ORM than in the database (bench/conversation.py).
+        It also reads the version of the reference data, which this unit of work then
+        takes from the process's cache (storage.refcache) instead of selecting it again.
         """
-        query = (
-            select(ChannelIdentity, Conversation)
-            .outerjoin(Conversation, Conversation.identity_id == ChannelIdentity.id)
-            .where(
-                ChannelIdentity.channel == incoming.address.channel,
-                ChannelIdentity.external_id == incoming.address.external_id,
+        address = incoming.address
+        row = (
+            await session.execute(
+                _LOAD, {"channel": address.channel, "external_id": address.external_id}
             )
-            .options(joinedload(ChannelIdentity.person).joinedload(Person.unit))
-        )
-        row = (await session.execute(query)).first()
+        ).first()
         if row is not None:
-            return row[0], row[1]
+            identity, conversation_id, flow, step, data, version, reference = row
+            use_version(session, reference)
+            if conversation_id is None:
+                return identity, None
+            return identity, _Saved(conversation_id, flow, step, data, version)
         # Platforms do not bound display names (Zalo): cleaned and cut to the column.
         display_name = clean(incoming.display_name or "")[:200] or None
         identity = ChannelIdentity(
@@ -391,6 +444,17 @@ class Engine:
         runner = _Turn(self, ctx, state, flow_name, step_name)
         await runner.run()
         return runner.flow_name, runner.step_name
+
+
+@dataclass(frozen=True, slots=True)
+class _Saved:
+    """The conversation as read: a plain row, the ORM keeps no copy of it."""
+
+    id: int
+    flow: str | None
+    step: str | None
+    data: dict[str, Any] | None
+    version: int
 
 
 class _Turn:

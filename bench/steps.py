@@ -1,0 +1,108 @@
+"""Benchmark: statements and engine CPU of each answer of a journey, without a platform.
+
+    python -m bench.steps                       # SQLite in a temporary folder
+    python -m bench.steps --database-url postgresql+asyncpg://postgres@127.0.0.1/test
+
+One rostered member signs up, registers "Lao động tiên tiến" (going back once), then goes
+through the registration again up to the commitment: the second pass shows an ordinary
+answer with the process's reference data already read (storage.refcache). Each line is one
+``Engine.handle``: the statements it ran and the CPU of this thread, median of ``--repeat``
+journeys (each on fresh people). Target (issue 16): an ordinary answer in ≤ 2 statements and
+≤ 1 ms of engine CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event
+
+from bench.common import database, dialect_of
+from handlers.engine.flow import EngineConfig
+from handlers.flows import build_engine
+from storage.db import make_engine, make_sessionmaker
+from storage.models import Person
+from storage.seed import prepare_database
+from tests.chat import Chat
+from tests.factories import make_org
+
+JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)  # 09:00 in Hà Nội, registration open
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    async with database(args.database_url, prefix="thidua_bench_steps") as url:
+        db = make_engine(url)
+        try:
+            await prepare_database(db)
+            sessions = make_sessionmaker(db)
+            org = await make_org(sessionmaker=sessions)
+            counted = [0]
+
+            def count(*_args: Any) -> None:
+                counted[0] += 1
+
+            event.listen(db.sync_engine, "before_cursor_execute", count)
+            engine = build_engine(sessions, EngineConfig(now=lambda: JAN_10))
+            figures: dict[str, list[tuple[int, float]]] = defaultdict(list)
+            order: list[str] = []
+
+            async def step(label: str, action: Awaitable[Any]) -> None:
+                counted[0] = 0
+                began = time.thread_time()
+                await action
+                figures[label].append((counted[0], 1000 * (time.thread_time() - began)))
+                if label not in order:
+                    order.append(label)
+
+            for n in range(args.repeat):
+                phone = f"091234{n:04d}"
+                async with sessions() as session, session.begin():
+                    session.add(
+                        Person(
+                            full_name="Nguyễn Thị Hoa",
+                            phone=phone,
+                            unit_id=org.garment.id,
+                            source="roster",
+                        )
+                    )
+                chat = Chat(engine, str(1000 + n))
+                await step("/start", chat.say("/start"))
+                await step("shares the contact", chat.contact(phone))
+                await step("taps 'that's me'", chat.tap("là tôi"))
+                for lap in ("first", "again"):
+                    await step(f"{lap}: menu → register a title", chat.tap("Đăng ký danh hiệu"))
+                    await step(f"{lap}: types the title", chat.say("lao dong tien tien"))
+                    await step(f"{lap}: back", chat.tap("Quay lại"))
+                    await step(f"{lap}: the title again", chat.say("lao dong tien tien"))
+                    await step(f"{lap}: types the commitment", chat.say("Hoàn thành kế hoạch"))
+                    if lap == "first":
+                        await step("first: confirms (saved)", chat.tap("Xác nhận"))
+                    await step(f"{lap}: /huy (to the menu)", chat.say("/huy"))
+        finally:
+            await db.dispose()
+    print(f"{dialect_of(url)}, median of {args.repeat} journeys")
+    print(f"{'answer':36} statements  engine CPU")
+    for label in order:
+        rows = figures[label]
+        statements = statistics.median(s for s, _ms in rows)
+        ms = statistics.median(ms for _s, ms in rows)
+        print(f"{label:36} {statements:>10g}  {ms:7.2f} ms")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database-url", help="default: a SQLite file in a temporary folder")
+    parser.add_argument("--repeat", type=int, default=5)
+    return asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""Pooled connections the PostgreSQL server closed (a restart, an administrator, an idle
+timeout) are never handed out again: the next statement of a command, a job or an update
+works on its first try, without the round trip of a ping before every statement."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from storage.models import Title
+from tests.conftest import PG_ADMIN_URL, _pg_dsn
+
+
+async def test_a_connection_the_server_closed_is_replaced_on_checkout(
+    backend: str,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite has no server to close connections")
+    async with engine.connect() as conn:
+        pid = await conn.scalar(text("SELECT pg_backend_pid()"))
+        driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None and not driver.is_closed()  # back in the pool, idle
+
+    admin = await asyncpg.connect(_pg_dsn(PG_ADMIN_URL))
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+    # The driver reads the server's goodbye as soon as the event loop gets to it.
+    for _ in range(1000):
+        if driver.is_closed():
+            break
+        await asyncio.sleep(0.01)
+    assert driver.is_closed()
+
+    async with sessionmaker() as session:  # no error, no retry
+        assert (await session.scalar(select(func.count(Title.id))) or 0) > 0
