@@ -235,14 +235,12 @@ async def test_wrong_columns_name_the_expected_ones(sessionmaker: Sessions, tmp_
     ]
 
 
-async def test_a_file_that_is_not_utf8_is_refused(sessionmaker: Sessions, tmp_path: Path) -> None:
+async def test_a_utf16_file_is_read(sessionmaker: Sessions, tmp_path: Path) -> None:
     path = tmp_path / "org.csv"
-    # Excel's "Unicode Text" format is UTF-16.
-    path.write_bytes("code,name,parent_code\nLDLD-BK,LĐLĐ tỉnh Bắc Kạn,\n".encode("utf-16"))
-    with pytest.raises(ImportFailed) as failed:
-        await import_org(sessionmaker, path)
-    assert "not UTF-8" in failed.value.problems[0]
-    assert "CSV UTF-8" in failed.value.problems[0]
+    # Excel's "Unicode Text" format is UTF-16 (tab-separated).
+    path.write_bytes("code\tname\tparent_code\nLDLD-BK\tLĐLĐ tỉnh Bắc Kạn\t\n".encode("utf-16"))
+    assert await import_org(sessionmaker, path) == "Imported 1 units (1 new, 0 updated)"
+    assert (await units_by_code(sessionmaker))["LDLD-BK"].name == "LĐLĐ tỉnh Bắc Kạn"
 
 
 def test_rows_keep_spreadsheet_numbers(tmp_path: Path) -> None:
