@@ -49,7 +49,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.exporters import STATUS_LABELS, unguard_formula
-from storage.importers import ImportFailed, csv_cells, open_workbook
+from storage.importers import MAX_LISTED, ImportFailed
 from storage.models import (
     AuditEntry,
     Campaign,
@@ -80,6 +80,15 @@ from storage.registration_forms import (
     UnitNames,
 )
 from storage.repo import LIVE_STATUSES, campaign_by_id, campaign_end
+from storage.tables import (
+    DEFAULT_LIMITS,
+    Limits,
+    TableError,
+    iter_csv,
+    iter_sheet,
+    open_workbook,
+    table_kind,
+)
 from storage.units import registrations_locked
 
 VIA_IMPORT = "import"
@@ -237,27 +246,24 @@ class Table:
     rows: list[tuple[int, list[Any]]]
 
 
-def read_tables(path: str | Path) -> list[Table]:
-    """Every sheet of an XLSX workbook, or the one table of a CSV file, as raw cells."""
+def read_tables(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> list[Table]:
+    """Every sheet of an XLSX workbook, or the one table of a CSV file, as raw cells; the
+    same early refusals as the roster import (zip sizes, row cap, malformed CSV or XML,
+    encodings)."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".txt", ""):
-        return [Table(None, list(enumerate(csv_cells(path.read_bytes()), start=1)))]
-    if suffix == ".xls":
-        raise ImportFailed(["old .xls files are not supported; save the file as .xlsx or CSV"])
-    if suffix not in (".xlsx", ".xlsm"):
-        raise ImportFailed([f"unsupported file type {suffix!r}; use .csv or .xlsx"])
-    workbook = open_workbook(path)
     try:
-        return [
-            Table(
-                sheet.title,
-                [(n, list(r)) for n, r in enumerate(sheet.iter_rows(values_only=True), start=1)],
-            )
-            for sheet in workbook.worksheets
-        ]
-    finally:
-        workbook.close()
+        if table_kind(path) == "csv":
+            return [Table(None, list(iter_csv(path, limits)))]
+        workbook = open_workbook(path, limits)
+        try:
+            return [
+                Table(sheet.title, [(n, list(r)) for n, r in iter_sheet(sheet, limits)])
+                for sheet in workbook.worksheets
+            ]
+        finally:
+            workbook.close()
+    except TableError as exc:
+        raise ImportFailed([exc.problem]) from exc
 
 
 def _text(value: Any) -> str:
@@ -314,7 +320,14 @@ class _Problems:
             return
         failed = ImportFailed([])
         # Sheet by sheet, then top down: the officer fixes the file in reading order.
-        failed.problems = [text for _t, _r, text in sorted(self.items, key=lambda i: i[:2])]
+        listed = [text for _t, _r, text in sorted(self.items, key=lambda i: i[:2])]
+        if len(listed) > MAX_LISTED:
+            more = len(listed) - MAX_LISTED
+            listed = listed[:MAX_LISTED]
+            listed.append(
+                f"… and {more:,} more problem(s); the first {MAX_LISTED} are listed above"
+            )
+        failed.problems = listed
         failed.args = ("; ".join(failed.problems),)
         raise failed
 
