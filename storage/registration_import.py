@@ -73,6 +73,8 @@ from storage.registration_forms import (
     INITIATIVE_COLUMNS,
     INITIATIVES,
     KINDS,
+    PREPARER,
+    SIGNER_FOR,
     TITLES,
     TOTAL_LABEL,
     WORK_COLUMNS,
@@ -295,6 +297,14 @@ class _Line:
     def text(self, name: str) -> str:
         return _text(self.values.get(name))
 
+    def parts(self, name: str) -> list[str]:
+        """A cell holding one value per line (the form lists all of a person's titles, their
+        receipts and states in one row), or several separated by ";"."""
+        raw = self.values.get(name)
+        if not isinstance(raw, str):
+            return [self.text(name)] if self.text(name) else []
+        return [t for t in (_text(p) for p in re.split(r"[\n;]", raw)) if t]
+
 
 @dataclass
 class _Problems:
@@ -382,7 +392,8 @@ def _lines(tables: Sequence[Table], kind: str, problems: _Problems) -> list[_Lin
             if not any(texts):
                 continue
             # The form's total row ends the table; anything below it is not a registration.
-            if any(fold(t).startswith(fold(TOTAL_LABEL)) for t in texts if t):
+            # So do the signatures under a list without a total.
+            if any(fold(t).startswith(_TABLE_ENDS) for t in texts if t):
                 break
             values = {
                 name: cell
@@ -394,6 +405,9 @@ def _lines(tables: Sequence[Table], kind: str, problems: _Problems) -> list[_Lin
                 continue
             lines.append(_Line(index, table.sheet, number, values, present))
     return lines
+
+
+_TABLE_ENDS = (fold(TOTAL_LABEL), fold(PREPARER), fold(SIGNER_FOR))
 
 
 # --- values ----------------------------------------------------------------------------------
@@ -917,7 +931,9 @@ class _Checker:
     # -- rows ------------------------------------------------------------------------------
 
     def _status(self, line: _Line) -> str | None:
-        raw = line.text("status")
+        return self._status_of(line, line.text("status"))
+
+    def _status_of(self, line: _Line, raw: str) -> str | None:
         status = _STATUS_WORDS.get(fold(raw).strip(" ."))
         if status is None:
             self.problems.add(
@@ -996,16 +1012,29 @@ class _Checker:
 
     async def _title_row(self, line: _Line) -> list[_Planned]:
         collective = self._collective(line)
-        status = self._status(line)
-        if collective is None or status is None:
+        if collective is None:
             return []
         unit, from_unit = self.unit(line, collective)
         # The code, when the flat export gives both, names the same title as the name.
-        texts = [line.text("title_code") or line.text("title"), line.text("award")]
-        texts = [t for t in texts if t]
+        texts = [
+            *(line.parts("title_code") or line.parts("title")),
+            *line.parts("award"),
+        ]
         if not texts:
             self.problems.add(line, "the title is empty")
         titles = [self.title(line, t, collective) for t in texts]
+        # One state for the row, or one per title (a person's row of the form).
+        states = line.parts("status") or [""]
+        if len(states) != 1 and len(states) != len(texts):
+            self.problems.add(
+                line, f"{len(states)} states for {len(texts)} titles; give one, or one per title"
+            )
+            return []
+        statuses = [self._status_of(line, state) for state in states]
+        if None in statuses:
+            return []
+        if len(statuses) == 1:
+            statuses = statuses * len(texts)
         commitment = line.text("commitment") or None
         if commitment and len(commitment) > MAX_COMMITMENT:
             self.problems.add(line, f"commitment is longer than {MAX_COMMITMENT} characters")
@@ -1029,8 +1058,8 @@ class _Checker:
                 title=title,
                 data={"commitment": commitment},
             )
-            for title in titles
-            if title is not None
+            for title, status in zip(titles, statuses, strict=True)
+            if title is not None and status is not None
         ]
 
     async def _initiative_row(self, line: _Line) -> list[_Planned]:
