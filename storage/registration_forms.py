@@ -177,6 +177,8 @@ class Sheet:
     rows: list[tuple[Any, ...]]
     # (label, money column index, amount) under the table, or None.
     total: tuple[str, int, int] | None = None
+    # Registrations listed, when a row can hold several (a person with all their titles).
+    registrations: int | None = None
 
 
 @dataclass
@@ -190,8 +192,11 @@ class RegistrationForm:
     issuing_body: str | None = None
 
     def counts(self) -> dict[str, int]:
-        """Rows per sheet name, for the command's one-line report."""
-        return {sheet.name: len(sheet.rows) for sheet in self.sheets}
+        """Registrations (or initiatives, works) per sheet name, for the command's report."""
+        return {
+            sheet.name: len(sheet.rows) if sheet.registrations is None else sheet.registrations
+            for sheet in self.sheets
+        }
 
 
 INDIVIDUAL_SHEET, COLLECTIVE_SHEET = "Cá nhân", "Tập thể"
@@ -355,6 +360,7 @@ async def _title_sheets(
             "Cá nhân",
             INDIVIDUAL_COLUMNS,
             _numbered(individuals),
+            registrations=sum(1 for r in registrations if not r.is_collective and r.person),
         ),
         Sheet(
             COLLECTIVE_SHEET,
@@ -362,6 +368,7 @@ async def _title_sheets(
             "Tập thể",
             COLLECTIVE_COLUMNS,
             _numbered(collectives),
+            registrations=sum(1 for r in registrations if r.is_collective or not r.person),
         ),
     ]
 

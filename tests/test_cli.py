@@ -301,9 +301,9 @@ def test_export_registrations(db: str, tmp_path: Path, capsys: pytest.CaptureFix
     )
     workbook = load_workbook(out_xlsx)
     assert workbook.sheetnames == ["Cá nhân", "Tập thể"]
-    person = next(workbook["Cá nhân"].iter_rows(min_row=6, values_only=True))
+    person = next(workbook["Cá nhân"].iter_rows(min_row=9, values_only=True))
     assert person[1] == "Nguyễn Thị Hoa" and person[-2:] == ("TD2027-0001", "Chờ duyệt")
-    unit = next(workbook["Tập thể"].iter_rows(min_row=6, values_only=True))
+    unit = next(workbook["Tập thể"].iter_rows(min_row=9, values_only=True))
     assert unit[1] == "Công đoàn cơ sở Công ty May Bắc Kạn" and unit[-2] == "TD2027-0002"
 
     # Every list in one workbook; CSV holds only one.
