@@ -29,6 +29,7 @@ from storage.importers import ImportFailed, ImportSummary, import_members_file, 
 from storage.invites import InviteError, create_invite, invite_status, list_invites, revoke_invite
 from storage.models import Invite
 from storage.seed import prepare_database
+from storage.tables import MAX_ROWS, Limits
 
 T = TypeVar("T")
 
@@ -99,7 +100,7 @@ async def cmd_org_import(args: argparse.Namespace, settings: Settings) -> int:
     file = _existing_file(args.file)
 
     async def work(session: AsyncSession) -> ImportSummary:
-        return await import_units_file(session, file)
+        return await import_units_file(session, file, limits=Limits(max_rows=args.max_rows))
 
     print((await _with_session(settings, work)).describe())
     return 0
@@ -109,7 +110,7 @@ async def cmd_members_import(args: argparse.Namespace, settings: Settings) -> in
     file = _existing_file(args.file)
 
     async def work(session: AsyncSession) -> ImportSummary:
-        return await import_members_file(session, file)
+        return await import_members_file(session, file, limits=Limits(max_rows=args.max_rows))
 
     print((await _with_session(settings, work)).describe())
     return 0
@@ -212,6 +213,17 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 # --- parsing and dispatch ---------------------------------------------------------------------
 
 
+def _max_rows_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-rows",
+        type=_positive,
+        default=MAX_ROWS,
+        metavar="N",
+        help=f"refuse files of more rows (default {MAX_ROWS:,}; a workbook's declared size "
+        "is checked before it is read)",
+    )
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -241,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     org = group("org", "the organisation tree")
     p = org.add_parser("import", help="import units from CSV/XLSX: code,name,parent_code[,kind]")
     p.add_argument("file")
+    _max_rows_option(p)
     p.set_defaults(handler=cmd_org_import)
 
     members = group("members", "member rosters")
@@ -248,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
         "import", help="import members from CSV/XLSX: unit_code,full_name,phone[,position]"
     )
     p.add_argument("file")
+    _max_rows_option(p)
     p.set_defaults(handler=cmd_members_import)
 
     campaign = group("campaign", "emulation campaigns")

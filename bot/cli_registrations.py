@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cli import CliError, _existing_file, _with_session
+from bot.cli import CliError, _existing_file, _max_rows_option, _with_session
 from bot.config import Settings
 from storage.exporters import RegistrationRow, _zone, registration_rows, write_csv
 from storage.registration_forms import (
@@ -34,6 +34,7 @@ from storage.registration_import import (
     choose_campaign,
     import_registrations_file,
 )
+from storage.tables import Limits
 
 
 def _today(settings: Settings) -> date:
@@ -114,7 +115,13 @@ async def cmd_import_registrations(args: argparse.Namespace, settings: Settings)
         except CampaignChoiceError as exc:
             raise CliError(str(exc)) from None
         return await import_registrations_file(
-            session, file, args.kind, campaign, today=today, allow_late=args.allow_late
+            session,
+            file,
+            args.kind,
+            campaign,
+            today=today,
+            allow_late=args.allow_late,
+            limits=Limits(max_rows=args.max_rows),
         )
 
     print("\n".join((await _with_session(settings, work)).lines()))
@@ -161,4 +168,5 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="import after the registration deadline (lists handed in on time, typed in late)",
     )
+    _max_rows_option(p)
     p.set_defaults(handler=cmd_import_registrations)

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -624,11 +624,17 @@ async def import_registrations_file(
     *,
     today: date,
     allow_late: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Callable[[int], None] | None = None,
 ) -> RegistrationImportSummary:
-    """Read ``path`` (CSV or XLSX) and import its registrations of ``kind``."""
+    """Read ``path`` (CSV or XLSX) and import its registrations of ``kind``; ``progress``
+    hears the number of rows read once they are."""
+    tables = read_tables(path, limits)
+    if progress is not None:
+        progress(sum(len(t.rows) for t in tables))
     return await import_registrations(
         session,
-        read_tables(path),
+        tables,
         kind,
         campaign,
         today=today,
