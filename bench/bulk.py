@@ -30,7 +30,6 @@ import asyncio
 import csv
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -115,7 +114,13 @@ def write_bomb(path: Path, megabytes: int) -> None:
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the parent's fork,
+    # so a small step started by a large benchmark process would report the parent's peak.
+    with open("/proc/self/status", encoding="ascii") as stream:
+        for line in stream:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
 
 
 async def _step(name: str, url: str, file: str) -> dict[str, Any]:

@@ -242,8 +242,25 @@ class UnitNames:
             rows = await session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(chunk)))
             self.names.update((uid, name) for uid, name in rows)
 
+    async def load_paths(self, session: AsyncSession, paths: Iterable[str]) -> None:
+        wanted = {int(p) for path in paths for p in path.strip("/").split("/") if p}
+        ids = sorted(wanted - set(self.names))
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            rows = await session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(chunk)))
+            self.names.update((uid, name) for uid, name in rows)
+
     def key(self, unit: Unit) -> list[str]:
-        return [fold(self.names.get(int(p), "")) for p in unit.path.strip("/").split("/") if p]
+        return self.key_of_path(unit.path)
+
+    def key_of_path(self, path: str) -> list[str]:
+        # Folded once per unit: a province's list has 100,000 rows in a few thousand units.
+        cache: dict[str, list[str]] = self.__dict__.setdefault("_folded", {})
+        found = cache.get(path)
+        if found is None:
+            found = [fold(self.names.get(int(p), "")) for p in path.strip("/").split("/") if p]
+            cache[path] = found
+        return found
 
 
 def _listed(column: Any) -> Any:
@@ -282,43 +299,72 @@ async def build_form(
     return form
 
 
+@dataclass(frozen=True)
+class _UnitInfo:
+    name: str
+    code: str
+    path: str
+
+
 async def _title_sheets(
     session: AsyncSession, campaign: Campaign, root: Unit, tree: UnitNames
 ) -> list[Sheet]:
-    registrations = list(
-        await session.scalars(
-            select(Registration)
+    # Plain rows, not ORM objects: a province's 100,000 registrations as entities (with
+    # their people and units) took several hundred MB and most of the export's time.
+    registrations = (
+        await session.execute(
+            select(
+                Registration.receipt_no,
+                Registration.title_code,
+                Registration.is_collective,
+                Registration.status,
+                Registration.unit_id,
+                Registration.person_id,
+                Person.full_name,
+                Person.position,
+            )
             .join(Unit, Registration.unit_id == Unit.id)
+            .outerjoin(Person, Registration.person_id == Person.id)
             .where(
                 Registration.campaign_id == campaign.id,
                 _listed(Registration.status),
                 Unit.path.startswith(root.path, autoescape=True),
             )
-            .options(selectinload(Registration.person), selectinload(Registration.unit))
         )
-    )
-    await tree.load(session, (r.unit for r in registrations))
+    ).all()
+    units: dict[int, _UnitInfo] = {}
+    wanted = sorted({r.unit_id for r in registrations})
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start : start + 1000]
+        rows = await session.execute(
+            select(Unit.id, Unit.name, Unit.code, Unit.path).where(Unit.id.in_(chunk))
+        )
+        units.update((uid, _UnitInfo(name, code, path)) for uid, name, code, path in rows)
+    await tree.load_paths(session, (u.path for u in units.values()))
     codes = {r.title_code for r in registrations}
     titles = {t.code: t for t in await session.scalars(select(Title).where(Title.code.in_(codes)))}
-
-    def cells(reg: Registration) -> tuple[str | None, str | None, tuple[bool, int]]:
-        """(danh hiệu, hình thức khen thưởng, order) of the registration's title: a person's
-        titles first, then awards, each from the highest level down (catalogue rank)."""
-        title = titles.get(reg.title_code)
-        if title is None:  # a code removed from the catalogue: still listed, as its code
-            return reg.title_code, None, (False, 1000)
-        if is_award(title):
-            return None, title.name, (True, title.rank)
-        return title.name, None, (False, title.rank)
+    shown: dict[str, tuple[str | None, str | None, tuple[bool, int]]] = {}
+    for code in codes:
+        entry = titles.get(code)
+        # Titles first, then awards, each from the highest level down (catalogue rank); a
+        # code removed from the catalogue is still listed, as its code.
+        if entry is None:
+            shown[code] = (code, None, (False, 1000))
+        elif is_award(entry):
+            shown[code] = (None, entry.name, (True, entry.rank))
+        else:
+            shown[code] = (entry.name, None, (False, entry.rank))
 
     # One row per person (per collective for the units' list) with all their titles: the
     # form lists people. Receipts and states follow, one line per title, in the same order.
-    people: dict[tuple[bool, int], list[tuple[Any, Registration, str | None, str | None]]] = {}
+    people: dict[tuple[bool, int], list[tuple[Any, Any, str | None, str | None]]] = {}
+    individual_count = 0
     for reg in registrations:
-        title, award, order = cells(reg)
-        person = None if reg.is_collective else reg.person
-        key = (person is None, reg.unit_id if person is None else person.id)
-        people.setdefault(key, []).append(
+        title, award, order = shown[reg.title_code]
+        collective = reg.is_collective or reg.person_id is None
+        individual_count += not collective
+        who = (collective, reg.unit_id if collective else reg.person_id)
+        people.setdefault(who, []).append(
             ((order, reg.title_code, reg.receipt_no), reg, title, award)
         )
 
@@ -333,24 +379,14 @@ async def _title_sheets(
         states = [STATUS_LABELS.get(reg.status, reg.status) for reg in regs]
         status = states[0] if len(set(states)) == 1 else "\n".join(states)
         first = regs[0]
+        unit = units[first.unit_id]
         if collective:
-            unit_row = (first.unit.name, titles_text, awards_text, None, first.unit.code)
-            collectives.append(
-                (
-                    (tree.key(first.unit), fold(first.unit.name), first.unit_id),
-                    (*unit_row, receipts, status),
-                )
-            )
+            unit_row = (unit.name, titles_text, awards_text, None, unit.code, receipts, status)
+            collectives.append(((tree.key_of_path(unit.path), fold(unit.name), _id), unit_row))
             continue
-        person = first.person
-        assert person is not None
-        where = (
-            f"{person.position}{POSITION_SEPARATOR}{first.unit.name}"
-            if person.position
-            else first.unit.name
-        )
-        person_row = (person.full_name, where, titles_text, awards_text, None, first.unit.code)
-        order_key = (tree.key(first.unit), fold(person.full_name), person.id)
+        where = f"{first.position}{POSITION_SEPARATOR}{unit.name}" if first.position else unit.name
+        person_row = (first.full_name, where, titles_text, awards_text, None, unit.code)
+        order_key = (tree.key_of_path(unit.path), fold(first.full_name), first.person_id)
         individuals.append((order_key, (*person_row, receipts, status)))
     heading = _titles_heading(campaign.year)
     return [
@@ -360,7 +396,7 @@ async def _title_sheets(
             "Cá nhân",
             INDIVIDUAL_COLUMNS,
             _numbered(individuals),
-            registrations=sum(1 for r in registrations if not r.is_collective and r.person),
+            registrations=individual_count,
         ),
         Sheet(
             COLLECTIVE_SHEET,
@@ -368,7 +404,7 @@ async def _title_sheets(
             "Tập thể",
             COLLECTIVE_COLUMNS,
             _numbered(collectives),
-            registrations=sum(1 for r in registrations if r.is_collective or not r.person),
+            registrations=len(registrations) - individual_count,
         ),
     ]
 
