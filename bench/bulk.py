@@ -49,7 +49,14 @@ EXPORT_TARGET_S = 10.0
 
 _FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng"]
 _MIDDLE = ["Thị", "Văn", "Minh", "Ngọc", "Đức", "Thu", "Quang", "Thanh"]
-_GIVEN = ["Hoa", "Bình", "An", "Châu", "Dung", "Hùng", "Lan", "Mai", "Nam", "Phúc", "Tâm"]
+# About 12,000 distinct full names: real rosters repeat names much more than random text.
+_GIVEN = [
+    "Hoa", "Bình", "An", "Châu", "Dung", "Hùng", "Lan", "Mai", "Nam", "Phúc", "Tâm", "Hà",
+    "Hạnh", "Hương", "Huyền", "Khánh", "Linh", "Long", "Minh", "Nga", "Ngân", "Nhung", "Oanh",
+    "Phương", "Quân", "Quyên", "Sơn", "Thảo", "Thắng", "Thủy", "Trang", "Trung", "Tú", "Tuấn",
+    "Uyên", "Vân", "Việt", "Xuân", "Yến", "Đạt",
+]  # fmt: skip
+_EXTRA = ["", "", "", "Anh", "Hải", "Kim", "Bảo", "Gia"]
 _POSITIONS = ["Công nhân", "Tổ trưởng", "Kỹ sư", "Nhân viên", "", ""]
 
 
@@ -77,7 +84,8 @@ def write_files(folder: Path, members: int, seed: int) -> tuple[Path, Path, int]
         writer = csv.writer(stream)
         writer.writerow(["unit_code", "full_name", "phone", "position"])
         for n in range(members):
-            name = f"{rng.choice(_FAMILY)} {rng.choice(_MIDDLE)} {rng.choice(_GIVEN)}"
+            middle = f"{rng.choice(_MIDDLE)} {rng.choice(_EXTRA)}".strip()
+            name = f"{rng.choice(_FAMILY)} {middle} {rng.choice(_GIVEN)}"
             writer.writerow([f"CDCS-{n % grassroots}", name, f"09{n:08d}", rng.choice(_POSITIONS)])
     return org, roster, units
 

@@ -9,6 +9,7 @@ owns the transaction.
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import re
@@ -641,7 +642,14 @@ _PHONE_ERRORS = {
 }
 
 
+_MOBILE_STARTS = frozenset(f"0{d}" for d in "235789")
+
+
 def _normalise_phone(raw: str) -> str:
+    # Most roster phones are already "0xxxxxxxxx": what parse_phone would return, at a
+    # fraction of its cost (a million rows each).
+    if len(raw) == 10 and raw.isascii() and raw.isdigit() and raw[:2] in _MOBILE_STARTS:
+        return raw
     digits = re.sub(r"\D", "", raw)
     # A phone kept in a number cell loses its leading zero ("912345678"); put it back.
     if raw.isdigit() and len(digits) == 9 and digits[0] != "0":
@@ -683,6 +691,11 @@ _STAGE = Table(
 )
 
 
+# Vietnamese names repeat (a province has a few hundred thousand distinct ones for a
+# million members): parsed once each, in a cache of bounded size.
+_parse_name = functools.lru_cache(maxsize=1 << 16)(parse_name)
+
+
 def _member_row(row: Row, problems: Problems) -> dict[str, Any] | None:
     """The row's checked values for the staging table (``ok`` 0 when a check failed but
     the phone is valid: it still takes part in the file's duplicate check), or None."""
@@ -695,7 +708,7 @@ def _member_row(row: Row, problems: Problems) -> dict[str, Any] | None:
         problems.add(row.number, f"row {row.number}: unit_code is empty")
     name = ""
     try:
-        name = parse_name(raw_name)
+        name = _parse_name(raw_name)
     except Invalid as exc:
         if not raw_name:
             problems.add(row.number, f"row {row.number}: full_name is empty")
@@ -793,6 +806,8 @@ async def _stage_members(
     await insert_rows(session, _STAGE, batch)
     await _sql(session, "CREATE INDEX ix_stage_members_phone ON stage_members (phone)")
     await _sql(session, "CREATE INDEX ix_stage_members_row ON stage_members (row)")
+    # Temporary tables get no statistics by themselves; the merge is planned from these.
+    await _sql(session, "ANALYZE stage_members")
     return read
 
 
@@ -933,12 +948,19 @@ async def _merge_members(session: AsyncSession) -> ImportSummary:
         "UPDATE stage_members SET person_id = p.id FROM people p WHERE stage_members.created "
         "= 1 AND p.phone = stage_members.phone",
     )
+    # People just created have no roles yet: only the others are checked for one.
     await _sql(
         session,
         "INSERT INTO unit_roles (person_id, unit_id, role, created_at) SELECT s.person_id, "
-        "s.unit_id, 'member', :now FROM stage_members s WHERE NOT EXISTS (SELECT 1 FROM "
-        "unit_roles r WHERE r.person_id = s.person_id AND r.unit_id = s.unit_id AND "
-        "r.role = 'member') ORDER BY s.row",
+        "s.unit_id, 'member', :now FROM stage_members s WHERE s.created = 1 ORDER BY s.row",
+        now=stamp,
+    )
+    await _sql(
+        session,
+        "INSERT INTO unit_roles (person_id, unit_id, role, created_at) SELECT s.person_id, "
+        "s.unit_id, 'member', :now FROM stage_members s WHERE s.created = 0 AND NOT EXISTS "
+        "(SELECT 1 FROM unit_roles r WHERE r.person_id = s.person_id AND r.unit_id = "
+        "s.unit_id AND r.role = 'member') ORDER BY s.row",
         now=stamp,
     )
 
