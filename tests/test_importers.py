@@ -367,3 +367,21 @@ async def test_roster_with_wrong_columns(sessionmaker: Sessions, tmp_path: Path)
     with pytest.raises(ImportFailed) as failed:
         await import_roster(sessionmaker, path)
     assert "expected columns: unit_code, full_name, phone, [position]" in failed.value.problems[0]
+
+
+async def test_a_long_roster_is_imported_in_batches_with_progress(
+    sessionmaker: Sessions, tmp_path: Path
+) -> None:
+    await import_org(sessionmaker, write(tmp_path, "org.csv", ORG_SMALL))
+    lines = ["unit_code,full_name,phone"]
+    lines += [f"CDCS-MAY,Nguyễn Văn An,09{n:08d}" for n in range(12_000)]
+    seen: list[int] = []
+    async with sessionmaker() as session, session.begin():
+        summary = await import_members_file(
+            session, write(tmp_path, "m.csv", "\n".join(lines) + "\n"), progress=seen.append
+        )
+    assert summary.describe() == "Imported 12000 members (12000 new, 0 updated)"
+    # Told after each batch of rows read, and once at the end (for a progress bar).
+    assert seen == [5000, 10000, 12000]
+    assert await count(sessionmaker, Person) == 12_000
+    assert await count(sessionmaker, UnitRole) == 12_000
