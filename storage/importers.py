@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
 from storage import tables
-from storage.bulk import create_stage, drop_stage, insert_rows
+from storage.bulk import create_stage, drop_stage, insert_rows, is_postgresql
 from storage.models import AuditEntry, Role, Unit, UnitKind, UnitRole
 
 # text.py is pure (no platform, no database): the same fold()/parse_phone() must be used
@@ -680,12 +680,6 @@ _STAGE = Table(
     Column("full_name", Text, nullable=False),
     Column("phone", Text, nullable=False),
     Column("position", Text),
-    Column("unit_id", Integer),
-    Column("person_id", Integer),
-    Column("created", Integer, nullable=False, default=0),
-    Column("roles", Integer),
-    Column("role_lo", Integer),
-    Column("role_hi", Integer),
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",
 )
@@ -737,7 +731,6 @@ def _member_row(row: Row, problems: Problems) -> dict[str, Any] | None:
         "full_name": name,
         "phone": phone,
         "position": position,
-        "created": 0,
     }
 
 
@@ -786,6 +779,8 @@ async def _import_members(
         return summary
     finally:
         await drop_stage(session, _STAGE)
+        if not is_postgresql(session):
+            await _sql(session, "DROP TABLE IF EXISTS temp.stage_plan")
 
 
 async def _stage_members(
@@ -854,30 +849,35 @@ async def _check_members(session: AsyncSession, problems: Problems) -> None:
     )
 
 
+async def _resolve_members(session: AsyncSession) -> None:
+    """stage_plan: each row with its unit, the person with that phone (the oldest when the
+    chat made several; none for someone new) and the member roles they hold now. Made in
+    one pass, not by updating the staging table: on PostgreSQL each UPDATE of a million
+    rows writes a million new row versions."""
+    postgresql = is_postgresql(session)
+    if not postgresql:
+        await _sql(session, "DROP TABLE IF EXISTS temp.stage_plan")
+    await _sql(
+        session,
+        f"CREATE TEMP TABLE stage_plan {'ON COMMIT DROP ' if postgresql else ''}AS "
+        "SELECT s.row, s.full_name, s.phone, s.position, s.unit_code, u.id AS unit_id, "
+        "p.id AS person_id, r.n AS roles, r.lo AS role_lo, r.hi AS role_hi "
+        "FROM stage_members s JOIN units u ON u.code = s.unit_code "
+        "LEFT JOIN (SELECT phone, MIN(id) AS id FROM people WHERE phone IN "
+        "(SELECT phone FROM stage_members) GROUP BY phone) p ON p.phone = s.phone "
+        "LEFT JOIN (SELECT person_id, COUNT(*) AS n, MIN(unit_id) AS lo, MAX(unit_id) AS hi "
+        "FROM unit_roles WHERE role = 'member' AND person_id IN (SELECT id FROM people "
+        "WHERE phone IN (SELECT phone FROM stage_members)) GROUP BY person_id) r "
+        "ON r.person_id = p.id",
+    )
+    await _sql(session, "CREATE INDEX ix_stage_plan_row ON stage_plan (row)")
+    await _sql(session, "ANALYZE stage_plan")
+
+
 async def _merge_members(session: AsyncSession) -> ImportSummary:
     now = utcnow()
     stamp = bindparam("now", now, type_=UTCDateTime())
-    # Who each row is about: the unit, and the person with that phone (the oldest when the
-    # chat made several), with the member roles they hold now.
-    await _sql(
-        session,
-        "UPDATE stage_members SET unit_id = u.id FROM units u "
-        "WHERE u.code = stage_members.unit_code",
-    )
-    await _sql(
-        session,
-        "UPDATE stage_members SET person_id = p.id FROM (SELECT phone, MIN(id) AS id FROM "
-        "people WHERE phone IN (SELECT phone FROM stage_members) GROUP BY phone) p "
-        "WHERE p.phone = stage_members.phone",
-    )
-    await _sql(
-        session,
-        "UPDATE stage_members SET roles = r.n, role_lo = r.lo, role_hi = r.hi FROM (SELECT "
-        "person_id, COUNT(*) AS n, MIN(unit_id) AS lo, MAX(unit_id) AS hi FROM unit_roles "
-        "WHERE role = 'member' AND person_id IN (SELECT person_id FROM stage_members) "
-        "GROUP BY person_id) r WHERE r.person_id = stage_members.person_id",
-    )
-    await _sql(session, "UPDATE stage_members SET created = 1 WHERE person_id IS NULL")
+    await _resolve_members(session)
 
     summary = ImportSummary("members")
     # What changes for people already known, for the audit log, before it is changed.
@@ -887,7 +887,7 @@ async def _merge_members(session: AsyncSession) -> ImportSummary:
             await _sql(
                 session,
                 "SELECT s.row, s.full_name, s.position, s.unit_id, s.person_id, p.full_name, "
-                "p.position, p.unit_id, s.roles, s.role_lo, s.role_hi FROM stage_members s "
+                "p.position, p.unit_id, s.roles, s.role_lo, s.role_hi FROM stage_plan s "
                 "JOIN people p ON p.id = s.person_id WHERE s.row > :after "
                 f"ORDER BY s.row LIMIT {BATCH}",
                 after=after,
@@ -922,7 +922,7 @@ async def _merge_members(session: AsyncSession) -> ImportSummary:
     await _sql(
         session,
         "UPDATE people SET full_name = s.full_name, position = COALESCE(s.position, "
-        "people.position), unit_id = s.unit_id, updated_at = :now FROM stage_members s "
+        "people.position), unit_id = s.unit_id, updated_at = :now FROM stage_plan s "
         "WHERE people.id = s.person_id AND (people.full_name <> s.full_name OR "
         "people.unit_id IS DISTINCT FROM s.unit_id OR (s.position IS NOT NULL AND "
         "people.position IS DISTINCT FROM s.position))",
@@ -932,35 +932,31 @@ async def _merge_members(session: AsyncSession) -> ImportSummary:
     await _sql(
         session,
         "DELETE FROM unit_roles WHERE role = 'member' AND id IN (SELECT r.id FROM unit_roles "
-        "r JOIN stage_members s ON s.person_id = r.person_id WHERE r.role = 'member' AND "
+        "r JOIN stage_plan s ON s.person_id = r.person_id WHERE r.role = 'member' AND "
         "r.unit_id <> s.unit_id)",
+    )
+    await _sql(
+        session,
+        "INSERT INTO unit_roles (person_id, unit_id, role, created_at) SELECT s.person_id, "
+        "s.unit_id, 'member', :now FROM stage_plan s WHERE s.person_id IS NOT NULL AND NOT "
+        "EXISTS (SELECT 1 FROM unit_roles r WHERE r.person_id = s.person_id AND r.unit_id = "
+        "s.unit_id AND r.role = 'member') ORDER BY s.row",
+        now=stamp,
     )
     await _sql(
         session,
         "INSERT INTO people (full_name, phone, position, unit_id, source, reminders_muted, "
         "created_at, updated_at) SELECT full_name, phone, position, unit_id, 'roster', "
-        ":false, :now, :now FROM stage_members WHERE created = 1 ORDER BY row",
+        ":false, :now, :now FROM stage_plan WHERE person_id IS NULL ORDER BY row",
         now=stamp,
         false=False,
     )
+    # The new people are found again by their phone, which no one had before.
     await _sql(
         session,
-        "UPDATE stage_members SET person_id = p.id FROM people p WHERE stage_members.created "
-        "= 1 AND p.phone = stage_members.phone",
-    )
-    # People just created have no roles yet: only the others are checked for one.
-    await _sql(
-        session,
-        "INSERT INTO unit_roles (person_id, unit_id, role, created_at) SELECT s.person_id, "
-        "s.unit_id, 'member', :now FROM stage_members s WHERE s.created = 1 ORDER BY s.row",
-        now=stamp,
-    )
-    await _sql(
-        session,
-        "INSERT INTO unit_roles (person_id, unit_id, role, created_at) SELECT s.person_id, "
-        "s.unit_id, 'member', :now FROM stage_members s WHERE s.created = 0 AND NOT EXISTS "
-        "(SELECT 1 FROM unit_roles r WHERE r.person_id = s.person_id AND r.unit_id = "
-        "s.unit_id AND r.role = 'member') ORDER BY s.row",
+        "INSERT INTO unit_roles (person_id, unit_id, role, created_at) SELECT p.id, "
+        "s.unit_id, 'member', :now FROM stage_plan s JOIN people p ON p.phone = s.phone "
+        "WHERE s.person_id IS NULL ORDER BY s.row",
         now=stamp,
     )
 
@@ -969,9 +965,9 @@ async def _merge_members(session: AsyncSession) -> ImportSummary:
         page = (
             await _sql(
                 session,
-                "SELECT s.row, s.person_id, s.full_name, s.phone, s.unit_code FROM "
-                "stage_members s WHERE s.created = 1 AND s.row > :after "
-                f"ORDER BY s.row LIMIT {BATCH}",
+                "SELECT s.row, p.id, s.full_name, s.phone, s.unit_code FROM stage_plan s "
+                "JOIN people p ON p.phone = s.phone WHERE s.person_id IS NULL AND "
+                f"s.row > :after ORDER BY s.row LIMIT {BATCH}",
                 after=after,
             )
         ).all()
