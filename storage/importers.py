@@ -14,7 +14,7 @@ import io
 import itertools
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -26,7 +26,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from storage import tables
 from storage.bulk import create_stage, drop_stage, insert_rows, is_postgresql
-from storage.models import AuditEntry, Role, Unit, UnitKind, UnitRole
+from storage.models import AuditEntry, Person, Role, Unit, UnitKind, UnitRole
 
 # text.py is pure (no platform, no database): the same fold()/parse_phone() must be used
 # here and in the conversation, or "Công ty May" stored here would not be found there.
@@ -880,42 +880,43 @@ async def _merge_members(session: AsyncSession) -> ImportSummary:
     await _resolve_members(session)
 
     summary = ImportSummary("members")
-    # What changes for people already known, for the audit log, before it is changed.
-    after = 0
-    while True:
-        page = (
-            await _sql(
-                session,
-                "SELECT s.row, s.full_name, s.position, s.unit_id, s.person_id, p.full_name, "
-                "p.position, p.unit_id, s.roles, s.role_lo, s.role_hi FROM stage_plan s "
-                "JOIN people p ON p.id = s.person_id WHERE s.row > :after "
-                f"ORDER BY s.row LIMIT {BATCH}",
-                after=after,
+    # What changes for people already known, for the audit log, before it is changed. Pages
+    # of the plan by row (an index range), their people by primary key: no join that the
+    # planner could turn into a scan of all the people for every page.
+    async for page in _plan_pages(session):
+        known = [r for r in page if r.person_id is not None]
+        if not known:
+            continue
+        people = {
+            pid: (name, position, unit_id)
+            for pid, name, position, unit_id in await session.execute(
+                select(Person.id, Person.full_name, Person.position, Person.unit_id).where(
+                    Person.id.in_([r.person_id for r in known])
+                )
             )
-        ).all()
-        if not page:
-            break
-        after = page[-1][0]
+        }
         entries: list[dict[str, Any]] = []
-        for row, name, position, unit_id, person_id, *old, roles, lo, hi in page:
-            old_name, old_position, old_unit = old
+        for r in known:
+            old_name, old_position, old_unit = people[r.person_id]
             changes: dict[str, list[Any]] = {}
-            if old_name != name:
-                changes["full_name"] = [old_name, name]
+            if old_name != r.full_name:
+                changes["full_name"] = [old_name, r.full_name]
             # An empty position in the roster means "not given", not "erase it".
-            if position is not None and old_position != position:
-                changes["position"] = [old_position, position]
-            if old_unit != unit_id:
-                changes["unit_id"] = [old_unit, unit_id]
-            old_units = await _member_units(session, person_id, roles or 0, lo, hi)
-            if old_units != [unit_id]:
-                changes["member_of_unit_ids"] = [old_units, [unit_id]]
+            if r.position is not None and old_position != r.position:
+                changes["position"] = [old_position, r.position]
+            if old_unit != r.unit_id:
+                changes["unit_id"] = [old_unit, r.unit_id]
+            old_units = await _member_units(
+                session, r.person_id, r.roles or 0, r.role_lo, r.role_hi
+            )
+            if old_units != [r.unit_id]:
+                changes["member_of_unit_ids"] = [old_units, [r.unit_id]]
             if not changes:
                 summary.unchanged += 1
                 continue
             summary.updated += 1
             entries.append(
-                _audit_row(now, person_id, {"row": row, "created": False, "changes": changes})
+                _audit_row(now, r.person_id, {"row": r.row, "created": False, "changes": changes})
             )
         await insert_rows(session, _AUDIT, entries)
 
@@ -960,40 +961,52 @@ async def _merge_members(session: AsyncSession) -> ImportSummary:
         now=stamp,
     )
 
-    after = 0
-    while True:
-        page = (
-            await _sql(
-                session,
-                "SELECT s.row, p.id, s.full_name, s.phone, s.unit_code FROM stage_plan s "
-                "JOIN people p ON p.phone = s.phone WHERE s.person_id IS NULL AND "
-                f"s.row > :after ORDER BY s.row LIMIT {BATCH}",
-                after=after,
-            )
-        ).all()
-        if not page:
-            break
-        after = page[-1][0]
-        summary.created += len(page)
+    async for page in _plan_pages(session):
+        new = [r for r in page if r.person_id is None]
+        if not new:
+            continue
+        found = await session.execute(
+            select(Person.phone, Person.id).where(Person.phone.in_([r.phone for r in new]))
+        )
+        ids = {phone: pid for phone, pid in found if phone is not None}
+        summary.created += len(new)
         await insert_rows(
             session,
             _AUDIT,
             [
                 _audit_row(
                     now,
-                    person_id,
+                    ids[r.phone],
                     {
-                        "row": row,
+                        "row": r.row,
                         "created": True,
-                        "full_name": name,
-                        "phone": phone,
-                        "unit_code": unit_code,
+                        "full_name": r.full_name,
+                        "phone": r.phone,
+                        "unit_code": r.unit_code,
                     },
                 )
-                for row, person_id, name, phone, unit_code in page
+                for r in new
             ],
         )
     return summary
+
+
+async def _plan_pages(session: AsyncSession) -> AsyncIterator[list[Any]]:
+    """The resolved plan, :data:`BATCH` rows at a time in file order."""
+    after = 0
+    while True:
+        page = (
+            await _sql(
+                session,
+                "SELECT row, full_name, phone, position, unit_code, unit_id, person_id, roles, "
+                f"role_lo, role_hi FROM stage_plan WHERE row > :after ORDER BY row LIMIT {BATCH}",
+                after=after,
+            )
+        ).all()
+        if not page:
+            return
+        after = page[-1].row
+        yield page
 
 
 async def _member_units(
