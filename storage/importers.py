@@ -861,7 +861,14 @@ async def _resolve_members(session: AsyncSession) -> None:
         session,
         f"CREATE TEMP TABLE stage_plan {'ON COMMIT DROP ' if postgresql else ''}AS "
         "SELECT s.row, s.full_name, s.phone, s.position, s.unit_code, u.id AS unit_id, "
-        "p.id AS person_id, r.n AS roles, r.lo AS role_lo, r.hi AS role_hi "
+        "p.id AS person_id, r.n AS roles, r.lo AS role_lo, r.hi AS role_hi, "
+        # PostgreSQL: the new people's ids drawn now, so nothing has to find them again.
+        + (
+            "CASE WHEN p.id IS NULL THEN nextval(pg_get_serial_sequence('people', 'id')) END "
+            if postgresql
+            else "NULL "
+        )
+        + "AS new_id "
         "FROM stage_members s JOIN units u ON u.code = s.unit_code "
         "LEFT JOIN (SELECT phone, MIN(id) AS id FROM people WHERE phone IN "
         "(SELECT phone FROM stage_members) GROUP BY phone) p ON p.phone = s.phone "
@@ -944,18 +951,24 @@ async def _merge_members(session: AsyncSession) -> ImportSummary:
         "s.unit_id AND r.role = 'member') ORDER BY s.row",
         now=stamp,
     )
+    postgresql = is_postgresql(session)
+    given = ("id, ", "new_id, ") if postgresql else ("", "")
     await _sql(
         session,
-        "INSERT INTO people (full_name, phone, position, unit_id, source, reminders_muted, "
-        "created_at, updated_at) SELECT full_name, phone, position, unit_id, 'roster', "
-        ":false, :now, :now FROM stage_plan WHERE person_id IS NULL ORDER BY row",
+        f"INSERT INTO people ({given[0]}full_name, phone, position, unit_id, source, "
+        f"reminders_muted, created_at, updated_at) SELECT {given[1]}full_name, phone, "
+        "position, unit_id, 'roster', :false, :now, :now FROM stage_plan WHERE person_id IS "
+        "NULL ORDER BY row",
         now=stamp,
         false=False,
     )
-    # The new people are found again by their phone, which no one had before.
+    # SQLite: the new people are found again by their phone, which no one had before.
     await _sql(
         session,
-        "INSERT INTO unit_roles (person_id, unit_id, role, created_at) SELECT p.id, "
+        "INSERT INTO unit_roles (person_id, unit_id, role, created_at) SELECT s.new_id, "
+        "s.unit_id, 'member', :now FROM stage_plan s WHERE s.person_id IS NULL ORDER BY s.row"
+        if postgresql
+        else "INSERT INTO unit_roles (person_id, unit_id, role, created_at) SELECT p.id, "
         "s.unit_id, 'member', :now FROM stage_plan s JOIN people p ON p.phone = s.phone "
         "WHERE s.person_id IS NULL ORDER BY s.row",
         now=stamp,
@@ -965,10 +978,13 @@ async def _merge_members(session: AsyncSession) -> ImportSummary:
         new = [r for r in page if r.person_id is None]
         if not new:
             continue
-        found = await session.execute(
-            select(Person.phone, Person.id).where(Person.phone.in_([r.phone for r in new]))
-        )
-        ids = {phone: pid for phone, pid in found if phone is not None}
+        if postgresql:
+            ids = {r.phone: r.new_id for r in new}
+        else:
+            found = await session.execute(
+                select(Person.phone, Person.id).where(Person.phone.in_([r.phone for r in new]))
+            )
+            ids = {phone: pid for phone, pid in found if phone is not None}
         summary.created += len(new)
         await insert_rows(
             session,
@@ -999,7 +1015,8 @@ async def _plan_pages(session: AsyncSession) -> AsyncIterator[list[Any]]:
             await _sql(
                 session,
                 "SELECT row, full_name, phone, position, unit_code, unit_id, person_id, roles, "
-                f"role_lo, role_hi FROM stage_plan WHERE row > :after ORDER BY row LIMIT {BATCH}",
+                "role_lo, role_hi, new_id FROM stage_plan WHERE row > :after "
+                f"ORDER BY row LIMIT {BATCH}",
                 after=after,
             )
         ).all()
