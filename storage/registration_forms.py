@@ -35,6 +35,7 @@ from storage.models import (
     Registration,
     Title,
     Unit,
+    UnitKind,
     Work,
 )
 from storage.normalize import fold
@@ -287,7 +288,14 @@ async def build_form(
         campaign.name,
         campaign.year,
         root.name,
-        issuing_body=parent.name if parent is not None else None,
+        issuing_body=(
+            parent.name
+            if parent is not None
+            # A province's union answers to the national one even when the tree starts there.
+            else NATIONAL_BODY
+            if root.kind == UnitKind.PROVINCE
+            else None
+        ),
     )
     tree = UnitNames()
     if kind in (TITLES, ALL):
@@ -641,6 +649,7 @@ def write_form_xlsx(form: RegistrationForm, target: str | Path | BinaryIO) -> No
 
 # Above the table: the issuing body and the national motto, the place and date, the title.
 MOTTO = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
+NATIONAL_BODY = "Tổng Liên đoàn Lao động Việt Nam"
 MOTTO_LINE = "Độc lập – Tự do – Hạnh phúc"
 PLACE_AND_DATE = "…………, ngày …… tháng …… năm ……"
 PREPARER, PREPARER_NOTE = "NGƯỜI LẬP BIỂU", "(Ký, ghi rõ họ tên)"

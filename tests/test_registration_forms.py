@@ -64,6 +64,7 @@ async def test_the_workbook_is_the_form_a_unit_files(sessionmaker: Sessions, tmp
     merged = {str(r) for r in people.merged_cells.ranges}
     # The issuing body over the unit at the top left, the national motto at the top right,
     # the place and date under it (filled in by hand), as on every union paper.
+    assert people["A1"].value == "TỔNG LIÊN ĐOÀN LAO ĐỘNG VIỆT NAM"
     assert people["A2"].value == "LĐLĐ TỈNH BẮC KẠN"  # the issuer when no --unit
     assert people["A2"].font.bold and people["A2"].alignment.horizontal == "center"
     assert people["C1"].value == "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
