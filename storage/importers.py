@@ -87,9 +87,6 @@ class Problems:
         if len(self.items) > 4 * MAX_LISTED:
             self._trim()
 
-    def add_text(self, text: str) -> None:
-        self.add(_row_of(text), text)
-
     def _trim(self) -> None:
         self.items.sort(key=lambda item: item[0])
         del self.items[MAX_LISTED:]
