@@ -668,8 +668,9 @@ class _Styles:
             return workbook.add_format({**base, **options})
 
         self.title = make(bold=True, font_size=14, align="center", valign="vcenter")
-        self.centre_bold = make(bold=True, align="center", valign="vcenter", text_wrap=True)
-        self.motto_line = make(bold=True, align="center", underline=1)
+        # Top-aligned: the motto's two lines sit level with the issuing body's, which wrap.
+        self.centre_bold = make(bold=True, align="center", valign="top", text_wrap=True)
+        self.motto_line = make(bold=True, align="center", valign="top", underline=1)
         self.centre_italic = make(italic=True, align="center", text_wrap=True)
         self.bold = make(bold=True)
         self.header = make(bold=True, align="center", valign="vcenter", text_wrap=True, border=1)
