@@ -105,13 +105,16 @@ def _existing_file(path: str) -> Path:
 async def cmd_org_import(args: argparse.Namespace, settings: Settings) -> int:
     from bot.progress import progress
     from storage.importers import import_units_file
+    from storage.tables import Limits
 
     file = _existing_file(args.file)
 
     async with progress("Importing units", unit="unit") as tracker:
 
         async def work(session: AsyncSession) -> ImportSummary:
-            return await import_units_file(session, file, tracker.advance)
+            return await import_units_file(
+                session, file, limits=Limits(max_rows=args.max_rows), progress=tracker.advance
+            )
 
         summary = await _with_session(settings, work)
     print(summary.describe())
@@ -121,13 +124,16 @@ async def cmd_org_import(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_members_import(args: argparse.Namespace, settings: Settings) -> int:
     from bot.progress import progress
     from storage.importers import import_members_file
+    from storage.tables import Limits
 
     file = _existing_file(args.file)
 
     async with progress("Importing members", unit="member") as tracker:
 
         async def work(session: AsyncSession) -> ImportSummary:
-            return await import_members_file(session, file, tracker.advance)
+            return await import_members_file(
+                session, file, limits=Limits(max_rows=args.max_rows), progress=tracker.advance
+            )
 
         summary = await _with_session(settings, work)
     print(summary.describe())
@@ -244,6 +250,19 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 # --- parsing and dispatch ---------------------------------------------------------------------
 
 
+def _max_rows_option(parser: argparse.ArgumentParser) -> None:
+    from storage.tables import MAX_ROWS  # light: the standard library only
+
+    parser.add_argument(
+        "--max-rows",
+        type=_positive,
+        default=MAX_ROWS,
+        metavar="N",
+        help=f"refuse files of more rows (default {MAX_ROWS:,}; a workbook's declared size "
+        "is checked before it is read)",
+    )
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -332,6 +351,7 @@ def build_parser(
     org = group("org", "the organisation tree")
     p = org.add_parser("import", help="import units from CSV/XLSX: code,name,parent_code[,kind]")
     p.add_argument("file")
+    _max_rows_option(p)
     p.set_defaults(handler=cmd_org_import)
 
     members = group("members", "member rosters")
@@ -339,6 +359,7 @@ def build_parser(
         "import", help="import members from CSV/XLSX: unit_code,full_name,phone[,position]"
     )
     p.add_argument("file")
+    _max_rows_option(p)
     p.set_defaults(handler=cmd_members_import)
 
     campaign = group("campaign", "emulation campaigns")

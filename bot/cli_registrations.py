@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cli import CliError, _existing_file, _with_session
+from bot.cli import CliError, _existing_file, _max_rows_option, _with_session
 from bot.config import Settings
 from bot.progress import progress
 from storage.exporters import RegistrationRow, _zone, registration_rows, write_csv
@@ -187,4 +187,5 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="also mark the lists of the units the rows go to as sent to the upper level "
         "(Chờ duyệt) or approved (Đã duyệt); default: leave them as they are",
     )
+    _max_rows_option(p)
     p.set_defaults(handler=cmd_import_registrations)

@@ -9,25 +9,30 @@ owns the transaction.
 
 from __future__ import annotations
 
-import csv
+import functools
 import io
+import itertools
 import re
-import zipfile
-from collections.abc import Iterable, Sequence
+import unicodedata
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import Column, Integer, MetaData, Table, Text, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
+from storage import tables
+from storage.bulk import create_stage, drop_stage, insert_rows, is_postgresql
 from storage.models import AuditEntry, Person, Role, Unit, UnitKind, UnitRole
 
 # text.py is pure (no platform, no database): the same fold()/parse_phone() must be used
 # here and in the conversation, or "Công ty May" stored here would not be found there.
 from storage.normalize import Invalid, clean, fold, parse_name, parse_phone
-from storage.types import Progress
+from storage.tables import DEFAULT_LIMITS, Limits, TableError, csv_rows, sniff_delimiter
+from storage.types import Progress, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from openpyxl import Workbook
@@ -38,18 +43,64 @@ VIA_IMPORT = "import"
 _CHUNK = 1000
 
 
-class ImportFailed(Exception):
-    """The file cannot be imported; ``problems`` says why, one plain sentence per problem."""
+# At most this many problems are listed; the rest are counted (a bad export of a province's
+# roster can have a problem on every one of its million rows).
+MAX_LISTED = 100
 
-    def __init__(self, problems: Sequence[str]) -> None:
+
+class ImportFailed(Exception):
+    """The file cannot be imported; ``problems`` says why, one plain sentence per problem.
+
+    ``total`` is how many problems were found when more were found than listed; the list
+    then ends with a sentence that counts the rest.
+    """
+
+    def __init__(self, problems: Sequence[str], total: int | None = None) -> None:
         # In file order, whichever check found them: the officer fixes the file top down.
-        self.problems = sorted(problems, key=_row_of)
+        listed = sorted(problems, key=_row_of)
+        if total is not None and total > len(listed):
+            listed.append(
+                f"… and {total - len(listed):,} more problem(s); the first {len(listed)} are "
+                "listed above"
+            )
+        self.problems = listed
+        self.total = max(total or 0, len(problems))
         super().__init__("; ".join(self.problems))
 
 
 def _row_of(problem: str) -> int:
-    match = re.match(r"row (\d+):", problem)
+    match = re.match(r"row (\d+)", problem)
     return int(match.group(1)) if match else 0
+
+
+class Problems:
+    """Problems found while streaming: the first :data:`MAX_LISTED` in row order, and a
+    count of all of them, in memory that does not grow with the file."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[int, str]] = []
+        self.total = 0
+
+    def add(self, row: int, text: str) -> None:
+        self.total += 1
+        self.items.append((row, text))
+        if len(self.items) > 4 * MAX_LISTED:
+            self._trim()
+
+    def _trim(self) -> None:
+        self.items.sort(key=lambda item: item[0])
+        del self.items[MAX_LISTED:]
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def failure(self) -> ImportFailed:
+        self._trim()
+        return ImportFailed([text for _row, text in self.items], self.total)
+
+    def raise_if_any(self) -> None:
+        if self.total:
+            raise self.failure()
 
 
 @dataclass(frozen=True)
@@ -94,6 +145,18 @@ def _cell_text(value: Any) -> str:
     """A spreadsheet cell as the text the officer sees."""
     if value is None:
         return ""
+    if isinstance(value, str):
+        # Most cells are already clean: skip clean()'s character loop for them (a million-
+        # row roster has four million cells). isprintable() is False for every control,
+        # format and invisible character clean() removes, and for every space but " ".
+        if (
+            value.isprintable()
+            and "  " not in value
+            and value == value.strip()
+            and unicodedata.is_normalized("NFC", value)
+        ):
+            return value
+        return clean(value)
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float) and value.is_integer():
@@ -106,47 +169,60 @@ def _cell_text(value: Any) -> str:
     return clean(str(value))
 
 
-def _rows_from_table(table: Iterable[Sequence[Any]]) -> tuple[list[str], list[Row]]:
-    """Header and data rows from raw cells; blank rows are skipped but keep their number."""
+def _rows_from_table(
+    table: Iterable[tuple[int, Sequence[Any]]], problems: Problems, *, ragged: bool = False
+) -> tuple[list[str], Iterator[Row]]:
+    """Header and data rows from numbered raw cells, the rows read as they are consumed;
+    blank rows are skipped but keep their number. ``ragged``: a row with fewer cells than
+    the header is a problem (a CSV whose delimiter is missing, or cut by a stray quote)."""
     iterator = iter(table)
-    header_cells = next(iterator, None)
+    first = next(iterator, None)
+    header_cells = first[1] if first is not None else None
     if header_cells is None or not any(_cell_text(c) for c in header_cells):
         raise ImportFailed(["row 1: the file is empty or its first row (the header) is blank"])
     header = [_header_key(_cell_text(c)) for c in header_cells]
-    rows: list[Row] = []
-    problems: list[str] = []
-    for number, cells in enumerate(iterator, start=2):
-        texts = [_cell_text(c) for c in cells]
-        if not any(texts):
-            continue
-        values: dict[str, str] = {}
-        for index, text in enumerate(texts):
-            name = header[index] if index < len(header) else ""
-            if not name:
-                if text:
-                    problems.append(
-                        f"row {number}: value {text!r} in column {index + 1}, which has no header"
-                    )
+    width = len(header)
+    while width and not header[width - 1]:
+        width -= 1
+    named = [name for name in header if name]
+
+    def rows() -> Iterator[Row]:
+        for number, cells in iterator:
+            texts = [_cell_text(c) for c in cells]
+            if not any(texts):
                 continue
-            values[name] = text
-        for name in header:
-            if name:
+            if ragged and len(texts) < width:
+                problems.add(
+                    number,
+                    f"row {number}: {len(texts)} cell(s) where the header has {width}; a "
+                    "delimiter is missing, or a quote joined cells together",
+                )
+                continue
+            values: dict[str, str] = {}
+            for index, cell in enumerate(texts):
+                name = header[index] if index < len(header) else ""
+                if not name:
+                    if cell:
+                        problems.add(
+                            number,
+                            f"row {number}: value {cell!r} in column {index + 1}, which has "
+                            "no header",
+                        )
+                    continue
+                values[name] = cell
+            for name in named:
                 values.setdefault(name, "")
-        rows.append(Row(number, values))
-    if problems:
-        raise ImportFailed(problems)
-    return header, rows
+            yield Row(number, values)
+
+    return header, rows()
 
 
-def sniff_delimiter(first_line: str) -> str:
-    # Vietnamese Excel saves "CSV" with ";" because "," is the decimal separator there.
-    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
+def _table_error(exc: TableError) -> ImportFailed:
+    return ImportFailed([exc.problem])
 
 
 def csv_cells(raw: bytes) -> list[list[str]]:
-    """The cells of a UTF-8 CSV file (BOM or not; "," ";" or tab delimited)."""
+    """The cells of a small UTF-8 CSV held in memory (BOM or not; "," ";" or tab)."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -157,61 +233,76 @@ def csv_cells(raw: bytes) -> list[list[str]]:
             ]
         ) from exc
     first_line = text.split("\n", 1)[0]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(first_line))
+    lines = io.StringIO(text, newline="")
     try:
-        return list(reader)
-    except csv.Error as exc:
-        raise ImportFailed([f"row {reader.line_num}: the CSV is malformed ({exc})"]) from exc
+        return [cells for _n, cells in csv_rows(lines, sniff_delimiter(first_line), DEFAULT_LIMITS)]
+    except TableError as exc:
+        raise _table_error(exc) from exc
 
 
 def read_csv(source: str | Path | bytes | BinaryIO) -> tuple[list[str], list[Row]]:
-    """Header and rows of a UTF-8 CSV (BOM or not; "," ";" or tab delimited)."""
-    if isinstance(source, bytes):
-        raw = source
-    elif isinstance(source, str | Path):
-        raw = Path(source).read_bytes()
-    else:
-        raw = source.read()
-    return _rows_from_table(csv_cells(raw))
+    """Header and rows of a CSV (for small files in memory; files are read by
+    :func:`read_rows`, which streams them)."""
+    if isinstance(source, str | Path):
+        header, rows, problems = read_rows(source)
+        found = list(rows)
+        problems.raise_if_any()
+        return header, found
+    raw = source if isinstance(source, bytes) else source.read()
+    problems = Problems()
+    header, rows = _rows_from_table(enumerate(csv_cells(raw), start=1), problems)
+    found = list(rows)
+    problems.raise_if_any()
+    return header, found
 
 
-def open_workbook(source: str | Path | BinaryIO) -> Workbook:
-    """An XLSX workbook opened read-only; a file that is not one says so in plain words."""
-    # Imported here: openpyxl is heavy and the running bot never reads spreadsheets.
-    from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
-
+def open_workbook(source: str | Path | BinaryIO, limits: Limits = DEFAULT_LIMITS) -> Workbook:
+    """An XLSX workbook opened read-only, after the checks of its zip; a file that is not
+    one says so in plain words."""
     try:
-        return load_workbook(source, read_only=True, data_only=True)
-    except FileNotFoundError:
-        raise
-    except (zipfile.BadZipFile, InvalidFileException, OSError, KeyError, ValueError) as exc:
-        raise ImportFailed(
-            [f"the file is not a readable XLSX workbook ({exc}); save it again from Excel"]
-        ) from exc
+        return tables.open_workbook(source, limits)
+    except TableError as exc:
+        raise _table_error(exc) from exc
 
 
-def read_xlsx(source: str | Path | BinaryIO) -> tuple[list[str], list[Row]]:
-    """Header and rows of the first sheet of an XLSX workbook."""
-    workbook = open_workbook(source)
+def iter_table(
+    path: str | Path, limits: Limits = DEFAULT_LIMITS
+) -> Iterator[tuple[int, Sequence[Any]]]:
+    """(row number, cells) of a CSV file or of an XLSX workbook's first sheet, one row at a
+    time; a hostile or malformed file raises :class:`ImportFailed` naming the row."""
+    path = Path(path)
     try:
-        sheet = workbook.worksheets[0]
-        return _rows_from_table(sheet.iter_rows(values_only=True))
-    finally:
-        workbook.close()
+        if tables.table_kind(path) == "csv":
+            yield from tables.iter_csv(path, limits)
+            return
+        workbook = tables.open_workbook(path, limits)
+        try:
+            yield from tables.iter_sheet(workbook.worksheets[0], limits)
+        finally:
+            workbook.close()
+    except TableError as exc:
+        raise _table_error(exc) from exc
+
+
+def read_rows(
+    path: str | Path, limits: Limits = DEFAULT_LIMITS
+) -> tuple[list[str], Iterator[Row], Problems]:
+    """Header, the rows (read as they are consumed) and where the reading's problems go."""
+    problems = Problems()
+    try:
+        ragged = tables.table_kind(Path(path)) == "csv"
+    except TableError as exc:
+        raise _table_error(exc) from exc
+    header, rows = _rows_from_table(iter_table(path, limits), problems, ragged=ragged)
+    return header, rows, problems
 
 
 def read_table(path: str | Path) -> tuple[list[str], list[Row]]:
-    """Read a CSV or XLSX file, chosen by its extension."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        return read_xlsx(path)
-    if suffix in (".csv", ".txt", ""):
-        return read_csv(path)
-    if suffix == ".xls":
-        raise ImportFailed(["old .xls files are not supported; save the file as .xlsx or CSV"])
-    raise ImportFailed([f"unsupported file type {suffix!r}; use .csv or .xlsx"])
+    """Read a whole (small) CSV or XLSX file, chosen by its extension."""
+    header, rows, problems = read_rows(path)
+    found = list(rows)
+    problems.raise_if_any()
+    return header, found
 
 
 def _check_columns(header: Sequence[str], required: Sequence[str], optional: Sequence[str]) -> None:
@@ -552,7 +643,14 @@ _PHONE_ERRORS = {
 }
 
 
+_MOBILE_STARTS = frozenset(f"0{d}" for d in "235789")
+
+
 def _normalise_phone(raw: str) -> str:
+    # Most roster phones are already "0xxxxxxxxx": what parse_phone would return, at a
+    # fraction of its cost (a million rows each).
+    if len(raw) == 10 and raw.isascii() and raw.isdigit() and raw[:2] in _MOBILE_STARTS:
+        return raw
     digits = re.sub(r"\D", "", raw)
     # A phone kept in a number cell loses its leading zero ("912345678"); put it back.
     if raw.isdigit() and len(digits) == 9 and digits[0] != "0":
@@ -569,143 +667,393 @@ class _MemberLine:
     position: str | None
 
 
+# Rows checked and written per step: enough to amortise each statement, little memory.
+BATCH = 5000
+_AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
+
+_STAGE = Table(
+    "stage_members",
+    MetaData(),
+    Column("row", Integer, nullable=False),
+    Column("ok", Integer, nullable=False),
+    Column("unit_code", Text, nullable=False),
+    Column("full_name", Text, nullable=False),
+    Column("phone", Text, nullable=False),
+    Column("position", Text),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
+
+# Vietnamese names repeat (a province has a few hundred thousand distinct ones for a
+# million members): parsed once each, in a cache of bounded size.
+_parse_name = functools.lru_cache(maxsize=1 << 16)(parse_name)
+
+
+def _member_row(row: Row, problems: Problems) -> dict[str, Any] | None:
+    """The row's checked values for the staging table (``ok`` 0 when a check failed but
+    the phone is valid: it still takes part in the file's duplicate check), or None."""
+    before = problems.total
+    unit_code = row.values.get("unit_code", "")
+    raw_name = row.values.get("full_name", "")
+    raw_phone = row.values.get("phone", "")
+    position = row.values.get("position", "") or None
+    if not unit_code:
+        problems.add(row.number, f"row {row.number}: unit_code is empty")
+    name = ""
+    try:
+        name = _parse_name(raw_name)
+    except Invalid as exc:
+        if not raw_name:
+            problems.add(row.number, f"row {row.number}: full_name is empty")
+        elif exc.reason == "too_long":
+            problems.add(row.number, f"row {row.number}: full_name is longer than 100 characters")
+        else:
+            problems.add(
+                row.number, f"row {row.number}: full_name {raw_name!r} is not a person's name"
+            )
+    phone = ""
+    try:
+        phone = _normalise_phone(raw_phone)
+    except Invalid as exc:
+        message = _PHONE_ERRORS.get(
+            exc.reason, "phone {raw!r} is not a valid Vietnamese phone number (0xxxxxxxxx)"
+        )
+        problems.add(row.number, f"row {row.number}: " + message.format(raw=raw_phone))
+    if position is not None and len(position) > 200:
+        problems.add(row.number, f"row {row.number}: position is longer than 200 characters")
+    if not phone:
+        return None
+    return {
+        "row": row.number,
+        "ok": int(problems.total == before),
+        "unit_code": unit_code,
+        "full_name": name,
+        "phone": phone,
+        "position": position,
+    }
+
+
 async def import_members(
-    session: AsyncSession, rows: Sequence[Row], progress: Progress | None = None
+    session: AsyncSession, rows: Iterable[Row], *, progress: Progress | None = None
 ) -> ImportSummary:
     """Create or update people from a roster with ``unit_code, full_name, phone[, position]``.
 
     A person already known by the same phone is updated, not duplicated; each gets the
     "member" role on their unit (a member who moved loses the member role on the old unit).
     Raises :class:`ImportFailed` (and writes nothing) on any bad row.
+
+    Streams: rows are checked and copied into a staging table a batch at a time, then the
+    checks that need the whole file (duplicates, unknown units) and the merge are a few
+    set-based statements, so memory does not grow with the roster. ``progress`` is called
+    with the number of rows read after each batch.
     """
-    if rows:
-        _check_columns(list(rows[0].values), MEMBER_COLUMNS, MEMBER_OPTIONAL)
-    problems: list[str] = []
-    lines: list[_MemberLine] = []
-    phone_rows: dict[str, int] = {}
+    return await _import_members(session, iter(rows), Problems(), None, progress)
+
+
+async def _import_members(
+    session: AsyncSession,
+    rows: Iterator[Row],
+    problems: Problems,
+    header: Sequence[str] | None,
+    progress: Progress | None,
+) -> ImportSummary:
+    first = next(rows, None)
+    if header is None and first is not None:
+        header = list(first.values)
+    if header is not None:
+        _check_columns(header, MEMBER_COLUMNS, MEMBER_OPTIONAL)
+    if first is None:
+        problems.raise_if_any()
+        if header is not None:
+            raise ImportFailed(["the file has a header but no data rows"])
+        return ImportSummary("members")
+    await create_stage(session, _STAGE)
+    try:
+        read = await _stage_members(session, itertools.chain([first], rows), problems, progress)
+        await _check_members(session, problems)
+        problems.raise_if_any()
+        summary = await _merge_members(session)
+        if progress is not None:
+            progress(read)
+        return summary
+    finally:
+        await drop_stage(session, _STAGE)
+        if not is_postgresql(session):
+            await _sql(session, "DROP TABLE IF EXISTS temp.stage_plan")
+
+
+async def _stage_members(
+    session: AsyncSession, rows: Iterable[Row], problems: Problems, progress: Progress | None
+) -> int:
+    batch: list[dict[str, Any]] = []
+    read = 0
     for row in rows:
-        before = len(problems)
-        unit_code = row.values.get("unit_code", "")
-        raw_name = row.values.get("full_name", "")
-        raw_phone = row.values.get("phone", "")
-        position = row.values.get("position", "") or None
-        if not unit_code:
-            problems.append(f"row {row.number}: unit_code is empty")
-        name = ""
-        try:
-            name = parse_name(raw_name)
-        except Invalid as exc:
-            if not raw_name:
-                problems.append(f"row {row.number}: full_name is empty")
-            elif exc.reason == "too_long":
-                problems.append(f"row {row.number}: full_name is longer than 100 characters")
-            else:
-                problems.append(f"row {row.number}: full_name {raw_name!r} is not a person's name")
-        phone = ""
-        try:
-            phone = _normalise_phone(raw_phone)
-        except Invalid as exc:
-            message = _PHONE_ERRORS.get(
-                exc.reason, "phone {raw!r} is not a valid Vietnamese phone number (0xxxxxxxxx)"
-            )
-            problems.append(f"row {row.number}: " + message.format(raw=raw_phone))
-        if phone:
-            if phone in phone_rows:
-                problems.append(
-                    f"row {row.number}: phone {phone} already appears in row {phone_rows[phone]}"
-                )
-            else:
-                phone_rows[phone] = row.number
-        if position is not None and len(position) > 200:
-            problems.append(f"row {row.number}: position is longer than 200 characters")
-        if len(problems) == before:
-            lines.append(_MemberLine(row.number, unit_code, name, phone, position))
+        read += 1
+        staged = _member_row(row, problems)
+        if staged is not None:
+            batch.append(staged)
+        if read % BATCH == 0:
+            await insert_rows(session, _STAGE, batch)
+            batch = []
+            if progress is not None:
+                progress(read)
+    await insert_rows(session, _STAGE, batch)
+    await _sql(session, "CREATE INDEX ix_stage_members_phone ON stage_members (phone)")
+    await _sql(session, "CREATE INDEX ix_stage_members_row ON stage_members (row)")
+    # Temporary tables get no statistics by themselves; the merge is planned from these.
+    await _sql(session, "ANALYZE stage_members")
+    return read
 
-    units = {u.code: u for u in await _load_by(session, Unit.code, (ln.unit_code for ln in lines))}
-    for line in lines:
-        if line.unit_code not in units:
-            problems.append(f"row {line.row}: unknown unit_code {line.unit_code!r}")
-    if problems:
-        raise ImportFailed(problems)
 
-    people: dict[str, Person] = {}
-    # Several people with one phone can exist (made before import); the oldest one wins.
-    for person in sorted(
-        await _load_by(session, Person.phone, phone_rows), key=lambda p: p.id, reverse=True
-    ):
-        if person.phone is not None:
-            people[person.phone] = person
-    person_ids = [p.id for p in people.values()]
-    member_roles: dict[int, list[UnitRole]] = {}
-    for role in await _load_by(session, UnitRole.person_id, person_ids):
-        if role.role == Role.MEMBER:
-            member_roles.setdefault(role.person_id, []).append(role)
+async def _sql(session: AsyncSession, statement: str, **params: Any) -> Any:
+    connection = await session.connection()
+    query = text(statement)
+    # Typed values (a UTC timestamp) come as bound parameters that carry their type.
+    typed = [v for v in params.values() if isinstance(v, BindParameter)]
+    if typed:
+        query = query.bindparams(*typed)
+    plain = {k: v for k, v in params.items() if not isinstance(v, BindParameter)}
+    return await connection.execute(query, plain)
+
+
+async def _listed(
+    session: AsyncSession, problems: Problems, query: str, describe: Callable[..., str]
+) -> None:
+    """Add the first problems ``query`` finds (rows in order) and count all of them."""
+    found = (await _sql(session, f"{query} ORDER BY s.row LIMIT {MAX_LISTED}")).all()
+    total = len(found)
+    if total == MAX_LISTED:
+        total = (await _sql(session, f"SELECT COUNT(*) FROM ({query}) AS q")).scalar_one()
+    for record in found:
+        problems.add(record[0], describe(*record))
+    problems.total += total - len(found)
+
+
+async def _check_members(session: AsyncSession, problems: Problems) -> None:
+    # The same phone twice in the file: named on every row after the first one.
+    await _listed(
+        session,
+        problems,
+        "SELECT s.row, s.phone, f.first_row FROM stage_members s JOIN (SELECT phone, "
+        "MIN(row) AS first_row FROM stage_members GROUP BY phone HAVING COUNT(*) > 1) f "
+        "ON f.phone = s.phone WHERE s.row > f.first_row",
+        lambda row, phone, first: f"row {row}: phone {phone} already appears in row {first}",
+    )
+    await _listed(
+        session,
+        problems,
+        "SELECT s.row, s.unit_code FROM stage_members s LEFT JOIN units u "
+        "ON u.code = s.unit_code WHERE s.ok = 1 AND u.id IS NULL",
+        lambda row, code: f"row {row}: unknown unit_code {code!r}",
+    )
+
+
+async def _resolve_members(session: AsyncSession) -> None:
+    """stage_plan: each row with its unit, the person with that phone (the oldest when the
+    chat made several; none for someone new) and the member roles they hold now. Made in
+    one pass, not by updating the staging table: on PostgreSQL each UPDATE of a million
+    rows writes a million new row versions."""
+    postgresql = is_postgresql(session)
+    if not postgresql:
+        await _sql(session, "DROP TABLE IF EXISTS temp.stage_plan")
+    await _sql(
+        session,
+        f"CREATE TEMP TABLE stage_plan {'ON COMMIT DROP ' if postgresql else ''}AS "
+        "SELECT s.row, s.full_name, s.phone, s.position, s.unit_code, u.id AS unit_id, "
+        "p.id AS person_id, r.n AS roles, r.lo AS role_lo, r.hi AS role_hi, "
+        # PostgreSQL: the new people's ids drawn now, so nothing has to find them again.
+        + (
+            "CASE WHEN p.id IS NULL THEN nextval(pg_get_serial_sequence('people', 'id')) END "
+            if postgresql
+            else "NULL "
+        )
+        + "AS new_id "
+        "FROM stage_members s JOIN units u ON u.code = s.unit_code "
+        "LEFT JOIN (SELECT phone, MIN(id) AS id FROM people WHERE phone IN "
+        "(SELECT phone FROM stage_members) GROUP BY phone) p ON p.phone = s.phone "
+        "LEFT JOIN (SELECT person_id, COUNT(*) AS n, MIN(unit_id) AS lo, MAX(unit_id) AS hi "
+        "FROM unit_roles WHERE role = 'member' AND person_id IN (SELECT id FROM people "
+        "WHERE phone IN (SELECT phone FROM stage_members)) GROUP BY person_id) r "
+        "ON r.person_id = p.id",
+    )
+    await _sql(session, "CREATE INDEX ix_stage_plan_row ON stage_plan (row)")
+    await _sql(session, "ANALYZE stage_plan")
+
+
+async def _merge_members(session: AsyncSession) -> ImportSummary:
+    now = utcnow()
+    stamp = bindparam("now", now, type_=UTCDateTime())
+    await _resolve_members(session)
 
     summary = ImportSummary("members")
-    applied: list[tuple[_MemberLine, Person, bool, dict[str, list[Any]]]] = []
-    for line in lines:
-        unit = units[line.unit_code]
-        person = people.get(line.phone)
-        changes: dict[str, list[Any]] = {}
-        if person is None:
-            person = Person(
-                full_name=line.full_name,
-                phone=line.phone,
-                position=line.position,
-                unit_id=unit.id,
-                source="roster",
+    # What changes for people already known, for the audit log, before it is changed. Pages
+    # of the plan by row (an index range), their people by primary key: no join that the
+    # planner could turn into a scan of all the people for every page.
+    async for page in _plan_pages(session):
+        known = [r for r in page if r.person_id is not None]
+        if not known:
+            continue
+        people = {
+            pid: (name, position, unit_id)
+            for pid, name, position, unit_id in await session.execute(
+                select(Person.id, Person.full_name, Person.position, Person.unit_id).where(
+                    Person.id.in_([r.person_id for r in known])
+                )
             )
-            session.add(person)
-            people[line.phone] = person
-            applied.append((line, person, True, changes))
-            continue
-        if person.full_name != line.full_name:
-            changes["full_name"] = [person.full_name, line.full_name]
-            person.full_name = line.full_name
-        # An empty position in the roster means "not given", not "erase it".
-        if line.position is not None and person.position != line.position:
-            changes["position"] = [person.position, line.position]
-            person.position = line.position
-        if person.unit_id != unit.id:
-            changes["unit_id"] = [person.unit_id, unit.id]
-            person.unit_id = unit.id
-        applied.append((line, person, False, changes))
-    # One flush for all new people (not one per row): their ids are needed for the roles.
-    await session.flush()
-
-    for line, person, created, changes in applied:
-        if progress is not None:
-            progress(1)
-        unit = units[line.unit_code]
-        roles = member_roles.get(person.id, [])
-        old_units = sorted(r.unit_id for r in roles)
-        if unit.id not in old_units:
-            session.add(UnitRole(person_id=person.id, unit_id=unit.id, role=Role.MEMBER))
-        for stale in roles:
-            if stale.unit_id != unit.id:
-                # The roster says where the member belongs now; leader/officer roles stay.
-                await session.delete(stale)
-        if not created and old_units != [unit.id]:
-            changes["member_of_unit_ids"] = [old_units, [unit.id]]
-
-        if created:
-            summary.created += 1
-            details: dict[str, Any] = {
-                "row": line.row,
-                "created": True,
-                "full_name": person.full_name,
-                "phone": person.phone,
-                "unit_code": unit.code,
-            }
-        elif changes:
+        }
+        entries: list[dict[str, Any]] = []
+        for r in known:
+            old_name, old_position, old_unit = people[r.person_id]
+            changes: dict[str, list[Any]] = {}
+            if old_name != r.full_name:
+                changes["full_name"] = [old_name, r.full_name]
+            # An empty position in the roster means "not given", not "erase it".
+            if r.position is not None and old_position != r.position:
+                changes["position"] = [old_position, r.position]
+            if old_unit != r.unit_id:
+                changes["unit_id"] = [old_unit, r.unit_id]
+            old_units = await _member_units(
+                session, r.person_id, r.roles or 0, r.role_lo, r.role_hi
+            )
+            if old_units != [r.unit_id]:
+                changes["member_of_unit_ids"] = [old_units, [r.unit_id]]
+            if not changes:
+                summary.unchanged += 1
+                continue
             summary.updated += 1
-            details = {"row": line.row, "created": False, "changes": changes}
-        else:
-            summary.unchanged += 1
+            entries.append(
+                _audit_row(now, r.person_id, {"row": r.row, "created": False, "changes": changes})
+            )
+        await insert_rows(session, _AUDIT, entries)
+
+    await _sql(
+        session,
+        "UPDATE people SET full_name = s.full_name, position = COALESCE(s.position, "
+        "people.position), unit_id = s.unit_id, updated_at = :now FROM stage_plan s "
+        "WHERE people.id = s.person_id AND (people.full_name <> s.full_name OR "
+        "people.unit_id IS DISTINCT FROM s.unit_id OR (s.position IS NOT NULL AND "
+        "people.position IS DISTINCT FROM s.position))",
+        now=stamp,
+    )
+    # The roster says where a member belongs now; leader and officer roles stay.
+    await _sql(
+        session,
+        "DELETE FROM unit_roles WHERE role = 'member' AND id IN (SELECT r.id FROM unit_roles "
+        "r JOIN stage_plan s ON s.person_id = r.person_id WHERE r.role = 'member' AND "
+        "r.unit_id <> s.unit_id)",
+    )
+    await _sql(
+        session,
+        "INSERT INTO unit_roles (person_id, unit_id, role, created_at) SELECT s.person_id, "
+        "s.unit_id, 'member', :now FROM stage_plan s WHERE s.person_id IS NOT NULL AND NOT "
+        "EXISTS (SELECT 1 FROM unit_roles r WHERE r.person_id = s.person_id AND r.unit_id = "
+        "s.unit_id AND r.role = 'member') ORDER BY s.row",
+        now=stamp,
+    )
+    postgresql = is_postgresql(session)
+    given = ("id, ", "new_id, ") if postgresql else ("", "")
+    await _sql(
+        session,
+        f"INSERT INTO people ({given[0]}full_name, phone, position, unit_id, source, "
+        f"reminders_muted, created_at, updated_at) SELECT {given[1]}full_name, phone, "
+        "position, unit_id, 'roster', :false, :now, :now FROM stage_plan WHERE person_id IS "
+        "NULL ORDER BY row",
+        now=stamp,
+        false=False,
+    )
+    # SQLite: the new people are found again by their phone, which no one had before.
+    await _sql(
+        session,
+        "INSERT INTO unit_roles (person_id, unit_id, role, created_at) SELECT s.new_id, "
+        "s.unit_id, 'member', :now FROM stage_plan s WHERE s.person_id IS NULL ORDER BY s.row"
+        if postgresql
+        else "INSERT INTO unit_roles (person_id, unit_id, role, created_at) SELECT p.id, "
+        "s.unit_id, 'member', :now FROM stage_plan s JOIN people p ON p.phone = s.phone "
+        "WHERE s.person_id IS NULL ORDER BY s.row",
+        now=stamp,
+    )
+
+    async for page in _plan_pages(session):
+        new = [r for r in page if r.person_id is None]
+        if not new:
             continue
-        _audit(session, "person.import", "person", person.id, details)
-    await session.flush()
+        if postgresql:
+            ids = {r.phone: r.new_id for r in new}
+        else:
+            found = await session.execute(
+                select(Person.phone, Person.id).where(Person.phone.in_([r.phone for r in new]))
+            )
+            ids = {phone: pid for phone, pid in found if phone is not None}
+        summary.created += len(new)
+        await insert_rows(
+            session,
+            _AUDIT,
+            [
+                _audit_row(
+                    now,
+                    ids[r.phone],
+                    {
+                        "row": r.row,
+                        "created": True,
+                        "full_name": r.full_name,
+                        "phone": r.phone,
+                        "unit_code": r.unit_code,
+                    },
+                )
+                for r in new
+            ],
+        )
     return summary
+
+
+async def _plan_pages(session: AsyncSession) -> AsyncIterator[list[Any]]:
+    """The resolved plan, :data:`BATCH` rows at a time in file order."""
+    after = 0
+    while True:
+        page = (
+            await _sql(
+                session,
+                "SELECT row, full_name, phone, position, unit_code, unit_id, person_id, roles, "
+                "role_lo, role_hi, new_id FROM stage_plan WHERE row > :after "
+                f"ORDER BY row LIMIT {BATCH}",
+                after=after,
+            )
+        ).all()
+        if not page:
+            return
+        after = page[-1].row
+        yield page
+
+
+async def _member_units(
+    session: AsyncSession, person_id: int, roles: int, lo: int | None, hi: int | None
+) -> list[int]:
+    """The units a person is a member of, from the staged aggregate (rarely more than two)."""
+    if roles == 0 or lo is None or hi is None:
+        return []
+    if roles == 1:
+        return [lo]
+    if roles == 2:
+        return [lo, hi]
+    found = await session.scalars(
+        select(UnitRole.unit_id).where(
+            UnitRole.person_id == person_id, UnitRole.role == Role.MEMBER
+        )
+    )
+    return sorted(found)
+
+
+def _audit_row(now: datetime, person_id: int, details: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "at": now,
+        "actor_id": None,
+        "via": VIA_IMPORT,
+        "action": "person.import",
+        "entity": "person",
+        "entity_id": person_id,
+        "details": details,
+    }
 
 
 # --- shared -------------------------------------------------------------------------------
@@ -722,21 +1070,35 @@ def _audit(
 
 
 async def import_units_file(
-    session: AsyncSession, path: str | Path, progress: Progress | None = None
+    session: AsyncSession,
+    path: str | Path,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Progress | None = None,
 ) -> ImportSummary:
-    """Read ``path`` (CSV or XLSX) and import its units."""
-    _header, rows = read_table(path)
-    _require_rows(_header, rows, UNIT_COLUMNS, UNIT_OPTIONAL)
-    return await import_units(session, rows, progress)
+    """Read ``path`` (CSV or XLSX) and import its units (a whole national tree is about
+    130,000 rows: checked in memory, where cycles are found)."""
+    header, rows, problems = read_rows(path, limits)
+    _check_columns(header, UNIT_COLUMNS, UNIT_OPTIONAL)
+    found = list(rows)
+    problems.raise_if_any()
+    _require_rows(header, found, UNIT_COLUMNS, UNIT_OPTIONAL)
+    summary = await import_units(session, found)
+    if progress is not None:
+        progress(len(found))
+    return summary
 
 
 async def import_members_file(
-    session: AsyncSession, path: str | Path, progress: Progress | None = None
+    session: AsyncSession,
+    path: str | Path,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Progress | None = None,
 ) -> ImportSummary:
-    """Read ``path`` (CSV or XLSX) and import its roster."""
-    _header, rows = read_table(path)
-    _require_rows(_header, rows, MEMBER_COLUMNS, MEMBER_OPTIONAL)
-    return await import_members(session, rows, progress)
+    """Read ``path`` (CSV or XLSX) and import its roster, streaming."""
+    header, rows, problems = read_rows(path, limits)
+    return await _import_members(session, rows, problems, header, progress)
 
 
 def _require_rows(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -42,6 +42,7 @@ from storage.models import (
     Registration,
     Title,
     Unit,
+    UnitKind,
     Work,
 )
 from storage.normalize import fold
@@ -107,28 +108,38 @@ class Column:
     kind: str = "text"  # "text" (wraps), "short" (centred), "int", "money", "date"
     # Longer text wraps inside the cell instead of widening the page.
     max_width: int = 40
+    # At least this wide even when the column is empty on the first rows.
+    min_width: float = 0
+    # Kept for the bot and the import (unit code, receipt, state): right of the form, greyed
+    # and left out of the printed page.
+    system: bool = False
 
+
+NOTE = "Ghi chú"
+AWARD_WIDTH = 24  # "Bằng khen của LĐLĐ tỉnh" on one line
 
 INDIVIDUAL_COLUMNS = (
     Column(STT, "int"),
     Column("Họ và tên", max_width=28),
     Column("Chức vụ – đơn vị", max_width=48),
-    Column("Danh hiệu đăng ký", max_width=26),
-    Column("Hình thức khen thưởng", max_width=26),
-    Column(UNIT_CODE, "short", 16),
-    Column(RECEIPT, "short", 16),
-    Column(STATUS, max_width=15),
-    Column(LIST_STATUS, max_width=15),
+    Column("Danh hiệu đăng ký", max_width=30, min_width=AWARD_WIDTH),
+    Column("Hình thức khen thưởng", max_width=30, min_width=AWARD_WIDTH),
+    Column(NOTE, max_width=20, min_width=12),
+    Column(UNIT_CODE, "short", 16, system=True),
+    Column(RECEIPT, "short", 16, system=True),
+    Column(STATUS, max_width=18, system=True),
+    Column(LIST_STATUS, max_width=18, system=True),
 )
 COLLECTIVE_COLUMNS = (
     Column(STT, "int"),
     Column("Tên tập thể", max_width=50),
-    Column("Danh hiệu đăng ký", max_width=30),
-    Column("Hình thức khen thưởng", max_width=30),
-    Column(UNIT_CODE, "short", 16),
-    Column(RECEIPT, "short", 16),
-    Column(STATUS, max_width=15),
-    Column(LIST_STATUS, max_width=15),
+    Column("Danh hiệu đăng ký", max_width=30, min_width=AWARD_WIDTH),
+    Column("Hình thức khen thưởng", max_width=30, min_width=AWARD_WIDTH),
+    Column(NOTE, max_width=20, min_width=12),
+    Column(UNIT_CODE, "short", 16, system=True),
+    Column(RECEIPT, "short", 16, system=True),
+    Column(STATUS, max_width=18, system=True),
+    Column(LIST_STATUS, max_width=18, system=True),
 )
 INITIATIVE_COLUMNS = (
     Column(STT, "int"),
@@ -138,10 +149,11 @@ INITIATIVE_COLUMNS = (
     Column("Lĩnh vực", max_width=18),
     Column("Ngày áp dụng", "date"),
     Column("Giá trị làm lợi (đồng)", "money"),
-    Column(UNIT_CODE, "short", 16),
-    Column(RECEIPT, "short", 16),
-    Column(STATUS, max_width=15),
-    Column(LIST_STATUS, max_width=15),
+    Column(NOTE, max_width=20, min_width=12),
+    Column(UNIT_CODE, "short", 16, system=True),
+    Column(RECEIPT, "short", 16, system=True),
+    Column(STATUS, max_width=18, system=True),
+    Column(LIST_STATUS, max_width=18, system=True),
 )
 WORK_COLUMNS = (
     Column(STT, "int"),
@@ -152,10 +164,11 @@ WORK_COLUMNS = (
     Column("Bắt đầu", "date"),
     Column("Hoàn thành", "date"),
     Column("Gắn biển", "short", 9),
-    Column(UNIT_CODE, "short", 16),
-    Column(RECEIPT, "short", 16),
-    Column(STATUS, max_width=15),
-    Column(LIST_STATUS, max_width=15),
+    Column(NOTE, max_width=20, min_width=12),
+    Column(UNIT_CODE, "short", 16, system=True),
+    Column(RECEIPT, "short", 16, system=True),
+    Column(STATUS, max_width=18, system=True),
+    Column(LIST_STATUS, max_width=18, system=True),
 )
 
 # Authors in one cell; names never contain ";" (nor ","), so either splits them back.
@@ -177,6 +190,8 @@ class Sheet:
     rows: list[tuple[Any, ...]]
     # (label, money column index, amount) under the table, or None.
     total: tuple[str, int, int] | None = None
+    # Registrations listed, when a row can hold several (a person with all their titles).
+    registrations: int | None = None
 
 
 @dataclass
@@ -186,10 +201,15 @@ class RegistrationForm:
     year: int
     unit_name: str
     sheets: list[Sheet] = field(default_factory=list)
+    # The body above the unit, written over it at the top left (as on every union paper).
+    issuing_body: str | None = None
 
     def counts(self) -> dict[str, int]:
-        """Rows per sheet name, for the command's one-line report."""
-        return {sheet.name: len(sheet.rows) for sheet in self.sheets}
+        """Registrations (or initiatives, works) per sheet name, for the command's report."""
+        return {
+            sheet.name: len(sheet.rows) if sheet.registrations is None else sheet.registrations
+            for sheet in self.sheets
+        }
 
 
 INDIVIDUAL_SHEET, COLLECTIVE_SHEET = "Cá nhân", "Tập thể"
@@ -235,8 +255,25 @@ class UnitNames:
             rows = await session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(chunk)))
             self.names.update((uid, name) for uid, name in rows)
 
+    async def load_paths(self, session: AsyncSession, paths: Iterable[str]) -> None:
+        wanted = {int(p) for path in paths for p in path.strip("/").split("/") if p}
+        ids = sorted(wanted - set(self.names))
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            rows = await session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(chunk)))
+            self.names.update((uid, name) for uid, name in rows)
+
     def key(self, unit: Unit) -> list[str]:
-        return [fold(self.names.get(int(p), "")) for p in unit.path.strip("/").split("/") if p]
+        return self.key_of_path(unit.path)
+
+    def key_of_path(self, path: str) -> list[str]:
+        # Folded once per unit: a province's list has 100,000 rows in a few thousand units.
+        cache: dict[str, list[str]] = self.__dict__.setdefault("_folded", {})
+        found = cache.get(path)
+        if found is None:
+            found = [fold(self.names.get(int(p), "")) for p in path.strip("/").split("/") if p]
+            cache[path] = found
+        return found
 
 
 def _state(status: str) -> str:
@@ -262,7 +299,21 @@ async def build_form(
     if campaign is None:
         raise ExportError(f"unknown campaign {campaign_code!r}")
     root = await _root(session, campaign, unit_code)
-    form = RegistrationForm(campaign.code, campaign.name, campaign.year, root.name)
+    parent = await session.get(Unit, root.parent_id) if root.parent_id is not None else None
+    form = RegistrationForm(
+        campaign.code,
+        campaign.name,
+        campaign.year,
+        root.name,
+        issuing_body=(
+            parent.name
+            if parent is not None
+            # A province's union answers to the national one even when the tree starts there.
+            else NATIONAL_BODY
+            if root.kind == UnitKind.PROVINCE
+            else None
+        ),
+    )
     tree = UnitNames()
     if kind in (TITLES, ALL):
         form.sheets.extend(await _title_sheets(session, campaign, root, tree))
@@ -273,74 +324,110 @@ async def build_form(
     return form
 
 
+@dataclass(frozen=True)
+class _UnitInfo:
+    name: str
+    code: str
+    path: str
+
+
 async def _title_sheets(
     session: AsyncSession, campaign: Campaign, root: Unit, tree: UnitNames
 ) -> list[Sheet]:
-    registrations = list(
-        await session.scalars(
-            select(Registration)
+    # Plain rows, not ORM objects: a province's 100,000 registrations as entities (with
+    # their people and units) took several hundred MB and most of the export's time.
+    registrations = (
+        await session.execute(
+            select(
+                Registration.receipt_no,
+                Registration.title_code,
+                Registration.is_collective,
+                Registration.status,
+                Registration.unit_id,
+                Registration.person_id,
+                Registration.collective_name,
+                Person.full_name,
+                Person.position,
+            )
             .join(Unit, Registration.unit_id == Unit.id)
+            .outerjoin(Person, Registration.person_id == Person.id)
             .where(
                 Registration.campaign_id == campaign.id,
                 _listed(Registration.status),
                 Unit.path.startswith(root.path, autoescape=True),
             )
-            .options(selectinload(Registration.person), selectinload(Registration.unit))
         )
-    )
-    await tree.load(session, (r.unit for r in registrations))
+    ).all()
+    units: dict[int, _UnitInfo] = {}
+    wanted = sorted({r.unit_id for r in registrations})
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start : start + 1000]
+        rows = await session.execute(
+            select(Unit.id, Unit.name, Unit.code, Unit.path).where(Unit.id.in_(chunk))
+        )
+        units.update((uid, _UnitInfo(name, code, path)) for uid, name, code, path in rows)
+    await tree.load_paths(session, (u.path for u in units.values()))
+    # Each row's list state beside its own (storage.counts: the one status model).
+    lists = await list_states(session, campaign.id, (await _units(session, wanted)).values())
     codes = {r.title_code for r in registrations}
     titles = {t.code: t for t in await session.scalars(select(Title).where(Title.code.in_(codes)))}
+    shown: dict[str, tuple[str | None, str | None, tuple[bool, int]]] = {}
+    for code in codes:
+        entry = titles.get(code)
+        # Titles first, then awards, each from the highest level down (catalogue rank); a
+        # code removed from the catalogue is still listed, as its code.
+        if entry is None:
+            shown[code] = (code, None, (False, 1000))
+        elif is_award(entry):
+            shown[code] = (None, entry.name, (True, entry.rank))
+        else:
+            shown[code] = (entry.name, None, (False, entry.rank))
 
-    def cells(reg: Registration) -> tuple[str | None, str | None, tuple[bool, int]]:
-        """(danh hiệu, hình thức khen thưởng, order) of the registration's title: a person's
-        titles first, then awards, each from the highest level down (catalogue rank)."""
-        title = titles.get(reg.title_code)
-        if title is None:  # a code removed from the catalogue: still listed, as its code
-            return reg.title_code, None, (False, 1000)
-        if is_award(title):
-            return None, title.name, (True, title.rank)
-        return title.name, None, (False, title.rank)
+    # One row per person (per collective for the units' list) with all their titles: the
+    # form lists people. Receipts and states follow, one line per title, in the same order.
+    people: dict[tuple[bool, Any], list[tuple[Any, Any, str | None, str | None]]] = {}
+    individual_count = 0
+    for reg in registrations:
+        title, award, order = shown[reg.title_code]
+        collective = reg.is_collective or reg.person_id is None
+        individual_count += not collective
+        # A unit's collectives (tổ, phòng, the whole agency) are rows of their own.
+        who = (
+            collective,
+            (reg.unit_id, reg.collective_name or "") if collective else reg.person_id,
+        )
+        people.setdefault(who, []).append(
+            ((order, reg.title_code, reg.receipt_no), reg, title, award)
+        )
 
     individuals: list[tuple[Any, tuple[Any, ...]]] = []
     collectives: list[tuple[Any, tuple[Any, ...]]] = []
-    lists = await list_states(session, campaign.id, {r.unit for r in registrations})
-    for reg in registrations:
-        title, award, order = cells(reg)
-        status = _state(reg.status)
-        list_status = LIST_STATE_LABELS[lists[reg.unit.id]]
-        person = None if reg.is_collective else reg.person
-        if person is None:
-            unit_row = (
-                reg.unit.name,
-                title,
-                award,
-                reg.unit.code,
-                reg.receipt_no,
-                status,
-                list_status,
+    for (collective, _id), items in people.items():
+        items.sort(key=lambda item: item[0])
+        regs = [reg for _order, reg, _t, _a in items]
+        titles_text = "\n".join(t for _o, _r, t, _a in items if t) or None
+        awards_text = "\n".join(a for _o, _r, _t, a in items if a) or None
+        receipts = "\n".join(reg.receipt_no for reg in regs)
+        states = [_state(reg.status) for reg in regs]
+        status = states[0] if len(set(states)) == 1 else "\n".join(states)
+        first = regs[0]
+        unit = units[first.unit_id]
+        list_status = LIST_STATE_LABELS[lists[first.unit_id]]
+        if collective:
+            name = (
+                f"{first.collective_name}{POSITION_SEPARATOR}{unit.name}"
+                if first.collective_name
+                else unit.name
             )
+            unit_row = (name, titles_text, awards_text, None, unit.code, receipts, status)
             collectives.append(
-                ((tree.key(reg.unit), order, reg.title_code, reg.receipt_no), unit_row)
+                ((tree.key_of_path(unit.path), fold(name), str(_id)), (*unit_row, list_status))
             )
             continue
-        where = (
-            f"{person.position}{POSITION_SEPARATOR}{reg.unit.name}"
-            if person.position
-            else reg.unit.name
-        )
-        person_row = (
-            person.full_name,
-            where,
-            title,
-            award,
-            reg.unit.code,
-            reg.receipt_no,
-            status,
-            list_status,
-        )
-        key = (tree.key(reg.unit), fold(person.full_name), person.id, order, reg.receipt_no)
-        individuals.append((key, person_row))
+        where = f"{first.position}{POSITION_SEPARATOR}{unit.name}" if first.position else unit.name
+        person_row = (first.full_name, where, titles_text, awards_text, None, unit.code)
+        order_key = (tree.key_of_path(unit.path), fold(first.full_name), first.person_id)
+        individuals.append((order_key, (*person_row, receipts, status, list_status)))
     heading = _titles_heading(campaign.year)
     return [
         Sheet(
@@ -349,6 +436,7 @@ async def _title_sheets(
             "Cá nhân",
             INDIVIDUAL_COLUMNS,
             _numbered(individuals),
+            registrations=individual_count,
         ),
         Sheet(
             COLLECTIVE_SHEET,
@@ -356,6 +444,7 @@ async def _title_sheets(
             "Tập thể",
             COLLECTIVE_COLUMNS,
             _numbered(collectives),
+            registrations=len(registrations) - individual_count,
         ),
     ]
 
@@ -411,6 +500,7 @@ async def _initiative_sheet(
             FIELD_LABELS.get(item.field, item.field),
             item.applied_on,
             item.benefit,
+            None,
             unit.code,
             item.receipt_no,
             _state(item.status),
@@ -461,6 +551,7 @@ async def _work_sheet(
             work.starts_on,
             work.ends_on,
             YES if work.plaque_requested else NO,
+            None,
             work.unit.code,
             work.receipt_no,
             _state(work.status),
@@ -518,6 +609,9 @@ BOLD = 1.1  # bold letters are about a tenth wider
 _SPACE = 0.55
 _NARROW = frozenset("iljtfr.,;:'!|()[]")
 _WIDE = frozenset("mwMW")
+# Column widths are measured on the first rows only: a province's list has 100,000 rows and
+# measuring each cell was most of the time spent writing it.
+WIDTH_SAMPLE = 1000
 
 
 def _char_width(ch: str) -> float:
@@ -545,161 +639,203 @@ def text_width(text: str, *, bold: bool = False) -> float:
 
 
 def _lines(text: str, width: float, *, bold: bool = False) -> int:
-    """How many lines ``text`` takes when wrapped in a column ``width`` units wide.
+    """About how many lines ``text`` takes wrapped in a column ``width`` units wide.
 
     LibreOffice keeps the row heights a file gives (it does not re-measure rows on opening
-    an XLSX), so wrapped cells need their height written or the lines overlap.
+    an XLSX), so wrapped cells need their height written or the lines overlap. Counted from
+    the length (an average letter is 0.9 units), not letter by letter: it runs per cell.
     """
     room = max(1.0, width - 1.5)  # the cell's inner padding
-    lines, used = 1, 0.0
-    for word in text.split():
-        size = text_width(word, bold=bold)
-        if used and used + _SPACE + size <= room:
-            used += _SPACE + size
-            continue
-        if used:
-            lines += 1
-        # From the start of a line; a word longer than the line is broken over several.
-        extra = int((size - 1e-9) // room)
-        lines += extra
-        used = size - extra * room
-    return lines
+    per_line = max(1, int(room / (0.9 * (BOLD if bold else 1))))
+    return sum(max(1, -(-len(part) // per_line)) for part in text.split("\n"))
 
 
 def _width(column: Column, values: Sequence[Any]) -> float:
     # Headers wrap, so only their longest word must fit; content up to the column's cap.
     longest_word = max(text_width(word, bold=True) for word in column.header.split())
-    content = max((text_width(_text(v)) for v in values), default=0.0)
+    content = max((text_width(line) for v in values for line in _text(v).split("\n")), default=0.0)
     if column.kind == "money":
         content = max((text_width(f"{v:,}") for v in values if isinstance(v, int)), default=0.0)
     elif column.kind == "date":
         content = text_width("00/00/0000")
+    content = max(content, column.min_width)
     return round(min(max(content, longest_word, 4) + 2, column.max_width + 2), 1)
 
 
 def write_form_xlsx(form: RegistrationForm, target: str | Path | BinaryIO) -> None:
-    """The form as a workbook, one sheet per table, ready to print on A4 landscape."""
-    # Imported here: openpyxl costs memory the running bot should not pay for.
-    from openpyxl import Workbook
+    """The form as a workbook, one sheet per table, ready to print on A4 landscape.
 
-    workbook = Workbook()
-    default = workbook.active
-    if default is not None:
-        workbook.remove(default)
-    for sheet in form.sheets:
-        _write_sheet(workbook, form, sheet)
-    workbook.save(target)
+    Written with xlsxwriter's constant-memory mode: each row goes to disk as it is
+    written, so a province's 100,000 rows take the memory of one.
+    """
+    # Imported here: the running bot only writes workbooks for the digest.
+    import xlsxwriter
 
-
-HEADER_ROW = 5  # title, unit, campaign, section label, then the header
-
-
-def _write_sheet(workbook: Any, form: RegistrationForm, spec: Sheet) -> None:
-    from openpyxl.styles import Alignment, Border, Font, Side
-    from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.properties import PageSetupProperties
-
-    sheet = workbook.create_sheet(spec.name)
-    last = len(spec.columns)
-    last_letter = get_column_letter(last)
-
-    def font(**kwargs: Any) -> Any:
-        return Font(name=FONT_NAME, size=kwargs.pop("size", FONT_SIZE), **kwargs)
-
-    centre = Alignment(horizontal="center", vertical="center", wrap_text=True)
-    heading = (
-        (spec.title, font(bold=True, size=14)),
-        (form.unit_name, font(bold=True)),
-        (form.campaign_name, font(italic=True)),
+    workbook = xlsxwriter.Workbook(
+        target, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
     )
-    for row, (text, style) in enumerate(heading, start=1):
-        sheet.merge_cells(f"A{row}:{last_letter}{row}")
-        cell = sheet.cell(row=row, column=1, value=text)
-        cell.font = style
-        cell.alignment = centre
-    if spec.section:
-        cell = sheet.cell(row=4, column=1, value=spec.section)
-        cell.font = font(bold=True)
+    styles = _Styles(workbook)
+    for sheet in form.sheets:
+        _write_sheet(workbook, styles, form, sheet)
+    workbook.close()
 
+
+# Above the table: the issuing body and the national motto, the place and date, the title.
+MOTTO = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
+NATIONAL_BODY = "Tổng Liên đoàn Lao động Việt Nam"
+MOTTO_LINE = "Độc lập – Tự do – Hạnh phúc"
+PLACE_AND_DATE = "…………, ngày …… tháng …… năm ……"
+PREPARER, PREPARER_NOTE = "NGƯỜI LẬP BIỂU", "(Ký, ghi rõ họ tên)"
+SIGNER_FOR, SIGNER, SIGNER_NOTE = "TM. BAN CHẤP HÀNH", "CHỦ TỊCH", "(Ký tên, đóng dấu)"
+HEADER_ROW = 8  # issuing body and motto (2 rows), date, blank, title, campaign, section
+
+
+class _Styles:
+    """The cell formats of the form, made once per workbook."""
+
+    def __init__(self, workbook: Any) -> None:
+        base = {"font_name": FONT_NAME, "font_size": FONT_SIZE}
+        cell = {**base, "border": 1, "valign": "top"}
+
+        def make(**options: Any) -> Any:
+            return workbook.add_format({**base, **options})
+
+        self.title = make(bold=True, font_size=14, align="center", valign="vcenter")
+        # Top-aligned: the motto's two lines sit level with the issuing body's, which wrap.
+        self.centre_bold = make(bold=True, align="center", valign="top", text_wrap=True)
+        self.motto_line = make(bold=True, align="center", valign="top", underline=1)
+        self.centre_italic = make(italic=True, align="center", text_wrap=True)
+        self.bold = make(bold=True)
+        self.header = make(bold=True, align="center", valign="vcenter", text_wrap=True, border=1)
+        # System columns (unit code, receipt, state): greyed, and left out of the print.
+        self.system_header = make(
+            bold=True,
+            align="center",
+            valign="vcenter",
+            text_wrap=True,
+            border=1,
+            bg_color="#E7E6E6",
+        )
+        self.body = {
+            "int": workbook.add_format({**cell, "align": "center"}),
+            "short": workbook.add_format({**cell, "align": "center", "text_wrap": True}),
+            "date": workbook.add_format({**cell, "align": "center", "num_format": DATE_FORMAT}),
+            "money": workbook.add_format({**cell, "align": "right", "num_format": MONEY_FORMAT}),
+            "text": workbook.add_format({**cell, "align": "left", "text_wrap": True}),
+        }
+        self.total_label = make(bold=True, border=1, valign="vcenter", text_wrap=True)
+        self.total_money = make(bold=True, border=1, align="right", num_format=MONEY_FORMAT)
+        self.total_blank = make(border=1)
+
+
+def _write_sheet(workbook: Any, styles: _Styles, form: RegistrationForm, spec: Sheet) -> None:
+    sheet = workbook.add_worksheet(spec.name)
+    columns = spec.columns
+    last = len(columns) - 1
+    # The form proper ends before the system columns; headings and signatures span it.
+    form_last = max(i for i, c in enumerate(columns) if not c.system)
+    sample = spec.rows[:WIDTH_SAMPLE]
     widths: list[float] = []
-    for index, column in enumerate(spec.columns, start=1):
-        shown = [r[index - 1] for r in spec.rows]
-        if spec.total is not None and index == spec.total[1]:
+    for index, column in enumerate(columns):
+        shown = [r[index] for r in sample]
+        if spec.total is not None and index + 1 == spec.total[1]:
             shown.append(spec.total[2])
         widths.append(_width(column, shown))
-        sheet.column_dimensions[get_column_letter(index)].width = widths[-1]
+        sheet.set_column(index, index, widths[-1])
 
-    def height(texts: Sequence[tuple[Any, float]], *, bold: bool = False) -> float:
-        return LINE_HEIGHT * max(
-            _lines(v, w, bold=bold) if isinstance(v, str) else 1 for v, w in texts
-        )
+    left_end = max(1, form_last // 2 - 1)
+    right_start = left_end + 1
+    issuer = (form.issuing_body or "").upper()
+    sheet.set_row(0, LINE_HEIGHT * max(1, _lines(issuer, sum(widths[: left_end + 1]))))
+    _span(sheet, 0, 0, left_end, issuer, styles.centre_bold)
+    _span(sheet, 0, right_start, form_last, MOTTO, styles.centre_bold)
+    unit = form.unit_name.upper()
+    sheet.set_row(1, LINE_HEIGHT * max(1, _lines(unit, sum(widths[: left_end + 1]), bold=True)))
+    _span(sheet, 1, 0, left_end, unit, styles.centre_bold)
+    _span(sheet, 1, right_start, form_last, MOTTO_LINE, styles.motto_line)
+    _span(sheet, 2, right_start, form_last, PLACE_AND_DATE, styles.centre_italic)
+    sheet.set_row(4, 21)
+    _span(sheet, 4, 0, form_last, spec.title, styles.title)
+    _span(sheet, 5, 0, form_last, form.campaign_name, styles.centre_italic)
+    if spec.section:
+        sheet.write_string(6, 0, spec.section, styles.bold)
 
-    thin = Side(style="thin")
-    border = Border(left=thin, right=thin, top=thin, bottom=thin)
-    for index, column in enumerate(spec.columns, start=1):
-        cell = sheet.cell(row=HEADER_ROW, column=index, value=column.header)
-        cell.font = font(bold=True)
-        cell.alignment = centre
-        cell.border = border
-    header = [(c.header, w) for c, w in zip(spec.columns, widths, strict=True)]
-    sheet.row_dimensions[HEADER_ROW].height = height(header, bold=True)
+    header_row = HEADER_ROW - 1
+    header = [(c.header, w) for c, w in zip(columns, widths, strict=True)]
+    sheet.set_row(header_row, LINE_HEIGHT * max(_lines(h, w, bold=True) for h, w in header))
+    for index, column in enumerate(columns):
+        style = styles.system_header if column.system else styles.header
+        sheet.write_string(header_row, index, column.header, style)
 
-    alignments = {
-        "int": Alignment(horizontal="center", vertical="top"),
-        "short": Alignment(horizontal="center", vertical="top"),
-        "date": Alignment(horizontal="center", vertical="top"),
-        "money": Alignment(horizontal="right", vertical="top"),
-        "text": Alignment(horizontal="left", vertical="top", wrap_text=True),
-    }
-    body = font()
-    for offset, values in enumerate(spec.rows, start=1):
-        row = HEADER_ROW + offset
-        for index, (column, value) in enumerate(zip(spec.columns, values, strict=True), start=1):
-            cell = sheet.cell(row=row, column=index, value=value)
-            if isinstance(value, str):
-                cell.data_type = "s"  # "=..." typed in a chat is text, not a formula
-            cell.font = body
-            cell.border = border
-            cell.alignment = alignments[column.kind]
-            if column.kind == "money":
-                cell.number_format = MONEY_FORMAT
-            elif column.kind == "date":
-                cell.number_format = DATE_FORMAT
-        sheet.row_dimensions[row].height = height(list(zip(values, widths, strict=True)))
+    formats = [styles.body[c.kind] for c in columns]
+    row = header_row
+    for values in spec.rows:
+        row += 1
+        lines = 1
+        for value, width in zip(values, widths, strict=True):
+            if (isinstance(value, str) and len(value) * 0.9 > width - 1.5) or (
+                isinstance(value, str) and "\n" in value
+            ):
+                lines = max(lines, _lines(value, width))
+        if lines > 1:
+            sheet.set_row(row, LINE_HEIGHT * lines)
+        for index, value in enumerate(values):
+            _cell(sheet, row, index, value, formats[index])
 
     if spec.total is not None:
         label, money_index, amount = spec.total
-        row = HEADER_ROW + len(spec.rows) + 1
-        # The label spans the columns left of the amount, so the long sentence fits.
-        sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=money_index - 1)
-        cell = sheet.cell(row=row, column=1, value=label)
-        cell.font = font(bold=True)
-        cell.alignment = Alignment(horizontal="left", vertical="center", wrap_text=True)
-        money = sheet.cell(row=row, column=money_index, value=amount)
-        money.font = font(bold=True)
-        money.number_format = MONEY_FORMAT
-        money.alignment = alignments["money"]
-        for index in range(1, last + 1):
-            sheet.cell(row=row, column=index).border = border
+        row += 1
         span = sum(widths[: money_index - 1])
-        sheet.row_dimensions[row].height = height([(label, span)], bold=True)
+        sheet.set_row(row, LINE_HEIGHT * _lines(label, span, bold=True))
+        # The label spans the columns left of the amount, so the long sentence fits.
+        sheet.merge_range(row, 0, row, money_index - 2, label, styles.total_label)
+        sheet.write_number(row, money_index - 1, amount, styles.total_money)
+        for index in range(money_index, last + 1):
+            sheet.write_blank(row, index, None, styles.total_blank)
+
+    # Signatures under the table: who drew up the list, and the union's chair.
+    row += 2
+    _span(sheet, row, 0, left_end, PREPARER, styles.centre_bold)
+    _span(sheet, row, right_start, form_last, SIGNER_FOR, styles.centre_bold)
+    _span(sheet, row + 1, right_start, form_last, SIGNER, styles.centre_bold)
+    _span(sheet, row + 2, 0, left_end, PREPARER_NOTE, styles.centre_italic)
+    _span(sheet, row + 2, right_start, form_last, SIGNER_NOTE, styles.centre_italic)
 
     # The header stays in view while scrolling and is printed on every page.
-    sheet.freeze_panes = f"A{HEADER_ROW + 1}"
-    sheet.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
-    sheet.page_setup.orientation = "landscape"
-    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.freeze_panes(HEADER_ROW, 0)
+    sheet.repeat_rows(header_row)
+    sheet.print_area(0, 0, row + 6, form_last)
+    sheet.set_landscape()
+    sheet.set_paper(9)  # A4
     # Fit every column on the page width; as many pages down as the rows need.
-    sheet.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
-    sheet.page_setup.fitToWidth = 1
-    sheet.page_setup.fitToHeight = 0
-    sheet.print_options.horizontalCentered = True
-    sheet.page_margins.left = sheet.page_margins.right = 0.4
+    sheet.fit_to_pages(1, 0)
+    sheet.center_horizontally()
     # Room under the table for the page number: LibreOffice clips a footer squeezed into the
     # default 0.3" between the footer line and the bottom margin.
-    sheet.page_margins.top = 0.6
-    sheet.page_margins.bottom = 0.8
-    sheet.page_margins.footer = 0.3
-    sheet.oddFooter.center.text = "Trang &P/&N"
-    sheet.oddFooter.center.font = f"{FONT_NAME},Regular"
-    sheet.oddFooter.center.size = 10
+    sheet.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.8)
+    sheet.set_footer(f'&C&"{FONT_NAME},Regular"&10Trang &P/&N', {"margin": 0.3})
+
+
+def _span(sheet: Any, row: int, first: int, last: int, text: str, style: Any) -> None:
+    if last > first:
+        sheet.merge_range(row, first, row, last, text, style)
+    else:
+        sheet.write_string(row, first, text, style)
+
+
+def _cell(sheet: Any, row: int, column: int, value: Any, style: Any) -> None:
+    if value is None:
+        sheet.write_blank(row, column, None, style)
+    elif isinstance(value, str):
+        # Always a string: "=..." typed in a chat is text, not a formula.
+        sheet.write_string(row, column, value, style)
+    elif isinstance(value, bool):
+        sheet.write_string(row, column, YES if value else NO, style)
+    elif isinstance(value, int | float | Decimal):
+        sheet.write_number(row, column, value, style)
+    elif isinstance(value, datetime):
+        sheet.write_datetime(row, column, value, style)
+    elif isinstance(value, date):
+        sheet.write_datetime(row, column, datetime(value.year, value.month, value.day), style)
+    else:
+        sheet.write_string(row, column, str(value), style)

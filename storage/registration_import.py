@@ -57,7 +57,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.campaigns import campaign_occasions, works_close
 from storage.counts import LIST_STATE_LABELS, list_units
 from storage.exporters import unguard_formula
-from storage.importers import ImportFailed, csv_cells, open_workbook
+from storage.importers import MAX_LISTED, ImportFailed
 from storage.models import (
     AuditEntry,
     Campaign,
@@ -83,6 +83,8 @@ from storage.registration_forms import (
     INITIATIVE_COLUMNS,
     INITIATIVES,
     KINDS,
+    PREPARER,
+    SIGNER_FOR,
     TITLES,
     TOTAL_LABEL,
     WORK_COLUMNS,
@@ -90,6 +92,15 @@ from storage.registration_forms import (
     UnitNames,
 )
 from storage.repo import LIVE_STATUSES, campaign_by_id, campaign_end
+from storage.tables import (
+    DEFAULT_LIMITS,
+    Limits,
+    TableError,
+    iter_csv,
+    iter_sheet,
+    open_workbook,
+    table_kind,
+)
 from storage.types import Progress, utcnow
 from storage.units import registrations_locked
 
@@ -255,27 +266,24 @@ class Table:
     rows: list[tuple[int, list[Any]]]
 
 
-def read_tables(path: str | Path) -> list[Table]:
-    """Every sheet of an XLSX workbook, or the one table of a CSV file, as raw cells."""
+def read_tables(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> list[Table]:
+    """Every sheet of an XLSX workbook, or the one table of a CSV file, as raw cells; the
+    same early refusals as the roster import (zip sizes, row cap, malformed CSV or XML,
+    encodings)."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".txt", ""):
-        return [Table(None, list(enumerate(csv_cells(path.read_bytes()), start=1)))]
-    if suffix == ".xls":
-        raise ImportFailed(["old .xls files are not supported; save the file as .xlsx or CSV"])
-    if suffix not in (".xlsx", ".xlsm"):
-        raise ImportFailed([f"unsupported file type {suffix!r}; use .csv or .xlsx"])
-    workbook = open_workbook(path)
     try:
-        return [
-            Table(
-                sheet.title,
-                [(n, list(r)) for n, r in enumerate(sheet.iter_rows(values_only=True), start=1)],
-            )
-            for sheet in workbook.worksheets
-        ]
-    finally:
-        workbook.close()
+        if table_kind(path) == "csv":
+            return [Table(None, list(iter_csv(path, limits)))]
+        workbook = open_workbook(path, limits)
+        try:
+            return [
+                Table(sheet.title, [(n, list(r)) for n, r in iter_sheet(sheet, limits)])
+                for sheet in workbook.worksheets
+            ]
+        finally:
+            workbook.close()
+    except TableError as exc:
+        raise ImportFailed([exc.problem]) from exc
 
 
 def _text(value: Any) -> str:
@@ -307,6 +315,14 @@ class _Line:
     def text(self, name: str) -> str:
         return _text(self.values.get(name))
 
+    def parts(self, name: str) -> list[str]:
+        """A cell holding one value per line (the form lists all of a person's titles, their
+        receipts and states in one row), or several separated by ";"."""
+        raw = self.values.get(name)
+        if not isinstance(raw, str):
+            return [self.text(name)] if self.text(name) else []
+        return [t for t in (_text(p) for p in re.split(r"[\n;]", raw)) if t]
+
 
 @dataclass
 class _Problems:
@@ -332,7 +348,14 @@ class _Problems:
             return
         failed = ImportFailed([])
         # Sheet by sheet, then top down: the officer fixes the file in reading order.
-        failed.problems = [text for _t, _r, text in sorted(self.items, key=lambda i: i[:2])]
+        listed = [text for _t, _r, text in sorted(self.items, key=lambda i: i[:2])]
+        if len(listed) > MAX_LISTED:
+            more = len(listed) - MAX_LISTED
+            listed = listed[:MAX_LISTED]
+            listed.append(
+                f"… and {more:,} more problem(s); the first {MAX_LISTED} are listed above"
+            )
+        failed.problems = listed
         failed.args = ("; ".join(failed.problems),)
         raise failed
 
@@ -387,7 +410,8 @@ def _lines(tables: Sequence[Table], kind: str, problems: _Problems) -> list[_Lin
             if not any(texts):
                 continue
             # The form's total row ends the table; anything below it is not a registration.
-            if any(fold(t).startswith(fold(TOTAL_LABEL)) for t in texts if t):
+            # So do the signatures under a list without a total.
+            if any(fold(t).startswith(_TABLE_ENDS) for t in texts if t):
                 break
             values = {
                 name: cell
@@ -399,6 +423,9 @@ def _lines(tables: Sequence[Table], kind: str, problems: _Problems) -> list[_Lin
                 continue
             lines.append(_Line(index, table.sheet, number, values, present))
     return lines
+
+
+_TABLE_ENDS = (fold(TOTAL_LABEL), fold(PREPARER), fold(SIGNER_FOR))
 
 
 # --- values ----------------------------------------------------------------------------------
@@ -656,19 +683,23 @@ async def import_registrations_file(
     *,
     today: date,
     allow_late: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
     progress: Progress | None = None,
     lists: str | None = None,
 ) -> RegistrationImportSummary:
-    """Read ``path`` (CSV or XLSX) and import its registrations of ``kind``."""
+    """Read ``path`` (CSV or XLSX) and import its registrations of ``kind``; ``progress``
+    hears the number of rows read once they are."""
+    tables = read_tables(path, limits)
+    if progress is not None:
+        progress(sum(len(t.rows) for t in tables))
     return await import_registrations(
         session,
-        read_tables(path),
+        tables,
         kind,
         campaign,
         today=today,
         allow_late=allow_late,
         file_name=Path(path).name,
-        progress=progress,
         lists=lists,
     )
 
@@ -1060,7 +1091,9 @@ class _Checker:
     # -- rows ------------------------------------------------------------------------------
 
     def _status(self, line: _Line) -> str | None:
-        raw = line.text("status")
+        return self._status_of(line, line.text("status"))
+
+    def _status_of(self, line: _Line, raw: str) -> str | None:
         word = fold(raw).strip(" .")
         status = _STATUS_WORDS.get(word)
         if word in _LIST_WORDS:
@@ -1142,16 +1175,29 @@ class _Checker:
 
     async def _title_row(self, line: _Line) -> list[_Planned]:
         collective = self._collective(line)
-        status = self._status(line)
-        if collective is None or status is None:
+        if collective is None:
             return []
         unit, from_unit = self.unit(line, collective)
         # The code, when the flat export gives both, names the same title as the name.
-        texts = [line.text("title_code") or line.text("title"), line.text("award")]
-        texts = [t for t in texts if t]
+        texts = [
+            *(line.parts("title_code") or line.parts("title")),
+            *line.parts("award"),
+        ]
         if not texts:
             self.problems.add(line, "the title is empty")
         titles = [self.title(line, t, collective) for t in texts]
+        # One state for the row, or one per title (a person's row of the form).
+        states = line.parts("status") or [""]
+        if len(states) != 1 and len(states) != len(texts):
+            self.problems.add(
+                line, f"{len(states)} states for {len(texts)} titles; give one, or one per title"
+            )
+            return []
+        statuses = [self._status_of(line, state) for state in states]
+        if None in statuses:
+            return []
+        if len(statuses) == 1:
+            statuses = statuses * len(texts)
         commitment = line.text("commitment") or None
         if commitment and len(commitment) > MAX_COMMITMENT:
             self.problems.add(line, f"commitment is longer than {MAX_COMMITMENT} characters")
@@ -1175,8 +1221,8 @@ class _Checker:
                 title=title,
                 data={"commitment": commitment},
             )
-            for title in titles
-            if title is not None
+            for title, status in zip(titles, statuses, strict=True)
+            if title is not None and status is not None
         ]
 
     async def _initiative_row(self, line: _Line) -> list[_Planned]:

@@ -413,9 +413,10 @@ async def test_link_codes_of_others(sessionmaker: Sessions, bot: Engine, town: T
     binh = await started(bot, "binh")
     await binh.say(f"/lienket {code}")
     assert "đã được liên kết với Trần Văn Bình" in binh.text()
-    # Wrong, mistyped and look-alike codes say the same thing.
+    # Wrong, mistyped and look-alike codes say the same thing (four: the fifth locks the chat
+    # out, tests/test_identity.py).
     stranger = Chat(bot, "zalo-stranger", channel="zalo")
-    for wrong in ("AAAAAAAA", code[:-1], code.replace(code[0], "0"), "' OR 1=1 --", "x" * 500):
+    for wrong in ("AAAAAAAA", code[:-1], "' OR 1=1 --", "x" * 500):
         await stranger.say(f"/lienket {wrong}")
         assert "không dùng được" in stranger.text()
     # The right code works once, and Hoa is told on the app that issued it.

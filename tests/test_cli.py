@@ -301,11 +301,11 @@ def test_export_registrations(db: str, tmp_path: Path, capsys: pytest.CaptureFix
     )
     workbook = load_workbook(out_xlsx)
     assert workbook.sheetnames == ["Cá nhân", "Tập thể"]
-    person = next(workbook["Cá nhân"].iter_rows(min_row=6, values_only=True))
+    person = next(workbook["Cá nhân"].iter_rows(min_row=9, values_only=True))
     # The row's own state, and its unit list's beside it (nobody sent the list yet).
     assert person[1] == "Nguyễn Thị Hoa"
     assert person[-3:] == ("TD2027-0001", "Đã đăng ký", "Chưa gửi")
-    unit = next(workbook["Tập thể"].iter_rows(min_row=6, values_only=True))
+    unit = next(workbook["Tập thể"].iter_rows(min_row=9, values_only=True))
     assert unit[1] == "Công đoàn cơ sở Công ty May Bắc Kạn" and unit[-3] == "TD2027-0002"
 
     # Every list in one workbook; CSV holds only one.

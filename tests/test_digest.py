@@ -377,12 +377,20 @@ async def test_tonghop_gives_an_officer_text_xlsx_and_chart(sessionmaker) -> Non
     from openpyxl import load_workbook
 
     book = load_workbook(io.BytesIO(xlsx.content))
-    # The officers' form: title rows, then the table (header on row 5); the counted
-    # registrations of the subtree only (withdrawn and drafts left out).
-    assert book["Cá nhân"]["A1"].value == "DANH SÁCH ĐĂNG KÝ DANH HIỆU THI ĐUA NĂM 2027"
-    assert book["Cá nhân"]["A2"].value == "Công đoàn Khu công nghiệp Thanh Bình"
-    assert book["Cá nhân"].max_row - 5 == 8
-    assert book["Tập thể"].max_row - 5 == 4
+    # The officers' form: the issuing body and motto, the title, then the table (header on
+    # row 8, a person's receipts one per line); the counted registrations of the subtree
+    # only (withdrawn and drafts left out).
+    assert book["Cá nhân"]["A5"].value == "DANH SÁCH ĐĂNG KÝ DANH HIỆU THI ĐUA NĂM 2027"
+    assert book["Cá nhân"]["A2"].value == "CÔNG ĐOÀN KHU CÔNG NGHIỆP THANH BÌNH"
+
+    def receipts(sheet: str) -> int:
+        header = [c.value for c in book[sheet][8]]
+        column = header.index("Số đăng ký")
+        rows = book[sheet].iter_rows(min_row=9, values_only=True)
+        return sum(len(str(r[column]).split("\n")) for r in rows if r[column])
+
+    assert receipts("Cá nhân") == 8
+    assert receipts("Tập thể") == 4
 
     # The same from the officer's menu.
     await officer.say("/menu")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+from openpyxl.utils import column_index_from_string
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -43,77 +44,77 @@ async def export(sessions: Sessions, path: Path, kind: str = "all", unit: str | 
     return load_workbook(path)
 
 
-def table(sheet, first: int = 6) -> list[tuple]:
-    return [r for r in sheet.iter_rows(min_row=first, values_only=True) if any(r)]
+def table(sheet, first: int = 9) -> list[tuple]:
+    """The rows of the table: from under the header to the signatures."""
+    rows = []
+    for r in sheet.iter_rows(min_row=first, values_only=True):
+        if r[0] == "NGƯỜI LẬP BIỂU":
+            break
+        if any(r):
+            rows.append(r)
+    return rows
 
 
-async def test_the_workbook_has_the_familiar_layout(sessionmaker: Sessions, tmp_path: Path):
+async def test_the_workbook_is_the_form_a_unit_files(sessionmaker: Sessions, tmp_path: Path):
     await make_scene(sessionmaker)
     workbook = await export(sessionmaker, tmp_path / "dk.xlsx")
     assert workbook.sheetnames == ["Cá nhân", "Tập thể", "Sáng kiến", "Công trình"]
 
     people = workbook["Cá nhân"]
-    # Title, unit and campaign above the table, each merged over its width and centred.
-    assert people["A1"].value == "DANH SÁCH ĐĂNG KÝ DANH HIỆU THI ĐUA NĂM 2027"
-    assert people["A1"].font.bold and people["A1"].alignment.horizontal == "center"
-    assert people["A2"].value == "LĐLĐ tỉnh Bắc Kạn"  # the issuer when no --unit
-    assert people["A3"].value == "Phong trào thi đua năm 2027"
-    assert "A1:I1" in {str(r) for r in people.merged_cells.ranges}
-    assert people["A4"].value == "Cá nhân"
-    header = next(people.iter_rows(min_row=5, max_row=5, values_only=True))
+    merged = {str(r) for r in people.merged_cells.ranges}
+    # The issuing body over the unit at the top left, the national motto at the top right,
+    # the place and date under it (filled in by hand), as on every union paper.
+    assert people["A1"].value == "TỔNG LIÊN ĐOÀN LAO ĐỘNG VIỆT NAM"
+    assert people["A2"].value == "LĐLĐ TỈNH BẮC KẠN"  # the issuer when no --unit
+    assert people["A2"].font.bold and people["A2"].alignment.horizontal == "center"
+    assert people["C1"].value == "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
+    assert people["C2"].value == "Độc lập – Tự do – Hạnh phúc"
+    assert people["C2"].font.underline == "single"
+    assert people["C3"].value == "…………, ngày …… tháng …… năm ……"
+    assert {"A1:B1", "C1:F1", "C2:F2", "C3:F3"} <= merged
+    # The title and the campaign over the form's width (not over the system columns).
+    assert people["A5"].value == "DANH SÁCH ĐĂNG KÝ DANH HIỆU THI ĐUA NĂM 2027"
+    assert people["A5"].font.bold and people["A5"].alignment.horizontal == "center"
+    assert "A5:F5" in merged
+    assert people["A6"].value == "Phong trào thi đua năm 2027"
+    assert people["A7"].value == "Cá nhân"
+    header = next(people.iter_rows(min_row=8, max_row=8, values_only=True))
     assert header == (
         "STT",
         "Họ và tên",
         "Chức vụ – đơn vị",
         "Danh hiệu đăng ký",
         "Hình thức khen thưởng",
+        "Ghi chú",
         "Mã đơn vị",
         "Số đăng ký",
         "Trạng thái",
         "Danh sách đơn vị",
     )
-    assert all(cell.font.bold for cell in people[5])
-    # One row per registration; drafts and withdrawn ones are not on the list. Titles go in
-    # "Danh hiệu", the Bằng khen in "Hình thức khen thưởng".
+    assert all(cell.font.bold for cell in people[8])
+    # The system columns stay right of the form, greyed, and out of the printed page.
+    assert people["G8"].fill.fgColor.rgb.endswith("E7E6E6")
+    assert people.print_area.startswith("'Cá nhân'!$A$1:$F$")
+    # One row per person with all their titles (titles first, then awards), receipts and
+    # states one per line in the same order; drafts and withdrawn ones are not listed.
     assert table(people) == [
         (
             1,
             "Nguyễn Thị Hoa",
             f"Tổ trưởng tổ may 1 – {GARMENT}",
-            "Chiến sĩ thi đua cơ sở",
+            "Chiến sĩ thi đua cơ sở\nLao động tiên tiến",
+            "Bằng khen của LĐLĐ tỉnh",
             None,
             "CDCS-MAY",
-            "TD2027-000002",
-            "Đã công nhận",  # its own state (approved: the title recognised)
-            "Chưa gửi",  # beside it, its unit's list (nobody sent it)
+            "TD2027-000002\nTD2027-000001\nTD2027-000003",
+            "Đã duyệt\nChờ duyệt\nChờ duyệt",
         ),
         (
             2,
-            "Nguyễn Thị Hoa",
-            f"Tổ trưởng tổ may 1 – {GARMENT}",
-            "Lao động tiên tiến",
-            None,
-            "CDCS-MAY",
-            "TD2027-000001",
-            "Đã đăng ký",
-            "Chưa gửi",
-        ),
-        (
-            3,
-            "Nguyễn Thị Hoa",
-            f"Tổ trưởng tổ may 1 – {GARMENT}",
-            None,
-            "Bằng khen của LĐLĐ tỉnh",
-            "CDCS-MAY",
-            "TD2027-000003",
-            "Đã đăng ký",
-            "Chưa gửi",
-        ),
-        (
-            4,
             "Trần Văn Bình",
             f"Công nhân tổ Cắt – {GARMENT}",
             "Lao động tiên tiến",
+            None,
             None,
             "CDCS-MAY",
             "TD2027-000004",
@@ -122,26 +123,36 @@ async def test_the_workbook_has_the_familiar_layout(sessionmaker: Sessions, tmp_
         ),
     ]
     assert all(isinstance(r[0], int) for r in table(people))
+    # Hoa's row is tall enough for her three lines.
+    assert people.row_dimensions[9].height >= 3 * 15
+    # Signatures under the table: who drew it up, and the chair for the executive committee.
+    rows = list(people.iter_rows(values_only=True))
+    signatures = next(i for i, r in enumerate(rows) if r[0] == "NGƯỜI LẬP BIỂU")
+    assert rows[signatures][2] == "TM. BAN CHẤP HÀNH"
+    assert rows[signatures + 1][2] == "CHỦ TỊCH"
+    assert rows[signatures + 2][0] == "(Ký, ghi rõ họ tên)"
+    assert rows[signatures + 2][2] == "(Ký tên, đóng dấu)"
     # The header stays on screen and on every printed page; A4 landscape, fit to width.
-    assert people.freeze_panes == "A6"
-    assert people.print_title_rows == "$5:$5"
+    assert people.freeze_panes == "A9"
+    assert people.print_title_rows == "$8:$8"
     assert people.page_setup.orientation == "landscape"
     assert int(people.page_setup.paperSize) == 9  # A4
     assert people.sheet_properties.pageSetUpPr.fitToPage
-    assert people.page_setup.fitToWidth == 1 and people.page_setup.fitToHeight == 0
+    # xlsxwriter leaves out fitToWidth="1": the default of the file format.
+    assert people.page_setup.fitToWidth in (None, 1) and people.page_setup.fitToHeight == 0
 
     units = workbook["Tập thể"]
-    assert units["A1"].value == "DANH SÁCH ĐĂNG KÝ DANH HIỆU THI ĐUA NĂM 2027"
-    assert units["A4"].value == "Tập thể"
-    assert next(units.iter_rows(min_row=5, max_row=5, values_only=True))[:4] == (
+    assert units["A5"].value == "DANH SÁCH ĐĂNG KÝ DANH HIỆU THI ĐUA NĂM 2027"
+    assert units["A7"].value == "Tập thể"
+    assert next(units.iter_rows(min_row=8, max_row=8, values_only=True))[:5] == (
         "STT",
         "Tên tập thể",
         "Danh hiệu đăng ký",
         "Hình thức khen thưởng",
+        "Ghi chú",
     )
     assert [(r[1], r[2], r[3]) for r in table(units)] == [
-        (GARMENT, "Tập thể lao động xuất sắc", None),
-        (GARMENT, "Tập thể lao động tiên tiến", None),
+        (GARMENT, "Tập thể lao động xuất sắc\nTập thể lao động tiên tiến", None),
         (SCHOOL, None, "Cờ thi đua của LĐLĐ tỉnh"),
     ]
 
@@ -153,8 +164,8 @@ async def test_initiatives_and_works_have_numbers_dates_and_totals(
     workbook = await export(sessionmaker, tmp_path / "dk.xlsx")
 
     ideas = workbook["Sáng kiến"]
-    assert ideas["A1"].value == "DANH SÁCH SÁNG KIẾN ĐĂNG KÝ NĂM 2027"
-    header = next(ideas.iter_rows(min_row=5, max_row=5, values_only=True))
+    assert ideas["A5"].value == "DANH SÁCH SÁNG KIẾN ĐĂNG KÝ NĂM 2027"
+    header = next(ideas.iter_rows(min_row=8, max_row=8, values_only=True))
     assert header[:7] == (
         "STT",
         "Tên sáng kiến",
@@ -185,13 +196,13 @@ async def test_initiatives_and_works_have_numbers_dates_and_totals(
     assert rows[2][0] == "Tổng cộng: 02 sáng kiến, tổng giá trị làm lợi 120 triệu đồng"
     assert rows[2][6] == 120_000_000
     assert len(rows) == 3  # the withdrawn initiative is not listed
-    assert ideas.cell(row=6, column=6).number_format == DATE_FORMAT
-    assert ideas.cell(row=6, column=7).number_format == MONEY_FORMAT
-    assert ideas.cell(row=8, column=7).number_format == MONEY_FORMAT
-    assert ideas.cell(row=8, column=1).font.bold
+    assert ideas.cell(row=9, column=6).number_format == DATE_FORMAT
+    assert ideas.cell(row=9, column=7).number_format == MONEY_FORMAT
+    assert ideas.cell(row=11, column=7).number_format == MONEY_FORMAT
+    assert ideas.cell(row=11, column=1).font.bold
 
     works = workbook["Công trình"]
-    assert works["A1"].value == "DANH SÁCH CÔNG TRÌNH, SẢN PHẨM CHÀO MỪNG NĂM 2027"
+    assert works["A5"].value == "DANH SÁCH CÔNG TRÌNH, SẢN PHẨM CHÀO MỪNG NĂM 2027"
     rows = table(works)
     assert rows[0] == (
         1,
@@ -202,6 +213,7 @@ async def test_initiatives_and_works_have_numbers_dates_and_totals(
         datetime(2027, 3, 1),
         datetime(2027, 7, 20),
         "Có",
+        None,  # Ghi chú
         "CDCS-MAY",
         "TD2027-000013",
         "Đã đăng ký",
@@ -211,23 +223,35 @@ async def test_initiatives_and_works_have_numbers_dates_and_totals(
     # The summary's wording (domain.md §6), and the sum as a number beside it.
     assert rows[2][0] == "Tổng cộng: 02 công trình, tổng trị giá 1,65 tỷ đồng"
     assert rows[2][4] == 1_650_500_000
-    assert works.cell(row=6, column=5).number_format == MONEY_FORMAT
-    assert works.cell(row=6, column=6).is_date and works.cell(row=6, column=7).is_date
+    assert works.cell(row=9, column=5).number_format == MONEY_FORMAT
+    assert works.cell(row=9, column=6).is_date and works.cell(row=9, column=7).is_date
+
+
+def width(sheet, letter: str) -> float:
+    """A column's width; openpyxl reads neighbours of equal width as one range."""
+    index = column_index_from_string(letter)
+    for dimension in sheet.column_dimensions.values():
+        if dimension.min <= index <= dimension.max:
+            return dimension.width
+    raise AssertionError(f"no width for column {letter}")
 
 
 async def test_column_widths_fit_the_content(sessionmaker: Sessions, tmp_path: Path):
     await make_scene(sessionmaker)
     workbook = await export(sessionmaker, tmp_path / "dk.xlsx")
     people = workbook["Cá nhân"]
-    widths = {c: people.column_dimensions[c].width for c in "ABCDEFGH"}
+    widths = {c: width(people, c) for c in "ABCDEFGHI"}
     assert widths["A"] < 8  # STT
     assert widths["B"] >= len("Nguyễn Thị Hoa")
     # Capped: a long "position – unit" wraps inside its cell instead of widening the page.
     assert 40 <= widths["C"] <= 50
-    assert people["C6"].alignment.wrap_text
-    assert widths["G"] >= len("TD2027-000001")
+    assert people["C9"].alignment.wrap_text
+    # "Bằng khen của LĐLĐ tỉnh" fits on one line of the award column.
+    assert widths["E"] >= len("Bằng khen của LĐLĐ tỉnh")
+    assert widths["F"] >= 12  # room for a handwritten note
+    assert widths["H"] >= len("TD2027-000001")
     works = workbook["Công trình"]
-    assert works.column_dimensions["E"].width >= len("1,650,500,000")
+    assert width(works, "E") >= len("1,650,500,000")
 
 
 async def test_one_kind_and_one_unit(sessionmaker: Sessions, tmp_path: Path):
@@ -235,7 +259,8 @@ async def test_one_kind_and_one_unit(sessionmaker: Sessions, tmp_path: Path):
     workbook = await export(sessionmaker, tmp_path / "w.xlsx", "works", unit="CDCS-THPT")
     assert workbook.sheetnames == ["Công trình"]
     works = workbook["Công trình"]
-    assert works["A2"].value == SCHOOL  # the --unit's name
+    assert works["A2"].value == SCHOOL.upper()  # the --unit's name, under its parent's
+    assert works["A1"].value == "CÔNG ĐOÀN KHU CÔNG NGHIỆP THANH BÌNH"
     rows = table(works)
     assert rows[0][1] == "Sân chơi cho con công nhân"
     assert rows[1][0] == "Tổng cộng: 01 công trình, tổng trị giá 450,5 triệu đồng"

@@ -224,18 +224,19 @@ async def test_an_exported_workbook_imports_into_a_fresh_database(
     with pytest.raises(ImportFailed) as failed:
         await run_import(fresh, path, "works")
     assert failed.value.problems == [
-        "row 6: the work 'Nhà văn hóa công nhân' of Công đoàn cơ sở Công ty May Bắc Kạn is "
+        "row 9: the work 'Nhà văn hóa công nhân' of Công đoàn cơ sở Công ty May Bắc Kạn is "
         "already registered (receipt TD2027-000010)",
-        "row 7: the work 'Sân chơi cho con công nhân' of Công đoàn Trường THPT Chợ Đồn is "
+        "row 10: the work 'Sân chơi cho con công nhân' of Công đoàn Trường THPT Chợ Đồn is "
         "already registered (receipt TD2027-000011)",
     ]
     with pytest.raises(ImportFailed) as failed:
         await run_import(fresh, path, "titles")
     assert failed.value.problems[0] == (
-        "row 6 of sheet Cá nhân: Nguyễn Thị Hoa – Chiến sĩ thi đua cơ sở is already registered "
+        # One row per person on the form: all of Hoa's titles are on row 9.
+        "row 9 of sheet Cá nhân: Nguyễn Thị Hoa – Chiến sĩ thi đua cơ sở is already registered "
         "(receipt TD2027-000001)"
     )
-    assert failed.value.problems[-1].startswith("row 8 of sheet Tập thể: Công đoàn Trường THPT")
+    assert failed.value.problems[-1].startswith("row 10 of sheet Tập thể: Công đoàn Trường THPT")
     assert await counts(fresh) == before
 
 

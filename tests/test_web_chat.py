@@ -563,7 +563,7 @@ async def test_signing_out_and_in_again_reaches_the_own_account(
         await again.say("0912345678")
         assert "tài khoản khác" not in again.text()
         await again.say(await personal_code(sessionmaker, phone="0912345678", now=JAN_10))
-        assert "Nguyễn Thị Hoa" in again.text()
+        assert "Chào bạn Hoa!" in again.text()
         async with other.get(web.url + "api/me") as me:
             assert (await me.json())["name"] == "Nguyễn Thị Hoa"
     async with sessionmaker() as session:

@@ -1,0 +1,383 @@
+"""Benchmark: the bulk work of an operator at province-to-nation sizes, against baselines.
+
+    python -m bench.bulk                                    # SQLite, 100,000 members
+    python -m bench.bulk --sizes 100000,1000000 --database-url \\
+        postgresql+asyncpg://postgres@127.0.0.1:5432/test
+
+For each size (members; units are one per 90 members, at least 2,000): a fresh database,
+an org CSV and a roster CSV written to a temporary folder, then each step in a process of
+its own (process start included, peak RSS of that process):
+
+* ``org import`` (storage.importers.import_units_file) and ``members import``
+  (import_members_file), against a baseline: the same roster rows copied into a bare table
+  (PostgreSQL ``COPY … FROM`` the CSV; SQLite the csv module and one ``executemany``);
+* a hostile workbook (one cell of 300 MB of text, a "zip bomb") refused;
+* the XLSX export of the registrations (storage.registration_forms: build_form and
+  write_form_xlsx), up to ``--export-max`` registrations, against the same cells written
+  with xlsxwriter and no styling in the same process.
+
+Prints rows/s, peak RSS and the ratio to the baseline at each size. Targets (issue 14):
+roster import of 1,000,000 rows ≤ 60 s on PostgreSQL, ≤ 120 s on SQLite, peak RSS ≤ 300 MB
+at every size; the hostile file refused in ≤ 10 s with ≤ 300 MB; XLSX export of 100,000
+registrations ≤ 10 s and ≤ 300 MB. A PostgreSQL URL names a server: a database of its own
+is created there for each size and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, database, dialect_of, verdict
+
+UPPERS = 50
+IMPORT_TARGETS = {"postgresql": 60.0, "sqlite": 120.0}
+RSS_TARGET_MB = 300.0
+HOSTILE_TARGET_S = 10.0
+EXPORT_TARGET_S = 10.0
+
+_FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng"]
+_MIDDLE = ["Thị", "Văn", "Minh", "Ngọc", "Đức", "Thu", "Quang", "Thanh"]
+# About 12,000 distinct full names: real rosters repeat names much more than random text.
+_GIVEN = [
+    "Hoa", "Bình", "An", "Châu", "Dung", "Hùng", "Lan", "Mai", "Nam", "Phúc", "Tâm", "Hà",
+    "Hạnh", "Hương", "Huyền", "Khánh", "Linh", "Long", "Minh", "Nga", "Ngân", "Nhung", "Oanh",
+    "Phương", "Quân", "Quyên", "Sơn", "Thảo", "Thắng", "Thủy", "Trang", "Trung", "Tú", "Tuấn",
+    "Uyên", "Vân", "Việt", "Xuân", "Yến", "Đạt",
+]  # fmt: skip
+_EXTRA = ["", "", "", "Anh", "Hải", "Kim", "Bảo", "Gia"]
+_POSITIONS = ["Công nhân", "Tổ trưởng", "Kỹ sư", "Nhân viên", "", ""]
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+def write_files(folder: Path, members: int, seed: int) -> tuple[Path, Path, int]:
+    """org.csv and roster.csv of a province: (org, roster, units)."""
+    rng = random.Random(seed)
+    units = max(2000, members // 90)
+    grassroots = units - 1 - UPPERS
+    org = folder / "org.csv"
+    with org.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["code", "name", "parent_code", "kind"])
+        writer.writerow(["LDLD-BENCH", "LĐLĐ tỉnh Benchmark", "", "province"])
+        for u in range(UPPERS):
+            writer.writerow([f"KCN-{u}", f"Công đoàn KCN {u}", "LDLD-BENCH", "upper"])
+        for g in range(grassroots):
+            writer.writerow(
+                [f"CDCS-{g}", f"Công đoàn cơ sở Công ty {g}", f"KCN-{g % UPPERS}", "grassroots"]
+            )
+    roster = folder / "roster.csv"
+    with roster.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["unit_code", "full_name", "phone", "position"])
+        for n in range(members):
+            middle = f"{rng.choice(_MIDDLE)} {rng.choice(_EXTRA)}".strip()
+            name = f"{rng.choice(_FAMILY)} {middle} {rng.choice(_GIVEN)}"
+            writer.writerow([f"CDCS-{n % grassroots}", name, f"09{n:08d}", rng.choice(_POSITIONS)])
+    return org, roster, units
+
+
+def write_bomb(path: Path, megabytes: int) -> None:
+    """A workbook of a few hundred KB whose one cell unpacks to ``megabytes`` of text."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["unit_code", "full_name", "phone"])
+    workbook.save(path)
+    with zipfile.ZipFile(path) as source:
+        parts = {info.filename: source.read(info) for info in source.infolist()}
+    head = (
+        b'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats'
+        b'.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>'
+    )
+    tail = b"</t></is></c></row></sheetData></worksheet>"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for name, content in parts.items():
+            if name != "xl/worksheets/sheet1.xml":
+                target.writestr(name, content)
+        with target.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as part:
+            part.write(head)
+            block = b"A" * 1_000_000
+            for _ in range(megabytes):
+                part.write(block)
+            part.write(tail)
+
+
+# --- the steps, each in a process of its own -------------------------------------------------
+
+
+def _peak_mb() -> float:
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the parent's fork,
+    # so a small step started by a large benchmark process would report the parent's peak.
+    with open("/proc/self/status", encoding="ascii") as stream:
+        for line in stream:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+async def _step(name: str, url: str, file: str) -> dict[str, Any]:
+    from storage.db import make_engine, make_sessionmaker
+    from storage.importers import ImportFailed, import_members_file, import_units_file
+    from storage.tables import Limits
+
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    out: dict[str, Any] = {}
+    try:
+        if name in ("org", "members"):
+            work = import_units_file if name == "org" else import_members_file
+            # The cap is for files officers send; the benchmark measures beyond it.
+            async with sessions() as session, session.begin():
+                summary = await work(session, Path(file), limits=Limits(max_rows=10**9))
+            out["rows"] = summary.total
+        elif name == "hostile":
+            try:
+                async with sessions() as session, session.begin():
+                    await import_members_file(session, Path(file))
+                out["refused"] = ""
+            except ImportFailed as exc:
+                out["refused"] = exc.problems[0]
+        elif name == "baseline":
+            out["rows"] = await _baseline(url, Path(file))
+        elif name == "export":
+            out.update(await _export(sessions, Path(file)))
+    finally:
+        await engine.dispose()
+    return out
+
+
+async def _baseline(url: str, roster: Path) -> int:
+    """The same rows into a bare table, the fastest plain way the database has."""
+    if dialect_of(url) == "postgresql":
+        import asyncpg
+
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        try:
+            await conn.execute(
+                "CREATE TABLE bare (unit_code text, full_name text, phone text, position text)"
+            )
+            result = await conn.copy_to_table("bare", source=str(roster), format="csv", header=True)
+            return int(result.split()[-1])
+        finally:
+            await conn.close()
+    import sqlite3
+
+    db = sqlite3.connect(url.split(":///", 1)[1])
+    try:
+        db.execute("CREATE TABLE bare (unit_code text, full_name text, phone text, position text)")
+        with roster.open(encoding="utf-8", newline="") as stream, db:
+            reader = csv.reader(stream)
+            next(reader)
+            count = 0
+            while batch := [row for _, row in zip(range(5000), reader, strict=False)]:
+                db.executemany("INSERT INTO bare VALUES (?, ?, ?, ?)", batch)
+                count += len(batch)
+        return count
+    finally:
+        db.close()
+
+
+async def _export(sessions: Any, target: Path) -> dict[str, Any]:
+    import xlsxwriter
+
+    from storage.registration_forms import build_form, write_form_xlsx
+
+    began = time.perf_counter()
+    async with sessions() as session:
+        form = await build_form(session, "TD2027", None, "titles")
+    built = time.perf_counter()
+    write_form_xlsx(form, target)
+    written = time.perf_counter()
+    # The baseline: the same cells, no formats, no heading, no widths.
+    plain = xlsxwriter.Workbook(str(target) + ".plain.xlsx", {"constant_memory": True})
+    for spec in form.sheets:
+        sheet = plain.add_worksheet(spec.name)
+        for r, values in enumerate(spec.rows):
+            for c, value in enumerate(values):
+                if value is not None:
+                    sheet.write(r, c, value)
+    plain.close()
+    done = time.perf_counter()
+    return {
+        "rows": sum(form.counts().values()),
+        "build_s": built - began,
+        "write_s": written - built,
+        "plain_s": done - written,
+    }
+
+
+def run_step(name: str, url: str, file: Path) -> dict[str, Any]:
+    """One step in a fresh interpreter: its wall time (start included) and peak RSS."""
+    began = time.perf_counter()
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench.bulk", "--step", name, url, str(file)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - began
+    if finished.returncode != 0:
+        raise SystemExit(f"step {name} failed:\n{finished.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(finished.stdout.strip().splitlines()[-1])
+    result["wall_s"] = wall
+    return result
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def _line(label: str, rows: int, seconds: float, rss: float, ratio: float | None = None) -> str:
+    rate = f"{rows / seconds:>9,.0f} rows/s" if rows and seconds else " " * 16
+    shown = f"  {ratio:5.1f} x baseline" if ratio is not None else ""
+    return f"  {label:<26} {rows:>10,} rows {seconds:8.1f} s {rate} {rss:7.0f} MB{shown}"
+
+
+async def measure_size(url: str | None, size: int, args: argparse.Namespace) -> list[bool]:
+    checks: list[tuple[str, bool]] = []
+    with tempfile.TemporaryDirectory(prefix="thidua-bulk-") as tmp:
+        folder = Path(tmp)
+        org, roster, units = write_files(folder, size, args.seed)
+        async with database(url, "thidua_bulk") as db_url:
+            kind = dialect_of(db_url)
+            await _prepare(db_url)
+            print(f"{kind}, {size:,} members, {units:,} units:", flush=True)
+            first = run_step("org", db_url, org)
+            print(_line("org import", first["rows"], first["wall_s"], first["rss_mb"]))
+            base = run_step("baseline", db_url, roster)
+            print(_line("baseline (bare copy)", base["rows"], base["wall_s"], base["rss_mb"]))
+            members = run_step("members", db_url, roster)
+            ratio = members["wall_s"] / base["wall_s"]
+            print(
+                _line(
+                    "members import", members["rows"], members["wall_s"], members["rss_mb"], ratio
+                ),
+                flush=True,
+            )
+            if size == 1_000_000:  # the issue's target is at a million rows
+                target = IMPORT_TARGETS[kind]
+                checks.append(
+                    (f"{size:,} members import <= {target:g} s", members["wall_s"] <= target)
+                )
+            checks.append(
+                (
+                    f"{size:,} members import <= {RSS_TARGET_MB:g} MB",
+                    members["rss_mb"] <= RSS_TARGET_MB,
+                )
+            )
+            if args.hostile:
+                bomb = folder / "bomb.xlsx"
+                write_bomb(bomb, 300)
+                hostile = run_step("hostile", db_url, bomb)
+                print(
+                    _line(f"zip bomb ({bomb.stat().st_size // 1000} KB)", 0, hostile["wall_s"],
+                          hostile["rss_mb"])
+                )  # fmt: skip
+                checks.append(
+                    (
+                        "hostile XLSX refused in time and memory",
+                        bool(hostile["refused"])
+                        and hostile["wall_s"] <= HOSTILE_TARGET_S
+                        and hostile["rss_mb"] <= RSS_TARGET_MB,
+                    )
+                )
+        if size <= args.export_max:
+            checks.extend(await _export_size(url, size, units, folder, args))
+    return [ok for label, ok in checks if print(f"  {label:<52} {verdict(ok)}") or True]
+
+
+async def _export_size(
+    url: str | None, size: int, units: int, folder: Path, args: argparse.Namespace
+) -> list[tuple[str, bool]]:
+    from bench.digest import load_plan, make_plan
+
+    async with database(url, "thidua_bulk") as db_url:
+        plan = make_plan(units, size, size, args.seed)
+        await load_plan(db_url, plan)
+        del plan
+        export = run_step("export", db_url, folder / "export.xlsx")
+        total = export["build_s"] + export["write_s"]
+        print(
+            _line("XLSX export (build+write)", export["rows"], export["wall_s"], export["rss_mb"],
+                  export["write_s"] / export["plain_s"])
+        )  # fmt: skip
+        print(
+            f"    of which: query and rows {export['build_s']:.1f} s, form {export['write_s']:.1f}"
+            f" s, the same cells unstyled {export['plain_s']:.1f} s",
+            flush=True,
+        )
+        checks = [
+            (f"{size:,} XLSX export <= {RSS_TARGET_MB:g} MB", export["rss_mb"] <= RSS_TARGET_MB)
+        ]
+        if size == 100_000:
+            checks.append((f"XLSX export <= {EXPORT_TARGET_S:g} s", total <= EXPORT_TARGET_S))
+        return checks
+
+
+async def _prepare(url: str) -> None:
+    from storage.db import make_engine
+    from storage.seed import prepare_database
+
+    engine = make_engine(url)
+    await prepare_database(engine)
+    await engine.dispose()
+
+
+def _load() -> str:
+    with open("/proc/loadavg", encoding="ascii") as stream:
+        return " ".join(stream.read().split()[:3])
+
+
+async def run(args: argparse.Namespace) -> int:
+    print(f"load average: {_load()}", flush=True)
+    results: list[bool] = []
+    for size in args.sizes:
+        results.extend(await measure_size(args.database_url, size, args))
+    print(f"load average: {_load()}")
+    ok = all(results)
+    print("RESULT", "ok" if ok else "targets missed")
+    return 0 if ok else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--step"]:
+        name, url, file = argv[1:4]
+        out = asyncio.run(_step(name, url, file))
+        out["rss_mb"] = _peak_mb()
+        print(json.dumps(out))
+        return 0
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--database-url", help="default: a SQLite file in a temporary folder")
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(s) for s in text.split(",")],
+        default=[100_000],
+        help="members, comma-separated (default 100000)",
+    )
+    parser.add_argument(
+        "--export-max", type=int, default=100_000, help="largest size with the XLSX export"
+    )
+    parser.add_argument("--no-hostile", dest="hostile", action="store_false")
+    parser.add_argument("--seed", type=int, default=14)
+    return asyncio.run(run(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
