@@ -37,8 +37,8 @@ def unit_line(text: str, unit: str) -> str:
 
 
 def column(sheet, header: str) -> int:
-    """The 0-based index of a column of the form (found by its header, row 5)."""
-    headers = next(sheet.iter_rows(min_row=5, max_row=5, values_only=True))
+    """The 0-based index of a column of the form (found by its header, row 8)."""
+    headers = next(sheet.iter_rows(min_row=8, max_row=8, values_only=True))
     return list(headers).index(header)
 
 
@@ -152,7 +152,7 @@ async def test_leader_officer_cli_and_export_agree(
     files = {r.file.filename: r.file for r in officer.last if r.file}
     book = load_workbook(io.BytesIO(files["tong-hop-TD2027-CD-KCN.xlsx"].content))
     people = book["Cá nhân"]
-    rows = [r for r in people.iter_rows(min_row=6, values_only=True) if r[0]]
+    rows = [r for r in people.iter_rows(min_row=9, values_only=True) if isinstance(r[0], int)]
     unit_code, state = column(people, "Mã đơn vị"), column(people, "Danh sách đơn vị")
     # Four LĐTT (Mạnh, Tư; Lan, Minh), each with its list's state, as the chat says it.
     assert sorted((r[unit_code], r[state]) for r in rows) == [
@@ -163,7 +163,7 @@ async def test_leader_officer_cli_and_export_agree(
     ]
     assert {r[column(people, "Trạng thái")] for r in rows} == {"Đã đăng ký"}
     ideas = book["Sáng kiến"]
-    idea_rows = [r for r in ideas.iter_rows(min_row=6, values_only=True) if r[0] == 1]
+    idea_rows = [r for r in ideas.iter_rows(min_row=9, values_only=True) if r[0] == 1]
     assert [r[column(ideas, "Danh sách đơn vị")] for r in idea_rows] == ["Đã duyệt"]
 
     # `thidua digest` on the same database gives the same lines.

@@ -107,7 +107,8 @@ async def test_the_workbook_is_the_form_a_unit_files(sessionmaker: Sessions, tmp
             None,
             "CDCS-MAY",
             "TD2027-000002\nTD2027-000001\nTD2027-000003",
-            "Đã duyệt\nChờ duyệt\nChờ duyệt",
+            "Đã công nhận\nĐã đăng ký\nĐã đăng ký",  # each title's own state
+            "Chưa gửi",  # beside them, the unit's list (nobody sent it)
         ),
         (
             2,
