@@ -11,7 +11,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -26,6 +26,9 @@ from handlers.flows import build_engine as build_flows_engine
 from storage.db import make_engine, make_sessionmaker
 from storage.models import ChannelIdentity, Person
 from storage.seed import prepare_database
+
+if TYPE_CHECKING:
+    from bot.file_links import FileLinks
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +99,9 @@ async def run(settings: Settings, *, demo: bool = False) -> int:
 
             print(await load_demo(core.sessionmaker), flush=True)
         channels, routes = await _platform_channels(core, settings)
+        links = _file_links(core, settings, channels)
+        if links is not None:
+            routes += links.routes()
         if demo or routes or not channels:
             from bot.channels.web import WebChannel
 
@@ -115,6 +121,23 @@ async def run(settings: Settings, *, demo: bool = False) -> int:
             print(f"Web chat: open {web.url} in a browser (Ctrl-C to stop).", flush=True)
         await serve(core, settings, channels)
     return 0
+
+
+def _file_links(
+    core: Core, settings: Settings, channels: list[tuple[Channel, ReceiveLoop]]
+) -> FileLinks | None:
+    """Signed file links for the channels that cannot carry files, when there is an address."""
+    base = settings.file_links_base
+    # The Zalo channels have the attribute: they cannot carry files themselves.
+    textual = [c for c, _loop in channels if hasattr(c, "file_links")]
+    if base is None or not textual:
+        return None
+    from bot.file_links import FileLinks
+
+    links = FileLinks(core.sessionmaker, base, tz=settings.timezone)
+    for channel in textual:
+        channel.file_links = links
+    return links
 
 
 async def _until_cancelled() -> None:

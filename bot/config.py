@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     webhook_port: int | None = Field(
         default=None, ge=0, le=65535, validation_alias=AliasChoices("THIDUA_WEBHOOK_PORT")
     )
+    # The bot's web server as people reach it (https://thidua.example.vn): files are offered
+    # as links to it on chats that cannot carry files (Zalo). Unset: the Zalo webhook's origin.
+    public_url: str | None = Field(default=None, validation_alias=AliasChoices("THIDUA_PUBLIC_URL"))
     database_url: str = Field(
         default=DEFAULT_DATABASE_URL, validation_alias=AliasChoices("DATABASE_URL")
     )
@@ -155,6 +158,15 @@ class Settings(BaseSettings):
         """Where the webhooks are served: THIDUA_WEBHOOK_*, else the web chat's address."""
         port = self.web_port if self.webhook_port is None else self.webhook_port
         return (self.webhook_host or self.web_host).strip(), port
+
+    @property
+    def file_links_base(self) -> str | None:
+        """Where file links point: THIDUA_PUBLIC_URL, else the Zalo webhook's scheme and host."""
+        url = (self.public_url or "").strip()
+        if url:
+            return url.rstrip("/")
+        hook = urlsplit((self.zalo_webhook_url or "").strip())
+        return f"{hook.scheme}://{hook.netloc}" if hook.scheme and hook.netloc else None
 
     @property
     def telegram_token(self) -> str | None:

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.channels.updates import UpdateRunner, as_dict
 from bot.config import Settings
 from bot.delivery import Blocked, DeliveryError, RateLimited, TransientError, call_with_retry
+from bot.file_links import FileLinks
 from handlers.engine.prompt import Address, Incoming, IncomingFile, Reply, Result
 from handlers.engine.render import numbered_text
 from handlers.engine.runner import ACTION_PREFIX, Engine
@@ -205,6 +206,9 @@ class ZaloBotChannel:
         self._poller: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
         self._closing = False
+        # Files go out as signed links to the bot's web server when it has a public address
+        # (bot.file_links); without one, a line says the file cannot be sent here.
+        self.file_links: FileLinks | None = None
         self.bot_info: dict[str, Any] = {}
 
     @classmethod
@@ -462,6 +466,8 @@ class ZaloBotChannel:
 
     async def _deliver(self, chat_id: str, replies: list[Reply]) -> None:
         with use_locale(self.locale):
+            if self.file_links is not None:
+                replies = await self.file_links.as_links(replies)
             parts = render_parts(replies)
         for part in parts:
             # A later part alone would read out of order: the first failure stops the rest.

@@ -42,6 +42,7 @@ from bot.channels.updates import UpdateRunner, as_dict
 from bot.channels.zalo_bot import file_notice, render_reply, unreadable_text
 from bot.config import Settings
 from bot.delivery import Blocked, DeliveryError, RateLimited, TransientError, call_with_retry
+from bot.file_links import FileLinks
 from handlers.engine.prompt import Address, Choice, Incoming, IncomingFile, Reply, Result
 from handlers.engine.runner import ACTION_PREFIX, Engine
 from handlers.i18n import _, use_locale
@@ -420,6 +421,9 @@ class ZaloOAChannel:
         self._http: aiohttp.ClientSession | None = None
         self._stopped = asyncio.Event()
         self._closing = False
+        # Files go out as signed links to the bot's web server when it has a public address
+        # (bot.file_links); without one, a line says the file cannot be sent here.
+        self.file_links: FileLinks | None = None
 
     @classmethod
     def from_settings(
@@ -548,6 +552,8 @@ class ZaloOAChannel:
 
     async def _deliver(self, user_id: str, replies: list[Reply]) -> None:
         with use_locale(self.locale):
+            if self.file_links is not None:
+                replies = await self.file_links.as_links(replies)
             messages = oa_messages(replies)
         for message in messages:
             what = f"Zalo OA message to {user_id}"
