@@ -56,6 +56,8 @@ def build_engine(
         default_locale=settings.locale,
         bot_username=bot_username,
         digest_chart=progress_chart_png,
+        quiet_start=settings.quiet_start,
+        quiet_end=settings.quiet_end,
     )
     engine = build_flows_engine(sessionmaker, config)
     engine.flood = make_flood_guard(settings.flood_burst, settings.flood_rate, settings.redis_url)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -129,6 +129,10 @@ class EngineConfig:
     # Draws the digest's progress chart (PNG bytes) for /tonghop; the composition root passes
     # bot.charts.progress_chart_png (plotting stays out of handlers). None: text and XLSX only.
     digest_chart: Callable[[Any], bytes | None] | None = None
+    # Quiet hours (local time): news that can wait (a list approved in the evening) is held
+    # in the outbox until they end. THIDUA_QUIET_START/END, as for the reminders.
+    quiet_start: time = time(20, 0)
+    quiet_end: time = time(8, 0)
 
     @property
     def tz(self) -> ZoneInfo:

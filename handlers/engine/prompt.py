@@ -7,6 +7,7 @@ terminal) and turn platform updates into :class:`Incoming`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 # Choice ids travel in Telegram callback_data (≤ 64 bytes with a prefix): short and ASCII.
@@ -97,6 +98,8 @@ class Outgoing:
 
     to: Address
     reply: Reply
+    # Held in the outbox until then (news for members waits out the quiet hours).
+    not_before: datetime | None = None
 
 
 @dataclass

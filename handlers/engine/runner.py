@@ -89,6 +89,7 @@ def queue_outgoing(session: AsyncSession, messages: list[Outgoing]) -> None:
                 file_name=file.filename if file else None,
                 file_mime=file.mime if file else None,
                 file_content=file.content if file else None,
+                **({"next_attempt_at": out.not_before} if out.not_before else {}),
             )
         )
 

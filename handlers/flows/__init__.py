@@ -11,6 +11,7 @@ from handlers.flows.campaign_info import cmd_campaign_info
 from handlers.flows.initiatives import INITIATIVE_FLOW
 from handlers.flows.leader import LEADER_FLOWS
 from handlers.flows.link import LINK_COMMAND, cmd_link
+from handlers.flows.locked import LOCKED_ACTIONS
 from handlers.flows.menu import MENU_FLOW, cmd_cancel, cmd_help, cmd_menu, start_flow_command
 from handlers.flows.mine import MINE_FLOW
 from handlers.flows.mydata import MY_DATA_FLOW, cmd_my_data
@@ -44,7 +45,12 @@ async def cmd_start(ctx: Ctx, arg: str) -> Go | None:
 
 def default_actions() -> dict[str, CommandFn]:
     """Buttons on notifications ("!name:arg"); see Engine.actions."""
-    return {**reminder_actions(default_flows()), **REVIEW_ACTIONS, **BROADCAST_ACTIONS}
+    return {
+        **reminder_actions(default_flows()),
+        **REVIEW_ACTIONS,
+        **BROADCAST_ACTIONS,
+        **LOCKED_ACTIONS,
+    }
 
 
 def default_commands() -> dict[str, CommandFn]:

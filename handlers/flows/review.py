@@ -11,6 +11,7 @@ from __future__ import annotations
 from handlers.engine.flow import Again, Answer, Ctx, Finish, Flow, Go, Step, Switch
 from handlers.engine.prompt import Choice, InputKind, Prompt, Reply
 from handlers.flows.leader import gather_summary, review_reply, submission_label
+from handlers.flows.outcome import Outcome, tell_members
 from handlers.i18n import _
 from handlers.notify import notify
 from handlers.text import Invalid, clean, parse_id
@@ -87,7 +88,8 @@ class _Returned(_Message):
                 "↩️ The list of {unit} was returned for completion by {officer}.\n"
                 "Reason: {reason}\n"
                 "Please fix it and send it again with /guilen."
-            ).format(unit=self.unit, officer=self.officer, reason=self.reason)
+            ).format(unit=self.unit, officer=self.officer, reason=self.reason),
+            choices=(Choice("!start:submit", _("📤 Send again")),),
         )
 
 
@@ -98,7 +100,8 @@ class _Reopened(_Message):
                 "🔓 The approved list of {unit} was reopened by {officer}, so it can be changed.\n"
                 "Reason: {reason}\n"
                 "When it is ready, send it again with /guilen."
-            ).format(unit=self.unit, officer=self.officer, reason=self.reason)
+            ).format(unit=self.unit, officer=self.officer, reason=self.reason),
+            choices=(Choice("!start:submit", _("📤 Send again")),),
         )
 
 
@@ -132,6 +135,7 @@ async def action_approve(ctx: Ctx, arg: str) -> Go | None:
         round=submission.round,
     )
     await _tell_leaders(ctx, submission, _Approved)
+    await tell_members(ctx, submission, Outcome.APPROVED)
     ctx.say(
         _("✅ Approved: the list of {unit}. Its leader has been told.").format(
             unit=submission.unit.name
@@ -219,6 +223,7 @@ async def answer_reason(ctx: Ctx, answer: Answer) -> Go:
         reason=reason,
     )
     await _tell_leaders(ctx, submission, _Reopened if reopen else _Returned)
+    await tell_members(ctx, submission, Outcome.REOPENED if reopen else Outcome.RETURNED)
     ctx.say(
         _("Done: the list of {unit} is now “{status}”. Its leader has been told why.").format(
             unit=submission.unit.name, status=submission_label(submission.status)
