@@ -18,7 +18,7 @@ from handlers.notify import notify
 from handlers.text import format_date, parse_id
 from storage.list_people import approved_list_covering
 from storage.models import AuditEntry, Campaign, Person, UnitSubmission
-from storage.repo import audit, campaign_by_id
+from storage.repo import campaign_by_id
 from storage.units import officers_above, submission_by_id
 
 ASK_REOPEN = "xinmolai"
@@ -98,14 +98,17 @@ async def action_ask_reopen(ctx: Ctx, arg: str) -> Go | None:
         )
 
     told = await notify(ctx, await _approvers(ctx, submission), request)
-    audit(
-        ctx.session,
-        action="submission.reopen_request",
-        entity="unit_submission",
-        entity_id=submission.id,
-        actor_id=person.id,
-        via="chat",
-        unit_id=submission.unit_id,
+    # Written with the engine's clock (not the database's), which "once a day" is read by.
+    ctx.session.add(
+        AuditEntry(
+            at=ctx.now,
+            action="submission.reopen_request",
+            entity="unit_submission",
+            entity_id=submission.id,
+            actor_id=person.id,
+            via="chat",
+            details={"unit_id": submission.unit_id},
+        )
     )
     if told:
         ctx.say(_("I have passed your request on. You will be told when the list is reopened."))

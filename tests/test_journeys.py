@@ -1,0 +1,148 @@
+"""Issue 15's journeys on the engine: learnt at the start, told the outcome, sent again."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.engine.flow import EngineConfig
+from handlers.engine.runner import Engine
+from handlers.flows import build_engine
+from storage.models import AuditEntry, OutboxMessage, Person
+from tests.chat import Chat
+from tests.factories import Org, make_org
+from tests.test_leader import add_person, register_ldtt, started
+
+Sessions = async_sessionmaker[AsyncSession]
+JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)  # 09:00 in Hà Nội
+JAN_10_EVENING = datetime(2027, 1, 10, 14, 30, tzinfo=UTC)  # 21:30, in the quiet hours
+
+
+@pytest.fixture
+async def org(sessionmaker: Sessions) -> Org:
+    return await make_org(sessionmaker)
+
+
+def engine_at(sessionmaker: Sessions, moment: list[datetime]) -> Engine:
+    return build_engine(sessionmaker, EngineConfig(now=lambda: moment[0]))
+
+
+async def people(sessionmaker: Sessions, org: Org) -> None:
+    await add_person(
+        sessionmaker, org.upper, "Phạm Quang", chat="O", roles=(("officer", org.upper),)
+    )
+    await add_person(
+        sessionmaker, org.garment, "Trần Văn Tuấn", chat="G", roles=(("leader", org.garment),)
+    )
+    await add_person(sessionmaker, org.garment, "Lê Văn Mạnh", chat="A")
+    await add_person(sessionmaker, org.garment, "Vũ Thị Hằng", chat="H")
+    await add_person(sessionmaker, org.garment, "Đinh Văn Sơn", chat="M")  # muted
+
+
+async def sent_up(bot: Engine) -> tuple[Chat, Chat]:
+    """The garment union's leader sends the list; the officer has the notice."""
+    officer = await started(bot, "O")
+    leader = await started(bot, "G")
+    await leader.say("/guilen")
+    await leader.tap("Gửi lên cấp trên")
+    officer.deliver(leader.last_others)
+    return officer, leader
+
+
+async def test_members_hear_the_list_approved_and_returned_with_the_reason(
+    sessionmaker: Sessions, org: Org
+) -> None:
+    clock = [JAN_10]
+    bot = engine_at(sessionmaker, clock)
+    await people(sessionmaker, org)
+    manh, hang, son = [await started(bot, u) for u in ("A", "H", "M")]
+    await register_ldtt(manh)
+    await register_ldtt(son)
+    await son.say("/tatnhac")
+    officer, leader = await sent_up(bot)
+
+    # Returned in the morning: the reason reaches the member on the list, at once.
+    await officer.press("Trả lại", in_message="Công ty May")
+    await officer.say("Thiếu đăng ký tập thể")
+    told = {out.to.external_id: out for out in officer.last_others}
+    assert set(told) == {"G", "A"}  # the leader, and the member on the list (not the muted)
+    assert "Thiếu đăng ký tập thể" in told["A"].reply.text
+    assert "LĐTT" in told["A"].reply.text and "/cuatoi" in told["A"].reply.text
+    assert told["A"].not_before is None
+    # The leader's notice sends the list again in one tap.
+    leader.deliver(officer.last_others)
+    await leader.press("Gửi lại")
+    assert "Gửi lên cấp trên" in " ".join(leader.buttons())
+    await leader.tap("Gửi lên cấp trên")
+    officer.deliver(leader.last_others)
+    assert "lần 2" in officer.text()
+
+    # Approved at 21:30: the members' news waits in the outbox for the morning.
+    clock[0] = JAN_10_EVENING
+    await officer.press("Duyệt", in_message="lần 2")
+    told = {out.to.external_id: out for out in officer.last_others}
+    assert set(told) == {"G", "A"}
+    assert "đã được cấp trên duyệt" in told["A"].reply.text
+    assert told["A"].not_before == datetime(2027, 1, 11, 1, 0, tzinfo=UTC)  # 08:00 local
+    assert told["G"].not_before is None  # the leader's own notice is not news to hold
+    async with sessionmaker() as session:
+        held = await session.scalar(
+            select(OutboxMessage.next_attempt_at)
+            .where(OutboxMessage.external_id == "A")
+            .order_by(OutboxMessage.id.desc())
+        )
+    assert held is not None and held.replace(tzinfo=UTC) == datetime(2027, 1, 11, 1, 0, tzinfo=UTC)
+    assert not [r for r in hang.replies if "duyệt" in r.text]  # not on the list: not told
+
+
+async def test_an_approved_list_is_said_at_the_first_step_with_whom_to_ask(
+    sessionmaker: Sessions, org: Org
+) -> None:
+    clock = [JAN_10]
+    bot = engine_at(sessionmaker, clock)
+    await people(sessionmaker, org)
+    manh = await started(bot, "A")
+    await register_ldtt(manh)
+    officer, _leader = await sent_up(bot)
+    await officer.press("Duyệt", in_message="Công ty May")
+
+    hang = await started(bot, "H")
+    for start in ("/dangky", "/sangkien"):
+        await hang.say(start)
+        said = hang.text()
+        assert "Phạm Quang duyệt ngày 10/01/2027" in said, said
+        assert "đề nghị Phạm Quang mở lại" in said
+        assert "Bạn đăng ký danh hiệu nào" not in said and "tên sáng kiến" not in said
+    # The button asks the officer who approved it; once a day is enough.
+    await hang.press("Đề nghị mở lại")
+    assert "đã chuyển lời đề nghị" in hang.text()
+    [request] = hang.last_others
+    assert request.to.external_id == "O"
+    assert "Vũ Thị Hằng" in request.reply.text and "Công ty May" in request.reply.text
+    await hang.press("Đề nghị mở lại")
+    assert "Hôm nay bạn đã đề nghị rồi" in hang.text() and hang.last_others == []
+
+    # The officer reopens it from the request; she hears it and can register.
+    officer.deliver([request])
+    await officer.press("Mở lại", in_message="Vũ Thị Hằng")
+    await officer.say("Bổ sung đăng ký cho đoàn viên mới")
+    told = {out.to.external_id for out in officer.last_others}
+    assert {"G", "A", "H"} <= told
+    hang.deliver(officer.last_others)
+    assert "đã được mở lại" in hang.text()
+    await register_ldtt(hang)
+
+    # An old request button after the reopening: no dead end.
+    await hang.press("Đề nghị mở lại")
+    assert "có thể đăng ký ngay" in hang.text()
+    async with sessionmaker() as session:
+        requests = list(
+            await session.scalars(
+                select(AuditEntry).where(AuditEntry.action == "submission.reopen_request")
+            )
+        )
+        asker = await session.get(Person, requests[0].actor_id)
+    assert len(requests) == 1 and asker is not None and asker.full_name == "Vũ Thị Hằng"
