@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from handlers.engine.flow import EngineConfig
 from handlers.engine.runner import Engine
 from handlers.flows import build_engine
-from storage.models import AuditEntry, OutboxMessage, Person
+from storage.models import AuditEntry, OutboxMessage, Person, Registration
 from tests.chat import Chat
 from tests.factories import Org, make_org
 from tests.test_leader import add_person, register_ldtt, started
@@ -146,3 +146,98 @@ async def test_an_approved_list_is_said_at_the_first_step_with_whom_to_ask(
         )
         asker = await session.get(Person, requests[0].actor_id)
     assert len(requests) == 1 and asker is not None and asker.full_name == "Vũ Thị Hằng"
+
+
+async def add_registration(
+    sessionmaker: Sessions, org: Org, name: str, code: str, receipt: str
+) -> None:
+    async with sessionmaker() as session, session.begin():
+        person = await session.scalar(select(Person).where(Person.full_name == name))
+        assert person is not None and person.unit_id is not None
+        session.add(
+            Registration(
+                receipt_no=receipt,
+                campaign_id=org.campaign.id,
+                title_code=code,
+                person_id=person.id,
+                unit_id=person.unit_id,
+                status="submitted",
+            )
+        )
+
+
+async def test_the_leader_reviews_fixes_and_resends_from_the_return_notice(
+    sessionmaker: Sessions, org: Org
+) -> None:
+    clock = [JAN_10]
+    bot = engine_at(sessionmaker, clock)
+    await people(sessionmaker, org)
+    for n in range(10):  # enough names for two pages
+        await add_person(sessionmaker, org.garment, f"Hoàng Văn Thành {n:02d}")
+        await add_registration(sessionmaker, org, f"Hoàng Văn Thành {n:02d}", "LDTT", f"X-{n}")
+    await add_registration(sessionmaker, org, "Lê Văn Mạnh", "LDTT", "X-M1")
+    await add_registration(sessionmaker, org, "Lê Văn Mạnh", "CSTDCS", "X-M2")
+    await add_registration(sessionmaker, org, "Vũ Thị Hằng", "LDTT", "X-H1")
+    manh, hang = await started(bot, "A"), await started(bot, "H")
+
+    # Before sending: the names by title, a page at a time.
+    officer = await started(bot, "O")
+    leader = await started(bot, "G")
+    await leader.say("/guilen")
+    await leader.tap("Xem danh sách theo tên")
+    page = leader.text()
+    assert "trang 1/2" in page and "Chiến sĩ thi đua cơ sở (CSTĐCS) (1):" in page
+    assert "1. Lê Văn Mạnh" in page
+    assert all(len(label) <= 32 for label in leader.buttons())
+    await leader.tap("Trang sau")
+    assert "trang 2/2" in leader.text() and "Vũ Thị Hằng" in leader.text()
+
+    # Withdrawing Mạnh's LĐTT warns that his CSTĐCS needs it; he keeps it.
+    await leader.tap("Lê Văn Mạnh – LĐTT")
+    await leader.tap("Rút đăng ký này")
+    assert "CSTĐCS" in leader.text() and "không còn đủ điều kiện" in leader.text()
+    await leader.tap("Không")
+    await leader.say("/guilen")
+    await leader.tap("Gửi lên cấp trên")
+    officer.deliver(leader.last_others)
+    await officer.press("Trả lại", in_message="Công ty May")
+    await officer.say("Chị Hằng đăng ký nhầm, đề nghị đổi sang Bằng khen")
+    leader.deliver(officer.last_others)
+    hang.deliver(officer.last_others)
+    assert "đăng ký nhầm" in hang.text()
+
+    # From the return notice, straight to the names; the reason is on top.
+    await leader.press("Xem lại danh sách", in_message="trả lại")
+    assert "Lý do trả lại: Chị Hằng đăng ký nhầm" in leader.text(), leader.text()
+    await leader.tap("Trang sau")
+    await leader.tap("Vũ Thị Hằng")
+    await leader.tap("Đổi danh hiệu")
+    await leader.tap("Bằng khen")
+    assert "Đã đổi: Vũ Thị Hằng nay đăng ký “Bằng khen" in leader.text()
+    hang.deliver(leader.last_others)
+    assert "Trần Văn Tuấn đã đổi đăng ký số X-H1" in hang.text()
+    await leader.tap("Hoàng Văn Thành 09")
+    await leader.tap("Rút đăng ký này")
+    await leader.tap("Có")
+    assert "X-9" in leader.text()
+
+    # "Gửi lại" on the notice sends it again.
+    await leader.press("Gửi lại", in_message="trả lại")
+    await leader.tap("Gửi lên cấp trên")
+    officer.deliver(leader.last_others)
+    assert "lần 2" in officer.text()
+    async with sessionmaker() as session:
+        rows = {
+            r.receipt_no: (r.title_code, r.status)
+            for r in await session.scalars(select(Registration))
+        }
+        audits = list(await session.scalars(select(AuditEntry).where(AuditEntry.via == "leader")))
+        tuan = await session.scalar(select(Person).where(Person.full_name == "Trần Văn Tuấn"))
+    assert rows["X-H1"] == ("BK_TINH", "submitted") and rows["X-9"][1] == "withdrawn"
+    assert rows["X-M1"] == ("LDTT", "submitted")
+    assert tuan is not None
+    assert {(a.action, a.actor_id) for a in audits} == {
+        ("registration.change_title", tuan.id),
+        ("registration.withdraw", tuan.id),
+    }
+    assert manh.replies  # Mạnh's chat exists: he was told of the return as well

@@ -11,6 +11,7 @@ from handlers.flows.campaign_info import cmd_campaign_info
 from handlers.flows.initiatives import INITIATIVE_FLOW
 from handlers.flows.leader import LEADER_FLOWS
 from handlers.flows.link import LINK_COMMAND, cmd_link
+from handlers.flows.list_review import LIST_REVIEW_FLOW
 from handlers.flows.locked import LOCKED_ACTIONS
 from handlers.flows.menu import MENU_FLOW, cmd_cancel, cmd_help, cmd_menu, start_flow_command
 from handlers.flows.mine import MINE_FLOW
@@ -25,7 +26,7 @@ from handlers.i18n import _
 
 def default_flows() -> dict[str, Flow]:
     flows = (MENU_FLOW, ONBOARDING_FLOW, TITLES_FLOW, MINE_FLOW, INITIATIVE_FLOW, WORK_FLOW)
-    more = (*LEADER_FLOWS, *REVIEW_FLOWS, BROADCAST_FLOW, MY_DATA_FLOW)
+    more = (*LEADER_FLOWS, LIST_REVIEW_FLOW, *REVIEW_FLOWS, BROADCAST_FLOW, MY_DATA_FLOW)
     return {flow.name: flow for flow in (*flows, *more)}
 
 

@@ -749,12 +749,20 @@ async def ask_send(ctx: Ctx) -> Prompt | Go:
         "\n".join(lines),
         (
             Choice("send", _("📤 Send to the upper level")),
+            Choice("names", _("🔎 Check the names first")),
             Choice("progress", _("📊 Unit progress")),
         ),
     )
 
 
 async def answer_send(ctx: Ctx, answer: Answer) -> Go:
+    if answer.choice == "names":
+        # handlers.flows.list_review: who registered what, each entry changeable.
+        return Switch(
+            "list_review",
+            step="page",
+            data={"unit_id": ctx.data.get("unit_id"), "campaign_id": ctx.data.get("campaign_id")},
+        )
     if answer.choice == "progress":
         return Switch(
             UNIT_STATUS,

@@ -89,7 +89,10 @@ class _Returned(_Message):
                 "Reason: {reason}\n"
                 "Please fix it and send it again with /guilen."
             ).format(unit=self.unit, officer=self.officer, reason=self.reason),
-            choices=(Choice("!start:submit", _("📤 Send again")),),
+            choices=(
+                Choice("!start:list_review", _("🔎 Review the list")),
+                Choice("!start:submit", _("📤 Send again")),
+            ),
         )
 
 
