@@ -19,6 +19,7 @@ from handlers.flows.leader import (
     submission_label,
     unit_step,
 )
+from handlers.flows.names import names_lines, pages_of
 from handlers.i18n import _
 from handlers.notify import notify
 from handlers.rules import effective_rules
@@ -102,7 +103,7 @@ async def ask_page(ctx: Ctx) -> Prompt | Go:
         )
     entries = await _entries(ctx, unit, campaign)
     titles = await titles_by_code(ctx.session, sorted({e.title_code for e in entries}))
-    pages = max(1, -(-len(entries) // PER_PAGE))
+    pages = pages_of(entries, PER_PAGE)
     page = min(max(int(ctx.data.get("page", 0)), 0), pages - 1)
     ctx.data["page"] = page
     shown = entries[page * PER_PAGE : (page + 1) * PER_PAGE]
@@ -115,14 +116,7 @@ async def ask_page(ctx: Ctx) -> Prompt | Go:
         lines.append(_("Returned because: {reason}").format(reason=submission.reason))
     if not entries:
         lines.append(_("Nobody has registered a personal title yet."))
-    heading = None
-    for number, entry in enumerate(shown, start=page * PER_PAGE + 1):
-        if entry.title_code != heading:
-            heading = entry.title_code
-            title = titles.get(heading)
-            count = sum(1 for e in entries if e.title_code == heading)
-            lines.append(f"\n{title_label(title) if title else heading} ({count}):")
-        lines.append(f"{number}. {entry.full_name}")
+    lines += names_lines(entries, titles, page, PER_PAGE)
     editable = status not in (SubmissionStatus.PENDING, SubmissionStatus.APPROVED)
     choices: list[Choice] = []
     if editable:
