@@ -241,3 +241,49 @@ async def test_the_leader_reviews_fixes_and_resends_from_the_return_notice(
         ("registration.withdraw", tuan.id),
     }
     assert manh.replies  # Mạnh's chat exists: he was told of the return as well
+
+
+async def test_the_officer_decides_with_names_and_xlsx_and_approves_all_shown(
+    sessionmaker: Sessions, org: Org
+) -> None:
+    clock = [JAN_10]
+    bot = engine_at(sessionmaker, clock)
+    await people(sessionmaker, org)
+    await add_person(
+        sessionmaker, org.school, "Hà Thị Lan", chat="S", roles=(("leader", org.school),)
+    )
+    for n in range(20):
+        await add_person(sessionmaker, org.garment, f"Hoàng Văn Thành {n:02d}")
+        await add_registration(sessionmaker, org, f"Hoàng Văn Thành {n:02d}", "LDTT", f"X-{n}")
+    manh = await started(bot, "A")
+    await register_ldtt(manh)
+
+    officer, _leader = await sent_up(bot)
+    [notice] = officer.last
+    assert "Danh sách tên của Công đoàn cơ sở Công ty May Bắc Kạn (trang 1/2)" in notice.text
+    assert (
+        "Lao động tiên tiến (LĐTT) (21):" in notice.text and "1. Hoàng Văn Thành 00" in notice.text
+    )
+    assert notice.file is not None and notice.file.filename.endswith(".xlsx")
+    assert notice.file.content.startswith(b"PK")  # a real workbook
+    await officer.press("Xem thêm tên", in_message="trang 1/2")
+    assert "trang 2/2" in officer.text() and "Lê Văn Mạnh" in officer.text()
+    assert officer.last[0].file is None  # the file came with the first page
+
+    school = await started(bot, "S")
+    await school.say("/guilen")
+    await school.tap("Gửi lên cấp trên")
+
+    await officer.say("/duyet")
+    assert "Danh sách chờ bạn duyệt: 2" in officer.text()
+    listed = officer.last
+    await officer.press("Duyệt cả 2 danh sách")
+    said = officer.text()
+    assert "Đã duyệt 2 danh sách" in said and "Chợ Đồn" in said and "Công ty May" in said
+    told = {out.to.external_id for out in officer.last_others}
+    assert {"G", "S", "A"} <= told  # both leaders, and the member on the list
+    assert "X" not in told
+    # The same button again, once the lists have moved on: shown the lists as they are now.
+    officer.replies.extend(listed)
+    await officer.press("Duyệt cả 2 danh sách")
+    assert "đã thay đổi" in officer.text() and "Không có danh sách nào chờ" in officer.text()
