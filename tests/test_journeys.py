@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from handlers.engine.flow import EngineConfig
 from handlers.engine.runner import Engine
 from handlers.flows import build_engine
-from storage.models import AuditEntry, OutboxMessage, Person, Registration
+from storage.models import AuditEntry, Invite, OutboxMessage, Person, Registration
 from tests.chat import Chat
 from tests.factories import Org, make_org
 from tests.test_leader import add_person, register_ldtt, started
@@ -287,3 +288,35 @@ async def test_the_officer_decides_with_names_and_xlsx_and_approves_all_shown(
     officer.replies.extend(listed)
     await officer.press("Duyệt cả 2 danh sách")
     assert "đã thay đổi" in officer.text() and "Không có danh sách nào chờ" in officer.text()
+
+
+async def test_a_leader_gets_the_unit_invitation_with_a_qr_code_and_who_never_came(
+    sessionmaker: Sessions, org: Org
+) -> None:
+    clock = [JAN_10]
+    bot = engine_at(sessionmaker, clock)
+    bot.config.bot_username = "ThiDuaBot"
+    await people(sessionmaker, org)
+    await add_person(sessionmaker, org.garment, "Phùng Thị Xuân")  # on the roster, no chat
+    leader = await started(bot, "G")
+    await leader.tap("Mời đoàn viên")
+    said = leader.text()
+    found = re.search(r"https://t\.me/ThiDuaBot\?start=([A-Za-z0-9_-]+)", said)
+    assert found, said
+    assert "09/02/2027" in said  # a month
+    [qr] = [r.file for r in leader.last if r.file is not None]
+    assert qr.content.startswith(b"\x89PNG") and qr.kind == "photo"
+    assert "Phùng Thị Xuân" in said and "Lê Văn Mạnh" not in said.split("chưa từng")[-1]
+
+    # Again a week later: the same code, so the printed sheet still works.
+    clock[0] = JAN_10 + timedelta(days=7)
+    await leader.say("/moi")
+    assert found.group(1) in leader.text()
+    # A newcomer scanning it lands in the garment union.
+    newcomer = Chat(bot, "N")
+    await newcomer.say(f"/start {found.group(1)}")
+    await newcomer.say("0987 654 321")
+    assert "Công ty May" in newcomer.text()
+    async with sessionmaker() as session:
+        invites = list(await session.scalars(select(Invite)))
+    assert len(invites) == 1 and invites[0].role == "member" and invites[0].max_uses is None

@@ -9,6 +9,7 @@ from handlers.engine.runner import CommandFn, Engine
 from handlers.flows.broadcast import BROADCAST_ACTIONS, BROADCAST_FLOW
 from handlers.flows.campaign_info import cmd_campaign_info
 from handlers.flows.initiatives import INITIATIVE_FLOW
+from handlers.flows.invite import INVITE_FLOW
 from handlers.flows.leader import LEADER_FLOWS
 from handlers.flows.link import LINK_COMMAND, cmd_link
 from handlers.flows.list_review import LIST_REVIEW_FLOW
@@ -26,7 +27,14 @@ from handlers.i18n import _
 
 def default_flows() -> dict[str, Flow]:
     flows = (MENU_FLOW, ONBOARDING_FLOW, TITLES_FLOW, MINE_FLOW, INITIATIVE_FLOW, WORK_FLOW)
-    more = (*LEADER_FLOWS, LIST_REVIEW_FLOW, *REVIEW_FLOWS, BROADCAST_FLOW, MY_DATA_FLOW)
+    more = (
+        *LEADER_FLOWS,
+        LIST_REVIEW_FLOW,
+        INVITE_FLOW,
+        *REVIEW_FLOWS,
+        BROADCAST_FLOW,
+        MY_DATA_FLOW,
+    )
     return {flow.name: flow for flow in (*flows, *more)}
 
 
@@ -72,6 +80,7 @@ def default_commands() -> dict[str, CommandFn]:
         "phongtrao": cmd_campaign_info,
         "donvi": start_flow_command("unit_status"),
         "guilen": start_flow_command("submit"),
+        "moi": start_flow_command("invite"),
         "duyet": cmd_review,
         LINK_COMMAND: cmd_link,
         "thongbao": start_flow_command("broadcast"),
