@@ -607,11 +607,11 @@ class TelegramChannel:
             event_id=f"q{query.id}",
             message_ref=str(query.message.message_id) if query.message is not None else None,
         )
-        # The edit and the engine do not depend on each other; run them side by side.
-        _marked, result = await asyncio.gather(
-            self._mark_pressed(query, data), self._handle(incoming)
-        )
-        await self._render(user.id, result, clear_reply_keyboard=False)
+        result = await self._handle(incoming)
+        # A refused press (an earlier question's button) is not marked as chosen. The mark
+        # and the answer do not depend on each other: side by side.
+        marking = [self._mark_pressed(query, data)] if result.press_taken else []
+        await asyncio.gather(*marking, self._render(user.id, result, clear_reply_keyboard=False))
 
     async def _answer_callback(self, query: CallbackQuery) -> None:
         # Telegram shows a spinner on the button until this arrives; one try, no waiting.

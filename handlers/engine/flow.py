@@ -154,6 +154,8 @@ class Ctx:
     flow: str = ""
     said: list[Reply] = field(default_factory=list)
     others: list[Outgoing] = field(default_factory=list)
+    # Set when a pressed button is not taken (stale or no longer valid).
+    press_refused: bool = False
 
     @property
     def today(self) -> date:

@@ -141,6 +141,9 @@ class Result:
     others: list[Outgoing] = field(default_factory=list)
     # The language the replies are in: channels label their own buttons in it too.
     locale: str | None = None
+    # False when a pressed button was refused (an earlier question's, no longer valid):
+    # channels then leave it unmarked instead of showing it as chosen.
+    press_taken: bool = True
 
 
 def reply_to_payload(reply: Reply) -> dict[str, object]:

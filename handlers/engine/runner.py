@@ -273,7 +273,9 @@ class Engine:
         if saved.rowcount != 1:  # type: ignore[attr-defined]
             raise _LostRace()
         queue_outgoing(session, ctx.others)
-        return Result(replies=ctx.said, others=ctx.others, locale=locale)
+        return Result(
+            replies=ctx.said, others=ctx.others, locale=locale, press_taken=not ctx.press_refused
+        )
 
     async def _identity(
         self, session: AsyncSession, incoming: Incoming
@@ -405,6 +407,7 @@ class _Turn:
         name, _sep, arg = spec.partition(":")
         handler = self.engine.actions.get(name)
         if handler is None or self.ctx.person is None:
+            self.ctx.press_refused = True
             self.ctx.say(_("This button is no longer valid."))
             return
         go = await handler(self.ctx, arg)
@@ -426,6 +429,7 @@ class _Turn:
 
         if incoming.choice_id is not None:
             if incoming.seq != prompt["seq"]:
+                self.ctx.press_refused = True
                 self.ctx.say(_("That button belongs to an earlier question. Here is where we are:"))
                 self._resend(prompt)
                 return None
@@ -433,6 +437,7 @@ class _Turn:
                 return incoming.choice_id
             if any(c["id"] == incoming.choice_id for c in choices):
                 return Answer(choice=incoming.choice_id)
+            self.ctx.press_refused = True
             self._resend(prompt)
             return None
 

@@ -1,0 +1,29 @@
+"""Issue 15 where the channel matters: Telegram marks only a press that was taken."""
+
+from __future__ import annotations
+
+from handlers.i18n import _, use_locale
+from tests.test_telegram_channel import Harness, at_home, tg
+
+__all__ = ["tg"]  # the Telegram harness fixture, shared
+
+
+async def test_a_refused_old_button_is_not_marked_as_chosen(tg: Harness) -> None:
+    user = tg.user()
+    home = await at_home(user)
+    await user.send("1")  # typed: the home message keeps its buttons
+    await user.wait_for("Chọn danh hiệu")
+    edits = len(tg.server.calls_of("editMessageText"))
+
+    await user.press("Nhập chữ")  # the old home question's button: refused
+    with use_locale("vi"):
+        stale = _("That button belongs to an earlier question. Here is where we are:")
+    await user.wait_for(stale)
+    await user.wait_for("Chọn danh hiệu")
+    assert len(tg.server.calls_of("editMessageText")) == edits
+    assert "✔" not in (home.text or "")
+
+    # A press that is taken is still marked.
+    await user.press("Lao động")
+    await user.wait_for("Đã chọn")
+    await user.wait_for("✔ Lao động")
