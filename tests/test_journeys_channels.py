@@ -1,11 +1,14 @@
-"""Issue 15 where the channel matters: Telegram marks only a press that was taken."""
+"""Issue 15 where the channel matters: marks on Telegram, wording on Zalo."""
 
 from __future__ import annotations
 
+import re
+
 from handlers.i18n import _, use_locale
 from tests.test_telegram_channel import Harness, at_home, tg
+from tests.test_zalo_bot import Zalo, sign_up, zalo
 
-__all__ = ["tg"]  # the Telegram harness fixture, shared
+__all__ = ["tg", "zalo"]  # the channels' harness fixtures, shared
 
 
 async def test_a_refused_old_button_is_not_marked_as_chosen(tg: Harness) -> None:
@@ -27,3 +30,11 @@ async def test_a_refused_old_button_is_not_marked_as_chosen(tg: Harness) -> None
     await user.press("Lao động")
     await user.wait_for("Đã chọn")
     await user.wait_for("✔ Lao động")
+
+
+async def test_on_zalo_a_wrong_choice_is_told_to_type_the_number(zalo: Zalo) -> None:
+    user = zalo.user()
+    await sign_up(user)
+    answer = await user.say("xin chào bot", "gõ số")
+    assert "gõ số 1" in answer and "bấm" not in answer.split("\n")[0]
+    assert re.search(r"^1\. ", answer, re.M)  # the menu again, numbered

@@ -129,10 +129,6 @@ def parse_update(update: dict[str, Any], channel: str = CHANNEL) -> ParsedUpdate
     return ParsedUpdate(chat_id, message_id, incoming)
 
 
-def unreadable_text() -> str:
-    return _("Sorry, I can only read typed text here. Please type your answer.")
-
-
 def file_notice(filename: str) -> str:
     return _(
         "(The file “{name}” cannot be sent in Zalo. Please ask your union officer for it, or "
@@ -395,11 +391,9 @@ class ZaloBotChannel:
         return True
 
     async def _answer(self, parsed: ParsedUpdate) -> None:
-        if parsed.incoming is None:
-            with use_locale(self.locale):
-                replies = [Reply(unreadable_text())]
-        else:
-            replies = (await self._handle(parsed.incoming)).replies
+        # A sticker or anything else unreadable: the engine says so and asks again.
+        incoming = parsed.incoming or Incoming(Address(self.name, parsed.chat_id), unreadable=True)
+        replies = (await self._handle(incoming)).replies
         try:
             await self._deliver(parsed.chat_id, replies)
         except DeliveryError as exc:

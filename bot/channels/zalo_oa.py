@@ -39,7 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.updates import UpdateRunner, as_dict
-from bot.channels.zalo_bot import file_notice, render_reply, unreadable_text
+from bot.channels.zalo_bot import file_notice, render_reply
 from bot.config import Settings
 from bot.delivery import Blocked, DeliveryError, RateLimited, TransientError, call_with_retry
 from bot.file_links import FileLinks
@@ -521,11 +521,9 @@ class ZaloOAChannel:
         return True
 
     async def _answer(self, parsed: ParsedEvent) -> None:
-        if parsed.incoming is None:
-            with use_locale(self.locale):
-                replies = [Reply(unreadable_text())]
-        else:
-            replies = (await self._handle(parsed.incoming)).replies
+        # A sticker or anything else unreadable: the engine says so and asks again.
+        incoming = parsed.incoming or Incoming(Address(self.name, parsed.user_id), unreadable=True)
+        replies = (await self._handle(incoming)).replies
         try:
             await self._deliver(parsed.user_id, replies)
         except DeliveryError as exc:

@@ -133,6 +133,8 @@ class EngineConfig:
     # in the outbox until they end. THIDUA_QUIET_START/END, as for the reminders.
     quiet_start: time = time(20, 0)
     quiet_end: time = time(8, 0)
+    # Channels that show no buttons (numbered text): prompts there say "gõ số 1", not "bấm".
+    text_only_channels: frozenset[str] = frozenset({"zalo", "console"})
 
     @property
     def tz(self) -> ZoneInfo:
@@ -166,6 +168,11 @@ class Ctx:
         return (self.person.locale if self.person and self.person.locale else None) or (
             self.config.default_locale
         )
+
+    @property
+    def shows_buttons(self) -> bool:
+        """Whether the person's channel shows buttons (else choices are typed by number)."""
+        return self.identity.channel not in self.config.text_only_channels
 
     def say(self, text: str, **kwargs: Any) -> None:
         """A message shown before the next prompt."""

@@ -131,6 +131,8 @@ class Incoming:
     # The platform's id of the message a pressed button sits on (Telegram message_id), for
     # channels that can edit messages: a broadcast edits its confirmation into a progress bar.
     message_ref: str | None = None
+    # Something the channel could not read (a Zalo sticker): the question is asked again.
+    unreadable: bool = False
 
 
 @dataclass

@@ -131,9 +131,11 @@ def match_choice(text: str, choices: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def kind_hint(kind: str) -> str:
+def kind_hint(kind: str, buttons: bool = True) -> str:
     hints = {
-        InputKind.CHOICE: _("Please tap one of the buttons, or type its number."),
+        InputKind.CHOICE: _("Please tap one of the buttons, or type its number.")
+        if buttons
+        else _("Please type the number of your choice, for example 1."),
         InputKind.DATE: _("Please type a date as day/month/year, for example 25/01/2027."),
         InputKind.MONEY: _(
             "Please type an amount in đồng, for example 80 triệu, 1,2 tỷ or 1.200.000."
@@ -352,6 +354,11 @@ class _Turn:
         if text is not None and len(text) > MAX_TEXT:
             text = text[:MAX_TEXT]
 
+        if incoming.unreadable:
+            # Said in the bot's voice, and the pending question comes again below it.
+            self.ctx.say(_("Sorry, I can only read typed text here. Please type your answer."))
+            await self._reask()
+            return
         if text and text.startswith("/"):
             await self._command(text)
             return
@@ -494,7 +501,8 @@ class _Turn:
         return Answer(text=text, value=value)
 
     def _wrong(self, prompt: dict[str, Any]) -> None:
-        self.ctx.say(_("Sorry, that does not fit.") + " " + kind_hint(prompt["kind"]))
+        hint = kind_hint(prompt["kind"], buttons=self.ctx.shows_buttons)
+        self.ctx.say(_("Sorry, that does not fit.") + " " + hint)
         self._resend(prompt)
 
     def _resend(self, prompt: dict[str, Any]) -> None:
