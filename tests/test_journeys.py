@@ -320,3 +320,24 @@ async def test_a_leader_gets_the_unit_invitation_with_a_qr_code_and_who_never_ca
     async with sessionmaker() as session:
         invites = list(await session.scalars(select(Invite)))
     assert len(invites) == 1 and invites[0].role == "member" and invites[0].max_uses is None
+
+
+async def test_cancel_on_a_half_typed_initiative_asks_once(
+    sessionmaker: Sessions, org: Org
+) -> None:
+    bot = engine_at(sessionmaker, [JAN_10])
+    await people(sessionmaker, org)
+    manh = await started(bot, "A")
+    await manh.say("/sangkien")
+    await manh.say("Cải tiến dây chuyền may cổ áo")
+    await manh.say("ky thuat")
+    await manh.tap("Hủy")
+    assert "Bỏ 2 câu trả lời bạn đã nhập?" in manh.text()
+    assert "mô tả" in manh.text().lower()  # the question is still there
+    await manh.say("Gắn cữ gá giúp may cổ áo nhanh gấp đôi.")  # going on keeps everything
+    assert "đồng tác giả" in manh.text()
+    await manh.tap("Hủy")
+    assert "Bỏ 3 câu trả lời" in manh.text()
+    await manh.tap("Hủy")
+    assert "Đã hủy" in manh.text()
+    assert "Đăng ký sáng kiến" in " ".join(manh.buttons())

@@ -66,6 +66,8 @@ MAX_TEXT = 4000
 MAX_HISTORY = 30
 # Event ids remembered per conversation; platforms redeliver recent events only.
 MAX_SEEN = 30
+# Answers given in a flow from which "✖ Hủy" asks before dropping them.
+CONFIRM_CANCEL_AFTER = 2
 
 CommandFn = Callable[[Ctx, str], Awaitable[Go | None]]
 BusyFn = Callable[[Reply], Awaitable[None]]
@@ -532,6 +534,20 @@ class _Turn:
                 await self._ask_again()
             else:
                 await self._cancel()
+        elif len(self.history) >= CONFIRM_CANCEL_AFTER and self.state.get("cancel_at") != (
+            self.state.get("prompt") or {}
+        ).get("seq"):
+            # "✖ Hủy" on a form with answers asks once: a slip must not lose a half-typed
+            # initiative. Tapped again at the same question, it cancels.
+            prompt = self.state["prompt"]
+            self.state["cancel_at"] = prompt["seq"]
+            self.ctx.say(
+                _(
+                    "Drop the {n} answers you gave? Tap ✖ Cancel again to drop them, or answer "
+                    "the question to go on."
+                ).format(n=len(self.history))
+            )
+            self._resend(prompt)
         else:
             await self._cancel()
 
