@@ -81,6 +81,7 @@ def default_commands() -> dict[str, CommandFn]:
         "donvi": start_flow_command("unit_status"),
         "guilen": start_flow_command("submit"),
         "moi": start_flow_command("invite"),
+        "danhsach": start_flow_command("list_review"),
         "duyet": cmd_review,
         LINK_COMMAND: cmd_link,
         "thongbao": start_flow_command("broadcast"),
