@@ -50,12 +50,14 @@ def build_engine(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], bot_username: str = ""
 ) -> Engine:
     from bot.charts import progress_chart_png  # matplotlib itself loads only when drawing
+    from bot.receipt_card import receipt_card_png  # Pillow too
 
     config = EngineConfig(
         timezone=settings.timezone,
         default_locale=settings.locale,
         bot_username=bot_username,
         digest_chart=progress_chart_png,
+        receipt_card=receipt_card_png,
         quiet_start=settings.quiet_start,
         quiet_end=settings.quiet_end,
     )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.receipt_card import receipt_card_png
 from handlers.engine.flow import EngineConfig
 from handlers.engine.runner import Engine
 from handlers.flows import build_engine
@@ -341,3 +344,21 @@ async def test_cancel_on_a_half_typed_initiative_asks_once(
     await manh.tap("Hủy")
     assert "Đã hủy" in manh.text()
     assert "Đăng ký sáng kiến" in " ".join(manh.buttons())
+
+
+async def test_the_receipt_is_also_a_picture_card_to_keep(sessionmaker: Sessions, org: Org) -> None:
+    bot = build_engine(
+        sessionmaker, EngineConfig(now=lambda: JAN_10, receipt_card=receipt_card_png)
+    )
+    await people(sessionmaker, org)
+    manh = await started(bot, "A")
+    await register_ldtt(manh)
+    [card] = [r for r in manh.last if r.file is not None]
+    assert "Phiếu đăng ký của bạn" in card.text
+    assert card.file is not None and card.file.kind == "photo"
+    assert card.file.filename == "TD2027-000001.png"
+    picture = Image.open(io.BytesIO(card.file.content))
+    assert picture.size == (900, 520)
+    # Not a blank picture: the blue band and dark text are drawn.
+    colours = {colour for _count, colour in picture.getcolors(maxcolors=100_000) or []}
+    assert (11, 87, 164) in colours and len(colours) > 20

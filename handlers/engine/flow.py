@@ -129,6 +129,9 @@ class EngineConfig:
     # Draws the digest's progress chart (PNG bytes) for /tonghop; the composition root passes
     # bot.charts.progress_chart_png (plotting stays out of handlers). None: text and XLSX only.
     digest_chart: Callable[[Any], bytes | None] | None = None
+    # Draws a receipt card (PNG bytes) from handlers.receipts.ReceiptCard; the composition
+    # root passes bot.receipt_card.receipt_card_png. None: the receipt is a line of text only.
+    receipt_card: Callable[[Any], bytes | None] | None = None
     # Quiet hours (local time): news that can wait (a list approved in the evening) is held
     # in the outbox until they end. THIDUA_QUIET_START/END, as for the reminders.
     quiet_start: time = time(20, 0)

@@ -20,6 +20,7 @@ from handlers.flows.common import (
     title_label,
 )
 from handlers.i18n import _
+from handlers.receipts import receipt_file
 from handlers.rules import Note, PersonFacts, effective_rules, individual_notes
 from handlers.text import Invalid, clean
 from storage.models import (
@@ -354,6 +355,21 @@ async def _save(ctx: Ctx) -> Go:
             )
         )
     ctx.say("\n".join(lines))
+    if not on_behalf:
+        # Something to keep and show: the receipt as a picture card.
+        unit = person.unit.name if person.unit else ""
+        day = show_date(ctx.today)
+        for registration in saved:
+            card = await receipt_file(
+                ctx,
+                name=person.full_name,
+                unit=unit,
+                title=title_label(titles[registration.title_code]),
+                receipt=registration.receipt_no,
+                day=day,
+            )
+            if card is not None:
+                ctx.say(_("Your receipt card: keep it to show if asked."), file=card)
     return Finish()
 
 
