@@ -9,7 +9,9 @@ from playwright.async_api import Browser, expect
 from sqlalchemy import select
 
 from bot.demo import load_demo
-from storage.models import Attachment
+from handlers.engine.prompt import OutFile, Reply
+from handlers.flows.invite import qr_png
+from storage.models import Attachment, WebSession
 from tests.test_web_browser import (
     answer,
     browser,
@@ -67,6 +69,17 @@ async def test_a_member_attaches_a_file_with_the_paperclip(
         await screenshot(page, tmp_path, "web-attach.png")
         await tap(page, "Xác nhận")
         await expect(log).to_contain_text("TD2027-")
+
+        # A picture (the leader's QR code, a receipt card, a chart) is shown in the bubble.
+        async with sessionmaker() as session:
+            address = await session.scalar(select(WebSession.external_id))
+        assert address is not None
+        qr = OutFile("moi.png", qr_png("https://t.me/ThiDuaBot?start=abc"), "image/png", "photo")
+        await web.send(address, Reply("Mã QR của đơn vị", file=qr))
+        picture = page.locator(".msg.bot img.picture").last
+        await expect(picture).to_be_visible(timeout=10_000)
+        assert await picture.evaluate("img => img.naturalWidth") > 100
+        await no_sideways_scroll(page)
     finally:
         await web.stop()
     assert problems == []

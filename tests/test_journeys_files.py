@@ -90,7 +90,10 @@ async def test_a_member_attaches_a_file_on_the_web_page(
 
     assert (await upload(member, "Báo cáo sáng kiến.pdf", PDF, "application/pdf")).status == 200
     mine = member.last[0]
-    assert mine["from"] == "me" and mine["file"] == {"name": "Báo cáo sáng kiến.pdf"}
+    assert mine["from"] == "me" and mine["file"] == {
+        "name": "Báo cáo sáng kiến.pdf",
+        "image": False,
+    }
     assert "Báo cáo sáng kiến.pdf" in member.text()  # the summary names the attachment
     await member.tap("Xác nhận")
     assert re.search(r"TD2027-\d{6}", member.text()), member.transcript()

@@ -78,6 +78,9 @@ PAGE_SIZE = 100  # bubbles per poll at most
 POLL_MS = 3000
 ME, BOT = "me", "bot"
 NEW_PERSON = "new"  # the demo picker's "I am new here": plain onboarding, no invite
+# Pictures the page shows in the bubble (a chart, a QR code, a receipt card), not only as a
+# download link.
+INLINE_IMAGES = frozenset({"image/png", "image/jpeg"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -112,7 +115,11 @@ def message_json(row: WebMessage) -> dict[str, Any]:
         "seq": payload.get("seq"),
         "one_per_row": bool(payload.get("one_per_row", True)),
         "phone": bool(payload.get("phone", False)),
-        "file": {"name": row.file_name} if row.file_name is not None else None,
+        "file": (
+            {"name": row.file_name, "image": (row.file_mime or "") in INLINE_IMAGES}
+            if row.file_name is not None
+            else None
+        ),
     }
 
 
@@ -735,6 +742,7 @@ header button{flex:none;border:1px solid rgba(255,255,255,.6);background:transpa
 .choice.nav{border-color:#9aa8b6;color:#3d4b59;background:#fff;font-size:14px;padding:6px 10px}
 .choice:disabled{opacity:.45}
 .file{display:inline-block;margin-top:6px;color:#0b57a4}
+.picture{display:block;max-width:100%;height:auto;margin-top:8px;border-radius:8px}
 .typing{color:#6b7a89;font-size:14px;margin:0 0 8px 4px}
 #composer{display:flex;gap:8px;padding:8px 10px calc(8px + env(safe-area-inset-bottom));
   background:#fff;border-top:1px solid #d5dde6}
@@ -832,6 +840,12 @@ input:focus{outline:2px solid #0b57a4;outline-offset:1px}
     lastId = Math.max(lastId, m.id);
     var bubble = el("div", "msg " + (m.from === "me" ? "me" : "bot"));
     bubble.appendChild(el("p", "", m.text));
+    if (m.file && m.file.image) {
+      var picture = el("img", "picture");
+      picture.src = "/api/file/" + encodeURIComponent(String(m.id));
+      picture.alt = m.file.name;
+      bubble.appendChild(picture);
+    }
     if (m.file) {
       var link = el("a", "file", "📎 " + m.file.name + " — " + T.file);
       link.href = "/api/file/" + encodeURIComponent(String(m.id));
