@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.receipt_card import receipt_card_png
 from handlers.engine.flow import EngineConfig
+from handlers.engine.prompt import Incoming
 from handlers.engine.runner import Engine
 from handlers.flows import build_engine
 from storage.models import AuditEntry, Invite, OutboxMessage, Person, Registration
@@ -120,6 +121,9 @@ async def test_an_approved_list_is_said_at_the_first_step_with_whom_to_ask(
         assert "Phạm Quang duyệt ngày 10/01/2027" in said, said
         assert "đề nghị Phạm Quang mở lại" in said
         assert "Bạn đăng ký danh hiệu nào" not in said and "tên sáng kiến" not in said
+    # The announcement's and the reminder's "📝 Đăng ký ngay" button says it at once too.
+    await hang._send(Incoming(hang.address, choice_id="!start:title"))
+    assert "Phạm Quang duyệt ngày 10/01/2027" in hang.text()
     # The button asks the officer who approved it; once a day is enough.
     await hang.press("Đề nghị mở lại")
     assert "đã chuyển lời đề nghị" in hang.text()
