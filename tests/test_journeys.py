@@ -366,3 +366,23 @@ async def test_the_receipt_is_also_a_picture_card_to_keep(sessionmaker: Sessions
     # Not a blank picture: the blue band and dark text are drawn.
     colours = {colour for _count, colour in picture.getcolors(maxcolors=100_000) or []}
     assert (11, 87, 164) in colours and len(colours) > 20
+
+
+async def test_a_name_without_diacritics_is_confirmed_once(
+    sessionmaker: Sessions, org: Org
+) -> None:
+    bot = engine_at(sessionmaker, [JAN_10])
+    await people(sessionmaker, org)
+    manh = await started(bot, "A")
+    await manh.say("/sangkien")
+    await manh.say("Cải tiến dây chuyền may cổ áo")
+    await manh.say("ky thuat")
+    await manh.say("Gắn cữ gá giúp may cổ áo nhanh gấp đôi.")
+    await manh.say("le van tam")
+    assert "có dấu được không" in manh.text()
+    await manh.tap("Viết lại có dấu")
+    await manh.say("lê văn tám")  # with its diacritics: added at once
+    assert "Lê Văn Tám" in manh.text() and "có dấu được không" not in manh.text()
+    await manh.say("ngo thi mai")
+    await manh.tap("Giữ như đã gõ")  # some names are written so: kept when asked to
+    assert "Ngo Thi Mai" in manh.text() or "ngo thi mai" in manh.text().lower()
