@@ -165,6 +165,9 @@ async def test_unit_progress_pages_names_and_reminds(sessionmaker, bot, org) -> 
     # Not the leader; workers 4, 6, 8, 10 have a chat (0 and 2 registered); Hoa and 7 odd don't.
     assert "Đã gửi lời nhắc cho 4 người" in leader.text()
     assert "7 người chưa dùng bot" in leader.text()
+    # Named, with the way to invite them.
+    assert "Đó là: " in leader.text() and "Nguyễn Thị Hoa" in leader.text()
+    assert "Công Nhân 01" in leader.text() and "/moi" in leader.text()
     reached = sorted(out.to.external_id for out in leader.last_others)
     assert reached == ["w10", "w4", "w6", "w8"]
     worker = Chat(bot, "w4")

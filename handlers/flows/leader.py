@@ -76,6 +76,8 @@ SUBMIT = "submit"
 
 PAGE_SIZE = 10
 MAX_MATCHES = 8
+# Names of people the bot cannot reach, listed after a reminder.
+MAX_NEVER_NAMED = 20
 
 
 def short_title(title: Title) -> str:
@@ -588,6 +590,12 @@ async def _remind(ctx: Ctx) -> None:
             _("{n} do not use the bot yet: please remind them in person.").format(
                 n=len(wanted) - sent
             )
+        )
+        # Named, so the leader knows whom to hand the invitation (📨 /moi) at the workshop.
+        never = [p.full_name for p in missing if p.id in wanted and p.id not in reachable]
+        shown = ", ".join(never[:MAX_NEVER_NAMED]) + ("…" if len(never) > MAX_NEVER_NAMED else "")
+        lines.append(
+            _("They are: {names}. Give them the unit's invitation with /moi.").format(names=shown)
         )
     if muted:
         lines.append(_("{n} have turned reminders off.").format(n=muted))
