@@ -38,3 +38,15 @@ async def test_on_zalo_a_wrong_choice_is_told_to_type_the_number(zalo: Zalo) -> 
     answer = await user.say("xin chào bot", "gõ số")
     assert "gõ số 1" in answer and "bấm" not in answer.split("\n")[0]
     assert re.search(r"^1\. ", answer, re.M)  # the menu again, numbered
+
+
+async def test_on_zalo_cancel_asks_once_in_words_to_type(zalo: Zalo) -> None:
+    user = zalo.user()
+    await sign_up(user)
+    await user.say("/sangkien", "tên sáng kiến")
+    await user.say("Cải tiến dây chuyền may cổ áo", "lĩnh vực")
+    await user.say("ky thuat", "mô tả")
+    answer = await user.say("huy", "Bỏ 2 câu trả lời")
+    assert "Gõ “Hủy” lần nữa" in answer and "bấm" not in answer.split("\n")[0].lower()
+    assert "mô tả" in answer.lower()  # the question again
+    await user.say("huy", "Đã hủy")

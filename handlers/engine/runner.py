@@ -541,12 +541,19 @@ class _Turn:
             # initiative. Tapped again at the same question, it cancels.
             prompt = self.state["prompt"]
             self.state["cancel_at"] = prompt["seq"]
-            self.ctx.say(
+            ask = (
                 _(
                     "Drop the {n} answers you gave? Tap ✖ Cancel again to drop them, or answer "
                     "the question to go on."
-                ).format(n=len(self.history))
+                )
+                if self.ctx.shows_buttons
+                else _(
+                    "Drop the {n} answers you gave? Type “{cancel}” again to drop them, or "
+                    "answer the question to go on."
+                )
             )
+            cancel = _("✖ Cancel").strip("✖ ")
+            self.ctx.say(ask.format(n=len(self.history), cancel=cancel))
             self._resend(prompt)
         else:
             await self._cancel()
