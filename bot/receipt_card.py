@@ -63,5 +63,5 @@ def receipt_card_png(card: ReceiptCard) -> bytes:
     draw.text((MARGIN, HEIGHT - 70), card.number, font=_font(44, bold=True), fill=BLUE)
     draw.rectangle((0, 0, WIDTH - 1, HEIGHT - 1), outline=BLUE, width=4)
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
+    image.save(buffer, format="PNG")
     return buffer.getvalue()
