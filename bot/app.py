@@ -141,6 +141,7 @@ def _file_links(
     links = FileLinks(core.sessionmaker, base, tz=settings.timezone)
     for channel in textual:
         channel.file_links = links
+    core.engine.config.linked_file_channels = frozenset(c.name for c in textual)
     return links
 
 

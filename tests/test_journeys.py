@@ -16,7 +16,14 @@ from handlers.engine.flow import EngineConfig
 from handlers.engine.prompt import Incoming
 from handlers.engine.runner import Engine
 from handlers.flows import build_engine
-from storage.models import AuditEntry, Invite, OutboxMessage, Person, Registration
+from storage.models import (
+    AuditEntry,
+    ChannelIdentity,
+    Invite,
+    OutboxMessage,
+    Person,
+    Registration,
+)
 from tests.chat import Chat
 from tests.factories import Org, make_org
 from tests.test_leader import add_person, register_ldtt, started
@@ -386,3 +393,23 @@ async def test_a_name_without_diacritics_is_confirmed_once(
     await manh.say("ngo thi mai")
     await manh.tap("Giữ như đã gõ")  # some names are written so: kept when asked to
     assert "Ngo Thi Mai" in manh.text() or "ngo thi mai" in manh.text().lower()
+
+
+async def test_zalo_gets_the_digest_files_when_they_go_as_links(
+    sessionmaker: Sessions, org: Org
+) -> None:
+    officer_id = await add_person(
+        sessionmaker, org.upper, "Phạm Quang", roles=(("officer", org.upper),)
+    )
+    async with sessionmaker() as session, session.begin():
+        session.add(ChannelIdentity(channel="zalo", external_id="OZ", person_id=officer_id))
+    plain = Chat(build_engine(sessionmaker, EngineConfig(now=lambda: JAN_10)), "OZ", channel="zalo")
+    await plain.say("/tonghop")
+    assert not [r for r in plain.last if r.file is not None]  # no links: said in a line
+    linked = build_engine(
+        sessionmaker, EngineConfig(now=lambda: JAN_10, linked_file_channels=frozenset({"zalo"}))
+    )
+    officer = Chat(linked, "OZ", channel="zalo")
+    await officer.say("/tonghop")
+    files = [r.file.filename for r in officer.last if r.file is not None]
+    assert any(name.endswith(".xlsx") for name in files), officer.text()

@@ -136,6 +136,9 @@ class EngineConfig:
     # in the outbox until they end. THIDUA_QUIET_START/END, as for the reminders.
     quiet_start: time = time(20, 0)
     quiet_end: time = time(8, 0)
+    # Channels that cannot carry files but offer them as links (bot.file_links, Zalo with
+    # THIDUA_PUBLIC_URL): the digest's XLSX and the plan document go there too.
+    linked_file_channels: frozenset[str] = frozenset()
     # Channels that show no buttons (numbered text): prompts there say "gõ số 1", not "bấm".
     text_only_channels: frozenset[str] = frozenset({"zalo", "console"})
 
