@@ -87,3 +87,26 @@ async def test_a_member_attaches_a_file_with_the_paperclip(
         attachment = await session.scalar(select(Attachment))
     assert attachment is not None
     assert (attachment.channel, attachment.filename) == ("web", "Báo cáo sáng kiến.pdf")
+
+
+async def test_a_leader_gets_the_qr_code_to_print_on_the_page(
+    browser: Browser, sessionmaker, tmp_path: Path
+) -> None:
+    await load_demo(sessionmaker, today=date(2027, 1, 10))
+    web = await serve(sessionmaker, demo=True)
+    problems: list[str] = []
+    try:
+        page = await phone_page(browser, problems)
+        await page.goto(web.url)
+        await page.locator(".role", has_text="Chủ tịch công đoàn").click()
+        await expect(page.locator("#log")).to_contain_text("Mời đoàn viên")
+        await tap(page, "Mời đoàn viên")
+        await expect(page.locator("#log")).to_contain_text("Mã đăng nhập")
+        picture = page.locator(".msg.bot img.picture").last
+        await expect(picture).to_be_visible()
+        assert await picture.evaluate("img => img.naturalWidth") >= 200
+        await no_sideways_scroll(page)
+        await screenshot(page, tmp_path, "web-invite-qr.png")
+    finally:
+        await web.stop()
+    assert problems == []
