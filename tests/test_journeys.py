@@ -413,3 +413,15 @@ async def test_zalo_gets_the_digest_files_when_they_go_as_links(
     await officer.say("/tonghop")
     files = [r.file.filename for r in officer.last if r.file is not None]
     assert any(name.endswith(".xlsx") for name in files), officer.text()
+
+
+async def test_a_refused_button_repeats_the_pending_question(
+    sessionmaker: Sessions, org: Org
+) -> None:
+    bot = engine_at(sessionmaker, [JAN_10])
+    await people(sessionmaker, org)
+    manh = await started(bot, "A")
+    await manh.say("/sangkien")
+    await manh._send(Incoming(manh.address, choice_id="!khongcon:1"))
+    said = manh.text()
+    assert "không còn hiệu lực" in said and "tên sáng kiến" in said.lower()

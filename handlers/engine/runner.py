@@ -418,6 +418,8 @@ class _Turn:
         if handler is None or self.ctx.person is None:
             self.ctx.press_refused = True
             self.ctx.say(_("This button is no longer valid."))
+            # A refusal repeats the pending question, so the person is not left stranded.
+            await self._reask()
             return
         go = await handler(self.ctx, arg)
         if go is not None:
