@@ -32,6 +32,7 @@ from storage.models import ChannelIdentity, Person
 from storage.seed import prepare_database
 
 if TYPE_CHECKING:
+    from bot.file_links import FileLinks
     from bot.health import Health
 
 log = logging.getLogger(__name__)
@@ -54,12 +55,16 @@ def build_engine(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], bot_username: str = ""
 ) -> Engine:
     from bot.charts import progress_chart_png  # matplotlib itself loads only when drawing
+    from bot.receipt_card import receipt_card_png  # Pillow too
 
     config = EngineConfig(
         timezone=settings.timezone,
         default_locale=settings.locale,
         bot_username=bot_username,
         digest_chart=progress_chart_png,
+        receipt_card=receipt_card_png,
+        quiet_start=settings.quiet_start,
+        quiet_end=settings.quiet_end,
     )
     engine = build_flows_engine(sessionmaker, config)
     engine.flood = make_flood_guard(settings.flood_burst, settings.flood_rate, settings.redis_url)
@@ -133,6 +138,9 @@ async def run(settings: Settings, *, demo: bool = False) -> int:
                 print(f"error: {exc}", file=sys.stderr, flush=True)
                 return 1
         channels, routes = await _platform_channels(core, settings)
+        links = _file_links(core, settings, channels)
+        if links is not None:
+            routes += links.routes()
         health = Health(core.db, core.sessionmaker)
         probes: ProbeServer | None = None
         web = None
@@ -228,6 +236,24 @@ def _ready(web: Any, locale: str) -> None:
     with use_locale(locale):
         line = _("Web chat: open {url} in a browser (Ctrl-C to stop).").format(url=web.url)
     print(line, flush=True)
+
+
+def _file_links(
+    core: Core, settings: Settings, channels: list[tuple[Channel, ReceiveLoop]]
+) -> FileLinks | None:
+    """Signed file links for the channels that cannot carry files, when there is an address."""
+    base = settings.file_links_base
+    # The Zalo channels have the attribute: they cannot carry files themselves.
+    textual = [c for c, _loop in channels if hasattr(c, "file_links")]
+    if base is None or not textual:
+        return None
+    from bot.file_links import FileLinks
+
+    links = FileLinks(core.sessionmaker, base, tz=settings.timezone)
+    for channel in textual:
+        channel.file_links = links
+    core.engine.config.linked_file_channels = frozenset(c.name for c in textual)
+    return links
 
 
 async def _until_cancelled() -> None:

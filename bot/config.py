@@ -78,8 +78,9 @@ class Settings(BaseSettings):
     web_port: int = Field(
         default=8080, ge=0, le=65535, validation_alias=AliasChoices("THIDUA_WEB_PORT")
     )
-    # Where people reach the web chat (https://... behind a TLS proxy): with https the
-    # session cookie is Secure whatever the proxy says.
+    # Where people reach the bot's web server (https://... behind a TLS proxy): with https
+    # the session cookie is Secure whatever the proxy says; files are offered as links to it
+    # on chats that cannot carry files (Zalo; unset: the Zalo webhook's origin).
     public_url: str | None = Field(default=None, validation_alias=AliasChoices("THIDUA_PUBLIC_URL"))
     # The reverse proxies (IP addresses, comma-separated) whose X-Forwarded-For and
     # X-Forwarded-Proto are believed: the client's address for sign-in limits, and https.
@@ -302,6 +303,15 @@ class Settings(BaseSettings):
         """Where the webhooks are served: THIDUA_WEBHOOK_*, else the web chat's address."""
         port = self.web_port if self.webhook_port is None else self.webhook_port
         return (self.webhook_host or self.web_host).strip(), port
+
+    @property
+    def file_links_base(self) -> str | None:
+        """Where file links point: THIDUA_PUBLIC_URL, else the Zalo webhook's scheme and host."""
+        url = (self.public_url or "").strip()
+        if url:
+            return url.rstrip("/")
+        hook = urlsplit((self.zalo_webhook_url or "").strip())
+        return f"{hook.scheme}://{hook.netloc}" if hook.scheme and hook.netloc else None
 
     @property
     def telegram_token(self) -> str | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -56,8 +56,9 @@ def text_limit(channel: str) -> int:
     return TEXT_LIMITS.get(channel, DEFAULT_TEXT_LIMIT)
 
 
-def can_send_files(channel: str) -> bool:
-    return channel not in NO_FILES
+def can_send_files(channel: str, linked: Collection[str] = ()) -> bool:
+    """Whether files go to ``channel``; ``linked``: channels that offer them as links."""
+    return channel not in NO_FILES or channel in linked
 
 
 # --- words ------------------------------------------------------------------------------------
@@ -340,12 +341,12 @@ class Digest:
     text: str
     files: list[OutFile] = field(default_factory=list)
 
-    def replies(self, channel: str) -> list[Reply]:
+    def replies(self, channel: str, linked: Collection[str] = ()) -> list[Reply]:
         """The text cut under the channel's limit (at paragraphs, lines or words), then the
         files where the channel can deliver them."""
         parts = split_message(self.text, text_limit(channel))
         replies = [Reply(part) for part in parts]
-        if can_send_files(channel):
+        if can_send_files(channel, linked):
             replies += [Reply("", file=f) for f in self.files]
         elif self.files:
             replies.append(Reply(_("(The Excel list and the chart can be received on Telegram.)")))

@@ -105,3 +105,10 @@ def split_message(text: str, limit: int) -> list[str]:
     if rest:
         parts.append(rest)
     return parts
+
+
+def without_diacritics(name: str) -> bool:
+    """A Vietnamese name typed without any diacritic ("le van tam"): worth asking about,
+    since it is printed on lists as typed."""
+    letters = [ch for ch in name if ch.isalpha()]
+    return bool(letters) and all(ch.isascii() for ch in letters)

@@ -550,6 +550,22 @@ class WebMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class SharedFile(Base):
+    """A file offered as a link where the chat cannot carry files (Zalo).
+
+    The link is signed and expires; the row is dropped some time after it has expired.
+    """
+
+    __tablename__ = "shared_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    mime: Mapped[str] = mapped_column(String(100))
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class ProcessedUpdate(Base):
     """A platform update a channel has taken, by the platform's own message id.
 

@@ -53,6 +53,7 @@ from storage.models import (
     ChannelIdentity,
     Conversation,
     Person,
+    Registration,
     Role,
     UnitRole,
 )
@@ -91,6 +92,8 @@ MENU_COMMANDS = [
     "/cuatoi",
     "/donvi",
     "/guilen",
+    "/danhsach",
+    "/moi",
     "/duyet",
     "/thongbao",
     "/dulieucuatoi",
@@ -103,6 +106,7 @@ VARIANTS = 4
 # state to come back to.
 PASS_THROUGH = {
     ("review", "list"),
+    ("invite", "invite"),
     # Kept only for conversations saved at the old name check (before claims needed proof):
     # a fresh organisation never reaches it.
     ("onboarding", "verify_name"),
@@ -153,6 +157,17 @@ async def build_world() -> World:
             for unit in units:
                 session.add(UnitRole(person_id=person.id, unit_id=unit.id, role=role))
             session.add(ChannelIdentity(channel=CHANNEL, external_id=chat, person_id=person.id))
+            if role == Role.LEADER:
+                # An entry on the garment union's list: the leader's review can open it.
+                session.add(
+                    Registration(
+                        receipt_no="TD2027-900001",
+                        campaign_id=org.campaign.id,
+                        title_code="LDTT",
+                        person_id=person.id,
+                        unit_id=units[0].id,
+                    )
+                )
         # On the roster, not using the bot yet: a newcomer typing this number claims it.
         session.add(Person(full_name="Lê Văn Mạnh", phone="0987654321", unit_id=org.garment.id))
         # A second campaign open at the same time: the "which campaign?" steps.

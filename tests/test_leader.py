@@ -218,6 +218,9 @@ async def test_unit_progress_pages_names_and_reminds(sessionmaker, bot, org) -> 
     # Not the leader; workers 4, 6, 8, 10 have a chat (0 and 2 registered); Hoa and 7 odd don't.
     assert "Đã gửi lời nhắc cho 4 người" in leader.text()
     assert "7 người chưa dùng bot" in leader.text()
+    # Named, with the way to invite them.
+    assert "Đó là: " in leader.text() and "Nguyễn Thị Hoa" in leader.text()
+    assert "Công Nhân 01" in leader.text() and "/moi" in leader.text()
     reached = sorted(out.to.external_id for out in leader.last_others)
     assert reached == ["w10", "w4", "w6", "w8"]
     worker = Chat(bot, "w4")
@@ -402,11 +405,10 @@ async def test_submit_approve_return_fix_resubmit_and_lock(sessionmaker, bot, or
     await member.say("/cuatoi")
     assert "đã đăng ký; danh sách đơn vị: đã duyệt" in member.text()
     assert not [b for b in member.buttons() if "Rút" in b]
+    # Said at the first step, with whom to ask, not after every question at "Xác nhận".
     await member.say("/dangky")
-    await member.tap("Bằng khen")
-    await member.tap("Bỏ qua")
-    await member.tap("Xác nhận")
-    assert "mở lại" in member.text()
+    assert "Phạm Quang duyệt ngày 10/01/2027" in member.text() and "mở lại" in member.text()
+    assert "Bằng khen" not in member.text()
     async with sessionmaker() as session:
         statuses = list(await session.scalars(select(Registration.status)))
     assert "withdrawn" not in statuses and len(statuses) == 3
@@ -522,15 +524,10 @@ async def test_an_approved_list_locks_the_leaders_registrations_too(sessionmaker
         )
     leader = await started(bot, "G")
     await leader.tap("Đăng ký danh hiệu tập thể")
-    await leader.tap("Bằng khen")
-    await leader.tap("Xác nhận")
-    assert "đã được cấp trên duyệt" in leader.text()
+    assert "đã được cán bộ công đoàn cấp trên duyệt" in leader.text()  # at the first step
     await leader.tap("Đăng ký giúp đoàn viên")
     await leader.say("hoa")
     await leader.tap("Nguyễn Thị Hoa")
-    await leader.tap("Lao động tiên tiến")
-    await leader.tap("Bỏ qua")
-    await leader.tap("Xác nhận")
-    assert "đã được cấp trên duyệt" in leader.text()
+    assert "không thể đăng ký thêm" in leader.text()
     async with sessionmaker() as session:
         assert await session.scalar(select(Registration)) is None

@@ -449,7 +449,7 @@ async def test_outbox_messages_and_files_reach_the_page(
         Reply("Báo cáo", (Choice("x", "X"),), file=OutFile("báo cáo.csv", b"a;b\n", "text/csv")),
     )
     (message,) = await person.inbox()
-    assert message["file"] == {"name": "báo cáo.csv"}
+    assert message["file"] == {"name": "báo cáo.csv", "image": False}
     async with http.get(f"{web.url}api/file/{message['id']}") as response:
         assert response.status == 200
         assert await response.read() == b"a;b\n"

@@ -637,15 +637,18 @@ class TelegramChannel:
             event_id=f"q{query.id}",
             message_ref=str(query.message.message_id) if query.message is not None else None,
         )
-        # The acknowledgement, the edit and the engine do not depend on each other: side by
-        # side, the next question waits neither for them nor they for it (the edit changes
-        # the message above it, so the order in which they land does not show).
-        marks = asyncio.gather(self._answer_callback(query), self._mark_pressed(query, data))
+        # The acknowledgement and the engine do not depend on each other: side by side. A
+        # refused press (an earlier question's button) is not marked as chosen; the mark and
+        # the next question do not depend on each other either.
+        answered = asyncio.ensure_future(self._answer_callback(query))
         try:
             result = await self._handle(incoming)
-            await self._render(user.id, result, clear_reply_keyboard=False)
+            marking = [self._mark_pressed(query, data)] if result.press_taken else []
+            await asyncio.gather(
+                *marking, self._render(user.id, result, clear_reply_keyboard=False)
+            )
         finally:
-            await marks
+            await answered
 
     async def _answer_callback(self, query: CallbackQuery) -> None:
         # Telegram shows a spinner on the button until this arrives; one try, no waiting.

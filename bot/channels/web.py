@@ -36,15 +36,21 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import undefer
 
 from bot.demo import DEMO_ROLES
 from bot.outbox import OutboxDispatcher
-from handlers.engine.prompt import NAV_IDS, Address, Incoming, Reply
+from handlers.engine.prompt import NAV_IDS, Address, Incoming, IncomingFile, Reply
 from handlers.engine.runner import Engine
+from handlers.flows.initiatives import (
+    ACCEPTED_EXTENSIONS,
+    MAX_FILE_BYTES,
+    attachment_problem,
+    file_size_text,
+)
 from handlers.i18n import _, current_locale, use_locale
 from storage.claims import count_since, record_attempts
 from storage.invites import find_valid_invite
@@ -82,6 +88,9 @@ PAGE_SIZE = 100  # bubbles per poll at most
 POLL_MS = 3000
 ME, BOT = "me", "bot"
 NEW_PERSON = "new"  # the demo picker's "I am new here": plain onboarding, no invite
+# Pictures the page shows in the bubble (a chart, a QR code, a receipt card), not only as a
+# download link.
+INLINE_IMAGES = frozenset({"image/png", "image/jpeg"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -116,7 +125,11 @@ def message_json(row: WebMessage) -> dict[str, Any]:
         "seq": payload.get("seq"),
         "one_per_row": bool(payload.get("one_per_row", True)),
         "phone": bool(payload.get("phone", False)),
-        "file": {"name": row.file_name} if row.file_name is not None else None,
+        "file": (
+            {"name": row.file_name, "image": (row.file_mime or "") in INLINE_IMAGES}
+            if row.file_name is not None
+            else None
+        ),
     }
 
 
@@ -196,6 +209,7 @@ class WebChannel:
         app.router.add_post("/api/send", self.send_message)
         app.router.add_get("/api/inbox", self.inbox)
         app.router.add_get(r"/api/file/{id:\d{1,18}}", self.file)
+        app.router.add_post("/api/upload", self.upload)
         return app
 
     @web.middleware
@@ -403,6 +417,78 @@ class WebChannel:
         )
         return web.json_response({"messages": [message_json(r) for r in rows]})
 
+    async def upload(self, request: web.Request) -> web.Response:
+        """A file the person attached (multipart, field "file"), answered like Telegram's.
+
+        The bytes are kept with the person's own bubble (``web_messages``), and the engine
+        gets the bubble's id as the file's id: an initiative's attachment then refers to the
+        file the web chat keeps, as on Telegram it refers to the file Telegram keeps. Read in
+        chunks and stopped at the flows' limit, so a huge upload costs no memory.
+        """
+        self._same_site(request)
+        external_id = await self._require_session(request)
+        if request.content_type != "multipart/form-data":
+            raise self._error(web.HTTPUnsupportedMediaType, _("Please use the chat page."))
+        too_big = web.HTTPRequestEntityTooLarge(
+            max_size=MAX_FILE_BYTES,
+            actual_size=request.content_length or MAX_FILE_BYTES + 1,
+            text=json.dumps(
+                {
+                    "error": _(
+                        "This file is more than {limit} MB. Please send a smaller file (for "
+                        "example a photo of the main page)."
+                    ).format(limit=MAX_FILE_BYTES // (1024 * 1024))
+                },
+                ensure_ascii=False,
+            ),
+            content_type="application/json",
+        )
+        if (request.content_length or 0) > MAX_FILE_BYTES + MAX_BODY:
+            raise too_big
+        try:
+            reader = await request.multipart()
+            part = await reader.next()
+        except (ValueError, AssertionError) as exc:
+            raise self._error(web.HTTPBadRequest, _("Please use the chat page.")) from exc
+        if not isinstance(part, BodyPartReader) or part.name != "file":
+            raise self._error(web.HTTPBadRequest, _("Please use the chat page."))
+        filename = clean_filename(part.filename)
+        mime = (part.headers.get("Content-Type") or "").split(";")[0].strip().lower() or None
+        content = bytearray()
+        while chunk := await part.read_chunk(64 * 1024):
+            content += chunk
+            if len(content) > MAX_FILE_BYTES:
+                raise too_big
+        if not content:
+            raise self._error(web.HTTPBadRequest, _("This file is empty."))
+        size = len(content)
+        # A file the flows refuse anyway is not kept: the engine still hears of it, so the
+        # question explains what it takes.
+        kept = attachment_problem(filename, mime, size) is None
+        shown = "📎 " + (filename or _("file")) + f" ({file_size_text(size)})"
+        [mine] = await self._store(
+            external_id,
+            [(ME, {"text": shown}, None)],
+            file=(filename or "file", mime or "application/octet-stream", bytes(content))
+            if kept
+            else None,
+        )
+        incoming = Incoming(
+            Address(CHANNEL, external_id),
+            file=IncomingFile(str(mine.id) if kept else "", filename, mime, size),
+        )
+        result = await self.engine.handle(incoming)
+        rows = await self._store(external_id, [(BOT, reply_payload(r), r) for r in result.replies])
+        return web.json_response({"messages": [message_json(r) for r in [mine, *rows]]})
+
+    def _same_site(self, request: web.Request) -> None:
+        """The cross-site checks of every POST (see the module docstring)."""
+        if request.headers.get(CSRF_HEADER) != CSRF_VALUE:
+            raise self._error(web.HTTPForbidden, _("Please use the chat page."))
+        origin = request.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc != request.host:
+            raise self._error(web.HTTPForbidden, _("Please use the chat page."))
+
     async def inbox(self, request: web.Request) -> web.Response:
         """Bubbles after ``after`` (an id); with none, the latest ones, to open the page."""
         external_id = await self._require_session(request)
@@ -539,18 +625,21 @@ class WebChannel:
         self,
         external_id: str,
         bubbles: Iterable[tuple[str, dict[str, Any], Reply | None]],
+        file: tuple[str, str, bytes] | None = None,
     ) -> list[WebMessage]:
+        """Keep bubbles; ``file`` (name, type, bytes) is the person's own upload."""
         rows = []
         for sender, payload, reply in bubbles:
-            file = reply.file if reply is not None else None
+            sent = reply.file if reply is not None else None
+            own = (sent.filename, sent.mime, sent.content) if sent else file
             rows.append(
                 WebMessage(
                     external_id=external_id,
                     sender=sender,
                     payload=payload,
-                    file_name=file.filename[:200] if file else None,
-                    file_mime=file.mime[:100] if file else None,
-                    file_content=file.content if file else None,
+                    file_name=own[0][:200] if own else None,
+                    file_mime=own[1][:100] if own else None,
+                    file_content=own[2] if own else None,
                 )
             )
         if rows:
@@ -590,6 +679,15 @@ async def serve_web(core: Core, settings: Settings, *, demo: bool, dispatch: boo
 
 
 # --- the page ----------------------------------------------------------------------------
+
+
+def clean_filename(name: str | None) -> str | None:
+    """A browser's file name as shown and stored: no folders, no control characters."""
+    if not name:
+        return None
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ch.isprintable()).strip()
+    return base[:200] or None
 
 
 def _script_json(value: object) -> str:
@@ -633,6 +731,11 @@ def render_page(nonce: str, *, demo: bool) -> str:
         "placeholder": _("Type your answer…"),
         "phone": _("Type your phone number…"),
         "file": _("Download"),
+        "too_big": _(
+            "This file is more than {limit} MB. Please send a smaller file (for example a "
+            "photo of the main page)."
+        ).format(limit=MAX_FILE_BYTES // (1024 * 1024)),
+        "max_file": MAX_FILE_BYTES,
         "poll": POLL_MS,
     }
     values = {
@@ -649,6 +752,8 @@ def render_page(nonce: str, *, demo: bool) -> str:
         "continue": html.escape(_("Continue")),
         "roles": roles,
         "send": html.escape(_("Send")),
+        "attach": html.escape(_("Attach a file")),
+        "accept": ",".join(f".{ext}" for ext in sorted(ACCEPTED_EXTENSIONS)),
         "noscript": html.escape(_("This page needs JavaScript turned on.")),
         "texts": _script_json(texts),
     }
@@ -705,6 +810,7 @@ header button{flex:none;border:1px solid rgba(255,255,255,.6);background:transpa
 .choice.nav{border-color:#9aa8b6;color:#3d4b59;background:#fff;font-size:14px;padding:6px 10px}
 .choice:disabled{opacity:.45}
 .file{display:inline-block;margin-top:6px;color:#0b57a4}
+.picture{display:block;max-width:100%;height:auto;margin-top:8px;border-radius:8px}
 .typing{color:#6b7a89;font-size:14px;margin:0 0 8px 4px}
 #composer{display:flex;gap:8px;padding:8px 10px calc(8px + env(safe-area-inset-bottom));
   background:#fff;border-top:1px solid #d5dde6}
@@ -714,6 +820,10 @@ input{font:inherit;padding:9px 12px;border:1px solid #9fb3c8;border-radius:20px;
 input:focus{outline:2px solid #0b57a4;outline-offset:1px}
 .send{border:0;border-radius:20px;padding:9px 16px;background:#0b57a4;color:#fff;font:inherit}
 .send:disabled{opacity:.5}
+.attach{flex:none;display:flex;align-items:center;justify-content:center;width:40px;
+  border:1px solid #9fb3c8;border-radius:20px;font-size:18px;cursor:pointer;position:relative}
+.attach input{position:absolute;width:1px;height:1px;opacity:0;overflow:hidden}
+.attach:focus-within{outline:2px solid #0b57a4;outline-offset:1px}
 </style>
 </head>
 <body>
@@ -736,6 +846,8 @@ input:focus{outline:2px solid #0b57a4;outline-offset:1px}
 <main id="log" hidden aria-live="polite"></main>
 <p class="alert" id="chat-error" role="alert" hidden></p>
 <form id="composer" hidden autocomplete="off">
+  <label class="attach" title="{{attach}}"><span aria-hidden="true">📎</span>
+    <input type="file" id="file" accept="{{accept}}" aria-label="{{attach}}"></label>
   <input id="text" maxlength="4000" enterkeyhint="send" aria-label="{{send}}">
   <button class="send" id="send" type="submit">{{send}}</button>
 </form>
@@ -796,6 +908,12 @@ input:focus{outline:2px solid #0b57a4;outline-offset:1px}
     lastId = Math.max(lastId, m.id);
     var bubble = el("div", "msg " + (m.from === "me" ? "me" : "bot"));
     bubble.appendChild(el("p", "", m.text));
+    if (m.file && m.file.image) {
+      var picture = el("img", "picture");
+      picture.src = "/api/file/" + encodeURIComponent(String(m.id));
+      picture.alt = m.file.name;
+      bubble.appendChild(picture);
+    }
     if (m.file) {
       var link = el("a", "file", "📎 " + m.file.name + " — " + T.file);
       link.href = "/api/file/" + encodeURIComponent(String(m.id));
@@ -858,6 +976,43 @@ input:focus{outline:2px solid #0b57a4;outline-offset:1px}
       setBusy(false);
     }
   }
+
+  // A file goes as multipart to /api/upload, in turn with the typed answers.
+  function upload(file) {
+    pending = pending.then(async function () {
+      setBusy(true);
+      showError("chat-error", "");
+      try {
+        var form = new FormData();
+        form.append("file", file, file.name);
+        var response;
+        try {
+          response = await fetch("/api/upload", {method: "POST", credentials: "same-origin",
+            headers: {"X-Requested-With": "thidua"}, body: form});
+        } catch (e) { throw new Error(T.offline); }
+        var data = {};
+        try { data = await response.json(); } catch (e) { data = {}; }
+        if (response.status === 401) { showSignin(); }
+        if (!response.ok) { throw new Error(data.error || T.error); }
+        data.messages.forEach(render);
+        return true;
+      } catch (e) {
+        showError("chat-error", e.message);
+        return false;
+      } finally {
+        setBusy(false);
+      }
+    });
+    return pending;
+  }
+
+  $("file").addEventListener("change", function () {
+    var picker = $("file"), file = picker.files && picker.files[0];
+    picker.value = "";
+    if (!file) return;
+    if (file.size > T.max_file) { showError("chat-error", T.too_big); return; }
+    upload(file);
+  });
 
   async function poll() {
     clearTimeout(pollTimer);

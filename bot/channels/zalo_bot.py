@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.channels.updates import BadBody, UpdateRunner, as_dict, load_json, read_body
 from bot.config import Settings
 from bot.delivery import Blocked, DeliveryError, RateLimited, TransientError, call_with_retry
+from bot.file_links import FileLinks
 from handlers.engine.prompt import Address, Incoming, IncomingFile, Reply, Result
 from handlers.engine.render import numbered_text
 from handlers.engine.runner import ACTION_PREFIX, Engine
@@ -128,10 +129,6 @@ def parse_update(update: dict[str, Any], channel: str = CHANNEL) -> ParsedUpdate
     return ParsedUpdate(chat_id, message_id, incoming)
 
 
-def unreadable_text() -> str:
-    return _("Sorry, I can only read typed text here. Please type your answer.")
-
-
 def file_notice(filename: str) -> str:
     return _(
         "(The file “{name}” cannot be sent in Zalo. Please ask your union officer for it, or "
@@ -205,6 +202,9 @@ class ZaloBotChannel:
         self._poller: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
         self._closing = False
+        # Files go out as signed links to the bot's web server when it has a public address
+        # (bot.file_links); without one, a line says the file cannot be sent here.
+        self.file_links: FileLinks | None = None
         self.bot_info: dict[str, Any] = {}
 
     @classmethod
@@ -391,11 +391,9 @@ class ZaloBotChannel:
         return True
 
     async def _answer(self, parsed: ParsedUpdate) -> None:
-        if parsed.incoming is None:
-            with use_locale(self.locale):
-                replies = [Reply(unreadable_text())]
-        else:
-            replies = (await self._handle(parsed.incoming)).replies
+        # A sticker or anything else unreadable: the engine says so and asks again.
+        incoming = parsed.incoming or Incoming(Address(self.name, parsed.chat_id), unreadable=True)
+        replies = (await self._handle(incoming)).replies
         try:
             await self._deliver(parsed.chat_id, replies)
         except DeliveryError as exc:
@@ -463,6 +461,8 @@ class ZaloBotChannel:
 
     async def _deliver(self, chat_id: str, replies: list[Reply]) -> None:
         with use_locale(self.locale):
+            if self.file_links is not None:
+                replies = await self.file_links.as_links(replies)
             parts = render_parts(replies)
         for part in parts:
             # A later part alone would read out of order: the first failure stops the rest.

@@ -43,9 +43,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.updates import BadBody, UpdateRunner, as_dict, load_json, read_body
-from bot.channels.zalo_bot import file_notice, render_reply, unreadable_text
+from bot.channels.zalo_bot import file_notice, render_reply
 from bot.config import Settings
 from bot.delivery import Blocked, DeliveryError, RateLimited, TransientError, call_with_retry
+from bot.file_links import FileLinks
 from handlers.engine.prompt import Address, Choice, Incoming, IncomingFile, Reply, Result
 from handlers.engine.runner import ACTION_PREFIX, Engine
 from handlers.i18n import _, use_locale
@@ -444,6 +445,9 @@ class ZaloOAChannel:
         self._http: aiohttp.ClientSession | None = None
         self._stopped = asyncio.Event()
         self._closing = False
+        # Files go out as signed links to the bot's web server when it has a public address
+        # (bot.file_links); without one, a line says the file cannot be sent here.
+        self.file_links: FileLinks | None = None
 
     @classmethod
     def from_settings(
@@ -556,11 +560,9 @@ class ZaloOAChannel:
         return True
 
     async def _answer(self, parsed: ParsedEvent) -> None:
-        if parsed.incoming is None:
-            with use_locale(self.locale):
-                replies = [Reply(unreadable_text())]
-        else:
-            replies = (await self._handle(parsed.incoming)).replies
+        # A sticker or anything else unreadable: the engine says so and asks again.
+        incoming = parsed.incoming or Incoming(Address(self.name, parsed.user_id), unreadable=True)
+        replies = (await self._handle(incoming)).replies
         try:
             await self._deliver(parsed.user_id, replies)
         except DeliveryError as exc:
@@ -587,6 +589,8 @@ class ZaloOAChannel:
 
     async def _deliver(self, user_id: str, replies: list[Reply]) -> None:
         with use_locale(self.locale):
+            if self.file_links is not None:
+                replies = await self.file_links.as_links(replies)
             messages = oa_messages(replies)
         for message in messages:
             what = f"Zalo OA message to {user_id}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -129,6 +129,18 @@ class EngineConfig:
     # Draws the digest's progress chart (PNG bytes) for /tonghop; the composition root passes
     # bot.charts.progress_chart_png (plotting stays out of handlers). None: text and XLSX only.
     digest_chart: Callable[[Any], bytes | None] | None = None
+    # Draws a receipt card (PNG bytes) from handlers.receipts.ReceiptCard; the composition
+    # root passes bot.receipt_card.receipt_card_png. None: the receipt is a line of text only.
+    receipt_card: Callable[[Any], bytes | None] | None = None
+    # Quiet hours (local time): news that can wait (a list approved in the evening) is held
+    # in the outbox until they end. THIDUA_QUIET_START/END, as for the reminders.
+    quiet_start: time = time(20, 0)
+    quiet_end: time = time(8, 0)
+    # Channels that cannot carry files but offer them as links (bot.file_links, Zalo with
+    # THIDUA_PUBLIC_URL): the digest's XLSX and the plan document go there too.
+    linked_file_channels: frozenset[str] = frozenset()
+    # Channels that show no buttons (numbered text): prompts there say "gõ số 1", not "bấm".
+    text_only_channels: frozenset[str] = frozenset({"zalo", "console"})
 
     @property
     def tz(self) -> ZoneInfo:
@@ -150,6 +162,8 @@ class Ctx:
     flow: str = ""
     said: list[Reply] = field(default_factory=list)
     others: list[Outgoing] = field(default_factory=list)
+    # Set when a pressed button is not taken (stale or no longer valid).
+    press_refused: bool = False
 
     @property
     def today(self) -> date:
@@ -160,6 +174,11 @@ class Ctx:
         return (self.person.locale if self.person and self.person.locale else None) or (
             self.config.default_locale
         )
+
+    @property
+    def shows_buttons(self) -> bool:
+        """Whether the person's channel shows buttons (else choices are typed by number)."""
+        return self.identity.channel not in self.config.text_only_channels
 
     def say(self, text: str, **kwargs: Any) -> None:
         """A message shown before the next prompt."""

@@ -7,6 +7,7 @@ terminal) and turn platform updates into :class:`Incoming`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 # Choice ids travel in Telegram callback_data (≤ 64 bytes with a prefix): short and ASCII.
@@ -156,6 +157,8 @@ class Outgoing:
 
     to: Address
     reply: Reply
+    # Held in the outbox until then (news for members waits out the quiet hours).
+    not_before: datetime | None = None
 
 
 @dataclass
@@ -187,6 +190,8 @@ class Incoming:
     # The platform's id of the message a pressed button sits on (Telegram message_id), for
     # channels that can edit messages: a broadcast edits its confirmation into a progress bar.
     message_ref: str | None = None
+    # Something the channel could not read (a Zalo sticker): the question is asked again.
+    unreadable: bool = False
 
 
 @dataclass
@@ -197,6 +202,9 @@ class Result:
     others: list[Outgoing] = field(default_factory=list)
     # The language the replies are in: channels label their own buttons in it too.
     locale: str | None = None
+    # False when a pressed button was refused (an earlier question's, no longer valid):
+    # channels then leave it unmarked instead of showing it as chosen.
+    press_taken: bool = True
 
 
 def reply_to_payload(reply: Reply) -> dict[str, object]:

@@ -69,6 +69,8 @@ MAX_TEXT = 4000
 MAX_HISTORY = 30
 # Event ids remembered per conversation; platforms redeliver recent events only.
 MAX_SEEN = 30
+# Answers given in a flow from which "✖ Hủy" asks before dropping them.
+CONFIRM_CANCEL_AFTER = 2
 
 CommandFn = Callable[[Ctx, str], Awaitable[Go | None]]
 BusyFn = Callable[[Reply], Awaitable[None]]
@@ -92,6 +94,7 @@ def queue_outgoing(session: AsyncSession, messages: list[Outgoing]) -> None:
                 file_name=file.filename if file else None,
                 file_mime=file.mime if file else None,
                 file_content=file.content if file else None,
+                **({"next_attempt_at": out.not_before} if out.not_before else {}),
             )
         )
 
@@ -233,9 +236,11 @@ def match_choice(text: str, choices: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def kind_hint(kind: str) -> str:
+def kind_hint(kind: str, buttons: bool = True) -> str:
     hints = {
-        InputKind.CHOICE: _("Please tap one of the buttons, or type its number."),
+        InputKind.CHOICE: _("Please tap one of the buttons, or type its number.")
+        if buttons
+        else _("Please type the number of your choice, for example 1."),
         InputKind.DATE: _("Please type a date as day/month/year, for example 25/01/2027."),
         InputKind.MONEY: _(
             "Please type an amount in đồng, for example 80 triệu, 1,2 tỷ or 1.200.000."
@@ -399,7 +404,9 @@ class Engine:
         if saved.rowcount != 1:
             raise _LostRace()
         queue_outgoing(session, ctx.others)
-        return Result(replies=ctx.said, others=ctx.others, locale=locale)
+        return Result(
+            replies=ctx.said, others=ctx.others, locale=locale, press_taken=not ctx.press_refused
+        )
 
     async def _identity(
         self, session: AsyncSession, incoming: Incoming
@@ -489,6 +496,11 @@ class _Turn:
         if text is not None and len(text) > MAX_TEXT:
             text = text[:MAX_TEXT]
 
+        if incoming.unreadable:
+            # Said in the bot's voice, and the pending question comes again below it.
+            self.ctx.say(_("Sorry, I can only read typed text here. Please type your answer."))
+            await self._reask()
+            return
         if text and text.startswith("/"):
             await self._command(text)
             return
@@ -544,7 +556,10 @@ class _Turn:
         name, _sep, arg = spec.partition(":")
         handler = self.engine.actions.get(name)
         if handler is None or self.ctx.person is None:
+            self.ctx.press_refused = True
             self.ctx.say(_("This button is no longer valid."))
+            # A refusal repeats the pending question, so the person is not left stranded.
+            await self._reask()
             return
         go = await handler(self.ctx, arg)
         if go is not None:
@@ -565,6 +580,7 @@ class _Turn:
 
         if incoming.choice_id is not None:
             if incoming.seq != prompt["seq"]:
+                self.ctx.press_refused = True
                 self.ctx.say(_("That button belongs to an earlier question. Here is where we are:"))
                 self._resend(prompt)
                 return None
@@ -572,6 +588,7 @@ class _Turn:
                 return incoming.choice_id
             if any(c["id"] == incoming.choice_id for c in choices):
                 return Answer(choice=incoming.choice_id)
+            self.ctx.press_refused = True
             self._resend(prompt)
             return None
 
@@ -628,7 +645,8 @@ class _Turn:
         return Answer(text=text, value=value)
 
     def _wrong(self, prompt: dict[str, Any]) -> None:
-        self.ctx.say(_("Sorry, that does not fit.") + " " + kind_hint(prompt["kind"]))
+        hint = kind_hint(prompt["kind"], buttons=self.ctx.shows_buttons)
+        self.ctx.say(_("Sorry, that does not fit.") + " " + hint)
         self._resend(prompt)
 
     def _resend(self, prompt: dict[str, Any]) -> None:
@@ -659,6 +677,27 @@ class _Turn:
                 await self._ask_again()
             else:
                 await self._cancel()
+        elif len(self.history) >= CONFIRM_CANCEL_AFTER and self.state.get("cancel_at") != (
+            self.state.get("prompt") or {}
+        ).get("seq"):
+            # "✖ Hủy" on a form with answers asks once: a slip must not lose a half-typed
+            # initiative. Tapped again at the same question, it cancels.
+            prompt = self.state["prompt"]
+            self.state["cancel_at"] = prompt["seq"]
+            ask = (
+                _(
+                    "Drop the {n} answers you gave? Tap ✖ Cancel again to drop them, or answer "
+                    "the question to go on."
+                )
+                if self.ctx.shows_buttons
+                else _(
+                    "Drop the {n} answers you gave? Type “{cancel}” again to drop them, or "
+                    "answer the question to go on."
+                )
+            )
+            cancel = _("✖ Cancel").strip("✖ ")
+            self.ctx.say(ask.format(n=len(self.history), cancel=cancel))
+            self._resend(prompt)
         else:
             await self._cancel()
 

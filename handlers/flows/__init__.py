@@ -11,8 +11,11 @@ from handlers.flows.broadcast import BROADCAST_ACTIONS, BROADCAST_FLOW
 from handlers.flows.campaign_info import cmd_campaign_info
 from handlers.flows.claims import CLAIM_ACTIONS
 from handlers.flows.initiatives import INITIATIVE_FLOW
+from handlers.flows.invite import INVITE_FLOW
 from handlers.flows.leader import LEADER_FLOWS
 from handlers.flows.link import LINK_COMMAND, cmd_link
+from handlers.flows.list_review import LIST_REVIEW_FLOW
+from handlers.flows.locked import LOCKED_ACTIONS
 from handlers.flows.menu import MENU_FLOW, cmd_cancel, cmd_help, cmd_menu, start_flow_command
 from handlers.flows.mine import MINE_FLOW
 from handlers.flows.mydata import MY_DATA_FLOW, cmd_my_data
@@ -27,7 +30,14 @@ from handlers.text import given_name
 
 def default_flows() -> dict[str, Flow]:
     flows = (MENU_FLOW, ONBOARDING_FLOW, TITLES_FLOW, MINE_FLOW, INITIATIVE_FLOW, WORK_FLOW)
-    more = (*LEADER_FLOWS, *REVIEW_FLOWS, BROADCAST_FLOW, MY_DATA_FLOW)
+    more = (
+        *LEADER_FLOWS,
+        LIST_REVIEW_FLOW,
+        INVITE_FLOW,
+        *REVIEW_FLOWS,
+        BROADCAST_FLOW,
+        MY_DATA_FLOW,
+    )
     return {flow.name: flow for flow in (*flows, *more)}
 
 
@@ -53,6 +63,7 @@ def default_actions() -> dict[str, CommandFn]:
         **REVIEW_ACTIONS,
         **BROADCAST_ACTIONS,
         **CLAIM_ACTIONS,
+        **LOCKED_ACTIONS,
     }
     words = {word: actions[name] for name, word in ACTION_WORDS.items() if name in actions}
     return {**actions, **words}
@@ -78,6 +89,8 @@ def default_commands() -> dict[str, CommandFn]:
         "phongtrao": cmd_campaign_info,
         "donvi": start_flow_command("unit_status"),
         "guilen": start_flow_command("submit"),
+        "moi": start_flow_command("invite"),
+        "danhsach": start_flow_command("list_review"),
         "duyet": cmd_review,
         LINK_COMMAND: cmd_link,
         "thongbao": start_flow_command("broadcast"),

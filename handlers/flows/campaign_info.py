@@ -143,7 +143,7 @@ async def show_campaign_info(ctx: Ctx) -> None:
         )
         if not campaign.plan_file_name:
             continue
-        if can_send_files(channel):
+        if can_send_files(channel, ctx.config.linked_file_channels):
             document = await plan_document(ctx, campaign)
             if document is not None:
                 ctx.said.append(Reply("", file=document))

@@ -7,6 +7,7 @@ from datetime import date
 
 from handlers.engine.flow import Answer, Ctx, Finish, Go, Next
 from handlers.engine.prompt import MAX_LABEL, SHORTER_FORMS, Choice, Prompt
+from handlers.flows.locked import locked_list, say_locked
 from handlers.i18n import _, current_locale
 from handlers.status import registration_state_label
 from handlers.text import format_date
@@ -83,12 +84,16 @@ async def ask_open_campaign(
     *,
     is_open: Callable[[Campaign, date], bool] = registration_open,
     closed_text: Callable[[Campaign], str] = deadline_passed_text,
+    # The approved list stops changes during the registration period only: a work registered
+    # later in the year is new, not a change to it.
+    lock_applies: Callable[[Campaign, date], bool] = registration_open,
 ) -> Prompt | Go:
     """The campaign step: skipped when one campaign is open for ``unit``, a choice when several.
 
     Stores ``campaign_id`` in the draft and moves on to ``then``; ends the flow, saying why,
-    when nothing is open (none running, or the deadline has passed). Works pass their own
-    ``is_open`` (they are registered through the year, until their phase ends).
+    when nothing is open (none running, the deadline has passed, or the unit's approved list
+    stops changes where ``lock_applies``: said here, not at the confirmation). Works pass
+    their own ``is_open`` (they are registered through the year, until their phase ends).
     """
     running = await campaigns_for_unit(ctx.session, unit, ctx.today) if unit else []
     open_ = [c for c in running if is_open(c, ctx.today)]
@@ -98,6 +103,18 @@ async def ask_open_campaign(
         else:
             ctx.say(_("There is no emulation campaign open for your unit at the moment."))
         return Finish()
+    unit_id = unit.id if unit else None
+    locks = {
+        c.id: await locked_list(ctx, c, unit_id) if lock_applies(c, ctx.today) else None
+        for c in open_
+    }
+    if all(locks.values()):
+        first = open_[0]
+        lock = locks[first.id]
+        assert lock is not None
+        await say_locked(ctx, first, lock)
+        return Finish()
+    open_ = [c for c in open_ if locks[c.id] is None]
     if len(open_) == 1:
         ctx.data["campaign_id"] = open_[0].id
         return Next(then)

@@ -32,7 +32,15 @@ from handlers.rules import (
     ldst_candidate,
     source_of,
 )
-from handlers.text import Invalid, clean, fold, format_money, format_number, parse_name
+from handlers.text import (
+    Invalid,
+    clean,
+    fold,
+    format_money,
+    format_number,
+    parse_name,
+    without_diacritics,
+)
 from storage.models import (
     Attachment,
     Campaign,
@@ -337,6 +345,18 @@ async def ask_coauthor_pick(ctx: Ctx) -> Prompt | Go:
     matches = await _matches(ctx)
     typed = _typed_name(ctx)
     if not matches:
+        if typed and len(typed.split()) >= 2 and without_diacritics(typed):
+            # "le van tam" would be printed so on the list: asked once, kept if so wished.
+            return Prompt(
+                _(
+                    "Can you write “{name}” with its diacritics? For example “Lê Văn Tám”. "
+                    "The name is printed on the unit's list as it is written here."
+                ).format(name=typed),
+                (
+                    Choice("again", _("✍️ Write it again")),
+                    Choice("typed", _("➕ Keep it as typed")),
+                ),
+            )
         # A full name (two words or more) of someone outside the unit's list is kept as typed.
         if typed and len(typed.split()) >= 2:
             if _add_coauthor(ctx, None, typed):

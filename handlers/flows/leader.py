@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.engine.flow import Again, Answer, Ctx, Edit, Finish, Flow, Go, Next, Step, Switch
-from handlers.engine.prompt import Choice, InputKind, Prompt, Reply, fit_label
+from handlers.engine.prompt import Choice, InputKind, OutFile, Prompt, Reply, fit_label
 from handlers.flows.claims import say_personal_codes
 from handlers.flows.common import (
     answer_open_campaign,
@@ -28,6 +28,7 @@ from handlers.flows.common import (
     title_label,
     title_short,
 )
+from handlers.flows.names import list_xlsx, read_names
 from handlers.i18n import _, current_locale
 from handlers.notify import notify
 from handlers.rules import (
@@ -85,6 +86,8 @@ SUBMIT = "submit"
 
 PAGE_SIZE = 10
 MAX_MATCHES = 8
+# Names of people the bot cannot reach, listed after a reminder.
+MAX_NEVER_NAMED = 20
 
 
 def short_title(title: Title) -> str:
@@ -769,6 +772,12 @@ async def _remind(ctx: Ctx) -> None:
                 n=len(wanted) - len(reachable)
             )
         )
+        # Named, so the leader knows whom to hand the invitation (📨 /moi) at the workshop.
+        never = [p.full_name for p in missing if p.id in wanted and p.id not in reachable]
+        shown = ", ".join(never[:MAX_NEVER_NAMED]) + ("…" if len(never) > MAX_NEVER_NAMED else "")
+        lines.append(
+            _("They are: {names}. Give them the unit's invitation with /moi.").format(names=shown)
+        )
     if muted:
         lines.append(_("{n} have turned reminders off.").format(n=muted))
     ctx.say("\n".join(lines))
@@ -874,9 +883,20 @@ ON_BEHALF_FLOW = Flow(
 
 
 def review_reply(
-    summary: UnitSummary, submission_id: int, round_: int, sender: str, returned: str | None
+    summary: UnitSummary,
+    submission_id: int,
+    round_: int,
+    sender: str,
+    returned: str | None,
+    *,
+    names: tuple[str, int] | None = None,
+    file: OutFile | None = None,
 ) -> Reply:
-    """The message an officer gets for a list to review, with the two decision buttons."""
+    """The message an officer gets for a list to review, with the two decision buttons.
+
+    ``names``: the first page of names by title and how many pages there are (the notice
+    carries them, and the unit's XLSX as ``file``); without them, a button shows them.
+    """
     lines = [
         _("📥 A list for your approval (round {round}), sent by {sender}:").format(
             round=round_, sender=sender
@@ -885,12 +905,21 @@ def review_reply(
     ]
     if returned:
         lines.append(_("Returned earlier because: {reason}").format(reason=returned))
+    more: tuple[Choice, ...] = ()
+    if names is not None:
+        lines.append(names[0])
+        if names[1] > 1:
+            more = (Choice(f"!xemten:{submission_id}:1", _("👥 More names »")),)
+    else:
+        more = (Choice(f"!xemten:{submission_id}:0", _("👥 Names and Excel file")),)
     return Reply(
         "\n".join(lines),
         choices=(
             Choice(f"!approve:{submission_id}", _("✅ Approve")),
             Choice(f"!return:{submission_id}", _("↩️ Return")),
+            *more,
         ),
+        file=file,
     )
 
 
@@ -930,12 +959,20 @@ async def ask_send(ctx: Ctx) -> Prompt | Go:
         "\n".join(lines),
         (
             Choice("send", _("📤 Send to the upper level")),
+            Choice("names", _("🔎 Check the names first")),
             Choice("progress", _("📊 Unit progress")),
         ),
     )
 
 
 async def answer_send(ctx: Ctx, answer: Answer) -> Go:
+    if answer.choice == "names":
+        # handlers.flows.list_review: who registered what, each entry changeable.
+        return Switch(
+            "list_review",
+            step="page",
+            data={"unit_id": ctx.data.get("unit_id"), "campaign_id": ctx.data.get("campaign_id")},
+        )
     if answer.choice == "progress":
         return Switch(
             UNIT_STATUS,
@@ -997,10 +1034,22 @@ async def _submit(ctx: Ctx) -> Go:
     summary = await gather_summary(ctx.session, campaign, unit)
     officers = await officers_above(ctx.session, unit)
     submission_id, round_ = submission.id, submission.round
+    # The officer decides with the names and the unit's XLSX in front of them.
+    xlsx = await list_xlsx(ctx.session, campaign, unit) if officers else None
+
+    names = await read_names(ctx.session, campaign, unit)
     sent = await notify(
         ctx,
         officers,
-        lambda _officer: review_reply(summary, submission_id, round_, leader.full_name, returned),
+        lambda _officer: review_reply(
+            summary,
+            submission_id,
+            round_,
+            leader.full_name,
+            returned,
+            names=(names.page_text(0), names.pages),
+            file=xlsx,
+        ),
     )
     status = submission_label(SubmissionStatus.PENDING)
     if sent:

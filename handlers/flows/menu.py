@@ -18,7 +18,15 @@ MENU = "menu"
 # Menu entries: choice id -> flow started. Later parts add leader and officer entries.
 _ENTRIES = ("title", "mine", "initiative", "work")
 # Leader and officer entries (shown only to people with that role).
-_ROLE_ENTRIES = ("collective", "unit_status", "on_behalf", "submit", "review", "broadcast")
+_ROLE_ENTRIES = (
+    "collective",
+    "unit_status",
+    "on_behalf",
+    "submit",
+    "invite",
+    "review",
+    "broadcast",
+)
 
 
 # /trogiup stays under this many characters for every role (read on a phone, at once).
@@ -71,6 +79,7 @@ async def ask_menu(ctx: Ctx) -> Prompt:
             Choice("unit_status", _("📊 Unit progress")),
             Choice("on_behalf", _("✍️ Register for a member")),
             Choice("submit", _("📤 Send the list to the upper level")),
+            Choice("invite", _("📨 Invite members (QR code)")),
         ]
     if await units_with_role(ctx.session, person.id, Role.OFFICER):
         choices.append(Choice("review", _("🗂️ Lists to review")))

@@ -18,6 +18,7 @@ from handlers.flows.common import (
     show_date,
     title_label,
 )
+from handlers.flows.list_review import depending_titles, prerequisite_warning
 from handlers.i18n import _, current_locale
 from handlers.status import both_states_label
 from handlers.text import format_money
@@ -343,12 +344,16 @@ async def ask_confirm_withdraw(ctx: Ctx) -> Prompt | Go:
     item = await _chosen(ctx)
     if item is None:
         return Next("list")
-    return Prompt(
-        _("Withdraw your registration “{title}” (receipt {receipt})?").format(
-            title=item.label, receipt=item.row.receipt_no
-        ),
-        (Choice("yes", _("Yes, withdraw it")), Choice("no", _("No, keep it"))),
+    text = _("Withdraw your registration “{title}” (receipt {receipt})?").format(
+        title=item.label, receipt=item.row.receipt_no
     )
+    row = item.row
+    if isinstance(row, Registration) and row.person_id is not None:
+        # Withdrawing LĐTT under a CSTĐCS: said before, not discovered by the officer.
+        depending = await depending_titles(ctx, row.campaign, row.person_id, row.title_code)
+        if depending:
+            text += "\n" + prerequisite_warning(depending)
+    return Prompt(text, (Choice("yes", _("Yes, withdraw it")), Choice("no", _("No, keep it"))))
 
 
 async def answer_confirm_withdraw(ctx: Ctx, answer: Answer) -> Go:

@@ -130,7 +130,8 @@ async def cmd_digest(ctx: Ctx, arg: str) -> Go | None:
             digest = await build_digest(
                 ctx.session, campaign, unit, ctx.now, policy, chart=ctx.config.digest_chart
             )
-            ctx.said.extend(digest.replies(ctx.identity.channel))
+            linked = ctx.config.linked_file_channels
+            ctx.said.extend(digest.replies(ctx.identity.channel, linked))
             made += 1
     if not made:
         ctx.say(_("No campaign is running in the area of your units at the moment."))

@@ -11,6 +11,8 @@ from __future__ import annotations
 from handlers.engine.flow import Again, Answer, Ctx, Finish, Flow, Go, Step, Switch
 from handlers.engine.prompt import Choice, InputKind, Prompt, Reply
 from handlers.flows.leader import gather_summary, review_reply, submission_label
+from handlers.flows.names import list_xlsx, read_names
+from handlers.flows.outcome import Outcome, tell_members
 from handlers.i18n import _
 from handlers.notify import notify
 from handlers.text import Invalid, clean, parse_id
@@ -26,6 +28,8 @@ from storage.units import (
 )
 
 REVIEW = "review"
+# "!duyettatca:<last shown id>:<its round>" (Vietnamese: typed as a command on Zalo).
+APPROVE_ALL = "duyettatca"
 REVIEW_REASON = "review_reason"
 MAX_REASON = 500
 MAX_LISTED = 10
@@ -87,7 +91,11 @@ class _Returned(_Message):
                 "↩️ The list of {unit} was returned for completion by {officer}.\n"
                 "Reason: {reason}\n"
                 "Please fix it and send it again with /guilen."
-            ).format(unit=self.unit, officer=self.officer, reason=self.reason)
+            ).format(unit=self.unit, officer=self.officer, reason=self.reason),
+            choices=(
+                Choice("!start:list_review", _("🔎 Review the list")),
+                Choice("!start:submit", _("📤 Send again")),
+            ),
         )
 
 
@@ -98,7 +106,8 @@ class _Reopened(_Message):
                 "🔓 The approved list of {unit} was reopened by {officer}, so it can be changed.\n"
                 "Reason: {reason}\n"
                 "When it is ready, send it again with /guilen."
-            ).format(unit=self.unit, officer=self.officer, reason=self.reason)
+            ).format(unit=self.unit, officer=self.officer, reason=self.reason),
+            choices=(Choice("!start:submit", _("📤 Send again")),),
         )
 
 
@@ -110,6 +119,20 @@ async def action_approve(ctx: Ctx, arg: str) -> Go | None:
     submission = await _reviewable(ctx, arg)
     if submission is None:
         return None
+    if not await _approve(ctx, submission):
+        _wrong_state(ctx, submission)
+        return None
+    ctx.say(
+        _("✅ Approved: the list of {unit}. Its leader has been told.").format(
+            unit=submission.unit.name
+        ),
+        choices=(Choice(f"!reopen:{submission.id}", _("🔓 Reopen")),),
+    )
+    return None
+
+
+async def _approve(ctx: Ctx, submission: UnitSubmission) -> bool:
+    """Approve a waiting list (False when it is no longer waiting); leader and members told."""
     officer = ctx.require_person()
     if not await move_submission(
         ctx.session,
@@ -119,8 +142,7 @@ async def action_approve(ctx: Ctx, arg: str) -> Go | None:
         decided_at=ctx.now,
         decided_by_id=officer.id,
     ):
-        _wrong_state(ctx, submission)
-        return None
+        return False
     audit(
         ctx.session,
         action="submission.approve",
@@ -132,13 +154,8 @@ async def action_approve(ctx: Ctx, arg: str) -> Go | None:
         round=submission.round,
     )
     await _tell_leaders(ctx, submission, _Approved)
-    ctx.say(
-        _("✅ Approved: the list of {unit}. Its leader has been told.").format(
-            unit=submission.unit.name
-        ),
-        choices=(Choice(f"!reopen:{submission.id}", _("🔓 Reopen")),),
-    )
-    return None
+    await tell_members(ctx, submission, Outcome.APPROVED)
+    return True
 
 
 async def action_return(ctx: Ctx, arg: str) -> Go | None:
@@ -161,6 +178,61 @@ async def action_reopen(ctx: Ctx, arg: str) -> Go | None:
         _wrong_state(ctx, submission)
         return None
     return Switch(REVIEW_REASON, data={"submission_id": submission.id, "mode": "reopen"})
+
+
+async def action_names(ctx: Ctx, arg: str) -> Go | None:
+    """ "👥": a page of the list's names by title; the first page comes with the XLSX."""
+    submission_id, _sep, page_arg = arg.partition(":")
+    submission = await _reviewable(ctx, submission_id)
+    if submission is None:
+        return None
+    campaign = await campaign_by_id(ctx.session, submission.campaign_id)
+    if campaign is None:
+        return None
+    names = await read_names(ctx.session, campaign, submission.unit)
+    page = min(max(int(page_arg) if page_arg.isdecimal() else 0, 0), names.pages - 1)
+    choices: list[Choice] = []
+    if page + 1 < names.pages:
+        choices.append(Choice(f"!xemten:{submission.id}:{page + 1}", _("👥 More names »")))
+    if submission.status == SubmissionStatus.PENDING:
+        choices += [
+            Choice(f"!approve:{submission.id}", _("✅ Approve")),
+            Choice(f"!return:{submission.id}", _("↩️ Return")),
+        ]
+    xlsx = await list_xlsx(ctx.session, campaign, submission.unit) if page == 0 else None
+    ctx.say(names.page_text(page), choices=tuple(choices), file=xlsx)
+    return None
+
+
+async def action_approve_all(ctx: Ctx, arg: str) -> Go | None:
+    """ "✅ Duyệt tất cả": the lists /duyet showed, up to the last one shown.
+
+    The button names the last list shown and its round: the lists waiting up to it (in the
+    order /duyet shows them) are exactly those shown, less any decided since; a list sent
+    (again) after the showing comes later in that order and is left for a look.
+    """
+    person = ctx.require_person()
+    last_arg, _sep, round_arg = arg.partition(":")
+    last = await _reviewable(ctx, last_arg)
+    if last is None:
+        return None
+    if last.status != SubmissionStatus.PENDING or str(last.round) != round_arg:
+        ctx.say(_("The lists have changed since they were shown. Here they are again:"))
+        await say_review_list(ctx)
+        return None
+    units = await units_with_role(ctx.session, person.id, Role.OFFICER)
+    pending = await submissions_below(
+        ctx.session, units, SubmissionStatus.PENDING, limit=MAX_LISTED
+    )
+    cutoff = (last.submitted_at, last.id)
+    shown = [s for s in pending if s.submitted_at is not None and (s.submitted_at, s.id) <= cutoff]
+    approved = [s for s in shown if await _approve(ctx, s)]
+    ctx.say(
+        _("✅ Approved {n} lists: {units}. Their leaders and members have been told.").format(
+            n=len(approved), units="; ".join(s.unit.name for s in approved)
+        )
+    )
+    return None
 
 
 # --- the reason ----------------------------------------------------------------------------
@@ -219,6 +291,7 @@ async def answer_reason(ctx: Ctx, answer: Answer) -> Go:
         reason=reason,
     )
     await _tell_leaders(ctx, submission, _Reopened if reopen else _Returned)
+    await tell_members(ctx, submission, Outcome.REOPENED if reopen else Outcome.RETURNED)
     ctx.say(
         _("Done: the list of {unit} is now “{status}”. Its leader has been told why.").format(
             unit=submission.unit.name, status=submission_label(submission.status)
@@ -262,6 +335,18 @@ async def say_review_list(ctx: Ctx) -> None:
             summary, submission.id, submission.round, sender.full_name if sender else "—", earlier
         )
         ctx.say(reply.text, choices=reply.choices)
+    shown = pending[:MAX_LISTED]
+    if len(shown) > 1:
+        last = shown[-1]
+        ctx.say(
+            _("Checked them all? One tap approves the {n} lists above.").format(n=len(shown)),
+            choices=(
+                Choice(
+                    f"!{APPROVE_ALL}:{last.id}:{last.round}",
+                    _("✅ Approve all {n} lists").format(n=len(shown)),
+                ),
+            ),
+        )
     if len(pending) > MAX_LISTED:
         ctx.say(_("More lists are waiting: decide on these first, then type /duyet again."))
     if approved:
@@ -293,4 +378,10 @@ async def cmd_review(ctx: Ctx, _arg: str) -> Go | None:
 
 
 REVIEW_FLOWS = (REVIEW_FLOW, REVIEW_REASON_FLOW)
-REVIEW_ACTIONS = {"approve": action_approve, "return": action_return, "reopen": action_reopen}
+REVIEW_ACTIONS = {
+    "approve": action_approve,
+    "return": action_return,
+    "reopen": action_reopen,
+    "xemten": action_names,
+    APPROVE_ALL: action_approve_all,
+}

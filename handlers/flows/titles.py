@@ -22,6 +22,7 @@ from handlers.flows.common import (
     title_short,
 )
 from handlers.i18n import _
+from handlers.receipts import receipt_file
 from handlers.rules import Note, PersonFacts, effective_rules, individual_notes, required_titles
 from handlers.text import Invalid, clean
 from storage.campaigns import title_names
@@ -371,6 +372,21 @@ async def _save(ctx: Ctx) -> Go:
             )
         )
     ctx.say("\n".join(lines))
+    if not on_behalf:
+        # Something to keep and show: the receipt as a picture card.
+        unit = person.unit.name if person.unit else ""
+        day = show_date(ctx.today)
+        for registration in saved:
+            card = await receipt_file(
+                ctx,
+                name=person.full_name,
+                unit=unit,
+                title=title_label(titles[registration.title_code]),
+                receipt=registration.receipt_no,
+                day=day,
+            )
+            if card is not None:
+                ctx.say(_("Your receipt card: keep it to show if asked."), file=card)
     return Finish()
 
 
