@@ -316,6 +316,7 @@ async def test_a_pasted_page_in_the_unit_search_is_answered_not_busy(
     chat = Chat(make_engine(sessionmaker), "1200")
     await chat.say("/start")
     await chat.say("0987 654 321")
+    await chat.tap("Tôi không có mã")  # a typed phone is a claim: then the union is asked
     await chat.say("may " * 600 + "bac kan " * 600)
     assert "bận" not in chat.text().lower()
     await chat.tap("Công ty May")  # the words, each once, still find the union

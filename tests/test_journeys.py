@@ -330,6 +330,7 @@ async def test_a_leader_gets_the_unit_invitation_with_a_qr_code_and_who_never_ca
     newcomer = Chat(bot, "N")
     await newcomer.say(f"/start {found.group(1)}")
     await newcomer.say("0987 654 321")
+    await newcomer.tap("Tôi không có mã")  # a typed phone is a claim (issue 12)
     assert "Công ty May" in newcomer.text()
     async with sessionmaker() as session:
         invites = list(await session.scalars(select(Invite)))

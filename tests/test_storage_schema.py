@@ -57,15 +57,19 @@ async def test_migration_0013_corrects_the_catalogue_rows_still_as_first_seeded(
             "TTLDTT": {"min_share_ldtt": 0.50},
         }
         sessions = make_sessionmaker(engine)
-        async with sessions() as session, session.begin():
+        # Written as the 0008 schema stood, without the ORM (whose writes of reference data
+        # also bump reference_version, a table of 0014).
+        async with engine.begin() as conn:
             for code, name, target, rules in (
                 ("CSTDCS", "Chiến sĩ thi đua cơ sở", "individual", old_rules["CSTDCS"]),
                 ("TTLDTT", "Tập thể lao động tiên tiến", "collective", old_rules["TTLDTT"]),
                 ("CDCS_VM", "Công đoàn cơ sở vững mạnh", "collective", {}),
                 ("TTLDXS", "Tập thể lao động xuất sắc", "collective", {"min_share_ldtt": 0.8}),
             ):
-                session.add(
-                    Title(code=code, name=name, target=target, level="unit", rank=50, rules=rules)
+                await conn.execute(
+                    Title.__table__.insert().values(
+                        code=code, name=name, target=target, level="unit", rank=50, rules=rules
+                    )
                 )
         await upgrade(engine)
         async with sessions() as session:
