@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from handlers.i18n import _, use_locale
-from tests.test_telegram_channel import Harness, at_home, tg
 from tests.proof import personal_code
+from tests.test_telegram_channel import Harness, at_home, tg
 from tests.test_zalo_bot import JAN_10, Zalo, sign_up, zalo
 
 __all__ = ["tg", "zalo"]  # the channels' harness fixtures, shared
