@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.models import Base, Title
@@ -67,7 +67,7 @@ async def test_migration_0013_corrects_the_catalogue_rows_still_as_first_seeded(
                 ("TTLDXS", "Tập thể lao động xuất sắc", "collective", {"min_share_ldtt": 0.8}),
             ):
                 await conn.execute(
-                    Title.__table__.insert().values(
+                    insert(Title).values(
                         code=code, name=name, target=target, level="unit", rank=50, rules=rules
                     )
                 )
