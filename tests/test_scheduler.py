@@ -128,12 +128,16 @@ async def second_engine(db_url: str, backend: str) -> AsyncIterator[AsyncEngine]
     await other.dispose()
 
 
-async def lock_holders() -> list[int]:
+async def lock_holders(engine: AsyncEngine) -> list[int]:
+    """Who holds the scheduler's lock in this test's database (advisory locks are per
+    database; tests on another worker hold the same key in theirs)."""
     admin = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         rows = await admin.fetch(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND granted",
+            "SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+            " WHERE l.locktype = 'advisory' AND l.objid = $1 AND l.granted AND d.datname = $2",
             SCHEDULER_LOCK_KEY,
+            engine.url.database,
         )
         return [r["pid"] for r in rows]
     finally:
@@ -161,7 +165,7 @@ async def test_one_leader_and_the_other_takes_over(sessionmaker, engine, second_
     await asyncio.sleep(0.8)
     assert (a.is_leader, b.is_leader) == (True, False)
     assert b.planned() == []
-    assert len(await lock_holders()) == 1
+    assert len(await lock_holders(second_engine)) == 1
 
     # A stops (a deploy): B takes over within a retry or two.
     await a.stop()
@@ -172,7 +176,7 @@ async def test_one_leader_and_the_other_takes_over(sessionmaker, engine, second_
     await a.start()
     await asyncio.sleep(0.5)
     assert not a.is_leader
-    (holder,) = await lock_holders()
+    (holder,) = await lock_holders(second_engine)
     await terminate(holder)
     await b.stop()
     assert await until(lambda: a.is_leader, within=3)
@@ -188,15 +192,15 @@ async def test_a_leader_notices_its_lock_connection_died(
     await a.start()
     try:
         assert await until(lambda: a.is_leader)
-        (holder,) = await lock_holders()
+        (holder,) = await lock_holders(second_engine)
         await terminate(holder)
         # It steps down, then leads again on a new connection.
         assert await until(lambda: not a.is_leader, within=3)
         assert await until(lambda: a.is_leader, within=3)
-        assert await lock_holders() != [holder]
+        assert await lock_holders(second_engine) != [holder]
     finally:
         await a.stop()
-    assert await lock_holders() == []
+    assert await lock_holders(second_engine) == []
 
 
 async def test_two_processes_running_the_same_pass_send_each_reminder_once(

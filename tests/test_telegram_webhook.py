@@ -455,7 +455,10 @@ async def test_timeouts_of_the_api_are_retried(org: Org, db_url: str) -> None:
 
 async def test_set_webhook_is_retried_until_the_api_answers(org: Org, db_url: str) -> None:
     api = FakeBotAPI()
-    async with api, webhook_bot(api, db_url, before_run=lambda: api.fail_next(3, 502)):
+    async with (
+        api,
+        webhook_bot(api, db_url, before_run=lambda: api.fail_next(3, 502, method="setWebhook")),
+    ):
         await until(lambda: api.webhook_url is not None, within=30, what="setWebhook")
         user = TgUser(api, 7009, "Hà")
         await user.command("/start")

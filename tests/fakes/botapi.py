@@ -192,6 +192,7 @@ class FakeBotAPI:
         self.blocked: set[int] = set(blocked or ())
         self.latency = latency  # seconds added to every answer
         self._fail_left = 0
+        self._fail_method: str | None = None
         self._fail_status = 502
         self._fail_json = True
         self._poll_fail_left = 0
@@ -292,14 +293,18 @@ class FakeBotAPI:
 
     # --- misbehaviour on demand ------------------------------------------------------------
 
-    def fail_next(self, count: int, status: int = 502, *, json_body: bool = True) -> None:
+    def fail_next(
+        self, count: int, status: int = 502, *, json_body: bool = True, method: str | None = None
+    ) -> None:
         """Answer the next ``count`` calls (getUpdates excepted) with a server error.
 
-        ``json_body=False`` answers with an HTML page, as a proxy in front of the API does.
+        ``json_body=False`` answers with an HTML page, as a proxy in front of the API does;
+        ``method`` fails only the calls of that method (others run beside it at start).
         """
         self._fail_left = count
         self._fail_status = status
         self._fail_json = json_body
+        self._fail_method = method.lower() if method else None
 
     def fail_polls(self, count: int, status: int = 502) -> None:
         """Answer the next ``count`` getUpdates calls with a server error."""
@@ -526,7 +531,7 @@ class FakeBotAPI:
                 self._stall_left -= 1
                 await asyncio.sleep(self._stall_seconds)
                 raise ApiError(504, "Gateway Timeout")
-            if self._fail_left > 0 and name != "getupdates":
+            if self._fail_left > 0 and name != "getupdates" and self._fail_method in (None, name):
                 self._fail_left -= 1
                 if not self._fail_json:
                     call.status = self._fail_status
