@@ -14,7 +14,12 @@ its own (process start included, peak RSS of that process):
 * a hostile workbook (one cell of 300 MB of text, a "zip bomb") refused;
 * the XLSX export of the registrations (storage.registration_forms: build_form and
   write_form_xlsx), up to ``--export-max`` registrations, against the same cells written
-  with xlsxwriter and no styling in the same process.
+  with xlsxwriter and no styling in the same process;
+* the flat CSV export (storage.exporters.stream_registration_rows and stream_csv, what
+  ``thidua export registrations --format csv`` runs), against the same cells read back and
+  written with the csv module alone, and against the same export with every row held in a
+  list first (registration_rows and write_csv), each in a process of its own.
+  ``--csv-only`` runs just these (no imports, no XLSX).
 
 Prints rows/s, peak RSS and the ratio to the baseline at each size. Targets (issue 14):
 roster import of 1,000,000 rows ≤ 60 s on PostgreSQL, ≤ 120 s on SQLite, peak RSS ≤ 300 MB
@@ -157,6 +162,10 @@ async def _step(name: str, url: str, file: str) -> dict[str, Any]:
             out["rows"] = await _baseline(url, Path(file))
         elif name == "export":
             out.update(await _export(sessions, Path(file)))
+        elif name in ("csv", "csvlist"):
+            out["rows"] = await _export_csv(sessions, Path(file), streamed=name == "csv")
+        elif name == "csvplain":
+            out["rows"] = _plain_csv(Path(file))
     finally:
         await engine.dispose()
     return out
@@ -222,6 +231,32 @@ async def _export(sessions: Any, target: Path) -> dict[str, Any]:
     }
 
 
+async def _export_csv(sessions: Any, target: Path, *, streamed: bool) -> int:
+    from storage.exporters import registration_rows, stream_csv, stream_registration_rows, write_csv
+
+    async with sessions() as session:
+        with target.open("w", encoding="utf-8-sig", newline="") as stream:
+            if streamed:
+                return await stream_csv(stream_registration_rows(session, "TD2027"), stream)
+            rows = await registration_rows(session, "TD2027")
+            write_csv(rows, stream)
+            return len(rows)
+
+
+def _plain_csv(source: Path) -> int:
+    """The baseline: the cells the export wrote, read back and written with csv alone."""
+    count = 0
+    with (
+        source.open(encoding="utf-8-sig", newline="") as reading,
+        source.with_suffix(".plain.csv").open("w", encoding="utf-8-sig", newline="") as out,
+    ):
+        writer = csv.writer(out)
+        for row in csv.reader(reading):
+            writer.writerow(row)
+            count += 1
+    return count - 1
+
+
 def run_step(name: str, url: str, file: Path) -> dict[str, Any]:
     """One step in a fresh interpreter: its wall time (start included) and peak RSS."""
     began = time.perf_counter()
@@ -253,6 +288,10 @@ async def measure_size(url: str | None, size: int, args: argparse.Namespace) -> 
     checks: list[tuple[str, bool]] = []
     with tempfile.TemporaryDirectory(prefix="thidua-bulk-") as tmp:
         folder = Path(tmp)
+        if args.csv_only:
+            units = max(2_000, size // 90)
+            checks.extend(await _export_size(url, size, units, folder, args))
+            return [ok for label, ok in checks if print(f"  {label:<52} {verdict(ok)}") or True]
         org, roster, units = write_files(folder, size, args.seed)
         async with database(url, "thidua_bulk") as db_url:
             kind = dialect_of(db_url)
@@ -311,6 +350,9 @@ async def _export_size(
         plan = make_plan(units, size, size, args.seed)
         await load_plan(db_url, plan)
         del plan
+        checks = _csv_export(db_url, size, folder)
+        if args.csv_only:
+            return checks
         export = run_step("export", db_url, folder / "export.xlsx")
         total = export["build_s"] + export["write_s"]
         print(
@@ -322,12 +364,32 @@ async def _export_size(
             f" s, the same cells unstyled {export['plain_s']:.1f} s",
             flush=True,
         )
-        checks = [
+        checks.append(
             (f"{size:,} XLSX export <= {RSS_TARGET_MB:g} MB", export["rss_mb"] <= RSS_TARGET_MB)
-        ]
+        )
         if size == 100_000:
             checks.append((f"XLSX export <= {EXPORT_TARGET_S:g} s", total <= EXPORT_TARGET_S))
         return checks
+
+
+def _csv_export(db_url: str, size: int, folder: Path) -> list[tuple[str, bool]]:
+    """The flat CSV export streamed, the csv module alone, and every row held in a list."""
+    target = folder / "export.csv"
+    streamed = run_step("csv", db_url, target)
+    plain = run_step("csvplain", db_url, target)
+    held = run_step("csvlist", db_url, folder / "export-list.csv")
+    for label, step in (
+        ("CSV export (streamed)", streamed),
+        ("baseline (csv module)", plain),
+        ("CSV export (list held)", held),
+    ):
+        print(_line(label, step["rows"], step["wall_s"], step["rss_mb"]), flush=True)
+    print(
+        f"    peak RSS: streamed {streamed['rss_mb'] / plain['rss_mb']:.1f} x the csv module,"
+        f" the list {held['rss_mb'] / plain['rss_mb']:.1f} x",
+        flush=True,
+    )
+    return [(f"{size:,} CSV export <= {RSS_TARGET_MB:g} MB", streamed["rss_mb"] <= RSS_TARGET_MB)]
 
 
 async def _prepare(url: str) -> None:
@@ -375,6 +437,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--export-max", type=int, default=100_000, help="largest size with the XLSX export"
     )
     parser.add_argument("--no-hostile", dest="hostile", action="store_false")
+    parser.add_argument(
+        "--csv-only", action="store_true", help="only the CSV export (no imports, no XLSX)"
+    )
     parser.add_argument("--seed", type=int, default=14)
     return asyncio.run(run(parser.parse_args(argv)))
 

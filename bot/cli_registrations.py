@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.cli import CliError, _existing_file, _max_rows_option, _with_session
 from bot.config import Settings
 from bot.progress import progress
-from storage.exporters import RegistrationRow, _zone, registration_rows, write_csv
+from storage.exporters import _zone, stream_csv, stream_registration_rows
 from storage.registration_forms import (
     ALL,
     KINDS,
@@ -57,24 +57,39 @@ async def cmd_export_registrations(args: argparse.Namespace, settings: Settings)
         raise CliError(f"folder does not exist: {output.parent}")
 
     if fmt == "csv" and args.kind == TITLES:
-
-        async def flat(session: AsyncSession) -> list[RegistrationRow]:
-            return await registration_rows(
-                session, args.campaign, args.unit, timezone_name=settings.timezone
-            )
-
         async with progress("Exporting registrations", unit="registration") as tracker:
-            rows = await _with_session(settings, flat)
-            tracker.total = len(rows)
-            if output is None:
-                write_csv(rows, sys.stdout)
-            else:
-                # The BOM makes Excel open the file as UTF-8 (Vietnamese letters intact).
-                with output.open("w", encoding="utf-8-sig", newline="") as stream:
-                    write_csv(rows, stream)
-            tracker.advance(len(rows))
+
+            def total(count: int) -> None:
+                tracker.total = count
+
+            async def flat(session: AsyncSession) -> int:
+                # Rows are written as they are read, a batch at a time: memory stays flat
+                # however many registrations the campaign has.
+                rows = stream_registration_rows(
+                    session,
+                    args.campaign,
+                    args.unit,
+                    timezone_name=settings.timezone,
+                    on_total=total,
+                )
+                if output is None:
+                    return await stream_csv(rows, sys.stdout, tracker.advance)
+                # Written beside the target and moved in place at the end: a failed export
+                # (unknown campaign, lost database) leaves no half file behind.
+                partial = output.with_name(output.name + ".part")
+                try:
+                    # The BOM makes Excel open the file as UTF-8 (Vietnamese letters intact).
+                    with partial.open("w", encoding="utf-8-sig", newline="") as stream:
+                        written = await stream_csv(rows, stream, tracker.advance)
+                except BaseException:
+                    partial.unlink(missing_ok=True)
+                    raise
+                partial.replace(output)
+                return written
+
+            written = await _with_session(settings, flat)
         if output is not None:
-            print(f"Exported {len(rows)} registration(s) to {output}")
+            print(f"Exported {written} registration(s) to {output}")
         return 0
 
     async def work(session: AsyncSession) -> RegistrationForm:

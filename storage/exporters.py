@@ -8,16 +8,15 @@ sits in the tree, the title, its status and dates. Channel ids and other interna
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import astuple, dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from storage.counts import (
     COUNTED,
@@ -26,7 +25,7 @@ from storage.counts import (
     list_states,
     registration_state,
 )
-from storage.models import Campaign, Registration, Title, Unit
+from storage.models import Campaign, Person, Registration, Title, Unit
 
 PATH_SEPARATOR = " › "
 MAX_WIDTH = 100
@@ -98,6 +97,183 @@ def _local_date(moment: datetime, zone: tzinfo) -> date:
     return moment.astimezone(zone).date()
 
 
+# Registrations read per batch when streaming: a few thousand plain rows at a time keep the
+# memory of an export flat however many registrations the campaign has.
+EXPORT_BATCH = 2000
+# The most units one batch looks up (an IN list every database takes).
+_UNITS_PER_BATCH = 1000
+
+
+async def stream_registration_rows(
+    session: AsyncSession,
+    campaign_code: str,
+    unit_code: str | None = None,
+    *,
+    statuses: Iterable[str] = LISTED_STATUSES,
+    timezone_name: str = DEFAULT_TIMEZONE,
+    batch_size: int = EXPORT_BATCH,
+    on_total: Callable[[int], None] | None = None,
+) -> AsyncIterator[RegistrationRow]:
+    """The registrations of a campaign, for the whole tree or one unit's subtree, a batch
+    at a time (memory bounded by the batch and the number of units, not of registrations).
+
+    Ordered by the unit's place in the tree, collective titles first, then by name.
+    ``on_total`` is told how many rows will come before the first one does.
+    Raises :class:`ExportError` for an unknown campaign or unit.
+    """
+    campaign = await session.scalar(select(Campaign).where(Campaign.code == campaign_code))
+    if campaign is None:
+        raise ExportError(f"unknown campaign {campaign_code!r}")
+    wanted_statuses = [str(s) for s in statuses]
+    in_scope = [
+        Registration.campaign_id == campaign.id,
+        Registration.status.in_(wanted_statuses),
+    ]
+    if unit_code is not None:
+        root = await session.scalar(select(Unit).where(Unit.code == unit_code))
+        if root is None:
+            raise ExportError(f"unknown unit code {unit_code!r}")
+        # The subtree is one prefix match on the materialised path.
+        in_scope.append(Unit.path.startswith(root.path, autoescape=True))
+
+    # How many registrations each unit has: one row per unit, so the units are sorted and
+    # cut into batches without holding any registration.
+    per_unit = {
+        int(uid): (str(path), int(count))
+        for uid, path, count in await session.execute(
+            select(Unit.id, Unit.path, func.count(Registration.id))
+            .join(Registration, Registration.unit_id == Unit.id)
+            .where(*in_scope)
+            .group_by(Unit.id, Unit.path)
+        )
+    }
+    if on_total is not None:
+        on_total(sum(count for _path, count in per_unit.values()))
+    ancestor_ids = sorted(
+        {
+            int(part)
+            for path, _count in per_unit.values()
+            for part in path.strip("/").split("/")
+            if part
+        }
+    )
+    names: dict[int, str] = {}
+    for start in range(0, len(ancestor_ids), 1000):
+        chunk = ancestor_ids[start : start + 1000]
+        names.update(
+            (int(uid), str(name))
+            for uid, name in (
+                await session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(chunk)))
+            )
+        )
+    path_names = {
+        uid: [names.get(int(part), "?") for part in path.strip("/").split("/") if part]
+        for uid, (path, _count) in per_unit.items()
+    }
+    place = {uid: tuple(n.casefold() for n in path_names[uid]) for uid in per_unit}
+    ordered = sorted(per_unit, key=lambda uid: (place[uid], uid))
+
+    titles: dict[str, str] = {}
+    zone = _zone(timezone_name)
+    batch: list[int] = []
+    pending = 0
+    for index, uid in enumerate(ordered):
+        batch.append(uid)
+        pending += per_unit[uid][1]
+        following = ordered[index + 1] if index + 1 < len(ordered) else None
+        # Units whose paths read the same sort together row by row: never cut between them.
+        if following is not None and place[following] == place[uid]:
+            continue
+        if following is not None and pending < batch_size and len(batch) < _UNITS_PER_BATCH:
+            continue
+        for row in await _batch_rows(
+            session, campaign.id, wanted_statuses, batch, titles, zone, path_names
+        ):
+            yield row
+        batch, pending = [], 0
+
+
+async def _batch_rows(
+    session: AsyncSession,
+    campaign_id: int,
+    statuses: list[str],
+    unit_ids: list[int],
+    titles: dict[str, str],
+    zone: tzinfo,
+    path_names: dict[int, list[str]],
+) -> list[RegistrationRow]:
+    """One batch's rows, sorted, read as plain rows; ``titles`` caches title names."""
+    found = (
+        await session.execute(
+            select(
+                Registration.receipt_no,
+                Registration.is_collective,
+                Registration.collective_name,
+                Registration.unit_id,
+                Registration.title_code,
+                Registration.status,
+                Registration.source,
+                Registration.created_at,
+                Registration.updated_at,
+                Person.full_name,
+                Person.phone,
+                Person.position,
+            )
+            .outerjoin(Person, Person.id == Registration.person_id)
+            .where(
+                Registration.campaign_id == campaign_id,
+                Registration.status.in_(statuses),
+                Registration.unit_id.in_(unit_ids),
+            )
+        )
+    ).all()
+    missing = {r.title_code for r in found} - titles.keys()
+    if missing:
+        titles.update(
+            (str(code), str(name))
+            for code, name in await session.execute(
+                select(Title.code, Title.name).where(Title.code.in_(missing))
+            )
+        )
+    units = list(await session.scalars(select(Unit).where(Unit.id.in_(unit_ids))))
+    unit_names = {u.id: u.name for u in units}
+    # The one status model (storage.counts) says which list each unit's rows are on.
+    lists = await list_states(session, campaign_id, units)
+    keyed: list[tuple[tuple[Any, ...], RegistrationRow]] = []
+    for r in found:
+        # A collective registration is listed under its collective's name (a tổ, phòng named
+        # by the leader) or the unit's, without a phone. A row without a person is listed as
+        # its unit, as the collective ones are.
+        individual = not r.is_collective and r.full_name is not None
+        unit_name = unit_names[r.unit_id]
+        row = RegistrationRow(
+            receipt_no=r.receipt_no,
+            name=r.full_name if individual else (r.collective_name or unit_name),
+            phone=r.phone if individual else None,
+            position=r.position if individual else None,
+            unit_name=unit_name,
+            unit_path=PATH_SEPARATOR.join(path_names[r.unit_id]),
+            title_code=r.title_code,
+            title_name=titles.get(r.title_code, r.title_code),
+            kind="Cá nhân" if individual else "Tập thể",
+            status=REGISTRATION_STATE_LABELS[registration_state(r.status)],
+            list_status=LIST_STATE_LABELS[lists[r.unit_id]],
+            source=SOURCE_LABELS.get(r.source, r.source),
+            created=_local_date(r.created_at, zone),
+            updated=_local_date(r.updated_at, zone),
+        )
+        sort_key = (
+            [n.casefold() for n in path_names[r.unit_id]],
+            individual,
+            row.name.casefold(),
+            row.title_code,
+            row.receipt_no,
+        )
+        keyed.append((tuple(sort_key), row))
+    keyed.sort(key=lambda pair: pair[0])
+    return [row for _key, row in keyed]
+
+
 async def registration_rows(
     session: AsyncSession,
     campaign_code: str,
@@ -106,90 +282,13 @@ async def registration_rows(
     statuses: Iterable[str] = LISTED_STATUSES,
     timezone_name: str = DEFAULT_TIMEZONE,
 ) -> list[RegistrationRow]:
-    """The registrations of a campaign, for the whole tree or one unit's subtree.
-
-    Ordered by the unit's place in the tree, collective titles first, then by name.
-    Raises :class:`ExportError` for an unknown campaign or unit.
-    """
-    campaign = await session.scalar(select(Campaign).where(Campaign.code == campaign_code))
-    if campaign is None:
-        raise ExportError(f"unknown campaign {campaign_code!r}")
-    query = (
-        select(Registration)
-        .join(Registration.unit)
-        .where(
-            Registration.campaign_id == campaign.id,
-            Registration.status.in_([str(s) for s in statuses]),
+    """All of :func:`stream_registration_rows` in one list (small exports, tests)."""
+    return [
+        row
+        async for row in stream_registration_rows(
+            session, campaign_code, unit_code, statuses=statuses, timezone_name=timezone_name
         )
-        .options(selectinload(Registration.person), selectinload(Registration.unit))
-    )
-    if unit_code is not None:
-        root = await session.scalar(select(Unit).where(Unit.code == unit_code))
-        if root is None:
-            raise ExportError(f"unknown unit code {unit_code!r}")
-        # The subtree is one prefix match on the materialised path.
-        query = query.where(Unit.path.startswith(root.path, autoescape=True))
-    registrations = list(await session.scalars(query))
-
-    ancestor_ids = {
-        int(part) for reg in registrations for part in reg.unit.path.strip("/").split("/") if part
-    }
-    names: dict[int, str] = {}
-    ids = sorted(ancestor_ids)
-    for start in range(0, len(ids), 1000):
-        chunk = ids[start : start + 1000]
-        names.update(
-            (uid, name)
-            for uid, name in (
-                await session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(chunk)))
-            )
-        )
-    titles = {
-        code: name
-        for code, name in await session.execute(
-            select(Title.code, Title.name).where(
-                Title.code.in_({reg.title_code for reg in registrations})
-            )
-        )
-    }
-
-    lists = await list_states(session, campaign.id, {reg.unit for reg in registrations})
-    zone = _zone(timezone_name)
-    rows: list[tuple[tuple[Any, ...], RegistrationRow]] = []
-    for reg in registrations:
-        path_names = [
-            names.get(int(part), "?") for part in reg.unit.path.strip("/").split("/") if part
-        ]
-        # A collective registration is listed under its collective's name (a tổ, phòng named
-        # by the leader) or the unit's, without a phone.
-        person = None if reg.is_collective else reg.person
-        collective = person is None
-        row = RegistrationRow(
-            receipt_no=reg.receipt_no,
-            name=person.full_name if person else (reg.collective_name or reg.unit.name),
-            phone=person.phone if person else None,
-            position=person.position if person else None,
-            unit_name=reg.unit.name,
-            unit_path=PATH_SEPARATOR.join(path_names),
-            title_code=reg.title_code,
-            title_name=titles.get(reg.title_code, reg.title_code),
-            kind="Tập thể" if collective else "Cá nhân",
-            status=REGISTRATION_STATE_LABELS[registration_state(reg.status)],
-            list_status=LIST_STATE_LABELS[lists[reg.unit.id]],
-            source=SOURCE_LABELS.get(reg.source, reg.source),
-            created=_local_date(reg.created_at, zone),
-            updated=_local_date(reg.updated_at, zone),
-        )
-        sort_key = (
-            [n.casefold() for n in path_names],
-            not collective,
-            row.name.casefold(),
-            row.title_code,
-            row.receipt_no,
-        )
-        rows.append((tuple(sort_key), row))
-    rows.sort(key=lambda pair: pair[0])
-    return [row for _key, row in rows]
+    ]
 
 
 def _text(value: Any) -> str:
@@ -242,7 +341,24 @@ def write_csv_row(stream: IO[str], cells: Sequence[str]) -> None:
     stream.write(",".join(csv_cell(cell) for cell in cells) + "\r\n")
 
 
-def write_csv(rows: Sequence[RegistrationRow], stream: IO[str]) -> None:
+async def stream_csv(
+    rows: AsyncIterable[RegistrationRow],
+    stream: IO[str],
+    advance: Callable[[int], None] | None = None,
+) -> int:
+    """:func:`write_csv` for rows that come as they are read; ``advance`` is told of each
+    row written. Returns how many rows were written."""
+    write_csv_row(stream, HEADERS)
+    written = 0
+    async for row in rows:
+        write_csv_row(stream, [_text(v) for v in row.values()])
+        written += 1
+        if advance is not None:
+            advance(1)
+    return written
+
+
+def write_csv(rows: Iterable[RegistrationRow], stream: IO[str]) -> None:
     """Header and rows as CSV, dates as dd/mm/yyyy.
 
     Open files with ``encoding="utf-8-sig"``: the BOM is what makes Excel read the

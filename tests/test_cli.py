@@ -289,6 +289,15 @@ def test_export_registrations(db: str, tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["export", "registrations", "--campaign", "TD2027", "-o", str(out_csv)]) == 0
     assert out_csv.read_bytes().startswith(b"\xef\xbb\xbf")
 
+    # The CSV is written as it is read: a failed export (here an unknown unit) leaves the
+    # file that was there as it was, and no half-written one beside it.
+    before = out_csv.read_bytes()
+    bad = ["export", "registrations", "--campaign", "TD2027", "--unit", "CD-XX"]
+    assert main([*bad, "-o", str(out_csv)]) == 1
+    assert "unknown unit code 'CD-XX'" in capsys.readouterr().err
+    assert out_csv.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".part") == []
+
     # XLSX, for one unit's subtree: the familiar form, a sheet for individuals and one for
     # collectives (tests/test_registration_forms.py checks the layout itself).
     out_xlsx = tmp_path / "dk.xlsx"
