@@ -141,6 +141,8 @@ class EngineConfig:
     linked_file_channels: frozenset[str] = frozenset()
     # Channels that show no buttons (numbered text): prompts there say "gõ số 1", not "bấm".
     text_only_channels: frozenset[str] = frozenset({"zalo", "console"})
+    # Channels with a "share my phone number" button (Telegram's contact keyboard).
+    contact_button_channels: frozenset[str] = frozenset({"telegram"})
 
     @property
     def tz(self) -> ZoneInfo:
@@ -179,6 +181,11 @@ class Ctx:
     def shows_buttons(self) -> bool:
         """Whether the person's channel shows buttons (else choices are typed by number)."""
         return self.identity.channel not in self.config.text_only_channels
+
+    @property
+    def shows_contact_button(self) -> bool:
+        """Whether a prompt asking for the phone number shows a "share my number" button."""
+        return self.identity.channel in self.config.contact_button_channels
 
     def say(self, text: str, **kwargs: Any) -> None:
         """A message shown before the next prompt."""
