@@ -247,7 +247,14 @@ async def ask_units(ctx: Ctx) -> Prompt | Go:
     if page < pages - 1:
         choices.append(Choice("next", _("Next ▶")))
     choices.append(Choice("done", _("✔ Done ({n} chosen)").format(n=len(chosen))))
-    text = _("Tap the units that should receive it (each includes the units below it).")
+    text = (
+        _("Tap the units that should receive it (each includes the units below it).")
+        if ctx.shows_buttons
+        else _(
+            "Type the numbers of the units that should receive it, one at a time (each "
+            "includes the units below it)."
+        )
+    )
     if pages > 1:
         text += " " + _("Page {page} of {pages}.").format(page=page + 1, pages=pages)
     return Prompt(text, tuple(choices))
