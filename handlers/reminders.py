@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from handlers.engine.flow import TEXT_ONLY_CHANNELS
 from handlers.engine.prompt import Address, Choice, Outgoing, Reply
 from handlers.engine.runner import queue_outgoing
 from handlers.i18n import _, current_locale, use_locale
@@ -89,6 +90,8 @@ class ReminderPolicy:
     timezone: str = "Asia/Ho_Chi_Minh"
     quiet: QuietHours = field(default_factory=QuietHours)
     default_locale: str = "vi"
+    # Where the reminder's buttons show; elsewhere it says what to type.
+    text_only_channels: frozenset[str] = TEXT_ONLY_CHANNELS
 
     @property
     def tz(self) -> ZoneInfo:
@@ -197,16 +200,27 @@ def _show_date(day: date) -> str:
     return format_date(day, current_locale())
 
 
-def member_reply(campaign: Campaign, point: DuePoint, has_draft: bool, today: date) -> Reply:
-    """The reminder to one member, in the current locale."""
+def member_reply(
+    campaign: Campaign, point: DuePoint, has_draft: bool, today: date, buttons: bool = True
+) -> Reply:
+    """The reminder to one member, in the current locale; ``buttons``: their channel shows
+    them (else the text names the command to type, not the button to tap)."""
     deadline = campaign.registration_deadline
     left = days_left_text(deadline, today)
     mute = Choice(MUTE, _("🔕 Mute reminders"))
     if has_draft:
-        text = _(
-            "⏰ Reminder: you still have an unfinished registration for “{campaign}”. "
-            "Registration closes at the end of {deadline} ({left}). Tap “Continue registering” "
-            "to finish it where you stopped."
+        text = (
+            _(
+                "⏰ Reminder: you still have an unfinished registration for “{campaign}”. "
+                "Registration closes at the end of {deadline} ({left}). Tap “Continue "
+                "registering” to finish it where you stopped."
+            )
+            if buttons
+            else _(
+                "⏰ Reminder: you still have an unfinished registration for “{campaign}”. "
+                "Registration closes at the end of {deadline} ({left}). Type /start to finish "
+                "it where you stopped."
+            )
         ).format(campaign=campaign.name, deadline=_show_date(deadline), left=left)
         # Chats without buttons (Zalo) need the words to type.
         text += "\n" + _("(You can also type /start to continue, or /tatnhac to stop reminders.)")
@@ -402,7 +416,8 @@ async def _remind_members(
                 for member in await addressed(session, candidates):
                     has_draft = member.person_id in drafts
                     with use_locale(member.locale or policy.default_locale):
-                        reply = member_reply(campaign, point, has_draft, today)
+                        buttons = member.channel not in policy.text_only_channels
+                        reply = member_reply(campaign, point, has_draft, today, buttons)
                     entries.append((member, "draft" if has_draft else "register", reply))
                 await _send(session, campaign, KIND_MEMBER, point, entries, report, dry_run)
 

@@ -558,3 +558,20 @@ async def test_nobody_who_turned_reminders_off_during_a_pass_is_sent_one(session
     async with sessionmaker() as session:
         logged = set(await session.scalars(select(ReminderLog.person_id)))
     assert logged == due - {scene.people["hoa"], scene.people["giang"]}
+
+
+async def test_a_zalo_member_with_a_draft_is_told_what_to_type(sessionmaker) -> None:
+    scene = await make_scene(sessionmaker)
+    chi_id = f"u{scene.people['chi']}"
+    async with sessionmaker() as session, session.begin():
+        # Chi chats on Zalo Bot: choices come as numbered text there, no buttons.
+        await session.execute(
+            update(ChannelIdentity)
+            .where(ChannelIdentity.external_id == chi_id)
+            .values(channel="zalo")
+        )
+    await run(sessionmaker, scene, vn(1, 18, 10))
+    rows = {r.external_id: r for r in await outbox(sessionmaker)}
+    chi = rows[chi_id].payload["text"]
+    assert "bạn còn một đăng ký chưa hoàn tất" in chi.lower()
+    assert "Bạn gõ /start để hoàn tất" in chi and "bấm" not in chi.lower()

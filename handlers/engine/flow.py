@@ -116,6 +116,10 @@ class Flow:
 # --- context -----------------------------------------------------------------------------
 
 
+# Channels that show no buttons: choices come as numbered text (Zalo Bot, the console).
+TEXT_ONLY_CHANNELS = frozenset({"zalo", "console"})
+
+
 @dataclass
 class EngineConfig:
     timezone: str = "Asia/Ho_Chi_Minh"
@@ -140,7 +144,9 @@ class EngineConfig:
     # THIDUA_PUBLIC_URL): the digest's XLSX and the plan document go there too.
     linked_file_channels: frozenset[str] = frozenset()
     # Channels that show no buttons (numbered text): prompts there say "gõ số 1", not "bấm".
-    text_only_channels: frozenset[str] = frozenset({"zalo", "console"})
+    text_only_channels: frozenset[str] = TEXT_ONLY_CHANNELS
+    # Channels with a "share my phone number" button (Telegram's contact keyboard).
+    contact_button_channels: frozenset[str] = frozenset({"telegram"})
 
     @property
     def tz(self) -> ZoneInfo:
@@ -179,6 +185,11 @@ class Ctx:
     def shows_buttons(self) -> bool:
         """Whether the person's channel shows buttons (else choices are typed by number)."""
         return self.identity.channel not in self.config.text_only_channels
+
+    @property
+    def shows_contact_button(self) -> bool:
+        """Whether a prompt asking for the phone number shows a "share my number" button."""
+        return self.identity.channel in self.config.contact_button_channels
 
     def say(self, text: str, **kwargs: Any) -> None:
         """A message shown before the next prompt."""

@@ -35,6 +35,7 @@ from handlers.flows.initiatives import (
 )
 from handlers.i18n import _
 from handlers.text import Invalid, clean, fold, parse_date, parse_id
+from handlers.wording import skip
 from storage.broadcasts import (
     ROLE_ALL,
     ROLE_LEADER,
@@ -166,8 +167,8 @@ async def ask_file(ctx: Ctx) -> Prompt:
     return Prompt(
         _(
             "Would you like to attach one photo or document (for example the plan as PDF)? "
-            "Send it now ({accepted}), or tap Skip."
-        ).format(accepted=accepted_files_text()),
+            "Send it now ({accepted}), or {skip}."
+        ).format(accepted=accepted_files_text(), skip=skip(ctx)),
         kind=InputKind.FILE,
         optional=True,
     )
@@ -181,9 +182,9 @@ async def answer_file(ctx: Ctx, answer: Answer) -> Go:
     problem = attachment_problem(file.filename, file.mime, file.size)
     if problem == "type":
         return Again(
-            _(
-                "Sorry, I cannot send this kind of file. Please send {accepted}, or tap Skip."
-            ).format(accepted=accepted_files_text())
+            _("Sorry, I cannot send this kind of file. Please send {accepted}, or {skip}.").format(
+                accepted=accepted_files_text(), skip=skip(ctx)
+            )
         )
     if problem == "size":
         return Again(
@@ -246,7 +247,14 @@ async def ask_units(ctx: Ctx) -> Prompt | Go:
     if page < pages - 1:
         choices.append(Choice("next", _("Next ▶")))
     choices.append(Choice("done", _("✔ Done ({n} chosen)").format(n=len(chosen))))
-    text = _("Tap the units that should receive it (each includes the units below it).")
+    text = (
+        _("Tap the units that should receive it (each includes the units below it).")
+        if ctx.shows_buttons
+        else _(
+            "Type the numbers of the units that should receive it, one at a time (each "
+            "includes the units below it)."
+        )
+    )
     if pages > 1:
         text += " " + _("Page {page} of {pages}.").format(page=page + 1, pages=pages)
     return Prompt(text, tuple(choices))
@@ -429,6 +437,11 @@ async def ask_when(ctx: Ctx) -> Prompt:
         _(
             "When should it go out? Type the time and the date, for example “08:00 25/01/2027”, "
             "or tap a suggestion."
+        )
+        if ctx.shows_buttons
+        else _(
+            "When should it go out? Type the time and the date, for example “08:00 25/01/2027”, "
+            "or the number of a suggestion."
         ),
         (
             Choice(

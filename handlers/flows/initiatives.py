@@ -41,6 +41,7 @@ from handlers.text import (
     parse_name,
     without_diacritics,
 )
+from handlers.wording import cancel, press, skip
 from storage.models import (
     Attachment,
     Campaign,
@@ -207,8 +208,8 @@ async def answer_name(ctx: Ctx, answer: Answer) -> Go:
             return Again(
                 _(
                     "You have already registered an initiative with this name (receipt "
-                    "{receipt}). Please type another name, or tap Cancel."
-                ).format(receipt=mine.receipt_no)
+                    "{receipt}). Please type another name, or {cancel}."
+                ).format(receipt=mine.receipt_no, cancel=cancel(ctx))
             )
     ctx.data["name"] = name
     return Next("field")
@@ -264,14 +265,14 @@ async def ask_coauthors(ctx: Ctx) -> Prompt:
             _(
                 "Does anyone share this initiative with you? Type part of a co-author's name "
                 "to find them in your unit, or their full name. If you are the only author, "
-                "tap Skip."
-            ),
+                "{skip}."
+            ).format(skip=skip(ctx)),
             kind=InputKind.TEXT,
             optional=True,
         )
     lines = [_("Co-authors so far:")] + [f"• {a['name']}" for a in authors]
     if len(authors) < MAX_COAUTHORS:
-        lines.append(_("Type another name, or tap Done."))
+        lines.append(_("Type another name, or {done}.").format(done=press(ctx, _("✅ Done"), 1)))
     return Prompt(
         "\n".join(lines),
         (Choice("done", _("✅ Done")), Choice("remove", _("➖ Remove a name"))),
@@ -420,8 +421,8 @@ async def ask_applied(ctx: Ctx) -> Prompt:
     return Prompt(
         _(
             "When was it first applied? Type the date as day/month/year, for example "
-            "15/03/2026. If it is not applied yet, tap Skip."
-        ),
+            "15/03/2026. If it is not applied yet, {skip}."
+        ).format(skip=skip(ctx)),
         kind=InputKind.DATE,
         optional=True,
     )
@@ -434,7 +435,9 @@ async def answer_applied(ctx: Ctx, answer: Answer) -> Go:
     applied: date = answer.value
     if applied > ctx.today:
         return Again(
-            _("That date is in the future. Please type the day it was first applied, or tap Skip.")
+            _(
+                "That date is in the future. Please type the day it was first applied, or {skip}."
+            ).format(skip=skip(ctx))
         )
     ctx.data["applied"] = applied.isoformat()
     return Next("benefit")
@@ -444,8 +447,8 @@ async def ask_benefit(ctx: Ctx) -> Prompt:
     return Prompt(
         _(
             "What is the expected benefit (giá trị làm lợi) per year, in đồng? For example "
-            "80 triệu, 1,2 tỷ or 1.200.000. If you cannot estimate it, tap Skip."
-        ),
+            "80 triệu, 1,2 tỷ or 1.200.000. If you cannot estimate it, {skip}."
+        ).format(skip=skip(ctx)),
         kind=InputKind.MONEY,
         optional=True,
     )
@@ -456,7 +459,7 @@ async def answer_benefit(ctx: Ctx, answer: Answer) -> Go:
         ctx.data["benefit"] = None
         return Next("attachment")
     if not answer.value or int(answer.value) <= 0:
-        return Again(_("Please type an amount above zero, or tap Skip."))
+        return Again(_("Please type an amount above zero, or {skip}.").format(skip=skip(ctx)))
     ctx.data["benefit"] = int(answer.value)
     return Next("category")
 
@@ -517,8 +520,8 @@ async def ask_attachment(ctx: Ctx) -> Prompt:
     return Prompt(
         _(
             "You can attach one document or photo about the initiative: {accepted}. "
-            "Send it now, or tap Skip."
-        ).format(accepted=accepted_files_text()),
+            "Send it now, or {skip}."
+        ).format(accepted=accepted_files_text(), skip=skip(ctx)),
         kind=InputKind.FILE,
         optional=True,
     )
@@ -533,15 +536,19 @@ async def answer_attachment(ctx: Ctx, answer: Answer) -> Go:
     if problem == "type":
         return Again(
             _(
-                "Sorry, I cannot accept this kind of file. Please send {accepted}, or tap Skip."
-            ).format(accepted=accepted_files_text())
+                "Sorry, I cannot accept this kind of file. Please send {accepted}, or {skip}."
+            ).format(accepted=accepted_files_text(), skip=skip(ctx))
         )
     if problem == "size":
         return Again(
             _(
                 "This file is {size}, more than the {limit} MB limit. Please send a smaller "
-                "file (for example a photo of the main page), or tap Skip."
-            ).format(size=file_size_text(file.size or 0), limit=MAX_FILE_BYTES // (1024 * 1024))
+                "file (for example a photo of the main page), or {skip}."
+            ).format(
+                size=file_size_text(file.size or 0),
+                limit=MAX_FILE_BYTES // (1024 * 1024),
+                skip=skip(ctx),
+            )
         )
     ctx.data["file"] = {
         "file_id": file.file_id,

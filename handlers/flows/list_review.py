@@ -149,7 +149,11 @@ async def answer_page(ctx: Ctx, answer: Answer) -> Go:
     if choice.startswith("e") and choice[1:].isdigit():
         ctx.data["entry"] = int(choice[1:])
         return Next("entry")
-    return Again(_("Please tap a name or a page button."))
+    return Again(
+        _("Please tap a name or a page button.")
+        if ctx.shows_buttons
+        else _("Please type the number of a name or of a page.")
+    )
 
 
 # --- one entry -----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from handlers.flows.link import channel_label
 from handlers.flows.onboarding import role_name
 from handlers.i18n import _
 from handlers.notify import notify
+from handlers.wording import press
 from storage.claims import pending_claim
 from storage.models import Person
 from storage.personal import (
@@ -208,8 +209,12 @@ async def cmd_my_data(ctx: Ctx, _arg: str) -> Go | None:
                 _(
                     "You are not signed up yet. Kept about you: your request to join, with the "
                     "name “{name}” and the phone {phone}, waiting for the leader's "
-                    "confirmation. Type /start and tap “Start again” to withdraw it."
-                ).format(name=claim.full_name, phone=claim.phone or "—")
+                    "confirmation. Type /start and {restart} to withdraw it."
+                ).format(
+                    name=claim.full_name,
+                    phone=claim.phone or "—",
+                    restart=press(ctx, _("↩️ Start again")),
+                )
             )
             return None
         ctx.say(

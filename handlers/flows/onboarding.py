@@ -20,6 +20,7 @@ from handlers.flows.link import channel_label, tell_code_issuer, tell_signed_out
 from handlers.i18n import _
 from handlers.notify import notify
 from handlers.text import Invalid, fold, given_name, parse_name, parse_phone
+from handlers.wording import press
 from storage.claims import (
     MAX_FAILURES,
     attach_identity,
@@ -87,12 +88,20 @@ async def ask_phone(ctx: Ctx) -> Prompt | Go:
             ctx.data["invite_id"] = invite.id
             ctx.data["invite_unit"] = invite.unit_id
             ctx.data["invite_role"] = invite.role
-    return Prompt(
+    hello = (
         _(
             "Hello! I am the emulation registration assistant of your trade union.\n"
-            "To start, please share your phone number (with the button below, if you see one) "
-            "or type it, for example 0912 345 678."
-        ),
+            "To start, please tap “{button}” below or type your phone number, for example "
+            "0912 345 678."
+        ).format(button=_("📱 Share my phone number").lstrip("📱 "))
+        if ctx.shows_contact_button
+        else _(
+            "Hello! I am the emulation registration assistant of your trade union.\n"
+            "To start, please type your phone number, for example 0912 345 678."
+        )
+    )
+    return Prompt(
+        hello,
         kind=InputKind.PHONE,
         request_contact=True,
         allow_back=False,
@@ -144,9 +153,8 @@ async def ask_code(ctx: Ctx) -> Prompt:
         _(
             "If your union leader gave you a personal code, or you got a /lienket code in "
             "another app, type it here.\n"
-            "If you have no code, tap “I have no code”: the leader of your union will "
-            "confirm you."
-        ),
+            "If you have no code, {nocode}: the leader of your union will confirm you."
+        ).format(nocode=_no_code(ctx, 1)),
         (Choice("nocode", _("I have no code")),),
         kind=InputKind.TEXT,
     )
@@ -169,7 +177,7 @@ async def try_code(ctx: Ctx, text: str) -> Go:
     """A personal or link code typed during onboarding: its person, or one try fewer."""
     keys = _proof_keys(ctx)
     if await failure_count(ctx.session, keys, ctx.now) >= MAX_FAILURES:
-        return Again(_locked_text())
+        return Again(_locked_text(ctx))
     code = normalise_link_code(text)
     link = await usable_link_code(ctx.session, code, ctx.now) if code else None
     person = await ctx.session.get(Person, link.person_id) if link else None
@@ -178,12 +186,12 @@ async def try_code(ctx: Ctx, text: str) -> Go:
         if failures >= MAX_FAILURES:
             if failures == MAX_FAILURES:
                 await _tell_leader_of_lockout(ctx)
-            return Again(_locked_text())
+            return Again(_locked_text(ctx))
         return Again(
             _(
                 "This code does not work: it may be mistyped, used already or expired. "
-                "Please check it and type it again, or tap “I have no code”."
-            )
+                "Please check it and type it again, or {nocode}."
+            ).format(nocode=_no_code(ctx))
         )
     if not await use_link_code(ctx.session, link, ctx.identity.id, ctx.now):
         return Again(_("This code has just been used. Please ask your union leader for a new one."))
@@ -194,12 +202,18 @@ async def try_code(ctx: Ctx, text: str) -> Go:
     return await _welcome(ctx, person, new=False, method="code")
 
 
-def _locked_text() -> str:
+def _no_code(ctx: Ctx, number: int | None = None) -> str:
+    """ "bấm “Tôi không có mã”"; on a text-only channel "gõ số 1" at the code question (its
+    only choice), else the words (a refused code may come from another step)."""
+    return press(ctx, _("I have no code"), number)
+
+
+def _locked_text(ctx: Ctx) -> str:
     return _(
         "Too many wrong codes. For your safety, codes are not accepted for this number and "
-        "this chat until tomorrow. The leader of your union can still confirm you (tap “I "
-        "have no code” if you have not asked them yet)."
-    )
+        "this chat until tomorrow. The leader of your union can still confirm you ({nocode} "
+        "if you have not asked them yet)."
+    ).format(nocode=_no_code(ctx))
 
 
 async def _tell_leader_of_lockout(ctx: Ctx) -> None:

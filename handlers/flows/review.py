@@ -339,7 +339,11 @@ async def say_review_list(ctx: Ctx) -> None:
     if len(shown) > 1:
         last = shown[-1]
         ctx.say(
-            _("Checked them all? One tap approves the {n} lists above.").format(n=len(shown)),
+            (
+                _("Checked them all? One tap approves the {n} lists above.")
+                if ctx.shows_buttons
+                else _("Checked them all? One command approves the {n} lists above.")
+            ).format(n=len(shown)),
             choices=(
                 Choice(
                     f"!{APPROVE_ALL}:{last.id}:{last.round}",
@@ -351,7 +355,9 @@ async def say_review_list(ctx: Ctx) -> None:
         ctx.say(_("More lists are waiting: decide on these first, then type /duyet again."))
     if approved:
         ctx.say(
-            _("Approved lists (tap one to reopen it for changes):"),
+            _("Approved lists (tap one to reopen it for changes):")
+            if ctx.shows_buttons
+            else _("Approved lists (type a list's command to reopen it for changes):"),
             choices=tuple(Choice(f"!reopen:{s.id}", f"🔓 {s.unit.name}") for s in approved),
         )
 

@@ -25,6 +25,7 @@ from handlers.i18n import _
 from handlers.receipts import receipt_file
 from handlers.rules import Note, PersonFacts, effective_rules, individual_notes, required_titles
 from handlers.text import Invalid, clean
+from handlers.wording import skip
 from storage.campaigns import title_names
 from storage.models import (
     Campaign,
@@ -233,8 +234,8 @@ async def ask_commitment(ctx: Ctx) -> Prompt:
         _(
             # No "110% of": gettext would read "% o" as a %-format and flag the message.
             "Would you like to add a short commitment or target? For example: “Production "
-            "plan at 110%, no safety incidents”. If not, tap Skip."
-        ),
+            "plan at 110%, no safety incidents”. If not, {skip}."
+        ).format(skip=skip(ctx)),
         kind=InputKind.TEXT,
         optional=True,
     )

@@ -24,6 +24,7 @@ from handlers.flows.common import (
 )
 from handlers.i18n import _, current_locale
 from handlers.text import Invalid, clean, format_money
+from handlers.wording import skip
 from storage.campaigns import (
     Occasion,
     campaign_occasions,
@@ -211,8 +212,8 @@ async def ask_occasion_date(ctx: Ctx) -> Prompt:
     return Prompt(
         _(
             "On what day is the occasion? Type it as day/month/year, e.g. 28/07/2027, or "
-            "tap “Skip” if it has no single day."
-        ),
+            "{skip} if it has no single day."
+        ).format(skip=skip(ctx)),
         kind=InputKind.DATE,
         optional=True,
     )
@@ -232,8 +233,9 @@ async def answer_occasion_date(ctx: Ctx, answer: Answer) -> Go:
         return Again(
             _(
                 "Works for occasions of {phase} could be registered until {last}. Please type "
-                "the day of an occasion still ahead, or tap “Skip”."
+                "the day of an occasion still ahead, or {skip}."
             ).format(
+                skip=skip(ctx),
                 phase=phase.name if phase else campaign.name,
                 last=show_date(last) if last else show_date(campaign.registration_deadline),
             )
