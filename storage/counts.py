@@ -43,8 +43,9 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import date
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, select, union
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -60,6 +61,7 @@ from storage.models import (
     UnitSubmission,
     Work,
 )
+from storage.normalize import natural_key
 
 # Sent and not taken back (a list returned for completion still counts its rows). A draft row
 # is an unfinished registration: it earns the reminders' "resume" nudge instead.
@@ -600,3 +602,54 @@ async def covering_approvals(session: AsyncSession, campaign_id: int, root: Unit
             )
         ]
     return [p for p in covering if not any(q != p and p.startswith(q) for q in covering)]
+
+
+# --- what the digest adds for the plan: collectives to count targets against, works by occasion --
+
+
+@dataclass(frozen=True)
+class OccasionTotal:
+    """The works greeting one occasion, with their plaques (đề nghị gắn biển → đã gắn biển)."""
+
+    name: str
+    on: date | None
+    works: int
+    value: int
+    plaques_requested: int
+    plaques_installed: int
+
+
+async def collectives_under(session: AsyncSession, path: str) -> int:
+    """The collectives a target "90 % tập thể" counts against: the grassroots unions of the
+    subtree (each registers its collective titles)."""
+    count = await session.scalar(
+        select(func.count(Unit.id)).where(subtree_of(path), Unit.kind == UnitKind.GRASSROOTS)
+    )
+    return int(count or 0)
+
+
+async def works_by_occasion(
+    session: AsyncSession, campaign_id: int, path: str
+) -> list[OccasionTotal]:
+    """The counted works of a subtree by occasion, the earliest occasion first (undated last)."""
+    rows = await session.execute(
+        select(
+            Work.occasion,
+            Work.occasion_on,
+            func.count(Work.id),
+            func.coalesce(func.sum(Work.value), 0),
+            func.sum(case((Work.plaque_requested, 1), else_=0)),
+            func.sum(case((Work.plaque_installed_on.is_not(None), 1), else_=0)),
+        )
+        .join(Unit, Unit.id == Work.unit_id)
+        .where(Work.campaign_id == campaign_id, Work.status.in_(COUNTED), subtree_of(path))
+        .group_by(Work.occasion, Work.occasion_on)
+    )
+    totals = [
+        OccasionTotal(
+            str(name), on, int(n), int(value or 0), int(requested or 0), int(installed or 0)
+        )
+        for name, on, n, value, requested, installed in rows
+    ]
+    totals.sort(key=lambda o: (o.on is None, o.on or date.min, natural_key(o.name)))
+    return totals

@@ -18,15 +18,17 @@ from sqlalchemy.orm import selectinload
 
 from storage.campaigns import campaign_targets, title_names
 from storage.counts import (
-    COUNTED,
+    OccasionTotal,
     Progress,
     TitleCount,
+    collectives_under,
     covering_approvals,
     initiatives_total,
     progress_under,
     subtree_of,
     title_counts,
     unit_lists,
+    works_by_occasion,
     works_total,
 )
 from storage.models import (
@@ -38,7 +40,6 @@ from storage.models import (
     UnitKind,
     UnitRole,
     UnitSubmission,
-    Work,
 )
 from storage.normalize import natural_key
 from storage.repo import ancestor_ids, campaign_end
@@ -84,18 +85,6 @@ class TargetProgress:
     base: int
     share: Decimal
     of: str  # "members" or "collectives"
-
-
-@dataclass(frozen=True)
-class OccasionTotal:
-    """The works greeting one occasion, with their plaques (đề nghị gắn biển → đã gắn biển)."""
-
-    name: str
-    on: date | None
-    works: int
-    value: int
-    plaques_requested: int
-    plaques_installed: int
 
 
 @dataclass(frozen=True)
@@ -252,42 +241,6 @@ async def digest_data(
 
 
 # --- what the launch plan adds to the digest --------------------------------------------------
-
-
-async def collectives_under(session: AsyncSession, path: str) -> int:
-    """The collectives a target "90 % tập thể" counts against: the grassroots unions of the
-    subtree (each registers its collective titles)."""
-    count = await session.scalar(
-        select(func.count(Unit.id)).where(subtree_of(path), Unit.kind == UnitKind.GRASSROOTS)
-    )
-    return int(count or 0)
-
-
-async def works_by_occasion(
-    session: AsyncSession, campaign_id: int, path: str
-) -> list[OccasionTotal]:
-    """The counted works of a subtree by occasion, the earliest occasion first (undated last)."""
-    rows = await session.execute(
-        select(
-            Work.occasion,
-            Work.occasion_on,
-            func.count(Work.id),
-            func.coalesce(func.sum(Work.value), 0),
-            func.sum(case((Work.plaque_requested, 1), else_=0)),
-            func.sum(case((Work.plaque_installed_on.is_not(None), 1), else_=0)),
-        )
-        .join(Unit, Unit.id == Work.unit_id)
-        .where(Work.campaign_id == campaign_id, Work.status.in_(COUNTED), subtree_of(path))
-        .group_by(Work.occasion, Work.occasion_on)
-    )
-    totals = [
-        OccasionTotal(
-            str(name), on, int(n), int(value or 0), int(requested or 0), int(installed or 0)
-        )
-        for name, on, n, value, requested, installed in rows
-    ]
-    totals.sort(key=lambda o: (o.on is None, o.on or date.min, natural_key(o.name)))
-    return totals
 
 
 async def with_campaign_plan(
