@@ -324,13 +324,6 @@ async def build_form(
     return form
 
 
-@dataclass(frozen=True)
-class _UnitInfo:
-    name: str
-    code: str
-    path: str
-
-
 async def _title_sheets(
     session: AsyncSession, campaign: Campaign, root: Unit, tree: UnitNames
 ) -> list[Sheet]:
@@ -358,17 +351,11 @@ async def _title_sheets(
             )
         )
     ).all()
-    units: dict[int, _UnitInfo] = {}
-    wanted = sorted({r.unit_id for r in registrations})
-    for start in range(0, len(wanted), 1000):
-        chunk = wanted[start : start + 1000]
-        rows = await session.execute(
-            select(Unit.id, Unit.name, Unit.code, Unit.path).where(Unit.id.in_(chunk))
-        )
-        units.update((uid, _UnitInfo(name, code, path)) for uid, name, code, path in rows)
+    # The units once (a few thousand for a province's 100,000 rows): their names and paths
+    # for the rows, and each row's list state beside its own (storage.counts).
+    units = await _units(session, {r.unit_id for r in registrations})
     await tree.load_paths(session, (u.path for u in units.values()))
-    # Each row's list state beside its own (storage.counts: the one status model).
-    lists = await list_states(session, campaign.id, (await _units(session, wanted)).values())
+    lists = await list_states(session, campaign.id, units.values())
     codes = {r.title_code for r in registrations}
     titles = {t.code: t for t in await session.scalars(select(Title).where(Title.code.in_(codes)))}
     shown: dict[str, tuple[str | None, str | None, tuple[bool, int]]] = {}
