@@ -872,7 +872,9 @@ input:focus{outline:2px solid #0b57a4;outline-offset:1px}
   async function api(method, path, body) {
     var options = {method: method, credentials: "same-origin",
                    headers: {"X-Requested-With": "thidua"}};
-    if (body !== undefined) {
+    if (body instanceof FormData) {
+      options.body = body;  // multipart: the browser writes its Content-Type
+    } else if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);
     }
@@ -962,11 +964,13 @@ input:focus{outline:2px solid #0b57a4;outline-offset:1px}
     return pending;
   }
 
-  async function post(body) {
+  // One answer to the bot (typed, as JSON to /api/send; a file, as multipart to /api/upload),
+  // its replies rendered as they come back.
+  async function post(body, path) {
     setBusy(true);
     showError("chat-error", "");
     try {
-      var data = await api("POST", "/api/send", body);
+      var data = await api("POST", path || "/api/send", body);
       data.messages.forEach(render);
       return true;
     } catch (e) {
@@ -979,30 +983,9 @@ input:focus{outline:2px solid #0b57a4;outline-offset:1px}
 
   // A file goes as multipart to /api/upload, in turn with the typed answers.
   function upload(file) {
-    pending = pending.then(async function () {
-      setBusy(true);
-      showError("chat-error", "");
-      try {
-        var form = new FormData();
-        form.append("file", file, file.name);
-        var response;
-        try {
-          response = await fetch("/api/upload", {method: "POST", credentials: "same-origin",
-            headers: {"X-Requested-With": "thidua"}, body: form});
-        } catch (e) { throw new Error(T.offline); }
-        var data = {};
-        try { data = await response.json(); } catch (e) { data = {}; }
-        if (response.status === 401) { showSignin(); }
-        if (!response.ok) { throw new Error(data.error || T.error); }
-        data.messages.forEach(render);
-        return true;
-      } catch (e) {
-        showError("chat-error", e.message);
-        return false;
-      } finally {
-        setBusy(false);
-      }
-    });
+    var form = new FormData();
+    form.append("file", file, file.name);
+    pending = pending.then(function () { return post(form, "/api/upload"); });
     return pending;
   }
 
