@@ -31,7 +31,7 @@ from sqlalchemy.orm import selectinload
 
 from bot import metrics
 from bot.config import Settings
-from handlers.digest import ChartFn, digest_pass, next_digest_slot
+from handlers.digest import NO_FILES, ChartFn, digest_pass, next_digest_slot
 from handlers.reminders import (
     PassReport,
     QuietHours,
@@ -58,11 +58,13 @@ STANDBY_RETRY_SECONDS = 5.0
 
 
 def policy_from_settings(settings: Settings) -> ReminderPolicy:
-    """The reminder policy from the settings (timezone, quiet hours, default language)."""
+    """The reminder policy from the settings (timezone, quiet hours, default language, and
+    whether Zalo gets files as links: with an address for them, as bot.app sets up)."""
     return ReminderPolicy(
         timezone=settings.timezone,
         quiet=QuietHours(settings.quiet_start, settings.quiet_end),
         default_locale=settings.locale,
+        linked_file_channels=NO_FILES if settings.file_links_base else frozenset(),
     )
 
 

@@ -501,7 +501,7 @@ async def digest_pass(
                             chart=chart,
                             with_files=not dry_run,
                         )
-                    replies = built[locale].replies(officer.channel)
+                    replies = built[locale].replies(officer.channel, policy.linked_file_channels)
                 address = Address(officer.channel, officer.external_id)
                 outgoing += [Outgoing(address, reply) for reply in replies]
                 report.messages.append(

@@ -92,6 +92,9 @@ class ReminderPolicy:
     default_locale: str = "vi"
     # Where the reminder's buttons show; elsewhere it says what to type.
     text_only_channels: frozenset[str] = TEXT_ONLY_CHANNELS
+    # Channels that cannot carry files but offer them as signed links (THIDUA_PUBLIC_URL):
+    # the scheduled digest queues its files for them too.
+    linked_file_channels: frozenset[str] = frozenset()
 
     @property
     def tz(self) -> ZoneInfo:

@@ -11,6 +11,8 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.charts import progress_chart_png
+from bot.config import Settings
+from bot.scheduler import policy_from_settings
 from handlers.digest import build_digest, digest_pass, digest_text
 from handlers.engine.flow import EngineConfig
 from handlers.flows import build_engine
@@ -642,3 +644,38 @@ def test_counts_are_two_digits_and_zero_is_zero() -> None:
 
     assert [format_count(n) for n in (0, 2, 17, 1445)] == ["0", "02", "17", "1.445"]
     assert format_count(0, "en") == "0" and format_count(2, "en") == "2"
+
+
+async def test_a_scheduled_digest_reaches_zalo_with_its_files_as_links(sessionmaker) -> None:
+    """Zalo carries no files: with an address for signed links (THIDUA_PUBLIC_URL) the
+    scheduled digest queues its workbook and chart for the Zalo officer too (the channel
+    turns them into links when it sends); without one, the text says where to get them."""
+    org, ids = await officers_scene(sessionmaker)
+    async with sessionmaker() as session, session.begin():
+        await session.execute(
+            update(ChannelIdentity)
+            .where(ChannelIdentity.person_id == ids["quang"])
+            .values(channel="zalo")
+        )
+    settings = Settings(_env_file=None, THIDUA_PUBLIC_URL="https://thidua.example.vn")  # type: ignore[call-arg]
+    linked = policy_from_settings(settings)
+    assert linked.linked_file_channels == {"zalo", "zalo_oa"}
+    plain = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert policy_from_settings(plain).linked_file_channels == frozenset()
+
+    async def files_of(name: str) -> list[str]:
+        async with sessionmaker() as session:
+            rows = await session.scalars(
+                select(OutboxMessage.file_name)
+                .where(OutboxMessage.external_id == name, OutboxMessage.file_name.is_not(None))
+                .order_by(OutboxMessage.file_name)
+            )
+            return list(rows)
+
+    # Monday 18/01 without links: text only for Zalo, said so.
+    await digest_pass(sessionmaker, org.campaign.id, vn(1, 18, 8), POLICY, chart=progress_chart_png)
+    assert await files_of("quang") == []
+    assert await files_of("minh") == ["tong-hop-TD2027-LDLD-BK.png", "tong-hop-TD2027-LDLD-BK.xlsx"]
+    # The next Monday with links: the Zalo officer's files are queued as well.
+    await digest_pass(sessionmaker, org.campaign.id, vn(1, 25, 8), linked, chart=progress_chart_png)
+    assert await files_of("quang") == ["tong-hop-TD2027-CD-KCN.png", "tong-hop-TD2027-CD-KCN.xlsx"]

@@ -108,6 +108,32 @@ async def test_wrong_answers_are_reasked_kindly(sessionmaker, org: Org) -> None:
     assert "số" in chat.text().lower()  # "bấm nút hoặc gõ số"
 
 
+async def test_a_name_without_diacritics_is_asked_once(sessionmaker, org: Org) -> None:
+    """The name goes on the unit's list and the certificates as typed: "tran van binh" is
+    asked about once; written again it is taken, or kept as typed on request."""
+    chat = Chat(make_engine(sessionmaker), "310")
+    await chat.say("/start")
+    await chat.contact("+84987654321")
+    await chat.say("may bac kan")
+    await chat.tap("Công ty May")
+    await chat.say("tran van binh")
+    assert "dấu" in chat.text() and "tran van binh" in chat.text().lower()
+    await chat.say("Trần Văn Bình")
+    assert "Chào bạn Bình!" in chat.text()
+
+    other = Chat(make_engine(sessionmaker), "311")
+    await other.say("/start")
+    await other.contact("+84987654322")
+    await other.say("may bac kan")
+    await other.tap("Công ty May")
+    await other.say("le thi cuc")
+    await other.tap("Giữ như đã gõ")
+    assert "Chào bạn Cuc!" in other.text()
+    async with sessionmaker() as session:
+        names = set(await session.scalars(select(Person.full_name)))
+    assert {"Trần Văn Bình", "Le Thi Cuc"} <= names
+
+
 async def test_cstdcs_explains_rule_and_offers_ldtt(sessionmaker, org: Org) -> None:
     chat = Chat(make_engine(sessionmaker), "400")
     await onboard_new(chat)

@@ -19,7 +19,14 @@ from handlers.engine.prompt import Choice, InputKind, Prompt, Reply
 from handlers.flows.link import channel_label, tell_code_issuer, tell_signed_out
 from handlers.i18n import _
 from handlers.notify import notify
-from handlers.text import Invalid, fold, given_name, parse_name, parse_phone
+from handlers.text import (
+    Invalid,
+    fold,
+    given_name,
+    parse_name,
+    parse_phone,
+    without_diacritics,
+)
 from handlers.wording import press
 from storage.claims import (
     MAX_FAILURES,
@@ -492,6 +499,46 @@ async def answer_name(ctx: Ctx, answer: Answer) -> Go:
         if exc.reason == "too_long":
             return Again(_("That name is too long. Please type your full name only."))
         return Again(_("Please type your full name in letters, for example Nguyễn Văn An."))
+    if len(name.split()) >= 2 and without_diacritics(name):
+        # "nguyen van an" would be printed so on the unit's list and the certificates:
+        # asked once, kept as typed if the person wishes (some phones have no Vietnamese
+        # keyboard).
+        ctx.data["plain_name"] = name
+        return Next("name_diacritics")
+    return await _register_name(ctx, name)
+
+
+async def ask_name_diacritics(ctx: Ctx) -> Prompt:
+    return Prompt(
+        _(
+            "Could you write your name “{name}” with its diacritics? For example “Nguyễn Văn "
+            "An”. Your name is printed on your unit's list as you write it here."
+        ).format(name=ctx.data.get("plain_name", "")),
+        (
+            Choice("again", _("✍️ Write it again")),
+            Choice("typed", _("➕ Keep it as typed")),
+        ),
+        kind=InputKind.TEXT,
+    )
+
+
+async def answer_name_diacritics(ctx: Ctx, answer: Answer) -> Go:
+    if answer.choice == "again":
+        ctx.data.pop("plain_name", None)
+        return Next("name")
+    if answer.choice == "typed":
+        kept = ctx.data.pop("plain_name", "")
+        return await _register_name(ctx, kept) if kept else Next("name")
+    # The name typed again straight away: taken as written, diacritics or not (asked once).
+    try:
+        name = parse_name(answer.text or "")
+    except Invalid:
+        return Again(_("Please type your full name in letters, for example Nguyễn Văn An."))
+    ctx.data.pop("plain_name", None)
+    return await _register_name(ctx, name)
+
+
+async def _register_name(ctx: Ctx, name: str) -> Go:
     unit = await _unit(ctx, ctx.data.get("unit_id"))
     if unit is None:
         return Next("unit_search")
@@ -635,6 +682,7 @@ ONBOARDING_FLOW = Flow(
         Step("unit_search", ask_unit_search, answer_unit_search),
         Step("unit_pick", ask_unit_pick, answer_unit_pick),
         Step("name", ask_name, answer_name),
+        Step("name_diacritics", ask_name_diacritics, answer_name_diacritics),
         # Conversations saved at the typed-name check of earlier versions (it let anyone who
         # knew a member's name become them) go on at the code question.
         Step("verify_name", ask_old_name_check, answer_old_name_check),
