@@ -522,7 +522,7 @@ def _lines(tables: Sequence[_Found]) -> Generator[_Line, None, None]:
                     continue
                 # The form's total row ends the table; anything below it is not a
                 # registration. So do the signatures under a list without a total.
-                if any(_fold(t).startswith(_TABLE_ENDS) for t in texts if t):
+                if any(_ends_table(t) for t in texts if t):
                     break
                 values: dict[str, Any] = {}
                 shown: dict[str, str] = {}
@@ -539,6 +539,18 @@ def _lines(tables: Sequence[_Found]) -> Generator[_Line, None, None]:
 
 
 _TABLE_ENDS = (fold(TOTAL_LABEL), fold(PREPARER), fold(SIGNER_FOR))
+_TABLE_END_WORDS = frozenset(end.split(" ", 1)[0] for end in _TABLE_ENDS)
+
+
+def _ends_table(text: str) -> bool:
+    """The total row or a signature ("Tổng cộng", "NGƯỜI LẬP BIỂU"…): only a cell whose
+    first word is theirs is folded whole (names and phones, most cells, are not)."""
+    first = text.split(" ", 1)[0]
+    return (
+        first[:1].isalpha()
+        and _fold(first) in _TABLE_END_WORDS
+        and _fold(text).startswith(_TABLE_ENDS)
+    )
 
 
 # --- values ----------------------------------------------------------------------------------
@@ -1182,12 +1194,23 @@ class _Checker:
             return roster
         roster = {}
         size = 0
-        for pid, full_name, phone, unit_id in await self.session.execute(
-            select(Person.id, Person.full_name, Person.phone, Person.unit_id)
-            .join(Unit, Person.unit_id == Unit.id)
-            .where(Unit.path.startswith(unit.path, autoescape=True))
-            .order_by(Person.id)
-        ):
+        # The subtree's units first, then their people by the unit index: one statement
+        # joining them is planned by SQLite as a scan of all the people, for every unit.
+        units = list(
+            await self.session.scalars(
+                select(Unit.id).where(Unit.path.startswith(unit.path, autoescape=True))
+            )
+        )
+        people: list[Any] = []
+        for start in range(0, len(units), _CHUNK):
+            people.extend(
+                await self.session.execute(
+                    select(Person.id, Person.full_name, Person.phone, Person.unit_id).where(
+                        Person.unit_id.in_(units[start : start + _CHUNK])
+                    )
+                )
+            )
+        for pid, full_name, phone, unit_id in sorted(people):
             roster.setdefault(_fold(full_name), []).append(_Known(pid, full_name, phone, unit_id))
             size += 1
         self.rosters[unit.id] = roster
