@@ -2068,10 +2068,12 @@ async def _write(
     """Write what the stage holds, a page at a time in row order: the people the file adds,
     then each registration, initiative or work with its receipt number and audit entry."""
     now = utcnow()
-    new_ids = await _write_new_people(session, checker, summary, now, file_name)
     count = checker.seq
+    # First a write to the database itself (the stage is a temporary one): on SQLite the
+    # transaction holds the write lock from here, so the ids _new_ids hands out stay free.
     first = await _receipts(session, campaign, count) if count else 1
     summary.receipts = _Receipts(campaign.code, first, count)
+    new_ids = await _write_new_people(session, checker, summary, now, file_name)
     occasion_days = {fold(o.name): o.on for o in campaign_occasions(campaign) if o.on}
     table = {TITLES: "registrations", INITIATIVES: "initiatives"}.get(checker.kind, "works")
     entity = {"registrations": "registration", "initiatives": "initiative"}.get(table, "work")
