@@ -474,6 +474,26 @@ async def test_a_long_file_is_checked_a_batch_at_a_time(
     assert await counts(sessionmaker) == before
 
 
+async def test_a_malformed_csv_is_refused_at_its_row(
+    sessionmaker: Sessions, scene: Scene, tmp_path: Path
+) -> None:
+    """Read a row at a time, the file's own damage is still named by its row, and nothing
+    of the rows above it is written."""
+    path = write(
+        tmp_path,
+        "q.csv",
+        'unit_code,full_name,title\nCDCS-MAY,Lê Văn Tám,LĐTT\nCDCS-MAY,"Hà Văn Sáu,LĐTT\n',
+    )
+    before = await counts(sessionmaker)
+    with pytest.raises(ImportFailed) as failed:
+        await run_import(sessionmaker, path, "titles")
+    assert failed.value.problems == [
+        "row 3: the CSV is malformed: a quote opened on line 3 is never closed; fix the "
+        "quotes in this row"
+    ]
+    assert await counts(sessionmaker) == before
+
+
 # --- the chat's rules: deadline, approved lists ----------------------------------------------
 
 
