@@ -11,6 +11,11 @@ its own (process start included, peak RSS of that process):
 * ``org import`` (storage.importers.import_units_file) and ``members import``
   (import_members_file), against a baseline: the same roster rows copied into a bare table
   (PostgreSQL ``COPY … FROM`` the CSV; SQLite the csv module and one ``executemany``);
+* ``import registrations`` (storage.registration_import.import_registrations_file) of a
+  titles list made from the imported roster (one LĐTT for about 70 % of the members, found
+  by phone; a collective title per grassroots union; 1 % people not on the roster) and of
+  an initiatives list (one for 2 % of the members), against the same rows copied into
+  bare tables as for the roster;
 * a hostile workbook (one cell of 300 MB of text, a "zip bomb") refused;
 * the XLSX export of the registrations (storage.registration_forms: build_form and
   write_form_xlsx), up to ``--export-max`` registrations, against the same cells written
@@ -160,6 +165,8 @@ async def _step(name: str, url: str, file: str) -> dict[str, Any]:
                 out["refused"] = exc.problems[0]
         elif name == "baseline":
             out["rows"] = await _baseline(url, Path(file))
+        elif name in ("registrations", "regbaseline"):
+            out.update(await _registration_step(name, url, sessions, Path(file)))
         elif name == "export":
             out.update(await _export(sessions, Path(file)))
         elif name in ("csv", "csvlist"):
@@ -275,6 +282,163 @@ def run_step(name: str, url: str, file: Path) -> dict[str, Any]:
     return result
 
 
+# --- registration import --------------------------------------------------------------------
+
+REGISTERED_SHARE = 0.7
+INITIATIVE_EVERY = 50  # an initiative for one member in 50
+NEW_PERSON_EVERY = 100  # a row for someone not on the roster, one in 100
+_SYLLABLES = ["An", "Bảo", "Cát", "Diệu", "Gia", "Hòa", "Khôi", "Lộc", "Ngọc", "Phát", "Quý",
+              "Sang", "Thịnh", "Uy", "Vĩnh", "Yên"]  # fmt: skip
+
+
+def write_registration_files(folder: Path, roster: Path, seed: int) -> tuple[Path, Path]:
+    """titles.csv and initiatives.csv made from the roster's rows, in the columns
+    ``thidua import registrations`` reads: (titles, initiatives)."""
+    rng = random.Random(seed + 1)
+    titles, ideas = folder / "titles.csv", folder / "initiatives.csv"
+    units: set[str] = set()
+    with (
+        roster.open(encoding="utf-8", newline="") as source,
+        titles.open("w", encoding="utf-8", newline="") as title_stream,
+        ideas.open("w", encoding="utf-8", newline="") as idea_stream,
+    ):
+        reader = csv.reader(source)
+        next(reader)
+        title_rows, idea_rows = csv.writer(title_stream), csv.writer(idea_stream)
+        title_rows.writerow(["unit_code", "full_name", "phone", "kind", "title"])
+        idea_rows.writerow(["name", "author", "unit_code", "phone", "field", "benefit"])
+        for n, (unit_code, full_name, phone, _position) in enumerate(reader):
+            if unit_code not in units:
+                units.add(unit_code)
+                title_rows.writerow([unit_code, "", "", "Tập thể", "TTLĐTT"])
+            if rng.random() < REGISTERED_SHARE:
+                title_rows.writerow([unit_code, full_name, phone, "Cá nhân", "LĐTT"])
+            if n % NEW_PERSON_EVERY == 0:
+                # Someone the roster does not have (a name no roster row has): added by it.
+                given = " ".join(_SYLLABLES[(n // 16**i) % 16] for i in range(1, 4))
+                title_rows.writerow([unit_code, f"Nguyễn Mới {given}", "", "Cá nhân", "LĐTT"])
+            if n % INITIATIVE_EVERY == 0:
+                idea_rows.writerow(
+                    [f"Cải tiến quy trình số {n}", full_name, unit_code, phone, "Kỹ thuật",
+                     "50 triệu"]
+                )  # fmt: skip
+    return titles, ideas
+
+
+async def _add_campaign(url: str) -> None:
+    """A campaign of the province, open for registration, for the registration import."""
+    from datetime import date, timedelta
+
+    from sqlalchemy import select
+
+    from storage.db import make_engine, make_sessionmaker
+    from storage.models import Campaign, Unit
+
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as session, session.begin():
+            province = await session.scalar(select(Unit).where(Unit.code == "LDLD-BENCH"))
+            assert province is not None
+            today = date.today()
+            session.add(
+                Campaign(
+                    code="TDBENCH",
+                    name="Phong trào thi đua (benchmark)",
+                    issuer_unit_id=province.id,
+                    year=today.year,
+                    registration_deadline=today + timedelta(days=365),
+                    title_codes=["LDTT", "CSTDCS", "TTLDTT", "TTLDXS"],
+                    settings={},
+                )
+            )
+    finally:
+        await engine.dispose()
+
+
+async def _registration_step(name: str, url: str, sessions: Any, titles: Path) -> dict[str, Any]:
+    """The titles list, then the initiatives list (each in its own transaction); or, as the
+    baseline, the same rows of both copied into bare tables."""
+    from datetime import date
+
+    from storage.registration_import import choose_campaign, import_registrations_file
+    from storage.tables import Limits
+
+    ideas = titles.with_name("initiatives.csv")
+    if name == "regbaseline":
+        return {"rows": await _bare_copy(url, titles) + await _bare_copy(url, ideas)}
+    rows = 0
+    cpu = time.process_time()
+    for path, kind in ((titles, "titles"), (ideas, "initiatives")):
+        async with sessions() as session, session.begin():
+            campaign = await choose_campaign(session, "TDBENCH", date.today())
+            summary = await import_registrations_file(
+                session, path, kind, campaign, today=date.today(), limits=Limits(max_rows=10**9)
+            )
+        rows += summary.individuals + summary.collectives + summary.initiatives
+    # This process's CPU in the imports (the database server's, on PostgreSQL, is not in it).
+    return {"rows": rows, "cpu_s": time.process_time() - cpu}
+
+
+async def _bare_copy(url: str, path: Path) -> int:
+    """A CSV's rows into a bare table of text columns named after the file, as the roster's
+    baseline does (PostgreSQL ``COPY … FROM`` the file; SQLite one ``executemany``)."""
+    with path.open(encoding="utf-8", newline="") as stream:
+        width = len(next(csv.reader(stream)))
+    table = f"bare_{path.stem}"
+    columns = ", ".join(f"c{i} text" for i in range(width))
+    if dialect_of(url) == "postgresql":
+        import asyncpg
+
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        try:
+            await conn.execute(f"CREATE TABLE {table} ({columns})")
+            result = await conn.copy_to_table(table, source=str(path), format="csv", header=True)
+            return int(result.split()[-1])
+        finally:
+            await conn.close()
+    import sqlite3
+
+    db = sqlite3.connect(url.split(":///", 1)[1])
+    try:
+        db.execute(f"CREATE TABLE {table} ({columns})")
+        marks = ", ".join("?" * width)
+        with path.open(encoding="utf-8", newline="") as stream, db:
+            reader = csv.reader(stream)
+            next(reader)
+            count = 0
+            while batch := [row for _, row in zip(range(5000), reader, strict=False)]:
+                db.executemany(f"INSERT INTO {table} VALUES ({marks})", batch)
+                count += len(batch)
+        return count
+    finally:
+        db.close()
+
+
+async def _registrations_size(
+    db_url: str, size: int, folder: Path, roster: Path
+) -> list[tuple[str, bool]]:
+    titles, _ideas = write_registration_files(folder, roster, size)
+    await _add_campaign(db_url)
+    base = run_step("regbaseline", db_url, titles)
+    print(_line("baseline (bare copy)", base["rows"], base["wall_s"], base["rss_mb"]))
+    step = run_step("registrations", db_url, titles)
+    print(
+        _line("registrations import", step["rows"], step["wall_s"], step["rss_mb"],
+              step["wall_s"] / base["wall_s"]),
+        flush=True,
+    )  # fmt: skip
+    print(
+        f"    CPU {step['cpu_s']:.1f} s, {1000 * step['cpu_s'] / step['rows']:.3f} ms a row",
+        flush=True,
+    )
+    return [
+        (
+            f"{size:,} registrations import <= {RSS_TARGET_MB:g} MB",
+            step["rss_mb"] <= RSS_TARGET_MB,
+        )
+    ]
+
+
 # --- the run ------------------------------------------------------------------------------
 
 
@@ -320,6 +484,7 @@ async def measure_size(url: str | None, size: int, args: argparse.Namespace) -> 
                     members["rss_mb"] <= RSS_TARGET_MB,
                 )
             )
+            checks.extend(await _registrations_size(db_url, size, folder, roster))
             if args.hostile:
                 bomb = folder / "bomb.xlsx"
                 write_bomb(bomb, 300)

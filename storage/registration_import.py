@@ -16,7 +16,8 @@ names in Vietnamese as on the form, or these English names; case and accents do 
   ``finish``, optional ``plaque`` (có/không; empty: không), ``status``.
 
 Every row is checked with the rules the chat applies, and the file is imported whole or not
-at all: :class:`~storage.importers.ImportFailed` names each bad row and why. Decisions:
+at all: :class:`~storage.importers.ImportFailed` names each bad row and why (the first
+:data:`~storage.importers.MAX_LISTED`, then a count). Decisions:
 
 * After the registration deadline the import is refused, as the chat refuses; an officer
   recording lists received on paper before the deadline passes ``allow_late`` and the
@@ -38,26 +39,56 @@ at all: :class:`~storage.importers.ImportFailed` names each bad row and why. Dec
 
 Eligibility notes (CSTĐCS needs LĐTT…) are advice in the chat, not refusals, and are not
 checked here. No commits: the caller owns the transaction.
+
+Streams, as the roster import does (storage.importers, storage.bulk): the file is read a row
+at a time through storage.tables (every hostile-file refusal applies), :data:`BATCH` rows
+are checked at a time against what the database holds for them (units, the people with
+their phones, the rosters of their units, a few at a time), and the rows that pass are
+copied into a temporary staging table (``COPY`` on PostgreSQL, ``executemany`` on SQLite).
+The checks that need the whole file (the same registration twice, in the file or already
+in the database) are statements over that table, and the writing reads it back a page at a
+time. Memory does not grow with the number of rows, only with the units named and the
+people the file adds to the roster.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
+import json
 import re
-from collections import Counter
-from collections.abc import Iterable, Sequence
+import unicodedata
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
-from sqlalchemy import select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    Text,
+    func,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy import Table as SqlTable
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.bulk import create_stage, insert_rows, is_postgresql
 from storage.campaigns import campaign_occasions, works_close
 from storage.counts import LIST_STATE_LABELS, list_units
 from storage.exporters import unguard_formula
-from storage.importers import MAX_LISTED, ImportFailed
+from storage.importers import _MOBILE_STARTS, BATCH, MAX_LISTED, ImportFailed
 from storage.models import (
     AuditEntry,
     Campaign,
@@ -91,7 +122,7 @@ from storage.registration_forms import (
     WORKS,
     UnitNames,
 )
-from storage.repo import LIVE_STATUSES, campaign_by_id, campaign_end
+from storage.repo import LIVE_STATUSES, ancestor_ids, campaign_by_id, campaign_end
 from storage.tables import (
     DEFAULT_LIMITS,
     Limits,
@@ -102,7 +133,6 @@ from storage.tables import (
     table_kind,
 )
 from storage.types import Progress, utcnow
-from storage.units import registrations_locked
 
 VIA_IMPORT = "import"
 SOURCE_IMPORT = "import"
@@ -117,9 +147,18 @@ MAX_POSITION = 200
 # How far down the title rows of a form the header may be.
 HEADER_SEARCH_ROWS = 30
 _CHUNK = 1000
+# People of the rosters read for matching by name, kept at most (the least recently used
+# units' rosters are read again when needed): about 25 MB.
+ROSTER_CACHE = 100_000
+# New people listed by name in the summary; the rest are counted (all are in the audit log).
+NEW_PEOPLE_LISTED = MAX_LISTED
 # What ``lists`` may ask of the imported units' lists (``thidua import registrations --lists``).
 LISTS_SENT, LISTS_APPROVED = "sent", "approved"
 LIST_MARKS = {LISTS_SENT: SubmissionStatus.PENDING, LISTS_APPROVED: SubmissionStatus.APPROVED}
+
+# Folded once per distinct text: unit names, titles, states and people's names repeat.
+_fold = functools.lru_cache(maxsize=1 << 16)(fold)
+_parse_name = functools.lru_cache(maxsize=1 << 16)(parse_name)
 
 
 class CampaignChoiceError(ValueError):
@@ -257,39 +296,67 @@ def export_headers(kind: str) -> list[str]:
 
 # --- reading -------------------------------------------------------------------------------
 
+Rows = Iterable[tuple[int, Sequence[Any]]]
+
 
 @dataclass
 class Table:
     """The raw cells of one sheet (or of a CSV file), each row with its number as shown."""
 
     sheet: str | None
-    rows: list[tuple[int, list[Any]]]
+    rows: Sequence[tuple[int, Sequence[Any]]]
 
 
-def read_tables(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> list[Table]:
-    """Every sheet of an XLSX workbook, or the one table of a CSV file, as raw cells; the
-    same early refusals as the roster import (zip sizes, row cap, malformed CSV or XML,
-    encodings)."""
-    path = Path(path)
+@dataclass(frozen=True)
+class _Source:
+    """One table of a file: its sheet's name, and its rows read from the top at each call
+    (the header is looked for first, then the rows under it are read as they are checked)."""
+
+    sheet: str | None
+    rows: Callable[[], Rows]
+
+
+@contextmanager
+def _opened(path: Path, limits: Limits) -> Iterator[list[_Source]]:
+    """Every sheet of an XLSX workbook, or the one table of a CSV file, read a row at a time
+    through storage.tables: the same early refusals as the roster import (zip sizes, row
+    cap, malformed CSV or XML, encodings), raised as TableError while reading."""
+    if table_kind(path) == "csv":
+        yield [_Source(None, lambda: iter_csv(path, limits))]
+        return
+    workbook = open_workbook(path, limits)
     try:
-        if table_kind(path) == "csv":
-            return [Table(None, list(iter_csv(path, limits)))]
-        workbook = open_workbook(path, limits)
-        try:
-            return [
-                Table(sheet.title, [(n, list(r)) for n, r in iter_sheet(sheet, limits)])
-                for sheet in workbook.worksheets
-            ]
-        finally:
-            workbook.close()
-    except TableError as exc:
-        raise ImportFailed([exc.problem]) from exc
+        yield [
+            _Source(sheet.title, functools.partial(iter_sheet, sheet, limits))
+            for sheet in workbook.worksheets
+        ]
+    finally:
+        workbook.close()
+
+
+def _close(rows: Any) -> None:
+    # A generator left half-read (the header search, a table ended by its total row) lets
+    # go of its file now, not when it is collected.
+    close = getattr(rows, "close", None)
+    if close is not None:
+        close()
 
 
 def _text(value: Any) -> str:
     """A cell as the text an officer sees."""
     if value is None:
         return ""
+    if isinstance(value, str):
+        # Most cells are clean already: clean()'s loop over every character is skipped for
+        # them (isprintable() is False for every character clean() removes or replaces).
+        if (
+            value.isprintable()
+            and "  " not in value
+            and value == value.strip()
+            and unicodedata.is_normalized("NFC", value)
+        ):
+            return unguard_formula(value)
+        return unguard_formula(clean(value))
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float) and value.is_integer():
@@ -302,18 +369,19 @@ def _text(value: Any) -> str:
     return unguard_formula(clean(str(value)))
 
 
-@dataclass
+@dataclass(slots=True)
 class _Line:
-    """One data row: its place in the file and its cells by field."""
+    """One data row: its place in the file and its cells by field (raw, and as text)."""
 
     table: int
     sheet: str | None
     number: int
     values: dict[str, Any]
+    texts: dict[str, str]
     columns: frozenset[str]
 
     def text(self, name: str) -> str:
-        return _text(self.values.get(name))
+        return self.texts.get(name, "")
 
     def parts(self, name: str) -> list[str]:
         """A cell holding one value per line (the form lists all of a person's titles, their
@@ -321,41 +389,58 @@ class _Line:
         raw = self.values.get(name)
         if not isinstance(raw, str):
             return [self.text(name)] if self.text(name) else []
+        if "\n" not in raw and ";" not in raw:
+            return [self.text(name)] if self.text(name) else []
         return [t for t in (_text(p) for p in re.split(r"[\n;]", raw)) if t]
 
 
-@dataclass
 class _Problems:
-    """Problems in file order: (table, row, text); a general problem has row 0."""
+    """Problems in file order, (table, row) then as found; a general problem has row 0.
+    Only the first :data:`MAX_LISTED` are kept, and all are counted: memory does not grow
+    with a file that has a problem on every one of its million rows."""
 
-    items: list[tuple[int, int, str]] = field(default_factory=list)
-    several_tables: bool = False
+    def __init__(self) -> None:
+        self.items: list[tuple[int, int, int, str]] = []
+        self.total = 0
+        self.several_tables = False
 
     def add(self, line: _Line | None, text: str) -> None:
         if line is None:
-            self.items.append((-1, 0, text))
-            return
-        where = f"row {line.number}"
-        if self.several_tables and line.sheet:
-            where += f" of sheet {line.sheet}"
-        self.items.append((line.table, line.number, f"{where}: {text}"))
+            self._keep(-1, 0, text)
+        else:
+            self.add_at(line.table, line.number, line.sheet, text)
+
+    def add_at(self, table: int, number: int, sheet: str | None, text: str) -> None:
+        """A problem of row ``number`` of table ``table`` (of sheet ``sheet``)."""
+        where = f"row {number}"
+        if self.several_tables and sheet:
+            where += f" of sheet {sheet}"
+        self._keep(table, number, f"{where}: {text}")
+
+    def _keep(self, table: int, number: int, text: str) -> None:
+        self.total += 1
+        self.items.append((table, number, self.total, text))
+        if len(self.items) > 4 * MAX_LISTED:
+            self.items.sort()
+            del self.items[MAX_LISTED:]
 
     def __len__(self) -> int:
-        return len(self.items)
+        return self.total
 
     def raise_if_any(self) -> None:
-        if not self.items:
+        if not self.total:
             return
         failed = ImportFailed([])
         # Sheet by sheet, then top down: the officer fixes the file in reading order.
-        listed = [text for _t, _r, text in sorted(self.items, key=lambda i: i[:2])]
-        if len(listed) > MAX_LISTED:
-            more = len(listed) - MAX_LISTED
-            listed = listed[:MAX_LISTED]
+        self.items.sort()
+        listed = [text for *_key, text in self.items[:MAX_LISTED]]
+        if self.total > len(listed):
+            more = self.total - len(listed)
             listed.append(
                 f"… and {more:,} more problem(s); the first {MAX_LISTED} are listed above"
             )
         failed.problems = listed
+        failed.total = self.total
         failed.args = ("; ".join(failed.problems),)
         raise failed
 
@@ -364,17 +449,33 @@ def _header(cells: Sequence[Any], known: dict[str, str]) -> list[str | None]:
     return [known.get(column_key(_text(c))) if _text(c) else None for c in cells]
 
 
-def _lines(tables: Sequence[Table], kind: str, problems: _Problems) -> list[_Line]:
-    """The data rows of every table that holds a list of ``kind``."""
+@dataclass(frozen=True)
+class _Found:
+    """A table that holds a list of the kind: where its header is and what its columns are."""
+
+    index: int
+    source: _Source
+    position: int  # rows above the data (the header's index among the rows read)
+    fields: list[str | None]
+    present: frozenset[str]
+
+
+def _headers(sources: Sequence[_Source], kind: str, problems: _Problems) -> list[_Found]:
+    """The tables that hold a list of ``kind``, found among the first rows of each, with the
+    problems of their headers."""
     known = aliases(kind)
-    found: list[tuple[int, Table, int, list[Any]]] = []
-    for index, table in enumerate(tables):
-        for position, (_number, cells) in enumerate(table.rows[:HEADER_SEARCH_ROWS]):
-            recognised = {f for f in _header(cells, known) if f}
-            groups = _IDENTIFYING[kind]
-            if all(recognised & set(g) for g in groups) and len(recognised) >= 2:
-                found.append((index, table, position, cells))
-                break
+    found: list[tuple[int, _Source, int, int, Sequence[Any]]] = []
+    for index, source in enumerate(sources):
+        rows = iter(source.rows())
+        try:
+            for position, (number, cells) in enumerate(itertools.islice(rows, HEADER_SEARCH_ROWS)):
+                recognised = {f for f in _header(cells, known) if f}
+                groups = _IDENTIFYING[kind]
+                if all(recognised & set(g) for g in groups) and len(recognised) >= 2:
+                    found.append((index, source, position, number, cells))
+                    break
+        finally:
+            _close(rows)
     if not found:
         problems.add(
             None,
@@ -383,11 +484,10 @@ def _lines(tables: Sequence[Table], kind: str, problems: _Problems) -> list[_Lin
         )
         return []
     problems.several_tables = len(found) > 1
-    lines: list[_Line] = []
-    for index, table, position, cells in found:
-        header_number = table.rows[position][0]
+    tables: list[_Found] = []
+    for index, source, position, header_number, cells in found:
         where = f"the header (row {header_number}"
-        where += f" of sheet {table.sheet})" if problems.several_tables and table.sheet else ")"
+        where += f" of sheet {source.sheet})" if problems.several_tables and source.sheet else ")"
         keys = [column_key(_text(c)) if _text(c) else "" for c in cells]
         fields = _header(cells, known)
         unknown = [_text(c) for c, k, f in zip(cells, keys, fields, strict=True) if k and not f]
@@ -405,27 +505,52 @@ def _lines(tables: Sequence[Table], kind: str, problems: _Problems) -> list[_Lin
         for group in _REQUIRED[kind]:
             if not present & set(group):
                 problems.add(None, f"{where} lacks a column {' or '.join(group)}")
-        for number, row in table.rows[position + 1 :]:
-            texts = [_text(c) for c in row]
-            if not any(texts):
-                continue
-            # The form's total row ends the table; anything below it is not a registration.
-            # So do the signatures under a list without a total.
-            if any(fold(t).startswith(_TABLE_ENDS) for t in texts if t):
-                break
-            values = {
-                name: cell
-                for name, cell in zip(fields, row, strict=False)
-                if name and name != "ignored"
-            }
-            # Text only in STT or Ghi chú (a signature line under the table): not a row.
-            if not any(_text(v) for v in values.values()):
-                continue
-            lines.append(_Line(index, table.sheet, number, values, present))
-    return lines
+        tables.append(_Found(index, source, position, fields, present))
+    return tables
+
+
+def _lines(tables: Sequence[_Found]) -> Generator[_Line, None, None]:
+    """The data rows of the tables, read as they are consumed."""
+    for table in tables:
+        rows = iter(table.source.rows())
+        fields = table.fields
+        sheet = table.source.sheet
+        try:
+            for number, row in itertools.islice(rows, table.position + 1, None):
+                texts = [_text(c) for c in row]
+                if not any(texts):
+                    continue
+                # The form's total row ends the table; anything below it is not a
+                # registration. So do the signatures under a list without a total.
+                if any(_ends_table(t) for t in texts if t):
+                    break
+                values: dict[str, Any] = {}
+                shown: dict[str, str] = {}
+                for name, cell, shown_text in zip(fields, row, texts, strict=False):
+                    if name and name != "ignored":
+                        values[name] = cell
+                        shown[name] = shown_text
+                # Text only in STT or Ghi chú (a signature line under the table): not a row.
+                if not any(shown.values()):
+                    continue
+                yield _Line(table.index, sheet, number, values, shown, table.present)
+        finally:
+            _close(rows)
 
 
 _TABLE_ENDS = (fold(TOTAL_LABEL), fold(PREPARER), fold(SIGNER_FOR))
+_TABLE_END_WORDS = frozenset(end.split(" ", 1)[0] for end in _TABLE_ENDS)
+
+
+def _ends_table(text: str) -> bool:
+    """The total row or a signature ("Tổng cộng", "NGƯỜI LẬP BIỂU"…): only a cell whose
+    first word is theirs is folded whole (names and phones, most cells, are not)."""
+    first = text.split(" ", 1)[0]
+    return (
+        first[:1].isalpha()
+        and _fold(first) in _TABLE_END_WORDS
+        and _fold(text).startswith(_TABLE_ENDS)
+    )
 
 
 # --- values ----------------------------------------------------------------------------------
@@ -450,6 +575,10 @@ def _date(value: Any) -> date:
 
 
 def _phone(raw: str) -> str:
+    # Most phones are "0xxxxxxxxx" already: what parse_phone returns, at a fraction of its
+    # cost (storage.importers reads rosters the same way).
+    if len(raw) == 10 and raw.isascii() and raw.isdigit() and raw[:2] in _MOBILE_STARTS:
+        return raw
     digits = re.sub(r"\D", "", raw)
     # A phone kept in a number cell loses its leading zero ("912345678"); put it back.
     if raw.isdigit() and len(digits) == 9 and digits[0] != "0":
@@ -517,30 +646,41 @@ _FIELD_WORDS.update(
 # --- the import ------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
+class _Known:
+    """A person the database has, as far as matching a row needs."""
+
+    id: int
+    full_name: str
+    phone: str | None
+    unit_id: int | None
+    path: str | None = None  # their unit's (read with the phone; rosters need no path)
+
+
+@dataclass(slots=True)
 class _NewPerson:
     """Someone the file names who is not known yet: added to the roster on import."""
 
+    index: int
     full_name: str
     phone: str | None
     position: str | None
     unit: Unit
-    person: Person | None = None  # set when written
 
 
-@dataclass
+@dataclass(slots=True)
 class _Who:
     """A person a row is about: known (``person``) or to be added (``new``)."""
 
-    person: Person | None = None
+    person: _Known | None = None
     new: _NewPerson | None = None
 
     @property
-    def key(self) -> tuple[Any, ...]:
+    def key(self) -> str:
         if self.person is not None:
-            return ("id", self.person.id)
+            return f"p{self.person.id}"
         assert self.new is not None
-        return ("new", id(self.new))
+        return f"n{self.new.index}"
 
     @property
     def name(self) -> str:
@@ -556,20 +696,8 @@ class _Who:
         assert self.new is not None
         return self.new.unit.id
 
-    def resolve(self) -> Person:
-        if self.person is not None:
-            return self.person
-        assert self.new is not None and self.new.person is not None
-        return self.new.person
 
-
-@dataclass
-class _Roster:
-    ids: set[int] = field(default_factory=set)
-    by_name: dict[str, list[Person]] = field(default_factory=dict)
-
-
-@dataclass
+@dataclass(slots=True)
 class _Planned:
     """One registration, initiative or work to write, with the row it came from."""
 
@@ -580,6 +708,39 @@ class _Planned:
     who: _Who | None = None
     title: Title | None = None
     data: dict[str, Any] = field(default_factory=dict)
+
+
+class _Receipts(Sequence[str]):
+    """The receipt numbers an import handed out, in row order: consecutive numbers of the
+    campaign, held as a range (a million of them are not kept as text)."""
+
+    def __init__(self, code: str, first: int, count: int) -> None:
+        self.code = code
+        self.numbers = range(first, first + count)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [f"{self.code}-{n:06d}" for n in self.numbers[index]]
+        return f"{self.code}-{self.numbers[index]:06d}"
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(other) == len(self) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(list(self)) if len(self) <= 10 else f"<receipts {self[0]} to {self[-1]}>"
 
 
 @dataclass
@@ -594,8 +755,11 @@ class RegistrationImportSummary:
     collectives: int = 0
     initiatives: int = 0
     works: int = 0
+    # The first NEW_PEOPLE_LISTED people added to the roster, "name (unit code)"; how many
+    # were added in all.
     new_people: list[str] = field(default_factory=list)
-    receipts: list[str] = field(default_factory=list)
+    new_people_count: int = 0
+    receipts: Sequence[str] = field(default_factory=list)
     late: bool = False
     # The lists of the units the rows went to: how ``lists`` left them.
     lists: str | None = None
@@ -621,10 +785,17 @@ class RegistrationImportSummary:
             first, last = self.receipts[0], self.receipts[-1]
             head += f"; receipt numbers {first}" + (f" to {last}" if last != first else "")
         out = [head]
-        if self.new_people:
+        added = max(self.new_people_count, len(self.new_people))
+        if added:
+            names = ", ".join(self.new_people)
+            if added > len(self.new_people):
+                names += (
+                    f" and {added - len(self.new_people):,} more (each in the audit log, "
+                    "person.import)"
+                )
             out.append(
-                f"Added {len(self.new_people)} person(s) to the roster (not found by phone, nor "
-                f"by name in their unit): {', '.join(self.new_people)}"
+                f"Added {added} person(s) to the roster (not found by phone, nor "
+                f"by name in their unit): {names}"
             )
         if self.lists is None:
             out.append(
@@ -687,21 +858,24 @@ async def import_registrations_file(
     progress: Progress | None = None,
     lists: str | None = None,
 ) -> RegistrationImportSummary:
-    """Read ``path`` (CSV or XLSX) and import its registrations of ``kind``; ``progress``
-    hears the number of rows read once they are."""
-    tables = read_tables(path, limits)
-    if progress is not None:
-        progress(sum(len(t.rows) for t in tables))
-    return await import_registrations(
-        session,
-        tables,
-        kind,
-        campaign,
-        today=today,
-        allow_late=allow_late,
-        file_name=Path(path).name,
-        lists=lists,
-    )
+    """Read ``path`` (CSV or XLSX) a row at a time and import its registrations of ``kind``;
+    ``progress`` hears the number of rows checked after each batch."""
+    path = Path(path)
+    try:
+        with _opened(path, limits) as sources:
+            return await _import(
+                session,
+                sources,
+                kind,
+                campaign,
+                today=today,
+                allow_late=allow_late,
+                file_name=path.name,
+                progress=progress,
+                lists=lists,
+            )
+    except TableError as exc:
+        raise ImportFailed([exc.problem]) from exc
 
 
 async def import_registrations(
@@ -722,6 +896,37 @@ async def import_registrations(
     upper level's approval; an approved list stays approved) or ``"approved"``; None leaves
     them as they are.
     """
+    sources = [_Source(t.sheet, functools.partial(iter, t.rows)) for t in tables]
+    return await _import(
+        session,
+        sources,
+        kind,
+        campaign,
+        today=today,
+        allow_late=allow_late,
+        file_name=file_name,
+        progress=progress,
+        lists=lists,
+    )
+
+
+def _batches(lines: Iterator[_Line], size: int) -> Iterator[list[_Line]]:
+    while batch := list(itertools.islice(lines, size)):
+        yield batch
+
+
+async def _import(
+    session: AsyncSession,
+    sources: Sequence[_Source],
+    kind: str,
+    campaign: Campaign,
+    *,
+    today: date,
+    allow_late: bool,
+    file_name: str | None,
+    progress: Progress | None,
+    lists: str | None,
+) -> RegistrationImportSummary:
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}")
     if lists is not None and lists not in LIST_MARKS:
@@ -731,37 +936,51 @@ async def import_registrations(
     assert loaded is not None
     campaign = loaded
     problems = _Problems()
-    lines = _lines(tables, kind, problems)
+    tables = _headers(sources, kind, problems)
     problems.raise_if_any()
-    if not lines:
-        raise ImportFailed(["the file has a header but no data rows"])
-    # Works are registered through the year, until their phase ends (as in the chat).
-    closes = works_close(campaign) if kind == WORKS else campaign.registration_deadline
-    late = today > closes
-    if late and not allow_late:
-        problems.add(
-            None,
-            f"registration for {campaign.code} closed on "
-            f"{_show(closes)}, as in the chat; to record lists the "
-            "units handed in before that day, run the import again with --allow-late",
-        )
-    checker = _Checker(session, campaign, today, problems)
-    await checker.load(lines)
-    planned = await checker.check(lines, kind)
-    problems.raise_if_any()
-    summary = RegistrationImportSummary(kind, campaign.code, campaign.name, closes, late=late)
-    summary.file_list_states = dict(checker.list_words)
-    await _write(session, campaign, planned, checker, summary, late=late, file_name=file_name)
-    await _mark_lists(session, campaign, planned, summary, lists, file_name)
-    if progress is not None:
-        progress(len(planned))
-    return summary
+    lines = _lines(tables)
+    try:
+        first = next(lines, None)
+        if first is None:
+            raise ImportFailed(["the file has a header but no data rows"])
+        # Works are registered through the year, until their phase ends (as in the chat).
+        closes = works_close(campaign) if kind == WORKS else campaign.registration_deadline
+        late = today > closes
+        if late and not allow_late:
+            problems.add(
+                None,
+                f"registration for {campaign.code} closed on "
+                f"{_show(closes)}, as in the chat; to record lists the "
+                "units handed in before that day, run the import again with --allow-late",
+            )
+        summary = RegistrationImportSummary(kind, campaign.code, campaign.name, closes, late=late)
+        checker = _Checker(session, campaign, today, problems, kind, summary)
+        await checker.start()
+        await create_stage(session, _STAGE)
+        try:
+            for batch in _batches(itertools.chain([first], lines), BATCH):
+                await checker.check(batch)
+                if progress is not None:
+                    progress(len(batch))
+            await _index_stage(session)
+            await _duplicates(session, campaign, problems)
+            problems.raise_if_any()
+            summary.file_list_states = dict(checker.list_words)
+            await _write(session, campaign, checker, summary, late=late, file_name=file_name)
+            await _mark_lists(session, campaign, summary, lists, file_name)
+        except (ImportFailed, TableError):
+            # Refused, the transaction still usable: the caller may go on with it.
+            await _drop_stage(session)
+            raise
+        await _drop_stage(session)
+        return summary
+    finally:
+        lines.close()
 
 
 async def _mark_lists(
     session: AsyncSession,
     campaign: Campaign,
-    planned: Sequence[_Planned],
     summary: RegistrationImportSummary,
     lists: str | None,
     file_name: str | None,
@@ -769,30 +988,35 @@ async def _mark_lists(
     """Mark the lists carrying the imported rows (each unit's grassroots union, which sends
     the list: storage.counts.list_units) as ``lists`` asks, with an audit entry each."""
     # The units the rows were written to (a person found in a department: that department).
-    row_units = {
-        item.who.unit_id if item.who is not None and item.kind != "work" else item.unit.id
-        for item in planned
-    }
-    by_unit = await list_units(
-        session, await session.scalars(select(Unit).where(Unit.id.in_(sorted(row_units))))
+    row_units = list(
+        await session.scalars(select(_STAGE.c.reg_unit_id).distinct().order_by("reg_unit_id"))
     )
+    by_unit: dict[int, Unit] = {}
+    for start in range(0, len(row_units), _CHUNK):
+        chunk = row_units[start : start + _CHUNK]
+        by_unit.update(
+            await list_units(session, await session.scalars(select(Unit).where(Unit.id.in_(chunk))))
+        )
     units = {u.id: u for u in by_unit.values()}
     summary.lists = lists
     summary.list_units = len(units)
     if lists is None or not units:
         return
     wanted = LIST_MARKS[lists]
-    existing = {
-        s.unit_id: s
-        for s in await session.scalars(
-            select(UnitSubmission).where(
-                UnitSubmission.campaign_id == campaign.id,
-                UnitSubmission.unit_id.in_(list(units)),
+    existing: dict[int, UnitSubmission] = {}
+    ids = sorted(units)
+    for start in range(0, len(ids), _CHUNK):
+        existing.update(
+            (s.unit_id, s)
+            for s in await session.scalars(
+                select(UnitSubmission).where(
+                    UnitSubmission.campaign_id == campaign.id,
+                    UnitSubmission.unit_id.in_(ids[start : start + _CHUNK]),
+                )
             )
         )
-    }
     now = utcnow()
-    for unit_id in sorted(units):
+    for unit_id in ids:
         submission = existing.get(unit_id)
         if submission is None:
             submission = UnitSubmission(
@@ -837,87 +1061,173 @@ async def _mark_lists(
 
 
 class _Checker:
-    """Resolves the rows against the database and checks them, collecting every problem."""
+    """Resolves the rows against the database and checks them, collecting every problem;
+    what it keeps grows with the units the file names and the people it adds, not with
+    its rows."""
 
     def __init__(
-        self, session: AsyncSession, campaign: Campaign, today: date, problems: _Problems
+        self,
+        session: AsyncSession,
+        campaign: Campaign,
+        today: date,
+        problems: _Problems,
+        kind: str,
+        summary: RegistrationImportSummary,
     ) -> None:
         self.session = session
         self.campaign = campaign
         self.today = today
         self.problems = problems
+        self.kind = kind
+        self.summary = summary
         self.issuer: Unit | None = None
         self.by_code: dict[str, Unit] = {}
         self.by_name: dict[str, list[Unit]] = {}
+        # Codes and names already looked for (found or not): each is read once.
+        self.asked_codes: set[str] = set()
+        self.asked_names: set[str] = set()
         self.names = UnitNames()
         self.titles: dict[str, Title] = {}
-        self.people_by_phone: dict[str, Person] = {}
-        self.rosters: dict[int, _Roster] = {}
+        # The people with the phones of the batch being checked (the oldest of each phone).
+        self.by_phone: dict[str, _Known] = {}
+        # Rosters read for matching by name, the least recently used first.
+        self.rosters: OrderedDict[int, dict[str, list[_Known]]] = OrderedDict()
+        self.roster_sizes: dict[int, int] = {}
+        self.rostered = 0
         self.new_people: list[_NewPerson] = []
         # List states the file's "Trạng thái" named (row counts), for the summary's hint.
         self.list_words: Counter[str] = Counter()
         # Someone new is one person however many rows name them: by (unit, name), by phone.
         self.new_by_name: dict[tuple[int, str], list[_NewPerson]] = {}
         self.new_by_phone: dict[str, _NewPerson] = {}
+        # Units whose list the upper level approved in this campaign, and what covers each
+        # unit asked about.
+        self.approved: set[int] = set()
         self.locks: dict[int, Unit | None] = {}
+        self.seq = 0  # registrations staged
 
     # -- loading ---------------------------------------------------------------------------
 
-    async def load(self, lines: Sequence[_Line]) -> None:
+    async def start(self) -> None:
+        if is_postgresql(self.session):
+            # The batches look people up by phone and by unit a thousand at a time; right
+            # after a roster import the tables have no statistics yet and PostgreSQL scans
+            # all the people for every lookup (a million rows: 0.4 s each, 750 of them).
+            # ANALYZE reads a sample of fixed size, under a second whatever the roster.
+            connection = await self.session.connection()
+            for table in ("people", "units"):
+                await connection.execute(text(f"ANALYZE {table}"))
         self.issuer = await self.session.get(Unit, self.campaign.issuer_unit_id)
-        codes: set[str] = set()
-        names: set[str] = set()
-        phones: set[str] = set()
-        for line in lines:
-            if line.text("unit_code"):
-                # Codes are kept as the org file wrote them; "cdcs-may" typed by hand is found.
-                codes.update((line.text("unit_code"), line.text("unit_code").upper()))
-            for name in ("unit_name", "collective_name", "name_or_unit"):
-                if line.text(name):
-                    names.add(fold(line.text(name)))
-            names.update(fold(unit) for _pos, unit in _position_splits(line.text("position_unit")))
-            with contextlib.suppress(Invalid):  # a bad phone is reported by the row check
-                phones.add(_phone(line.text("phone")))
-        for unit in await self._by(Unit.code, codes):
-            self.by_code[unit.code] = unit
-        for unit in await self._by(Unit.search_name, names):
-            self.by_name.setdefault(unit.search_name, []).append(unit)
-        await self.names.load(
-            self.session, [*self.by_code.values(), *(u for us in self.by_name.values() for u in us)]
-        )
         for title in await self.session.scalars(select(Title).where(Title.active)):
             for word in (title.code, title.abbreviation, title.name):
                 if word:
                     self.titles.setdefault(fold(word), title)
             if title.abbreviation:
                 self.titles.setdefault(fold(f"{title.name} ({title.abbreviation})"), title)
+        self.approved = set(
+            await self.session.scalars(
+                select(UnitSubmission.unit_id).where(
+                    UnitSubmission.campaign_id == self.campaign.id,
+                    UnitSubmission.status == SubmissionStatus.APPROVED,
+                )
+            )
+        )
+
+    async def prepare(self, lines: Sequence[_Line]) -> None:
+        """Read what the batch's rows name: their units (once per import) and the people
+        with their phones."""
+        codes: set[str] = set()
+        names: set[str] = set()
+        phones: set[str] = set()
+        for line in lines:
+            code = line.text("unit_code")
+            if code:
+                # Codes are kept as the org file wrote them; "cdcs-may" typed by hand is found.
+                codes.update((code, code.upper()))
+            for name in ("unit_name", "collective_name", "name_or_unit"):
+                if line.text(name):
+                    names.add(_fold(line.text(name)))
+            position_unit = line.text("position_unit")
+            if position_unit:
+                names.update(_fold(unit) for _pos, unit in _position_splits(position_unit))
+            raw = line.text("phone")
+            if raw:
+                with contextlib.suppress(Invalid):  # a bad phone is reported by the row check
+                    phones.add(_phone(raw))
+        codes -= self.asked_codes
+        names -= self.asked_names
+        if len(self.asked_names) > 4 * ROSTER_CACHE:
+            # Positions written before unit names make many names; they are looked for again.
+            self.asked_names.clear()
+        self.asked_codes |= codes
+        self.asked_names |= names
+        found: list[Unit] = []
+        for unit in await self._by(Unit.code, codes):
+            self.by_code[unit.code] = unit
+            found.append(unit)
+        for unit in await self._by(Unit.search_name, names):
+            same = self.by_name.setdefault(unit.search_name, [])
+            if unit not in same:
+                same.append(unit)
+            found.append(unit)
+        await self.names.load(self.session, found)
+        self.by_phone = {}
+        known: list[_Known] = []
+        phone_list = sorted(phones)
+        for start in range(0, len(phone_list), _CHUNK):
+            rows = await self.session.execute(
+                select(Person.id, Person.full_name, Person.phone, Person.unit_id, Unit.path)
+                .outerjoin(Unit, Unit.id == Person.unit_id)
+                .where(Person.phone.in_(phone_list[start : start + _CHUNK]))
+            )
+            known.extend(_Known(*row) for row in rows)
         # Several people with one phone can exist (made before an import); the oldest wins.
-        for person in sorted(await self._by(Person.phone, phones), key=lambda p: -p.id):
+        for person in sorted(known, key=lambda p: -p.id):
             if person.phone:
-                self.people_by_phone[person.phone] = person
+                self.by_phone[person.phone] = person
 
     async def _by(self, column: Any, keys: Iterable[Any]) -> list[Any]:
-        keys = list(dict.fromkeys(keys))
+        keys = sorted(set(keys))
         found: list[Any] = []
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start : start + _CHUNK]
             found.extend(await self.session.scalars(select(column.class_).where(column.in_(chunk))))
         return found
 
-    async def _roster(self, unit: Unit) -> _Roster:
-        """The people of the unit and of the units below it, indexed by folded name."""
-        if unit.id not in self.rosters:
-            roster = _Roster()
-            for person in await self.session.scalars(
-                select(Person)
-                .join(Unit, Person.unit_id == Unit.id)
-                .where(Unit.path.startswith(unit.path, autoescape=True))
-                .order_by(Person.id)
-            ):
-                roster.ids.add(person.id)
-                roster.by_name.setdefault(fold(person.full_name), []).append(person)
-            self.rosters[unit.id] = roster
-        return self.rosters[unit.id]
+    async def _roster(self, unit: Unit) -> dict[str, list[_Known]]:
+        """The people of the unit and of the units below it, by folded name."""
+        roster = self.rosters.get(unit.id)
+        if roster is not None:
+            self.rosters.move_to_end(unit.id)
+            return roster
+        roster = {}
+        size = 0
+        # The subtree's units first, then their people by the unit index: one statement
+        # joining them is planned by SQLite as a scan of all the people, for every unit.
+        units = list(
+            await self.session.scalars(
+                select(Unit.id).where(Unit.path.startswith(unit.path, autoescape=True))
+            )
+        )
+        people: list[Any] = []
+        for start in range(0, len(units), _CHUNK):
+            people.extend(
+                await self.session.execute(
+                    select(Person.id, Person.full_name, Person.phone, Person.unit_id).where(
+                        Person.unit_id.in_(units[start : start + _CHUNK])
+                    )
+                )
+            )
+        for pid, full_name, phone, unit_id in sorted(people):
+            roster.setdefault(_fold(full_name), []).append(_Known(pid, full_name, phone, unit_id))
+            size += 1
+        self.rosters[unit.id] = roster
+        self.roster_sizes[unit.id] = size
+        self.rostered += size
+        while self.rostered > ROSTER_CACHE and len(self.rosters) > 1:
+            oldest, _roster = self.rosters.popitem(last=False)
+            self.rostered -= self.roster_sizes.pop(oldest)
+        return roster
 
     # -- units, titles, people -------------------------------------------------------------
 
@@ -926,7 +1236,7 @@ class _Checker:
         return unit.path.startswith(self.issuer.path)
 
     def _unit_by_name(self, line: _Line, name: str) -> Unit | None:
-        found = self.by_name.get(fold(name), [])
+        found = self.by_name.get(_fold(name), [])
         inside = [u for u in found if self._in_campaign(u)] or found
         path = line.text("unit_path")
         if path and len(inside) > 1:
@@ -958,12 +1268,12 @@ class _Checker:
         elif name:
             unit = self._unit_by_name(line, name)
             if unit is None:
-                if fold(name) not in self.by_name:
+                if _fold(name) not in self.by_name:
                     self.problems.add(line, f"unknown unit {name!r}")
                 return None, None
         elif line.text("position_unit"):
             for before, unit_name in _position_splits(line.text("position_unit")):
-                if fold(unit_name) in self.by_name:
+                if _fold(unit_name) in self.by_name:
                     unit = self._unit_by_name(line, unit_name)
                     if unit is None:
                         return None, None
@@ -979,10 +1289,10 @@ class _Checker:
         else:
             self.problems.add(line, "the unit is empty")
             return None, None
-        if position is None:
+        if position is None and line.text("position_unit"):
             # "Chức vụ – đơn vị" beside a unit code: the position is what precedes the name.
             for before, unit_name in _position_splits(line.text("position_unit")):
-                if before and fold(unit_name) == unit.search_name:
+                if before and _fold(unit_name) == unit.search_name:
                     position = before
         if not self._in_campaign(unit):
             assert self.issuer is not None
@@ -995,7 +1305,7 @@ class _Checker:
         return unit, position
 
     def title(self, line: _Line, text: str, collective: bool) -> Title | None:
-        title = self.titles.get(fold(text))
+        title = self.titles.get(_fold(text))
         if title is None:
             self.problems.add(line, f"unknown title {text!r}")
             return None
@@ -1022,25 +1332,22 @@ class _Checker:
         self, line: _Line, unit: Unit, name: str, phone: str | None, position: str | None
     ) -> _Who | None:
         """Match by phone, else by name in the unit; else someone new for the roster."""
-        roster = await self._roster(unit)
-        if phone is not None and phone in self.people_by_phone:
-            person = self.people_by_phone[phone]
-            if fold(person.full_name) != fold(name):
+        if phone is not None and phone in self.by_phone:
+            person = self.by_phone[phone]
+            if _fold(person.full_name) != _fold(name):
                 self.problems.add(
                     line, f"phone {phone} belongs to {person.full_name}, not to {name}"
                 )
                 return None
-            if person.id not in roster.ids:
+            # On the roster of the unit or of a unit below it.
+            if person.path is None or not person.path.startswith(unit.path):
                 self.problems.add(
                     line, f"{person.full_name} ({phone}) is on the roster of another unit"
                 )
                 return None
             return _Who(person=person)
-        same = [
-            p
-            for p in roster.by_name.get(fold(name), [])
-            if phone is None or p.phone in (None, phone)
-        ]
+        roster = await self._roster(unit)
+        same = [p for p in roster.get(_fold(name), []) if phone is None or p.phone in (None, phone)]
         if len(same) > 1:
             self.problems.add(
                 line,
@@ -1052,13 +1359,13 @@ class _Checker:
             return _Who(person=same[0])
         if phone is not None and phone in self.new_by_phone:
             new = self.new_by_phone[phone]
-            if new.unit.id != unit.id or fold(new.full_name) != fold(name):
+            if new.unit.id != unit.id or _fold(new.full_name) != _fold(name):
                 self.problems.add(
                     line, f"phone {phone} is given to {new.full_name} in another row, not to {name}"
                 )
                 return None
             return _Who(new=new)
-        namesakes = self.new_by_name.setdefault((unit.id, fold(name)), [])
+        namesakes = self.new_by_name.setdefault((unit.id, _fold(name)), [])
         for new in namesakes:
             if phone and new.phone and phone != new.phone:
                 continue  # two namesakes, told apart by their phones
@@ -1067,7 +1374,7 @@ class _Checker:
                 self.new_by_phone[phone] = new
             new.position = new.position or position
             return _Who(new=new)
-        new = _NewPerson(name, phone, position, unit)
+        new = _NewPerson(len(self.new_people), name, phone, position, unit)
         self.new_people.append(new)
         namesakes.append(new)
         if phone:
@@ -1076,8 +1383,10 @@ class _Checker:
 
     async def locked(self, line: _Line, unit: Unit) -> bool:
         if unit.id not in self.locks:
-            self.locks[unit.id] = await registrations_locked(
-                self.session, self.campaign.id, unit.id
+            # The unit's own approved list, or an approved list above it, covers it.
+            covering = next((a for a in ancestor_ids(unit) if a in self.approved), None)
+            self.locks[unit.id] = (
+                await self.session.get(Unit, covering) if covering is not None else None
             )
         locked_by = self.locks[unit.id]
         if locked_by is not None:
@@ -1094,7 +1403,7 @@ class _Checker:
         return self._status_of(line, line.text("status"))
 
     def _status_of(self, line: _Line, raw: str) -> str | None:
-        word = fold(raw).strip(" .")
+        word = _fold(raw).strip(" .")
         status = _STATUS_WORDS.get(word)
         if word in _LIST_WORDS:
             self.list_words[_LIST_WORDS[word]] += 1
@@ -1108,7 +1417,7 @@ class _Checker:
 
     def _name(self, line: _Line, raw: str, what: str) -> str | None:
         try:
-            return parse_name(raw)
+            return _parse_name(raw)
         except Invalid as exc:
             if not raw:
                 self.problems.add(line, f"{what} is empty")
@@ -1146,25 +1455,36 @@ class _Checker:
             return None
         return position or None
 
-    async def check(self, lines: Sequence[_Line], kind: str) -> list[_Planned]:
-        planned: list[_Planned] = []
+    async def check(self, lines: Sequence[_Line]) -> None:
+        """Check a batch of rows; the registrations of the rows that pass go to the stage."""
+        await self.prepare(lines)
+        staged: list[dict[str, Any]] = []
+        row = {TITLES: self._title_row, INITIATIVES: self._initiative_row}.get(
+            self.kind, self._work_row
+        )
+        summary = self.summary
         for line in lines:
-            before = len(self.problems)
-            if kind == TITLES:
-                rows = await self._title_row(line)
-            elif kind == INITIATIVES:
-                rows = await self._initiative_row(line)
-            else:
-                rows = await self._work_row(line)
-            if len(self.problems) == before:
-                planned.extend(rows)
-        await self._duplicates(planned)
-        return planned
+            before = self.problems.total
+            planned = await row(line)
+            if self.problems.total != before:
+                continue
+            for item in planned:
+                self.seq += 1
+                staged.append(_staged(item, self.seq))
+                if item.kind == "individual":
+                    summary.individuals += 1
+                elif item.kind == "collective":
+                    summary.collectives += 1
+                elif item.kind == "initiative":
+                    summary.initiatives += 1
+                else:
+                    summary.works += 1
+        await insert_rows(self.session, _STAGE, staged)
 
     def _collective(self, line: _Line) -> bool | None:
         raw = line.text("kind")
         if raw:
-            word = fold(raw)
+            word = _fold(raw)
             if word in ("tap the", "collective", "tt"):
                 return True
             if word in ("ca nhan", "individual", "cn"):
@@ -1242,7 +1562,7 @@ class _Checker:
         if len(authors) > 1 + MAX_COAUTHORS:
             self.problems.add(line, f"more than {MAX_COAUTHORS} co-authors")
         field_text = line.text("field")
-        field_id = _FIELD_WORDS.get(fold(field_text).strip(" .")) if field_text else "other"
+        field_id = _FIELD_WORDS.get(_fold(field_text).strip(" .")) if field_text else "other"
         if field_id is None:
             choices = ", ".join(FIELD_LABELS.values())
             self.problems.add(line, f"unknown field {field_text!r} (one of: {choices})")
@@ -1288,7 +1608,7 @@ class _Checker:
         for author in authors[1:]:
             # A co-author the roster knows (one person of that name) is linked, so they see
             # it in their list; otherwise the name is kept as typed, as in the chat.
-            same = (await self._roster(unit)).by_name.get(fold(author), [])
+            same = (await self._roster(unit)).get(_fold(author), [])
             coauthors.append((same[0].id if len(same) == 1 else None, author))
         return [
             _Planned(
@@ -1348,7 +1668,7 @@ class _Checker:
                 f"({_show(campaign_start(self.campaign))}); a work counts only if it is "
                 "finished during or after it",
             )
-        plaque_text = fold(line.text("plaque")).strip(" .")
+        plaque_text = _fold(line.text("plaque")).strip(" .")
         plaque = plaque_text in _YES
         if plaque_text not in _YES | _NO:
             self.problems.add(line, f"plaque {line.text('plaque')!r} is neither có nor không")
@@ -1373,92 +1693,20 @@ class _Checker:
             )
         ]
 
-    # -- duplicates ------------------------------------------------------------------------
 
-    async def _duplicates(self, planned: Sequence[_Planned]) -> None:
-        """The same registration twice in the file, or already in the database."""
-        seen: dict[tuple[Any, ...], _Planned] = {}
-        for item in planned:
-            key = _identity(item)
-            first = seen.setdefault(key, item)
-            if first is not item:
-                self.problems.add(
-                    item.line, f"{_describe(item)} already appears in row {first.line.number}"
-                )
-        campaign_id = self.campaign.id
-        live = [str(s) for s in LIVE_STATUSES]
-        person_ids = [
-            p.who.person.id for p in planned if p.who is not None and p.who.person is not None
-        ]
-        unit_ids = [p.unit.id for p in planned]
-        existing: dict[tuple[Any, ...], str] = {}
-        if any(p.kind == "individual" for p in planned):
-            for reg in await self._in(
-                select(Registration).where(
-                    Registration.campaign_id == campaign_id,
-                    Registration.status.in_(live),
-                    Registration.is_collective.is_(False),
-                ),
-                Registration.person_id,
-                person_ids,
-            ):
-                existing[("individual", ("id", reg.person_id), reg.title_code)] = reg.receipt_no
-        if any(p.kind == "collective" for p in planned):
-            for reg in await self._in(
-                select(Registration).where(
-                    Registration.campaign_id == campaign_id,
-                    Registration.status.in_(live),
-                    Registration.is_collective.is_(True),
-                ),
-                Registration.unit_id,
-                unit_ids,
-            ):
-                existing[("collective", reg.unit_id, reg.title_code)] = reg.receipt_no
-        if any(p.kind == "initiative" for p in planned):
-            for initiative in await self._in(
-                select(Initiative).where(
-                    Initiative.campaign_id == campaign_id, Initiative.status.in_(live)
-                ),
-                Initiative.person_id,
-                person_ids,
-            ):
-                key = ("initiative", ("id", initiative.person_id), fold(initiative.name))
-                existing[key] = initiative.receipt_no
-        if any(p.kind == "work" for p in planned):
-            for work in await self._in(
-                select(Work).where(Work.campaign_id == campaign_id, Work.status.in_(live)),
-                Work.unit_id,
-                unit_ids,
-            ):
-                existing[("work", work.unit_id, fold(work.name))] = work.receipt_no
-        for item in planned:
-            receipt = existing.get(_identity(item))
-            if receipt is not None:
-                self.problems.add(
-                    item.line, f"{_describe(item)} is already registered (receipt {receipt})"
-                )
-
-    async def _in(self, query: Any, column: Any, keys: Sequence[Any]) -> list[Any]:
-        keys = list(dict.fromkeys(keys))
-        found: list[Any] = []
-        for start in range(0, len(keys), _CHUNK):
-            found.extend(
-                await self.session.scalars(query.where(column.in_(keys[start : start + _CHUNK])))
-            )
-        return found
-
-
-def _identity(item: _Planned) -> tuple[Any, ...]:
+def _identity(item: _Planned, name_key: str | None) -> str:
+    """What makes two registrations the same: a person's title, a unit's collective title,
+    an author's initiative of a name, a unit's work of a name."""
     if item.kind == "individual":
         assert item.who is not None and item.title is not None
-        return ("individual", item.who.key, item.title.code)
+        return f"individual {item.who.key} {item.title.code}"
     if item.kind == "collective":
         assert item.title is not None
-        return ("collective", item.unit.id, item.title.code)
+        return f"collective {item.unit.id} {item.title.code}"
     if item.kind == "initiative":
         assert item.who is not None
-        return ("initiative", item.who.key, fold(item.data["name"]))
-    return ("work", item.unit.id, fold(item.data["name"]))
+        return f"initiative {item.who.key} {name_key}"
+    return f"work {item.unit.id} {name_key}"
 
 
 def _describe(item: _Planned) -> str:
@@ -1493,11 +1741,197 @@ def campaign_start(campaign: Campaign) -> date:
     return min((p.starts_on for p in campaign.phases), default=date(campaign.year, 1, 1))
 
 
+# --- the stage -------------------------------------------------------------------------------
+
+# The registrations of the rows that passed their checks, in row order (``seq``: the order
+# of their receipt numbers), with what the duplicate checks and the writing need.
+_STAGE = SqlTable(
+    "stage_registrations",
+    MetaData(),
+    Column("seq", Integer, nullable=False),
+    Column("tbl", Integer, nullable=False),
+    Column("row", Integer, nullable=False),
+    Column("sheet", Text),
+    Column("kind", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    # The row's unit, and the unit the registration is written to (a person's own unit).
+    Column("unit_id", Integer, nullable=False),
+    Column("reg_unit_id", Integer, nullable=False),
+    Column("person_id", Integer),
+    Column("new_index", Integer),  # someone the import adds (checker.new_people)
+    Column("title_code", Text),
+    Column("ident", Text, nullable=False),
+    Column("describe", Text, nullable=False),
+    Column("name", Text),
+    Column("name_key", Text),
+    Column("commitment", Text),
+    Column("field", Text),
+    Column("description", Text),
+    Column("applied_on", Date),
+    Column("benefit", BigInteger),
+    Column("occasion", Text),
+    Column("value", BigInteger),
+    Column("starts_on", Date),
+    Column("ends_on", Date),
+    Column("plaque", Boolean),
+    Column("file_receipt", Text),
+    Column("coauthors", Text),  # JSON: [[person id or null, name], ...]
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+_S = _STAGE.c
+
+
+def _staged(item: _Planned, seq: int) -> dict[str, Any]:
+    data = item.data
+    who = item.who
+    line = item.line
+    name = data.get("name")
+    name_key = fold(name) if name else None
+    coauthors = data.get("coauthors")
+    return {
+        "seq": seq,
+        "tbl": line.table,
+        "row": line.number,
+        "sheet": line.sheet,
+        "kind": item.kind,
+        "status": str(item.status),
+        "unit_id": item.unit.id,
+        "reg_unit_id": who.unit_id if who is not None and item.kind != "work" else item.unit.id,
+        "person_id": who.person.id if who is not None and who.person is not None else None,
+        "new_index": who.new.index if who is not None and who.new is not None else None,
+        "title_code": item.title.code if item.title is not None else None,
+        "ident": _identity(item, name_key),
+        "describe": _describe(item),
+        "name": name,
+        "name_key": name_key,
+        "commitment": data.get("commitment"),
+        "field": data.get("field"),
+        "description": data.get("description"),
+        "applied_on": data.get("applied"),
+        "benefit": data.get("benefit"),
+        "occasion": data.get("occasion"),
+        "value": data.get("value"),
+        "starts_on": data.get("start"),
+        "ends_on": data.get("finish"),
+        "plaque": data.get("plaque"),
+        "file_receipt": line.text("receipt") or None,
+        "coauthors": json.dumps(coauthors, ensure_ascii=False) if coauthors is not None else None,
+    }
+
+
+async def _index_stage(session: AsyncSession) -> None:
+    connection = await session.connection()
+    for statement in (
+        "CREATE INDEX ix_stage_registrations_seq ON stage_registrations (seq)",
+        "CREATE INDEX ix_stage_registrations_ident ON stage_registrations (ident)",
+        # Temporary tables get no statistics by themselves; the checks are planned from these.
+        "ANALYZE stage_registrations",
+    ):
+        await connection.execute(text(statement))
+
+
+async def _drop_stage(session: AsyncSession) -> None:
+    schema = "pg_temp" if is_postgresql(session) else "temp"
+    connection = await session.connection()
+    await connection.execute(text(f"DROP TABLE IF EXISTS {schema}.stage_registrations"))
+
+
+async def _duplicates(session: AsyncSession, campaign: Campaign, problems: _Problems) -> None:
+    """The same registration twice in the file, or already in the database: statements
+    over the stage, of which the first problems are read and the rest counted."""
+    first = _STAGE.alias("f")
+    twice = (
+        select(_S.ident, func.min(_S.seq).label("first"))
+        .group_by(_S.ident)
+        .having(func.count() > 1)
+        .subquery()
+    )
+    await _listed(
+        session,
+        problems,
+        select(_S.seq, _S.tbl, _S.row, _S.sheet, _S.describe, first.c.row)
+        .join(twice, twice.c.ident == _S.ident)
+        .join(first, first.c.seq == twice.c.first)
+        .where(_S.seq > twice.c.first),
+        lambda describe, row: f"{describe} already appears in row {row}",
+    )
+    live = [str(s) for s in LIVE_STATUSES]
+    already = "{} is already registered (receipt {})".format
+    for kind, joined in (
+        (
+            "individual",
+            (Registration.person_id == _S.person_id)
+            & (Registration.title_code == _S.title_code)
+            & Registration.is_collective.is_(False),
+        ),
+        (
+            "collective",
+            (Registration.unit_id == _S.unit_id)
+            & (Registration.title_code == _S.title_code)
+            & Registration.is_collective.is_(True),
+        ),
+    ):
+        # A unit's collectives (tổ, phòng) can hold the same title: one problem for the row.
+        await _listed(
+            session,
+            problems,
+            select(_S.seq, _S.tbl, _S.row, _S.sheet, _S.describe, func.min(Registration.receipt_no))
+            .join(Registration, joined)
+            .where(
+                _S.kind == kind,
+                Registration.campaign_id == campaign.id,
+                Registration.status.in_(live),
+            )
+            .group_by(_S.seq, _S.tbl, _S.row, _S.sheet, _S.describe),
+            already,
+        )
+    # Names are compared folded (accents and case aside), which the databases cannot do:
+    # the candidates (the same author's initiatives, the same unit's works; few) are read a
+    # page at a time and compared here.
+    for entity, joined in (
+        (Initiative, (Initiative.person_id == _S.person_id) & (_S.kind == "initiative")),
+        (Work, (Work.unit_id == _S.unit_id) & (_S.kind == "work")),
+    ):
+        query = (
+            select(_S.seq, _S.tbl, _S.row, _S.sheet, _S.describe, entity.receipt_no)
+            .add_columns(entity.id, _S.name_key, entity.name)
+            .join(entity, joined)
+            .where(entity.campaign_id == campaign.id, entity.status.in_(live))
+            .order_by(_S.seq, entity.id)
+            .limit(BATCH)
+        )
+        after = (0, 0)
+        last = 0
+        while page := (
+            await session.execute(query.where(tuple_(_S.seq, entity.id) > tuple_(*after)))
+        ).all():
+            for seq, table, number, sheet, what, receipt, eid, key, name in page:
+                after = (seq, eid)
+                if seq != last and key == fold(name):
+                    last = seq
+                    problems.add_at(table, number, sheet, already(what, receipt))
+
+
+async def _listed(
+    session: AsyncSession, problems: _Problems, query: Any, describe: Callable[[str, Any], str]
+) -> None:
+    """A problem for each row ``query`` finds (seq, table, row, sheet, what, detail): the
+    first :data:`MAX_LISTED` in row order read, the rest counted."""
+    found = (await session.execute(query.order_by(_S.seq).limit(MAX_LISTED))).all()
+    for _seq, table, number, sheet, what, other in found:
+        problems.add_at(table, number, sheet, describe(what, other))
+    if len(found) == MAX_LISTED:
+        total = await session.scalar(select(func.count()).select_from(query.subquery()))
+        problems.total += int(total or 0) - len(found)
+
+
 # --- writing ---------------------------------------------------------------------------------
 
 
-async def _receipts(session: AsyncSession, campaign: Campaign, count: int) -> list[str]:
-    """``count`` receipt numbers in one atomic step, as next_receipt_no hands them out."""
+async def _receipts(session: AsyncSession, campaign: Campaign, count: int) -> int:
+    """The first of ``count`` receipt numbers taken in one atomic step, as next_receipt_no
+    hands them out."""
     last = await session.scalar(
         update(Campaign)
         .where(Campaign.id == campaign.id)
@@ -1506,143 +1940,248 @@ async def _receipts(session: AsyncSession, campaign: Campaign, count: int) -> li
         .execution_options(synchronize_session=False)
     )
     assert last is not None
-    return [f"{campaign.code}-{seq:06d}" for seq in range(last - count + 1, last + 1)]
+    return last - count + 1
+
+
+async def _new_ids(session: AsyncSession, table: str, count: int) -> list[int]:
+    """Ids for ``count`` rows of ``table`` written with their ids given (so the audit entries
+    and the rows that refer to them need not find them again): drawn from the sequence on
+    PostgreSQL; on SQLite, which has one writer and is writing in this transaction, the ones
+    after the largest."""
+    connection = await session.connection()
+    if is_postgresql(session):
+        drawn = await connection.execute(
+            text(
+                f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
+                "FROM generate_series(1, :n)"
+            ),
+            {"n": count},
+        )
+        return [int(i) for (i,) in drawn]
+    last = (
+        await connection.execute(text(f"SELECT COALESCE(MAX(id), 0) FROM {table}"))
+    ).scalar_one()
+    return list(range(int(last) + 1, int(last) + 1 + count))
+
+
+_TABLES: dict[str, SqlTable] = {
+    "people": Person.__table__,  # type: ignore[dict-item]
+    "unit_roles": UnitRole.__table__,  # type: ignore[dict-item]
+    "audit_log": AuditEntry.__table__,  # type: ignore[dict-item]
+    "registrations": Registration.__table__,  # type: ignore[dict-item]
+    "initiatives": Initiative.__table__,  # type: ignore[dict-item]
+    "initiative_authors": InitiativeAuthor.__table__,  # type: ignore[dict-item]
+    "works": Work.__table__,  # type: ignore[dict-item]
+}
+
+
+def _audit(
+    now: datetime, action: str, entity: str, entity_id: int, details: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "at": now,
+        "actor_id": None,
+        "via": VIA_IMPORT,
+        "action": action,
+        "entity": entity,
+        "entity_id": entity_id,
+        "details": details,
+    }
+
+
+async def _write_new_people(
+    session: AsyncSession,
+    checker: _Checker,
+    summary: RegistrationImportSummary,
+    now: datetime,
+    file_name: str | None,
+) -> list[int]:
+    """The people the file adds to the roster, with their member role and an audit entry
+    each; their ids, by their index."""
+    ids: list[int] = []
+    new_people = checker.new_people
+    for start in range(0, len(new_people), BATCH):
+        chunk = new_people[start : start + BATCH]
+        drawn = await _new_ids(session, "people", len(chunk))
+        ids.extend(drawn)
+        await insert_rows(
+            session,
+            _TABLES["people"],
+            [
+                {
+                    "id": pid,
+                    "full_name": new.full_name,
+                    "phone": new.phone,
+                    "position": new.position,
+                    "unit_id": new.unit.id,
+                    "source": "roster",
+                    "locale": None,
+                    "reminders_muted": False,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for pid, new in zip(drawn, chunk, strict=True)
+            ],
+        )
+        await insert_rows(
+            session,
+            _TABLES["unit_roles"],
+            [
+                {
+                    "person_id": pid,
+                    "unit_id": new.unit.id,
+                    "role": str(Role.MEMBER),
+                    "created_at": now,
+                }
+                for pid, new in zip(drawn, chunk, strict=True)
+            ],
+        )
+        await insert_rows(
+            session,
+            _TABLES["audit_log"],
+            [
+                _audit(
+                    now,
+                    "person.import",
+                    "person",
+                    pid,
+                    {
+                        "created": True,
+                        "full_name": new.full_name,
+                        "phone": new.phone,
+                        "unit_code": new.unit.code,
+                        "reason": "named in an imported registration list",
+                        "file": file_name,
+                    },
+                )
+                for pid, new in zip(drawn, chunk, strict=True)
+            ],
+        )
+    summary.new_people_count = len(new_people)
+    summary.new_people = [
+        f"{new.full_name} ({new.unit.code})" for new in new_people[:NEW_PEOPLE_LISTED]
+    ]
+    return ids
 
 
 async def _write(
     session: AsyncSession,
     campaign: Campaign,
-    planned: Sequence[_Planned],
     checker: _Checker,
     summary: RegistrationImportSummary,
     *,
     late: bool,
     file_name: str | None,
 ) -> None:
-    # Only people some row still needs: a person of a row dropped for another reason is not
-    # added (there are no dropped rows when we get here, but the rule costs nothing).
-    needed = {id(p.who.new) for p in planned if p.who is not None and p.who.new is not None}
-    new_people = [n for n in checker.new_people if id(n) in needed]
+    """Write what the stage holds, a page at a time in row order: the people the file adds,
+    then each registration, initiative or work with its receipt number and audit entry."""
+    now = utcnow()
+    count = checker.seq
+    # First a write to the database itself (the stage is a temporary one): on SQLite the
+    # transaction holds the write lock from here, so the ids _new_ids hands out stay free.
+    first = await _receipts(session, campaign, count) if count else 1
+    summary.receipts = _Receipts(campaign.code, first, count)
+    new_ids = await _write_new_people(session, checker, summary, now, file_name)
     occasion_days = {fold(o.name): o.on for o in campaign_occasions(campaign) if o.on}
-    for new in new_people:
-        new.person = Person(
-            full_name=new.full_name,
-            phone=new.phone,
-            position=new.position,
-            unit_id=new.unit.id,
-            source="roster",
-        )
-        session.add(new.person)
-    await session.flush()
-    for new in new_people:
-        assert new.person is not None
-        session.add(UnitRole(person_id=new.person.id, unit_id=new.unit.id, role=Role.MEMBER))
-        session.add(
-            AuditEntry(
-                via=VIA_IMPORT,
-                action="person.import",
-                entity="person",
-                entity_id=new.person.id,
-                details={
-                    "created": True,
-                    "full_name": new.full_name,
-                    "phone": new.phone,
-                    "unit_code": new.unit.code,
-                    "reason": "named in an imported registration list",
-                    "file": file_name,
-                },
+    table = {TITLES: "registrations", INITIATIVES: "initiatives"}.get(checker.kind, "works")
+    entity = {"registrations": "registration", "initiatives": "initiative"}.get(table, "work")
+    connection = await session.connection()
+    after = 0
+    while True:
+        page = (
+            await connection.execute(
+                select(_STAGE).where(_S.seq > after).order_by(_S.seq).limit(BATCH)
             )
-        )
-        summary.new_people.append(f"{new.full_name} ({new.unit.code})")
-
-    receipts = await _receipts(session, campaign, len(planned)) if planned else []
-    written: list[tuple[_Planned, str, Registration | Initiative | Work]] = []
-    for item, receipt in zip(planned, receipts, strict=True):
-        common: dict[str, Any] = {
-            "receipt_no": receipt,
-            "campaign_id": campaign.id,
-            "status": item.status,
-            "source": SOURCE_IMPORT,
-            "entered_by_id": None,
-        }
-        entity: Registration | Initiative | Work
-        if item.kind in ("individual", "collective"):
-            assert item.title is not None
-            person = item.who.resolve() if item.who is not None else None
-            entity = Registration(
-                **common,
-                title_code=item.title.code,
-                is_collective=item.kind == "collective",
-                person_id=person.id if person else None,
-                unit_id=item.who.unit_id if item.who is not None else item.unit.id,
-                commitment=item.data.get("commitment"),
-            )
-            if item.kind == "collective":
-                summary.collectives += 1
+        ).all()
+        if not page:
+            return
+        after = page[-1].seq
+        ids = await _new_ids(session, table, len(page))
+        rows: list[dict[str, Any]] = []
+        authors: list[dict[str, Any]] = []
+        audit: list[dict[str, Any]] = []
+        for s, entity_id in zip(page, ids, strict=True):
+            receipt = f"{campaign.code}-{first + s.seq - 1:06d}"
+            person_id = s.person_id if s.new_index is None else new_ids[s.new_index]
+            common: dict[str, Any] = {
+                "id": entity_id,
+                "receipt_no": receipt,
+                "campaign_id": campaign.id,
+                "status": s.status,
+                "source": SOURCE_IMPORT,
+                "entered_by_id": None,
+                "created_at": now,
+                "updated_at": now,
+                "withdrawn_at": None,
+            }
+            if table == "registrations":
+                rows.append(
+                    {
+                        **common,
+                        "title_code": s.title_code,
+                        "is_collective": s.kind == "collective",
+                        "person_id": person_id,
+                        "unit_id": s.reg_unit_id,
+                        "collective_name": "",
+                        "collective_unit_id": None,
+                        "commitment": s.commitment,
+                    }
+                )
+            elif table == "initiatives":
+                rows.append(
+                    {
+                        **common,
+                        "person_id": person_id,
+                        "unit_id": s.reg_unit_id,
+                        "name": s.name,
+                        "field": s.field,
+                        "description": s.description,
+                        "applied_on": s.applied_on,
+                        "benefit": s.benefit,
+                        "author_category": None,
+                    }
+                )
+                authors.extend(
+                    {
+                        "initiative_id": entity_id,
+                        "position": position,
+                        "person_id": pid,
+                        "name": name,
+                    }
+                    for position, (pid, name) in enumerate(json.loads(s.coauthors), start=1)
+                )
             else:
-                summary.individuals += 1
-        elif item.kind == "initiative":
-            assert item.who is not None
-            data = item.data
-            entity = Initiative(
-                **common,
-                person_id=item.who.resolve().id,
-                unit_id=item.who.unit_id,
-                name=data["name"],
-                field=data["field"],
-                description=data["description"],
-                applied_on=data["applied"],
-                benefit=data["benefit"],
-                authors=[
-                    InitiativeAuthor(position=i, person_id=pid, name=name)
-                    for i, (pid, name) in enumerate(data["coauthors"], start=1)
-                ],
-            )
-            summary.initiatives += 1
-        else:
-            data = item.data
-            entity = Work(
-                **common,
-                unit_id=item.unit.id,
-                name=data["name"],
-                occasion=data["occasion"],
-                # The day of an occasion the campaign file lists by this name.
-                occasion_on=occasion_days.get(fold(data["occasion"])),
-                value=data["value"],
-                starts_on=data["start"],
-                ends_on=data["finish"],
-                plaque_requested=data["plaque"],
-            )
-            summary.works += 1
-        session.add(entity)
-        written.append((item, receipt, entity))
-    await session.flush()
-    entity_names = {"individual": "registration", "collective": "registration"}
-    for item, receipt, entity in written:
-        name = entity_names.get(item.kind, item.kind)
-        details: dict[str, Any] = {
-            "imported": True,
-            "file": file_name,
-            "sheet": item.line.sheet,
-            "row": item.line.number,
-            "receipt_no": receipt,
-            "unit_id": item.unit.id,
-        }
-        if item.line.text("receipt"):
-            details["file_receipt_no"] = item.line.text("receipt")
-        if item.title is not None:
-            details["title"] = item.title.code
-            details["collective"] = item.kind == "collective"
-        if late:
-            details["late"] = True
-        session.add(
-            AuditEntry(
-                via=VIA_IMPORT,
-                action=f"{name}.import",
-                entity=name,
-                entity_id=entity.id,
-                details=details,
-            )
-        )
-    summary.receipts = receipts
-    await session.flush()
+                rows.append(
+                    {
+                        **common,
+                        "unit_id": s.unit_id,
+                        "name": s.name,
+                        "occasion": s.occasion,
+                        # The day of an occasion the campaign file lists by this name.
+                        "occasion_on": occasion_days.get(fold(s.occasion)),
+                        "value": s.value,
+                        "starts_on": s.starts_on,
+                        "ends_on": s.ends_on,
+                        "plaque_requested": bool(s.plaque),
+                        "plaque_installed_on": None,
+                    }
+                )
+            details: dict[str, Any] = {
+                "imported": True,
+                "file": file_name,
+                "sheet": s.sheet,
+                "row": s.row,
+                "receipt_no": receipt,
+                "unit_id": s.unit_id,
+            }
+            if s.file_receipt:
+                details["file_receipt_no"] = s.file_receipt
+            if s.title_code is not None:
+                details["title"] = s.title_code
+                details["collective"] = s.kind == "collective"
+            if late:
+                details["late"] = True
+            audit.append(_audit(now, f"{entity}.import", entity, entity_id, details))
+        await insert_rows(session, _TABLES[table], rows)
+        await insert_rows(session, _TABLES["initiative_authors"], authors)
+        await insert_rows(session, _TABLES["audit_log"], audit)

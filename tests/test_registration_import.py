@@ -23,7 +23,7 @@ from handlers.flows import build_engine
 from storage.counts import registration_state, unit_progress
 from storage.db import make_engine, make_sessionmaker
 from storage.exporters import registration_rows, write_csv
-from storage.importers import ImportFailed
+from storage.importers import BATCH, MAX_LISTED, ImportFailed
 from storage.models import (
     AuditEntry,
     Campaign,
@@ -386,6 +386,112 @@ async def test_columns_that_are_missing_or_unknown(
         assert failed.value.problems == [problem]
     with pytest.raises(ImportFailed, match=r"unsupported file type '\.pdf'"):
         await run_import(sessionmaker, write(tmp_path, "f.pdf", "x"), "titles")
+
+
+# --- long files ------------------------------------------------------------------------------
+
+_SYLLABLES = ["An", "Bảo", "Cát", "Dũng", "Giang", "Hòa", "Khôi", "Lộc", "Minh", "Ngọc", "Phát",
+              "Quý", "Sang", "Thịnh", "Uy", "Vĩnh"]  # fmt: skip
+
+
+def someone(n: int) -> str:
+    """A person's name of its own for each n below 4,096."""
+    return "Nguyễn " + " ".join(_SYLLABLES[(n >> shift) & 15] for shift in (0, 4, 8))
+
+
+async def test_a_long_file_is_checked_a_batch_at_a_time(
+    sessionmaker: Sessions, tmp_path: Path
+) -> None:
+    """More rows than are checked at once: someone new early in the file is the same person
+    at its end, the same registration twice far apart is found, and past the first 100
+    problems the rest are counted."""
+    await make_org(sessionmaker, titles=TITLES)
+    people = BATCH // 2 + 100
+    header = "unit_code,full_name,phone,title\n"
+    rows = [f"CDCS-MAY,{someone(n)},09{n:08d},LĐTT\n" for n in range(people)]
+    rows += [f"CDCS-THPT,{someone(n)},,LĐTT\n" for n in range(people)]
+    assert len(rows) > BATCH
+    # At the end: the first person again, by phone, for another title.
+    last = f"CDCS-MAY,{someone(0)},0900000000,CSTĐCS\n"
+    before = await counts(sessionmaker)
+    summary = await run_import(
+        sessionmaker, write(tmp_path, "a.csv", header + "".join(rows) + last), "titles"
+    )
+    assert (summary.individuals, summary.collectives) == (2 * people + 1, 0)
+    assert len(summary.receipts) == 2 * people + 1
+    assert summary.receipts[-1] == f"TD2027-{2 * people + 1:06d}"
+    assert summary.new_people_count == 2 * people
+    assert summary.new_people[:2] == [f"{someone(0)} (CDCS-MAY)", f"{someone(1)} (CDCS-MAY)"]
+    assert summary.lines()[1].endswith(
+        f"and {2 * people - MAX_LISTED:,} more (each in the audit log, person.import)"
+    )
+    after = await counts(sessionmaker)
+    assert after["Person"] - before["Person"] == 2 * people
+    assert after["Registration"] - before["Registration"] == 2 * people + 1
+    async with sessionmaker() as session:
+        first = await session.scalar(select(Person).where(Person.phone == "0900000000"))
+        assert first is not None
+        titles = set(
+            await session.scalars(
+                select(Registration.title_code).where(Registration.person_id == first.id)
+            )
+        )
+    assert titles == {"LDTT", "CSTDCS"}
+
+    # The other title for everyone, the first person twice: found across the batches.
+    again = [r.replace("LĐTT", "CSTĐCS") for r in rows]
+    with pytest.raises(ImportFailed) as failed:
+        await run_import(
+            sessionmaker, write(tmp_path, "b.csv", header + "".join(again) + last), "titles"
+        )
+    already = (
+        f"{someone(0)} – Chiến sĩ thi đua cơ sở is already registered "
+        f"(receipt TD2027-{2 * people + 1:06d})"
+    )
+    assert failed.value.problems == [
+        f"row 2: {already}",
+        f"row {2 * people + 2}: {someone(0)} – Chiến sĩ thi đua cơ sở already appears in row 2",
+        f"row {2 * people + 2}: {already}",
+    ]
+
+    # The first file again: every row is a problem; the first 100 are listed.
+    before = await counts(sessionmaker)
+    with pytest.raises(ImportFailed) as failed:
+        await run_import(
+            sessionmaker, write(tmp_path, "c.csv", header + "".join(rows) + last), "titles"
+        )
+    listed = failed.value.problems
+    assert len(listed) == MAX_LISTED + 1
+    assert listed[0] == (
+        f"row 2: {someone(0)} – Lao động tiên tiến is already registered (receipt TD2027-000001)"
+    )
+    assert listed[MAX_LISTED - 1].startswith(f"row {MAX_LISTED + 1}: ")
+    assert listed[-1] == (
+        f"… and {2 * people + 1 - MAX_LISTED:,} more problem(s); the first {MAX_LISTED} are "
+        "listed above"
+    )
+    assert failed.value.total == 2 * people + 1
+    assert await counts(sessionmaker) == before
+
+
+async def test_a_malformed_csv_is_refused_at_its_row(
+    sessionmaker: Sessions, scene: Scene, tmp_path: Path
+) -> None:
+    """Read a row at a time, the file's own damage is still named by its row, and nothing
+    of the rows above it is written."""
+    path = write(
+        tmp_path,
+        "q.csv",
+        'unit_code,full_name,title\nCDCS-MAY,Lê Văn Tám,LĐTT\nCDCS-MAY,"Hà Văn Sáu,LĐTT\n',
+    )
+    before = await counts(sessionmaker)
+    with pytest.raises(ImportFailed) as failed:
+        await run_import(sessionmaker, path, "titles")
+    assert failed.value.problems == [
+        "row 3: the CSV is malformed: a quote opened on line 3 is never closed; fix the "
+        "quotes in this row"
+    ]
+    assert await counts(sessionmaker) == before
 
 
 # --- the chat's rules: deadline, approved lists ----------------------------------------------
