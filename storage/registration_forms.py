@@ -679,6 +679,15 @@ def write_form_xlsx(form: RegistrationForm, target: str | Path | BinaryIO) -> No
     # Imported here: the running bot only writes workbooks for the digest.
     import xlsxwriter
 
+    # xlsxwriter drops a cell past a sheet's last row without a word: refuse before writing.
+    for sheet in form.sheets:
+        if len(sheet.rows) > MAX_TABLE_ROWS:
+            raise ExportError(
+                f"the sheet {sheet.name!r} would have {len(sheet.rows):,} rows, more than a "
+                f"spreadsheet holds ({SHEET_ROWS:,} with the heading and signatures); "
+                "export one unit's subtree at a time"
+            )
+
     workbook = xlsxwriter.Workbook(
         target, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
     )
@@ -696,6 +705,10 @@ PLACE_AND_DATE = "…………, ngày …… tháng …… năm ……"
 PREPARER, PREPARER_NOTE = "NGƯỜI LẬP BIỂU", "(Ký, ghi rõ họ tên)"
 SIGNER_FOR, SIGNER, SIGNER_NOTE = "TM. BAN CHẤP HÀNH", "CHỦ TỊCH", "(Ký tên, đóng dấu)"
 HEADER_ROW = 8  # issuing body and motto (2 rows), date, blank, title, campaign, section
+SHEET_ROWS = 1_048_576  # the most rows a sheet holds (Excel, LibreOffice)
+# Under the table: the total row, a blank, the signatures and the print area's room; the last
+# row index the print area reaches is HEADER_ROW + rows + 8.
+MAX_TABLE_ROWS = SHEET_ROWS - HEADER_ROW - 9
 
 
 class _Styles:
