@@ -642,8 +642,21 @@ def _char_width(ch: str) -> float:
     return 0.85
 
 
+_CHAR_WIDTHS: dict[str, float] = {}
+
+
 def text_width(text: str, *, bold: bool = False) -> float:
-    return sum(_char_width(ch) for ch in text) * (BOLD if bold else 1)
+    # Each character measured once (a form's sample has a few hundred distinct ones).
+    widths = _CHAR_WIDTHS
+    total = 0.0
+    for ch in text:
+        width = widths.get(ch)
+        if width is None:
+            width = _char_width(ch)
+            if len(widths) < 10_000:  # bounded: a hostile name cannot grow it for ever
+                widths[ch] = width
+        total += width
+    return total * (BOLD if bold else 1)
 
 
 def _lines(text: str, width: float, *, bold: bool = False) -> int:
