@@ -485,7 +485,13 @@ async def _digest_step(name: str, sessions: Any, target: Path) -> dict[str, Any]
             params = {"c": campaign.id, "p": root.path + "%", "k": DUE_KEY}
 
             async def hand() -> int:
-                return len((await session.execute(sql, params)).all())
+                # Streamed in batches of 500 as the selection is, so that the step's peak
+                # memory is the selection's, not a list of every recipient.
+                found = 0
+                result = await session.stream(sql, params)
+                async for part in result.partitions(500):
+                    found += len(part)
+                return found
 
             async def selection() -> int:
                 return await select_recipients(session, root, with_addresses=True)
