@@ -24,13 +24,23 @@ its own (process start included, peak RSS of that process):
   ``thidua export registrations --format csv`` runs), against the same cells read back and
   written with the csv module alone, and against the same export with every row held in a
   list first (registration_rows and write_csv), each in a process of its own.
-  ``--csv-only`` runs just these (no imports, no XLSX).
+  ``--csv-only`` runs just these (no imports, no XLSX);
+* the province digest (storage.stats.digest_data and its text, then its XLSX: build_form
+  of every kind and write_form_xlsx, up to ``--digest-xlsx-max`` members) against
+  bench.digest's hand-written SQL and the same cells written unstyled, and the reminder
+  selection (storage.reminders.members_due with each member's chat, as the reminder pass
+  reads them) against the same set selected by one hand-written statement, each step on
+  ``bench.digest``'s registrations (one per member) in a process of its own, warm (each
+  figure is the second of two runs);
+* once per run, ``thidua digest --save`` (the command, process start included) of a
+  province whose workbook has about 11,300 rows. ``--no-imports`` leaves the imports out.
 
 Prints rows/s, peak RSS and the ratio to the baseline at each size. Targets (issue 14):
 roster import of 1,000,000 rows ≤ 60 s on PostgreSQL, ≤ 120 s on SQLite, peak RSS ≤ 300 MB
 at every size; the hostile file refused in ≤ 10 s with ≤ 300 MB; XLSX export of 100,000
-registrations ≤ 10 s and ≤ 300 MB. A PostgreSQL URL names a server: a database of its own
-is created there for each size and dropped afterwards.
+registrations ≤ 10 s and ≤ 300 MB; ``digest --save`` at province size ≤ 3 s; every step
+at most linear from 100,000 to 3,000,000 members. A PostgreSQL URL names a server: a
+database of its own is created there for each size and dropped afterwards.
 """
 
 from __future__ import annotations
@@ -173,6 +183,8 @@ async def _step(name: str, url: str, file: str) -> dict[str, Any]:
             out["rows"] = await _export_csv(sessions, Path(file), streamed=name == "csv")
         elif name == "csvplain":
             out["rows"] = _plain_csv(Path(file))
+        elif name in ("digest", "digestnumbers", "reminders"):
+            out.update(await _digest_step(name, sessions, Path(file)))
     finally:
         await engine.dispose()
     return out
@@ -456,6 +468,13 @@ async def measure_size(url: str | None, size: int, args: argparse.Namespace) -> 
             units = max(2_000, size // 90)
             checks.extend(await _export_size(url, size, units, folder, args))
             return [ok for label, ok in checks if print(f"  {label:<52} {verdict(ok)}") or True]
+        if args.no_imports:
+            units = max(2_000, size // 90)
+            print(f"{size:,} members, {units:,} units (no imports):", flush=True)
+            if size <= args.export_max:
+                checks.extend(await _export_size(url, size, units, folder, args))
+            checks.extend(await _digest_size(url, size, units, folder, args))
+            return [ok for label, ok in checks if print(f"  {label:<52} {verdict(ok)}") or True]
         org, roster, units = write_files(folder, size, args.seed)
         async with database(url, "thidua_bulk") as db_url:
             kind = dialect_of(db_url)
@@ -503,6 +522,7 @@ async def measure_size(url: str | None, size: int, args: argparse.Namespace) -> 
                 )
         if size <= args.export_max:
             checks.extend(await _export_size(url, size, units, folder, args))
+        checks.extend(await _digest_size(url, size, units, folder, args))
     return [ok for label, ok in checks if print(f"  {label:<52} {verdict(ok)}") or True]
 
 
@@ -557,6 +577,265 @@ def _csv_export(db_url: str, size: int, folder: Path) -> list[tuple[str, bool]]:
     return [(f"{size:,} CSV export <= {RSS_TARGET_MB:g} MB", streamed["rss_mb"] <= RSS_TARGET_MB)]
 
 
+# --- the digest and the reminder selection ---------------------------------------------------
+
+DIGEST_SAVE_TARGET_S = 3.0
+# A province of 200 units and 16,000 members with a registration each: the officers' workbook
+# of its digest has about 11,300 rows (the size the issue measured, 11,312).
+PROVINCE_UNITS, PROVINCE_MEMBERS = 200, 16_000
+ROOT_CODE, CAMPAIGN_CODE = "LDLD-BENCH", "TD2027"
+
+# The reminder selection written by hand: members of the subtree, not muted, with a chat,
+# not yet reminded for this due key, and with nothing registered or a registration left
+# half-way. The same set storage.reminders.members_due streams (the counts are compared).
+_COUNTED = "('submitted', 'approved', 'returned')"
+_DRAFT_CAMPAIGN = {
+    "postgresql": "(cv.data -> 'draft' ->> 'campaign_id')::int",
+    "sqlite": "json_extract(cv.data, '$.draft.campaign_id')",
+}
+HAND_REMINDERS = (
+    "WITH titled AS (SELECT DISTINCT person_id FROM registrations WHERE campaign_id = :c "
+    f"AND person_id IS NOT NULL AND status IN {_COUNTED}), "
+    "authors AS (SELECT person_id FROM initiatives WHERE campaign_id = :c "
+    f"AND person_id IS NOT NULL AND status IN {_COUNTED} "
+    "UNION SELECT a.person_id FROM initiative_authors a JOIN initiatives i "
+    "ON i.id = a.initiative_id WHERE i.campaign_id = :c AND a.person_id IS NOT NULL "
+    f"AND i.status IN {_COUNTED}), "
+    "drafts AS (SELECT ci.person_id FROM conversations cv JOIN channel_identities ci "
+    "ON ci.id = cv.identity_id WHERE ci.person_id IS NOT NULL AND cv.flow IS NOT NULL "
+    "AND cv.flow NOT IN ('menu', 'onboarding') AND {draft_campaign} = :c "
+    "UNION SELECT person_id FROM registrations WHERE campaign_id = :c "
+    "AND person_id IS NOT NULL AND status = 'draft') "
+    "SELECT p.id, p.full_name, p.locale, c.id, c.channel, c.external_id FROM people p "
+    "JOIN units u ON u.id = p.unit_id JOIN channel_identities c ON c.person_id = p.id "
+    "LEFT JOIN titled t ON t.person_id = p.id LEFT JOIN authors au ON au.person_id = p.id "
+    "LEFT JOIN drafts d ON d.person_id = p.id "
+    "WHERE u.path LIKE :p AND NOT p.reminders_muted AND NOT EXISTS (SELECT 1 FROM "
+    "reminder_log l WHERE l.campaign_id = :c AND l.person_id = p.id AND l.kind = 'member' "
+    "AND l.due_key = :k) AND (d.person_id IS NOT NULL OR (t.person_id IS NULL "
+    "AND au.person_id IS NULL)) ORDER BY p.id"
+)
+
+
+async def _twice(work: Any) -> tuple[float, Any]:
+    """The second of two runs (the first warms the caches), in seconds, and its result."""
+    await work()
+    began = time.perf_counter()
+    result = await work()
+    return time.perf_counter() - began, result
+
+
+async def _digest_step(name: str, sessions: Any, target: Path) -> dict[str, Any]:
+    """In a step's process: the digest and its hand-written twin, the digest's XLSX and the
+    same cells unstyled ("digest"; "digestnumbers" without the XLSX), or the reminder
+    selection and its hand-written twin ("reminders")."""
+    from sqlalchemy import select, text
+
+    from bench.digest import DUE_KEY, NOW, hand_written, select_recipients
+    from handlers.digest import digest_text
+    from handlers.reminders import ReminderPolicy
+    from storage.exporters import ExportError
+    from storage.models import Campaign, Unit
+    from storage.registration_forms import build_form, write_form_xlsx
+    from storage.stats import digest_data
+
+    out: dict[str, Any] = {}
+    async with sessions() as session:
+        root = await session.scalar(select(Unit).where(Unit.code == ROOT_CODE))
+        campaign = await session.scalar(select(Campaign).where(Campaign.code == CAMPAIGN_CODE))
+        assert root is not None and campaign is not None
+        if name == "reminders":
+            dialect = session.bind.dialect.name
+            sql = text(HAND_REMINDERS.format(draft_campaign=_DRAFT_CAMPAIGN[dialect]))
+            params = {"c": campaign.id, "p": root.path + "%", "k": DUE_KEY}
+
+            async def hand() -> int:
+                # Streamed in batches of 500 as the selection is, so that the step's peak
+                # memory is the selection's, not a list of every recipient.
+                found = 0
+                result = await session.stream(sql, params)
+                async for part in result.partitions(500):
+                    found += len(part)
+                return found
+
+            async def selection() -> int:
+                return await select_recipients(session, root, with_addresses=True)
+
+            out["hand_s"], hand_rows = await _twice(hand)
+            out["select_s"], out["rows"] = await _twice(selection)
+            if hand_rows != out["rows"]:
+                raise RuntimeError(f"selection {out['rows']} != hand-written {hand_rows}")
+            return out
+        policy = ReminderPolicy()
+
+        async def numbers() -> Any:
+            data = await digest_data(session, campaign, root)
+            digest_text(data, NOW, policy)
+            return data
+
+        async def counted() -> Any:
+            return await hand_written(session, campaign.id, root)
+
+        out["hand_s"], by_hand = await _twice(counted)
+        out["digest_s"], data = await _twice(numbers)
+        if (data.progress.members, data.progress.registered) != by_hand["progress"]:
+            raise RuntimeError(f"digest {data.progress} != hand-written {by_hand['progress']}")
+        out["members"] = data.progress.members
+        if name == "digestnumbers":
+            return out
+        # CPU beside wall: the machine is shared, and CPU is what the code decides.
+        began, cpu = time.perf_counter(), time.process_time()
+        form = await build_form(session, campaign.code, root.code, "all")
+        out["build_s"], out["build_cpu"] = time.perf_counter() - began, time.process_time() - cpu
+    out["rows"] = sum(len(sheet.rows) for sheet in form.sheets)
+    began, cpu = time.perf_counter(), time.process_time()
+    try:
+        write_form_xlsx(form, target)
+        out["refused"] = ""
+    except ExportError as exc:
+        out["refused"] = str(exc)
+    out["write_s"], out["write_cpu"] = time.perf_counter() - began, time.process_time() - cpu
+    began, cpu = time.perf_counter(), time.process_time()
+    _plain_xlsx(form, target.with_suffix(".plain.xlsx"))
+    out["plain_s"], out["plain_cpu"] = time.perf_counter() - began, time.process_time() - cpu
+    return out
+
+
+def _plain_xlsx(form: Any, target: Path) -> None:
+    """The baseline of a form: its cells, no formats, heading or widths, in constant memory
+    (rows past a sheet's end are dropped, as xlsxwriter does)."""
+    import xlsxwriter
+
+    plain = xlsxwriter.Workbook(str(target), {"constant_memory": True})
+    for spec in form.sheets:
+        sheet = plain.add_worksheet(spec.name)
+        for r, values in enumerate(spec.rows):
+            for c, value in enumerate(values):
+                if value is not None:
+                    sheet.write(r, c, value)
+    plain.close()
+
+
+def _digest_save_step(url: str, folder: str) -> int:
+    """``thidua digest --save`` as an operator runs it, in this (fresh) process."""
+    import os
+
+    from bot.cli import main as thidua
+
+    os.environ["DATABASE_URL"] = url
+    argv = ["digest", "--unit", ROOT_CODE, "--campaign", CAMPAIGN_CODE, "--save", folder]
+    code = thidua(argv)
+    if code != 0:
+        raise SystemExit(f"thidua digest --save ended with {code}")
+    print(json.dumps({"rss_mb": _peak_mb()}))
+    return 0
+
+
+async def _province_digest(url: str | None, args: argparse.Namespace) -> list[bool]:
+    """``digest --save`` of a province (≈ 11,300 workbook rows), start included, twice."""
+    from bench.digest import load_plan, make_plan
+
+    checks: list[tuple[str, bool]] = []
+    with tempfile.TemporaryDirectory(prefix="thidua-bulk-") as tmp:
+        async with database(url, "thidua_bulk") as db_url:
+            plan = make_plan(PROVINCE_UNITS, PROVINCE_MEMBERS, PROVINCE_MEMBERS, args.seed)
+            await load_plan(db_url, plan)
+            del plan
+            print(
+                f"{dialect_of(db_url)}, a province of {PROVINCE_MEMBERS:,} members, "
+                f"{PROVINCE_UNITS} units:",
+                flush=True,
+            )
+            runs = [_with_cpu("digestsave", db_url, Path(tmp)) for _ in range(2)]
+        rows = _workbook_rows(Path(tmp))
+        best = min(r["wall_s"] for r in runs)
+        walls = " and ".join(f"{r['wall_s']:.1f} s (CPU {r['cpu_s']:.1f} s)" for r in runs)
+        print(
+            f"  thidua digest --save: {rows:,} workbook rows and the chart, {walls} (start "
+            f"included), {max(r['rss_mb'] for r in runs):.0f} MB",
+            flush=True,
+        )
+        checks.append(
+            (
+                f"digest --save of a province <= {DIGEST_SAVE_TARGET_S:g} s",
+                best <= DIGEST_SAVE_TARGET_S,
+            )
+        )
+    return [ok for label, ok in checks if print(f"  {label:<52} {verdict(ok)}") or True]
+
+
+def _with_cpu(name: str, url: str, file: Path) -> dict[str, Any]:
+    """run_step, with the CPU time (user and system) its process used."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = run_step(name, url, file)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result
+
+
+def _workbook_rows(folder: Path) -> int:
+    """Rows in the sheets of the one workbook in ``folder``."""
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(next(folder.glob("*.xlsx")), read_only=True)
+    try:
+        return sum(sheet.max_row or 0 for sheet in workbook.worksheets)
+    finally:
+        workbook.close()
+
+
+async def _digest_size(
+    url: str | None, size: int, units: int, folder: Path, args: argparse.Namespace
+) -> list[tuple[str, bool]]:
+    """The digest, its XLSX and the reminder selection on ``size`` members, one
+    registration each (bench.digest's province), beside their baselines."""
+    from bench.digest import load_plan, make_plan
+
+    checks: list[tuple[str, bool]] = []
+    async with database(url, "thidua_bulk") as db_url:
+        began = time.perf_counter()
+        plan = make_plan(units, size, size, args.seed)
+        await load_plan(db_url, plan)
+        del plan
+        print(
+            f"  (digest data: {size:,} registrations loaded in {time.perf_counter() - began:.0f}"
+            " s)",
+            flush=True,
+        )
+        with_xlsx = size <= args.digest_xlsx_max
+        digest = run_step("digest" if with_xlsx else "digestnumbers", db_url, folder / "d.xlsx")
+        print(
+            _line("digest (numbers, text)", digest["members"], digest["digest_s"],
+                  digest["rss_mb"], digest["digest_s"] / digest["hand_s"])
+        )  # fmt: skip
+        print(f"    hand-written SQL {digest['hand_s']:.2f} s (rows/s: members counted)")
+        if with_xlsx:
+            total = digest["build_s"] + digest["write_s"]
+            print(
+                _line("digest XLSX (build+write)", digest["rows"], total, digest["rss_mb"],
+                      digest["write_s"] / digest["plain_s"])
+            )  # fmt: skip
+            print(
+                f"    of which: query and rows {digest['build_s']:.1f} s (CPU "
+                f"{digest['build_cpu']:.1f} s), form {digest['write_s']:.1f} s (CPU "
+                f"{digest['write_cpu']:.1f} s), the same cells unstyled {digest['plain_s']:.1f}"
+                f" s (CPU {digest['plain_cpu']:.1f} s)"
+                + (f"; refused: {digest['refused']}" if digest["refused"] else ""),
+                flush=True,
+            )
+        else:
+            print("    digest XLSX not built at this size (--digest-xlsx-max)", flush=True)
+        reminders = run_step("reminders", db_url, folder)
+        print(
+            _line("reminder selection", reminders["rows"], reminders["select_s"],
+                  reminders["rss_mb"], reminders["select_s"] / reminders["hand_s"])
+        )  # fmt: skip
+        print(f"    hand-written SQL {reminders['hand_s']:.2f} s", flush=True)
+    return checks
+
+
 async def _prepare(url: str) -> None:
     from storage.db import make_engine
     from storage.seed import prepare_database
@@ -574,6 +853,8 @@ def _load() -> str:
 async def run(args: argparse.Namespace) -> int:
     print(f"load average: {_load()}", flush=True)
     results: list[bool] = []
+    if not args.csv_only:
+        results.extend(await _province_digest(args.database_url, args))
     for size in args.sizes:
         results.extend(await measure_size(args.database_url, size, args))
     print(f"load average: {_load()}")
@@ -584,6 +865,8 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["--step", "digestsave"]:
+        return _digest_save_step(*argv[2:4])
     if argv[:1] == ["--step"]:
         name, url, file = argv[1:4]
         out = asyncio.run(_step(name, url, file))
@@ -604,6 +887,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-hostile", dest="hostile", action="store_false")
     parser.add_argument(
         "--csv-only", action="store_true", help="only the CSV export (no imports, no XLSX)"
+    )
+    parser.add_argument(
+        "--no-imports",
+        action="store_true",
+        help="only the exports, the digest and the reminder selection (no imports)",
+    )
+    parser.add_argument(
+        "--digest-xlsx-max",
+        type=int,
+        default=1_000_000,
+        help="largest size whose digest XLSX is built (the form holds its rows in memory)",
     )
     parser.add_argument("--seed", type=int, default=14)
     return asyncio.run(run(parser.parse_args(argv)))

@@ -32,7 +32,7 @@ from handlers.status import list_state_label
 from handlers.text import format_count, format_date, format_money, format_number, split_message
 from storage.models import Campaign, Unit
 from storage.normalize import natural_key
-from storage.registration_forms import build_form, write_form_xlsx
+from storage.registration_forms import MAX_TABLE_ROWS, build_form, write_form_xlsx
 from storage.reminders import KIND_DIGEST, OfficerDue, claim, officers_due
 from storage.repo import campaign_end
 from storage.schedule import digest_frequency
@@ -353,6 +353,13 @@ class Digest:
         return replies
 
 
+def list_fits_a_sheet(data: DigestData) -> bool:
+    """Whether each table of the subtree's form fits in one sheet, from the digest's counts
+    (a row holds at least one registration, initiative or work), before reading its rows."""
+    largest = max(data.individuals, data.collectives, data.works, data.initiatives)
+    return largest <= MAX_TABLE_ROWS
+
+
 async def digest_xlsx(session: AsyncSession, data: DigestData) -> OutFile:
     """The subtree's registration lists in the officers' form (titles, initiatives, works)."""
     form = await build_form(session, data.campaign_code, data.unit_code, "all")
@@ -383,7 +390,15 @@ async def build_digest(
     data = await digest_data(session, campaign, unit)
     digest = Digest(data, digest_text(data, now, policy))
     if with_files:
-        digest.files.append(await digest_xlsx(session, data))
+        if list_fits_a_sheet(data):
+            digest.files.append(await digest_xlsx(session, data))
+        else:
+            # A nation's list is longer than a spreadsheet: said in the text, rather than a
+            # file cut short or millions of rows read only to be refused.
+            digest.text += "\n\n" + _(
+                "(The Excel list has more rows than a spreadsheet holds; "
+                "ask for the list of each unit below.)"
+            )
         if chart is not None and data.children:
             # Drawing takes a few hundred milliseconds: not on the event loop. The locale
             # is a context variable, copied into the thread with the call.

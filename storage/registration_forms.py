@@ -387,34 +387,55 @@ async def _title_sheets(
             ((order, reg.title_code, reg.receipt_no), reg, title, award)
         )
 
+    # What each row takes from its unit, looked up once per unit rather than per row.
+    unit_facts = {
+        uid: (u.name, u.code, tree.key_of_path(u.path), LIST_STATE_LABELS[lists[uid]])
+        for uid, u in units.items()
+    }
+    states: dict[str, str] = {}
     individuals: list[tuple[Any, tuple[Any, ...]]] = []
     collectives: list[tuple[Any, tuple[Any, ...]]] = []
     for (collective, _id), items in people.items():
-        items.sort(key=lambda item: item[0])
-        regs = [reg for _order, reg, _t, _a in items]
-        titles_text = "\n".join(t for _o, _r, t, _a in items if t) or None
-        awards_text = "\n".join(a for _o, _r, _t, a in items if a) or None
-        receipts = "\n".join(reg.receipt_no for reg in regs)
-        states = [_state(reg.status) for reg in regs]
-        status = states[0] if len(set(states)) == 1 else "\n".join(states)
-        first = regs[0]
-        unit = units[first.unit_id]
-        list_status = LIST_STATE_LABELS[lists[first.unit_id]]
+        if len(items) == 1:  # most people register one title: no sorting or joining
+            _order, first, titles_text, awards_text = items[0]
+            titles_text = titles_text or None
+            awards_text = awards_text or None
+            receipts = first.receipt_no
+            status = states.get(first.status) or states.setdefault(
+                first.status, _state(first.status)
+            )
+        else:
+            items.sort(key=lambda item: item[0])
+            regs = [reg for _order, reg, _t, _a in items]
+            titles_text = "\n".join(t for _o, _r, t, _a in items if t) or None
+            awards_text = "\n".join(a for _o, _r, _t, a in items if a) or None
+            receipts = "\n".join(reg.receipt_no for reg in regs)
+            labels = [_state(reg.status) for reg in regs]
+            status = labels[0] if len(set(labels)) == 1 else "\n".join(labels)
+            first = regs[0]
+        unit_name, unit_code, unit_key, list_status = unit_facts[first.unit_id]
         if collective:
             name = (
-                f"{first.collective_name}{POSITION_SEPARATOR}{unit.name}"
+                f"{first.collective_name}{POSITION_SEPARATOR}{unit_name}"
                 if first.collective_name
-                else unit.name
+                else unit_name
             )
-            unit_row = (name, titles_text, awards_text, None, unit.code, receipts, status)
             collectives.append(
-                ((tree.key_of_path(unit.path), fold(name), str(_id)), (*unit_row, list_status))
-            )
+                (
+                    (unit_key, fold(name), str(_id)),
+                    (name, titles_text, awards_text, None, unit_code, receipts, status,
+                     list_status),
+                )
+            )  # fmt: skip
             continue
-        where = f"{first.position}{POSITION_SEPARATOR}{unit.name}" if first.position else unit.name
-        person_row = (first.full_name, where, titles_text, awards_text, None, unit.code)
-        order_key = (tree.key_of_path(unit.path), fold(first.full_name), first.person_id)
-        individuals.append((order_key, (*person_row, receipts, status, list_status)))
+        where = f"{first.position}{POSITION_SEPARATOR}{unit_name}" if first.position else unit_name
+        individuals.append(
+            (
+                (unit_key, fold(first.full_name), first.person_id),
+                (first.full_name, where, titles_text, awards_text, None, unit_code, receipts,
+                 status, list_status),
+            )
+        )  # fmt: skip
     heading = _titles_heading(campaign.year)
     return [
         Sheet(
@@ -621,8 +642,21 @@ def _char_width(ch: str) -> float:
     return 0.85
 
 
+_CHAR_WIDTHS: dict[str, float] = {}
+
+
 def text_width(text: str, *, bold: bool = False) -> float:
-    return sum(_char_width(ch) for ch in text) * (BOLD if bold else 1)
+    # Each character measured once (a form's sample has a few hundred distinct ones).
+    widths = _CHAR_WIDTHS
+    total = 0.0
+    for ch in text:
+        width = widths.get(ch)
+        if width is None:
+            width = _char_width(ch)
+            if len(widths) < 10_000:  # bounded: a hostile name cannot grow it for ever
+                widths[ch] = width
+        total += width
+    return total * (BOLD if bold else 1)
 
 
 def _lines(text: str, width: float, *, bold: bool = False) -> int:
@@ -658,6 +692,15 @@ def write_form_xlsx(form: RegistrationForm, target: str | Path | BinaryIO) -> No
     # Imported here: the running bot only writes workbooks for the digest.
     import xlsxwriter
 
+    # xlsxwriter drops a cell past a sheet's last row without a word: refuse before writing.
+    for sheet in form.sheets:
+        if len(sheet.rows) > MAX_TABLE_ROWS:
+            raise ExportError(
+                f"the sheet {sheet.name!r} would have {len(sheet.rows):,} rows, more than a "
+                f"spreadsheet holds ({SHEET_ROWS:,} with the heading and signatures); "
+                "export one unit's subtree at a time"
+            )
+
     workbook = xlsxwriter.Workbook(
         target, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
     )
@@ -675,6 +718,10 @@ PLACE_AND_DATE = "…………, ngày …… tháng …… năm ……"
 PREPARER, PREPARER_NOTE = "NGƯỜI LẬP BIỂU", "(Ký, ghi rõ họ tên)"
 SIGNER_FOR, SIGNER, SIGNER_NOTE = "TM. BAN CHẤP HÀNH", "CHỦ TỊCH", "(Ký tên, đóng dấu)"
 HEADER_ROW = 8  # issuing body and motto (2 rows), date, blank, title, campaign, section
+SHEET_ROWS = 1_048_576  # the most rows a sheet holds (Excel, LibreOffice)
+# Under the table: the total row, a blank, the signatures and the print area's room; the last
+# row index the print area reaches is HEADER_ROW + rows + 8.
+MAX_TABLE_ROWS = SHEET_ROWS - HEADER_ROW - 9
 
 
 class _Styles:
@@ -754,20 +801,39 @@ def _write_sheet(workbook: Any, styles: _Styles, form: RegistrationForm, spec: S
         style = styles.system_header if column.system else styles.header
         sheet.write_string(header_row, index, column.header, style)
 
+    # Per column, not per cell: the format, and the room a text has before it wraps.
     formats = [styles.body[c.kind] for c in columns]
+    # Lines per text and column, counted once: a unit's name and the list states repeat on
+    # every row of the unit.
+    rooms: list[tuple[int, float, float, dict[str, int]]] = [
+        (index, width - 1.5, width, {}) for index, width in enumerate(widths)
+    ]
+    write_string, write_blank = sheet.write_string, sheet.write_blank
     row = header_row
     for values in spec.rows:
         row += 1
         lines = 1
-        for value, width in zip(values, widths, strict=True):
-            if (isinstance(value, str) and len(value) * 0.9 > width - 1.5) or (
-                isinstance(value, str) and "\n" in value
-            ):
-                lines = max(lines, _lines(value, width))
+        for index, room, width, counted in rooms:
+            value = values[index]
+            if value.__class__ is str and (len(value) * 0.9 > room or "\n" in value):
+                taken = counted.get(value)
+                if taken is None:
+                    if len(counted) > 10_000:  # bounded: names do not repeat
+                        counted.clear()
+                    taken = counted[value] = _lines(value, width)
+                if taken > lines:
+                    lines = taken
         if lines > 1:
             sheet.set_row(row, LINE_HEIGHT * lines)
         for index, value in enumerate(values):
-            _cell(sheet, row, index, value, formats[index])
+            # Text and blanks are most cells: written directly; the rest by their type.
+            if value is None:
+                write_blank(row, index, None, formats[index])
+            elif value.__class__ is str:
+                # Always a string: "=..." typed in a chat is text, not a formula.
+                write_string(row, index, value, formats[index])
+            else:
+                _cell(sheet, row, index, value, formats[index])
 
     if spec.total is not None:
         label, money_index, amount = spec.total

@@ -4,6 +4,7 @@ files, /tonghop and the scheduled sending (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.charts import progress_chart_png
 from bot.config import Settings
 from bot.scheduler import policy_from_settings
-from handlers.digest import build_digest, digest_pass, digest_text
+from handlers.digest import build_digest, digest_pass, digest_text, list_fits_a_sheet
 from handlers.engine.flow import EngineConfig
 from handlers.flows import build_engine
 from handlers.i18n import use_locale
@@ -33,6 +34,7 @@ from storage.models import (
     UnitSubmission,
     Work,
 )
+from storage.registration_forms import MAX_TABLE_ROWS
 from storage.stats import digest_data
 from tests.chat import Chat
 from tests.factories import Org, add_unit, make_org
@@ -483,6 +485,21 @@ async def test_daily_and_off(sessionmaker) -> None:
             update(Campaign).where(Campaign.id == cid).values(settings={"digest": False})
         )
     assert (await digest_pass(sessionmaker, cid, vn(1, 22, 8, 30), POLICY)).messages == []
+
+
+async def test_a_list_longer_than_a_sheet_is_left_out_before_reading_it(sessionmaker) -> None:
+    # The nation's digest would need more rows than a sheet holds: decided from its counts,
+    # so millions of rows are not read into memory only for the workbook to be refused.
+    org, _dien = await known_org(sessionmaker)
+    async with sessionmaker() as session:
+        campaign = await session.get(Campaign, org.campaign.id)
+        root = await session.get(Unit, org.province.id)
+        assert campaign is not None and root is not None
+        data = await digest_data(session, campaign, root)
+    assert list_fits_a_sheet(data)
+    assert list_fits_a_sheet(replace(data, works=MAX_TABLE_ROWS))
+    assert not list_fits_a_sheet(replace(data, works=MAX_TABLE_ROWS + 1))
+    assert not list_fits_a_sheet(replace(data, initiatives=MAX_TABLE_ROWS + 1))
 
 
 async def test_digest_counts_in_sql_not_per_row(sessionmaker) -> None:

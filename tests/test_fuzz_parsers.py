@@ -26,6 +26,7 @@ from handlers.text import format_date, format_money, split_message
 from storage.normalize import (
     MAX_ID,
     Invalid,
+    _fold_slowly,
     clean,
     fold,
     parse_date,
@@ -86,6 +87,24 @@ def test_fold_is_accent_free_lower_case_and_stable(text: str) -> None:
     assert "đ" not in out and "Đ" not in out
     assert not any(unicodedata.category(ch) == "Mn" for ch in out)
     assert out == out.strip() and "  " not in out
+
+
+# Letters, accents (composed and combining), spaces and a few characters outside the fold's
+# table: the table path and the full path must agree on every mix of them.
+_fold_alphabet = st.one_of(
+    st.characters(min_codepoint=0x20, max_codepoint=0x24F),
+    st.characters(min_codepoint=0x300, max_codepoint=0x36F),
+    st.characters(min_codepoint=0x1EA0, max_codepoint=0x1EFF),
+    st.sampled_from(["\t", "\n", "\u00a0", "\u200b", "\u0130", "\u03a3", "ß", "ﬁ"]),
+)
+
+
+@MANY
+@given(st.one_of(st.text(_fold_alphabet, max_size=40), vietnamese_name, hostile_text))
+def test_fold_by_table_equals_the_full_fold(text: str) -> None:
+    # The table is what sorts a province's export; the full path is the definition.
+    assert fold(text) == _fold_slowly(text)
+    assert fold(nfd(text)) == _fold_slowly(nfd(text))
 
 
 @MANY

@@ -21,7 +21,11 @@ from storage.models import Title
 from storage.registration_forms import (
     DATE_FORMAT,
     FIELD_LABELS,
+    INDIVIDUAL_COLUMNS,
+    MAX_TABLE_ROWS,
     MONEY_FORMAT,
+    RegistrationForm,
+    Sheet,
     build_form,
     is_award,
     money_words,
@@ -290,6 +294,21 @@ async def test_empty_lists_and_unknown_names(sessionmaker: Sessions, tmp_path: P
         "",
         "",
     ]
+
+
+def test_a_list_longer_than_a_sheet_is_refused_not_cut(tmp_path: Path) -> None:
+    # A nation's list has more people than a sheet has rows: the workbook is refused with
+    # the reason, instead of a file whose last rows are silently missing.
+    row = (1, "Nguyễn Văn An", "Công đoàn cơ sở", "Lao động tiên tiến", None, None, "CD", "R1",
+           "Đã đăng ký", "Chưa gửi")  # fmt: skip
+    form = RegistrationForm("TD2027", "Thi đua 2027", 2027, "Tổng Liên đoàn")
+    form.sheets.append(
+        Sheet("Cá nhân", "DANH SÁCH", None, INDIVIDUAL_COLUMNS, [row] * (MAX_TABLE_ROWS + 1))
+    )
+    target = tmp_path / "nation.xlsx"
+    with pytest.raises(ExportError, match=r"'Cá nhân' would have 1,048,560 rows"):
+        write_form_xlsx(form, target)
+    assert not target.exists()
 
 
 async def test_csv_of_works_has_plain_numbers_and_vietnamese_dates(sessionmaker: Sessions):
