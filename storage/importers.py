@@ -9,6 +9,7 @@ owns the transaction.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import itertools
@@ -25,7 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
 from storage import tables
-from storage.bulk import create_stage, drop_stage, insert_rows, is_postgresql
+from storage.bulk import (
+    create_stage,
+    drop_stage,
+    indexes_set_aside,
+    insert_rows,
+    is_postgresql,
+)
 from storage.models import AuditEntry, Person, Role, Unit, UnitKind, UnitRole
 
 # text.py is pure (no platform, no database): the same fold()/parse_phone() must be used
@@ -840,6 +847,15 @@ async def _check_members(session: AsyncSession, problems: Problems) -> None:
         "ON f.phone = s.phone WHERE s.row > f.first_row",
         lambda row, phone, first: f"row {row}: phone {phone} already appears in row {first}",
     )
+    # Asked first of the distinct codes: listing the rows is planned as a walk of the rows in
+    # order with a lookup each (LIMIT 100), seconds for a million rows that are all fine.
+    unknown = await _sql(
+        session,
+        "SELECT 1 FROM (SELECT unit_code FROM stage_members WHERE ok = 1 EXCEPT "
+        "SELECT code FROM units) AS q LIMIT 1",
+    )
+    if unknown.first() is None:
+        return
     await _listed(
         session,
         problems,
@@ -855,27 +871,35 @@ async def _resolve_members(session: AsyncSession) -> None:
     one pass, not by updating the staging table: on PostgreSQL each UPDATE of a million
     rows writes a million new row versions."""
     postgresql = is_postgresql(session)
-    if not postgresql:
+    new_id = "NULL "
+    if postgresql:
+        # The new people's ids drawn now, so nothing has to find them again. The sequence
+        # is named once, as a constant: pg_get_serial_sequence() in the statement would be
+        # a catalogue lookup on every row (8 of the 10 seconds a million rows took).
+        sequence = (
+            await _sql(session, "SELECT pg_get_serial_sequence('people', 'id')")
+        ).scalar_one()
+        quoted = sequence.replace("'", "''")
+        new_id = f"CASE WHEN p.id IS NULL THEN nextval('{quoted}'::regclass) END "
+    else:
         await _sql(session, "DROP TABLE IF EXISTS temp.stage_plan")
     await _sql(
         session,
         f"CREATE TEMP TABLE stage_plan {'ON COMMIT DROP ' if postgresql else ''}AS "
         "SELECT s.row, s.full_name, s.phone, s.position, s.unit_code, u.id AS unit_id, "
-        "p.id AS person_id, r.n AS roles, r.lo AS role_lo, r.hi AS role_hi, "
-        # PostgreSQL: the new people's ids drawn now, so nothing has to find them again.
-        + (
-            "CASE WHEN p.id IS NULL THEN nextval(pg_get_serial_sequence('people', 'id')) END "
-            if postgresql
-            else "NULL "
-        )
-        + "AS new_id "
+        f"p.id AS person_id, r.n AS roles, r.lo AS role_lo, r.hi AS role_hi, {new_id}"
+        "AS new_id "
         "FROM stage_members s JOIN units u ON u.code = s.unit_code "
         "LEFT JOIN (SELECT phone, MIN(id) AS id FROM people WHERE phone IN "
         "(SELECT phone FROM stage_members) GROUP BY phone) p ON p.phone = s.phone "
         "LEFT JOIN (SELECT person_id, COUNT(*) AS n, MIN(unit_id) AS lo, MAX(unit_id) AS hi "
         "FROM unit_roles WHERE role = 'member' AND person_id IN (SELECT id FROM people "
         "WHERE phone IN (SELECT phone FROM stage_members)) GROUP BY person_id) r "
-        "ON r.person_id = p.id",
+        "ON r.person_id = p.id "
+        # Written in file order once: the inserts below read it in that order (a temporary
+        # table is scanned from its first page, nothing else writes to it) and need no
+        # sort of their own, three sorts of a million rows saved.
+        "ORDER BY s.row",
     )
     await _sql(session, "CREATE INDEX ix_stage_plan_row ON stage_plan (row)")
     await _sql(session, "ANALYZE stage_plan")
@@ -891,19 +915,16 @@ async def _merge_members(session: AsyncSession) -> ImportSummary:
     # of the plan by row (an index range), their people by primary key: no join that the
     # planner could turn into a scan of all the people for every page.
     async for page in _plan_pages(session):
-        known = [r for r in page if r.person_id is not None]
-        if not known:
-            continue
         people = {
             pid: (name, position, unit_id)
             for pid, name, position, unit_id in await session.execute(
                 select(Person.id, Person.full_name, Person.position, Person.unit_id).where(
-                    Person.id.in_([r.person_id for r in known])
+                    Person.id.in_([r.person_id for r in page])
                 )
             )
         }
         entries: list[dict[str, Any]] = []
-        for r in known:
+        for r in page:
             old_name, old_position, old_unit = people[r.person_id]
             changes: dict[str, list[Any]] = {}
             if old_name != r.full_name:
@@ -951,6 +972,36 @@ async def _merge_members(session: AsyncSession) -> ImportSummary:
         "s.unit_id AND r.role = 'member') ORDER BY s.row",
         now=stamp,
     )
+    summary.created = (
+        await _sql(session, "SELECT COUNT(*) FROM stage_plan WHERE person_id IS NULL")
+    ).scalar_one()
+    async with (
+        indexes_set_aside(session, ["people", "unit_roles"])
+        if await _loads_more_than_held(session, summary.created)
+        else contextlib.nullcontext()
+    ):
+        await _insert_new_members(session, stamp)
+    return summary
+
+
+# From this many new people, and more than the database holds, the people's and member
+# roles' secondary indexes and foreign keys are rebuilt after the rows are in (PostgreSQL):
+# a first load of a province or of the nation. Below it the locks are not worth it.
+REBUILD_INDEXES_FROM = 50_000
+
+
+async def _loads_more_than_held(session: AsyncSession, new_people: int) -> bool:
+    if not is_postgresql(session) or new_people < REBUILD_INDEXES_FROM:
+        return False
+    held = await _sql(
+        session, "SELECT COUNT(*) FROM (SELECT 1 FROM people LIMIT :n) AS q", n=new_people
+    )
+    return bool(held.scalar_one() < new_people)
+
+
+async def _insert_new_members(session: AsyncSession, stamp: BindParameter[datetime]) -> None:
+    """The people the roster brings, their member roles and the audit rows saying so, each
+    one set-based statement, in file order (the plan's)."""
     postgresql = is_postgresql(session)
     given = ("id, ", "new_id, ") if postgresql else ("", "")
     await _sql(
@@ -958,65 +1009,50 @@ async def _merge_members(session: AsyncSession) -> ImportSummary:
         f"INSERT INTO people ({given[0]}full_name, phone, position, unit_id, source, "
         f"reminders_muted, created_at, updated_at) SELECT {given[1]}full_name, phone, "
         "position, unit_id, 'roster', :false, :now, :now FROM stage_plan WHERE person_id IS "
-        "NULL ORDER BY row",
+        "NULL",
         now=stamp,
         false=False,
     )
-    # SQLite: the new people are found again by their phone, which no one had before.
+    # PostgreSQL drew the new people's ids in the plan; SQLite finds them again by their
+    # phone, which no one had before.
+    new_people = (
+        "SELECT s.new_id AS id, s.* FROM stage_plan s WHERE s.person_id IS NULL"
+        if postgresql
+        else "SELECT p.id AS id, s.* FROM stage_plan s JOIN people p ON p.phone = s.phone "
+        "WHERE s.person_id IS NULL"
+    )
     await _sql(
         session,
-        "INSERT INTO unit_roles (person_id, unit_id, role, created_at) SELECT s.new_id, "
-        "s.unit_id, 'member', :now FROM stage_plan s WHERE s.person_id IS NULL ORDER BY s.row"
+        "INSERT INTO unit_roles (person_id, unit_id, role, created_at) SELECT n.id, "
+        f"n.unit_id, 'member', :now FROM ({new_people}) AS n",
+        now=stamp,
+    )
+    details = (
+        "json_build_object('row', n.row, 'created', true, 'full_name', n.full_name, "
+        "'phone', n.phone, 'unit_code', n.unit_code)"
         if postgresql
-        else "INSERT INTO unit_roles (person_id, unit_id, role, created_at) SELECT p.id, "
-        "s.unit_id, 'member', :now FROM stage_plan s JOIN people p ON p.phone = s.phone "
-        "WHERE s.person_id IS NULL ORDER BY s.row",
+        else "json_object('row', n.row, 'created', json('true'), 'full_name', n.full_name, "
+        "'phone', n.phone, 'unit_code', n.unit_code)"
+    )
+    await _sql(
+        session,
+        "INSERT INTO audit_log (at, actor_id, via, action, entity, entity_id, details) "
+        f"SELECT :now, NULL, '{VIA_IMPORT}', 'person.import', 'person', n.id, {details} "
+        f"FROM ({new_people}) AS n",
         now=stamp,
     )
 
-    async for page in _plan_pages(session):
-        new = [r for r in page if r.person_id is None]
-        if not new:
-            continue
-        if postgresql:
-            ids = {r.phone: r.new_id for r in new}
-        else:
-            found = await session.execute(
-                select(Person.phone, Person.id).where(Person.phone.in_([r.phone for r in new]))
-            )
-            ids = {phone: pid for phone, pid in found if phone is not None}
-        summary.created += len(new)
-        await insert_rows(
-            session,
-            _AUDIT,
-            [
-                _audit_row(
-                    now,
-                    ids[r.phone],
-                    {
-                        "row": r.row,
-                        "created": True,
-                        "full_name": r.full_name,
-                        "phone": r.phone,
-                        "unit_code": r.unit_code,
-                    },
-                )
-                for r in new
-            ],
-        )
-    return summary
-
 
 async def _plan_pages(session: AsyncSession) -> AsyncIterator[list[Any]]:
-    """The resolved plan, :data:`BATCH` rows at a time in file order."""
+    """The rows of people already known, :data:`BATCH` at a time in file order."""
     after = 0
     while True:
         page = (
             await _sql(
                 session,
                 "SELECT row, full_name, phone, position, unit_code, unit_id, person_id, roles, "
-                "role_lo, role_hi, new_id FROM stage_plan WHERE row > :after "
-                f"ORDER BY row LIMIT {BATCH}",
+                "role_lo, role_hi FROM stage_plan WHERE row > :after AND person_id IS NOT "
+                f"NULL ORDER BY row LIMIT {BATCH}",
                 after=after,
             )
         ).all()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openpyxl import Workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.importers import (
+    REBUILD_INDEXES_FROM,
     ImportFailed,
     import_members_file,
     import_units_file,
@@ -385,3 +388,68 @@ async def test_a_long_roster_is_imported_in_batches_with_progress(
     assert seen == [5000, 10000, 12000]
     assert await count(sessionmaker, Person) == 12_000
     assert await count(sessionmaker, UnitRole) == 12_000
+
+
+def _schema_of(sync: Any, tables: Sequence[str]) -> dict[str, Any]:
+    inspector = inspect(sync)
+    schema: dict[str, Any] = {}
+    for table in tables:
+        indexes = inspector.get_indexes(table)
+        uniques = inspector.get_unique_constraints(table)
+        keys = inspector.get_foreign_keys(table)
+        schema[table] = (
+            sorted((i["name"], tuple(i["column_names"]), i["unique"]) for i in indexes),
+            sorted((u["name"], tuple(u["column_names"])) for u in uniques),
+            sorted((f["name"], tuple(f["constrained_columns"]), f["referred_table"]) for f in keys),
+        )
+    return schema
+
+
+async def test_a_first_load_larger_than_the_database_keeps_its_indexes_and_constraints(
+    sessionmaker: Sessions, tmp_path: Path
+) -> None:
+    # A province's first roster: many more people than the database holds, so on
+    # PostgreSQL the indexes and foreign keys are set aside and rebuilt in the same
+    # transaction. One person is already known (and renamed by the file).
+    await import_org(sessionmaker, write(tmp_path, "org.csv", ORG_SMALL))
+    known = "unit_code,full_name,phone\nCDCS-MAY,Lê An,0900000007\n"
+    await import_roster(sessionmaker, write(tmp_path, "one.csv", known))
+    tables = ["people", "unit_roles"]
+    async with sessionmaker() as session:
+        connection = await session.connection()
+        before = await connection.run_sync(_schema_of, tables)
+    size = REBUILD_INDEXES_FROM + 10
+    lines = ["unit_code,full_name,phone"]
+    lines += [f"CDCS-MAY,Nguyễn Văn An,09{n:08d}" for n in range(size)]
+    summary = await import_roster(sessionmaker, write(tmp_path, "m.csv", "\n".join(lines) + "\n"))
+    assert summary == f"Imported {size} members ({size - 1} new, 1 updated)"
+
+    async with sessionmaker() as session:
+        connection = await session.connection()
+        assert await connection.run_sync(_schema_of, tables) == before
+        assert await count(sessionmaker, Person) == size
+        assert await count(sessionmaker, UnitRole) == size
+        renamed = await session.scalar(select(Person).where(Person.phone == "0900000007"))
+        assert renamed is not None and renamed.full_name == "Nguyễn Văn An"
+        created = list(
+            await session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.action == "person.import")
+                .order_by(AuditEntry.id.desc())
+                .limit(1)
+            )
+        )
+        last = await session.get(Person, created[0].entity_id)
+    assert last is not None and last.phone == f"09{size - 1:08d}"
+    assert created[0].details == {
+        "row": size + 1,
+        "created": True,
+        "full_name": "Nguyễn Văn An",
+        "phone": f"09{size - 1:08d}",
+        "unit_code": "CDCS-MAY",
+    }
+    # The unique member role still holds: the same phone again changes nothing.
+    same = f"unit_code,full_name,phone\nCDCS-MAY,Nguyễn Văn An,09{size - 1:08d}\n"
+    again = await import_roster(sessionmaker, write(tmp_path, "again.csv", same))
+    assert again == "Imported 1 members (0 new, 0 updated, 1 unchanged)"
+    assert await count(sessionmaker, UnitRole) == size
