@@ -119,3 +119,13 @@ async def indexes_set_aside(session: AsyncSession, tables: Sequence[str]) -> Asy
         await connection.execute(
             text(f"ALTER TABLE {_quoted(table)} ADD CONSTRAINT {_quoted(name)} {definition}")
         )
+
+
+async def plan_for_bulk(session: AsyncSession) -> None:
+    """PostgreSQL: no JIT compilation for the rest of the transaction. The set-based
+    statements of an import (recursive walks of a tree especially) are estimated at
+    millions of rows, which makes PostgreSQL compile them first: 0.6 s of compiling for
+    a statement that runs in 30 ms."""
+    if is_postgresql(session):
+        connection = await session.connection()
+        await connection.execute(text("SET LOCAL jit = off"))
