@@ -506,18 +506,20 @@ async def _import_units(
     await create_stage(session, _UNIT_STAGE)
     try:
         batch: list[dict[str, Any]] = []
+        read = 0
         for row in itertools.chain([first], rows):
+            read += 1
             staged = _unit_row(row, problems)
             if staged is not None:
                 batch.append(staged)
-            if len(batch) == _UNIT_BATCH:
+            if read % _UNIT_BATCH == 0:
                 await insert_rows(session, _UNIT_STAGE, batch)
                 batch = []
                 if progress is not None:
                     progress(_UNIT_BATCH)
         await insert_rows(session, _UNIT_STAGE, batch)
-        if progress is not None and batch:
-            progress(len(batch))
+        if progress is not None and read % _UNIT_BATCH:
+            progress(read % _UNIT_BATCH)
         await _sql(session, "CREATE INDEX ix_stage_units_code ON stage_units (code)")
         await _sql(session, "CREATE INDEX ix_stage_units_parent ON stage_units (parent_code)")
         await _sql(session, "ANALYZE stage_units")
@@ -880,8 +882,8 @@ async def import_members(
 
     Streams: rows are checked and copied into a staging table a batch at a time, then the
     checks that need the whole file (duplicates, unknown units) and the merge are a few
-    set-based statements, so memory does not grow with the roster. ``progress`` is called
-    with the number of rows read after each batch.
+    set-based statements, so memory does not grow with the roster. ``progress`` is advanced
+    by the rows read after each batch (the last, smaller one once the import is done).
     """
     return await _import_members(session, iter(rows), Problems(), None, progress)
 
@@ -910,8 +912,8 @@ async def _import_members(
         await _check_members(session, problems)
         problems.raise_if_any()
         summary = await _merge_members(session)
-        if progress is not None:
-            progress(read)
+        if progress is not None and read % BATCH:
+            progress(read % BATCH)
         return summary
     finally:
         await drop_stage(session, _STAGE)
@@ -933,7 +935,7 @@ async def _stage_members(
             await insert_rows(session, _STAGE, batch)
             batch = []
             if progress is not None:
-                progress(read)
+                progress(BATCH)
     await insert_rows(session, _STAGE, batch)
     await _sql(session, "CREATE INDEX ix_stage_members_phone ON stage_members (phone)")
     await _sql(session, "CREATE INDEX ix_stage_members_row ON stage_members (row)")

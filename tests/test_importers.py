@@ -153,6 +153,8 @@ async def test_reorganisation_moves_the_whole_subtree(
     assert last is not None
     assert last.details["changes"]["parent_code"] == ["CD-KCN", "CD-XA"]
     assert last.details["changes"]["name"][1] == "Công đoàn cơ sở Công ty CP May Bắc Kạn"
+    assert last.details["changes"]["path"] == [f"{units['CD-KCN'].path}{may.id}/", may.path]
+    assert last.details["changes"]["descendants_moved"] == [None, 1]  # the team
 
 
 async def test_a_unit_moves_under_a_new_unit_listed_after_it(
@@ -225,6 +227,58 @@ async def test_bad_rows_are_all_named_and_nothing_is_written(
     assert len(problems) == 4
     assert await count(sessionmaker, Unit) == 0
     assert await count(sessionmaker, AuditEntry) == 0
+
+
+async def test_a_tree_of_many_levels_is_read_in_batches_with_progress(
+    sessionmaker: Sessions, tmp_path: Path
+) -> None:
+    # Deeper than wide and listed leaves first: every parent comes after its children.
+    lines = ["code,name,parent_code"]
+    lines += [f"T-{n},Tổ công đoàn {n},CD-{n % 40}" for n in range(12_000)]
+    lines += [f"CD-{n},Công đoàn cơ sở {n},KCN" for n in range(40)]
+    lines += ["KCN,Công đoàn Khu công nghiệp,LDLD", "LDLD,LĐLĐ tỉnh Bắc Kạn,"]
+    seen: list[int] = []
+    async with sessionmaker() as session, session.begin():
+        summary = await import_units_file(
+            session, write(tmp_path, "org.csv", "\n".join(lines) + "\n"), progress=seen.append
+        )
+    assert summary.describe() == "Imported 12042 units (12042 new, 0 updated)"
+    assert seen == [5000, 5000, 2042]  # rows read, after each batch
+    units = await units_by_code(sessionmaker)
+    ldld, kcn, cd7, team = units["LDLD"], units["KCN"], units["CD-7"], units["T-47"]
+    assert team.path == f"/{ldld.id}/{kcn.id}/{cd7.id}/{team.id}/"
+    assert (ldld.kind, kcn.kind, cd7.kind, team.kind) == ("province", "upper", "grassroots", "team")
+
+    # The same file again changes nothing; moving one union takes its 300 teams along.
+    async with sessionmaker() as session, session.begin():
+        again = await import_units_file(session, write(tmp_path, "org.csv", "\n".join(lines)))
+    assert again.describe() == "Imported 12042 units (0 new, 0 updated, 12042 unchanged)"
+    moved = "code,name,parent_code\nCD-7,Công đoàn cơ sở 7,LDLD\n"
+    assert await import_org(sessionmaker, write(tmp_path, "m.csv", moved)) == (
+        "Imported 1 units (0 new, 1 updated)"
+    )
+    units = await units_by_code(sessionmaker)
+    assert units["T-47"].path == f"/{ldld.id}/{cd7.id}/{team.id}/"
+    async with sessionmaker() as session:
+        last = await session.scalar(select(AuditEntry).order_by(AuditEntry.id.desc()))
+    assert last is not None and last.details["changes"]["descendants_moved"] == [None, 300]
+
+
+async def test_many_bad_units_are_counted_after_the_first_hundred(
+    sessionmaker: Sessions, tmp_path: Path
+) -> None:
+    lines = ["code,name,parent_code", "LDLD,LĐLĐ tỉnh Bắc Kạn,"]
+    lines += [f"CD-{n},Công đoàn {n},NOWHERE" for n in range(150)]
+    with pytest.raises(ImportFailed) as failed:
+        await import_org(sessionmaker, write(tmp_path, "org.csv", "\n".join(lines) + "\n"))
+    problems = failed.value.problems
+    assert problems[0] == (
+        "row 3: unknown parent_code 'NOWHERE' (not in this file nor in the database)"
+    )
+    assert problems[99].startswith("row 102: ")
+    assert problems[100] == "… and 50 more problem(s); the first 100 are listed above"
+    assert failed.value.total == 150
+    assert await count(sessionmaker, Unit) == 0
 
 
 async def test_wrong_columns_name_the_expected_ones(sessionmaker: Sessions, tmp_path: Path) -> None:
@@ -384,8 +438,9 @@ async def test_a_long_roster_is_imported_in_batches_with_progress(
             session, write(tmp_path, "m.csv", "\n".join(lines) + "\n"), progress=seen.append
         )
     assert summary.describe() == "Imported 12000 members (12000 new, 0 updated)"
-    # Told after each batch of rows read, and once at the end (for a progress bar).
-    assert seen == [5000, 10000, 12000]
+    # Advanced by each batch of rows read (a progress bar adds them up), the last one
+    # once the import is done.
+    assert seen == [5000, 5000, 2000]
     assert await count(sessionmaker, Person) == 12_000
     assert await count(sessionmaker, UnitRole) == 12_000
 
