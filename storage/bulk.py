@@ -8,6 +8,7 @@ on SQLite (where a temporary table lives as long as the connection).
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -50,13 +51,18 @@ async def insert_rows(
     columns = [c for c in table.columns if c.name in rows[0]]
     json_columns = {c.name for c in columns if c.type.__class__.__name__ in ("JSON", "JSONB")}
     names = [c.name for c in columns]
-    records = [
-        tuple(
-            json.dumps(row[name], ensure_ascii=False) if name in json_columns else row[name]
-            for name in names
-        )
-        for row in rows
-    ]
+    if json_columns:
+        records = [
+            tuple(
+                json.dumps(row[name], ensure_ascii=False) if name in json_columns else row[name]
+                for name in names
+            )
+            for row in rows
+        ]
+    else:
+        # A million staged rows: itemgetter builds each tuple in C.
+        values = operator.itemgetter(*names)
+        records = [values(row) if len(names) > 1 else (values(row),) for row in rows]
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
     await driver.copy_records_to_table(table.name, records=records, columns=names)

@@ -189,11 +189,16 @@ def _rows_from_table(
     while width and not header[width - 1]:
         width -= 1
     named = [name for name in header if name]
+    # Every column named, and a row as wide as the header: the common case, built at once.
+    all_named = len(named) == len(header)
 
     def rows() -> Iterator[Row]:
         for number, cells in iterator:
             texts = [_cell_text(c) for c in cells]
             if not any(texts):
+                continue
+            if all_named and len(texts) == len(header):
+                yield Row(number, dict(zip(header, texts, strict=True)))
                 continue
             if ragged and len(texts) < width:
                 problems.add(
@@ -685,6 +690,12 @@ async def _merge_units(session: AsyncSession) -> ImportSummary:
     )
 
     summary = ImportSummary("units")
+    # Only the existing units the file changes come to Python, a page at a time (a
+    # national tree sent again unchanged brings none).
+    changed = (
+        "p.old_id IS NOT NULL AND (p.old_name <> p.name OR (p.kind IS NOT NULL AND "
+        "p.old_kind <> p.kind) OR n.parent_id IS DISTINCT FROM p.old_parent_id)"
+    )
     after = 0
     while True:
         page = (
@@ -693,7 +704,7 @@ async def _merge_units(session: AsyncSession) -> ImportSummary:
                 "SELECT p.row, p.id, p.code, p.name, p.kind, p.parent_code, p.old_name, "
                 "p.old_kind, p.old_parent_id, p.old_path, p.old_parent_code, n.parent_id, "
                 "n.path, m.descendants FROM unit_plan p JOIN unit_paths n ON n.id = p.id "
-                "LEFT JOIN unit_moved m ON m.id = p.id WHERE p.old_id IS NOT NULL AND "
+                f"LEFT JOIN unit_moved m ON m.id = p.id WHERE {changed} AND "
                 f"p.row > :after ORDER BY p.row LIMIT {_UNIT_BATCH}",
                 after=after,
             )
@@ -713,8 +724,7 @@ async def _merge_units(session: AsyncSession) -> ImportSummary:
                 changes["path"] = [r.old_path, r.path]
                 if r.descendants:
                     changes["descendants_moved"] = [None, r.descendants]
-            if not changes:
-                summary.unchanged += 1
+            if not changes:  # the query's test, with Python's equality
                 continue
             summary.updated += 1
             entries.append(
@@ -763,9 +773,14 @@ async def _merge_units(session: AsyncSession) -> ImportSummary:
         "FROM unit_plan p WHERE p.old_id IS NULL ORDER BY p.depth, p.row",
         now=stamp,
     )
-    summary.created = (
-        await _sql(session, "SELECT COUNT(*) FROM unit_plan WHERE old_id IS NULL")
-    ).scalar_one()
+    created, existing = (
+        await _sql(
+            session,
+            "SELECT COUNT(*) - COUNT(old_id), COUNT(old_id) FROM unit_plan",
+        )
+    ).one()
+    summary.created = created
+    summary.unchanged = existing - summary.updated
     return summary
 
 
@@ -937,7 +952,8 @@ async def _stage_members(
             if progress is not None:
                 progress(BATCH)
     await insert_rows(session, _STAGE, batch)
-    await _sql(session, "CREATE INDEX ix_stage_members_phone ON stage_members (phone)")
+    # By row only: the phones are matched by hashing (the database's people are looked up
+    # through their own index), an index on them here would not be used.
     await _sql(session, "CREATE INDEX ix_stage_members_row ON stage_members (row)")
     # Temporary tables get no statistics by themselves; the merge is planned from these.
     await _sql(session, "ANALYZE stage_members")
@@ -1032,7 +1048,10 @@ async def _resolve_members(session: AsyncSession) -> None:
         # sort of their own, three sorts of a million rows saved.
         "ORDER BY s.row",
     )
-    await _sql(session, "CREATE INDEX ix_stage_plan_row ON stage_plan (row)")
+    # The rows of people already known are read again by row, page by page.
+    await _sql(
+        session, "CREATE INDEX ix_stage_plan_row ON stage_plan (row) WHERE person_id IS NOT NULL"
+    )
     await _sql(session, "ANALYZE stage_plan")
 
 
