@@ -23,12 +23,19 @@ def is_postgresql(session: AsyncSession) -> bool:
 
 async def create_stage(session: AsyncSession, table: Table) -> None:
     """Create the temporary ``table`` (built with ``prefixes=["TEMPORARY"]``) on the
-    session's connection, replacing one a failed earlier import left on a SQLite
-    connection."""
+    session's connection, replacing one an earlier import left (see :func:`drop_temp`)."""
+    await drop_temp(session, table.name)
     connection = await session.connection()
-    if not is_postgresql(session):
-        await connection.execute(text(f"DROP TABLE IF EXISTS temp.{table.name}"))
     await connection.run_sync(lambda sync: table.create(sync))
+
+
+async def drop_temp(session: AsyncSession, name: str) -> None:
+    """Drop the connection's temporary table ``name`` if it has one (left by a failed
+    import on a SQLite connection, or by an earlier import in the same transaction on
+    PostgreSQL); schema-qualified, so never a table of the database with that name."""
+    schema = "pg_temp" if is_postgresql(session) else "temp"
+    connection = await session.connection()
+    await connection.execute(text(f"DROP TABLE IF EXISTS {schema}.{name}"))
 
 
 async def drop_stage(session: AsyncSession, table: Table) -> None:

@@ -29,6 +29,7 @@ from storage import tables
 from storage.bulk import (
     create_stage,
     drop_stage,
+    drop_temp,
     indexes_set_aside,
     insert_rows,
     is_postgresql,
@@ -567,8 +568,7 @@ async def _check_units(session: AsyncSession, problems: Problems) -> None:
 async def _temp_table(session: AsyncSession, name: str, query: str, *indexes: str) -> None:
     """``CREATE TEMP TABLE name AS query`` with indexes on the given columns, analysed."""
     postgresql = is_postgresql(session)
-    if not postgresql:
-        await _sql(session, f"DROP TABLE IF EXISTS temp.{name}")
+    await drop_temp(session, name)
     await _sql(
         session, f"CREATE TEMP TABLE {name} {'ON COMMIT DROP ' if postgresql else ''}AS {query}"
     )
@@ -1028,8 +1028,7 @@ async def _resolve_members(session: AsyncSession) -> None:
         ).scalar_one()
         quoted = sequence.replace("'", "''")
         new_id = f"CASE WHEN p.id IS NULL THEN nextval('{quoted}'::regclass) END "
-    else:
-        await _sql(session, "DROP TABLE IF EXISTS temp.stage_plan")
+    await drop_temp(session, "stage_plan")
     await _sql(
         session,
         f"CREATE TEMP TABLE stage_plan {'ON COMMIT DROP ' if postgresql else ''}AS "

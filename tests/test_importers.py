@@ -264,6 +264,24 @@ async def test_a_tree_of_many_levels_is_read_in_batches_with_progress(
     assert last is not None and last.details["changes"]["descendants_moved"] == [None, 300]
 
 
+async def test_two_imports_in_one_transaction(sessionmaker: Sessions, tmp_path: Path) -> None:
+    # The demo imports its tree and roster in one transaction; a second file in the same
+    # transaction finds the first one's units.
+    more = "code,name,parent_code\nTO-MOI,Tổ công đoàn Mới,CDCS-MAY\n"
+    async with sessionmaker() as session, session.begin():
+        first = await import_units_file(session, write(tmp_path, "org.csv", ORG_CSV))
+        second = await import_units_file(session, write(tmp_path, "more.csv", more))
+        roster = "unit_code,full_name,phone\nTO-MOI,Lê Văn Bình,0912345678\n"
+        members = await import_members_file(session, write(tmp_path, "m.csv", roster))
+        again = await import_members_file(session, write(tmp_path, "m.csv", roster))
+    assert first.describe() == "Imported 5 units (5 new, 0 updated)"
+    assert second.describe() == "Imported 1 units (1 new, 0 updated)"
+    assert members.describe() == "Imported 1 members (1 new, 0 updated)"
+    assert again.describe() == "Imported 1 members (0 new, 0 updated, 1 unchanged)"
+    units = await units_by_code(sessionmaker)
+    assert units["TO-MOI"].path == f"{units['CDCS-MAY'].path}{units['TO-MOI'].id}/"
+
+
 async def test_many_bad_units_are_counted_after_the_first_hundred(
     sessionmaker: Sessions, tmp_path: Path
 ) -> None:
