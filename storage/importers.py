@@ -9,6 +9,7 @@ owns the transaction.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import itertools
@@ -25,8 +26,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
 from storage import tables
-from storage.bulk import create_stage, drop_stage, insert_rows, is_postgresql
-from storage.models import AuditEntry, Person, Role, Unit, UnitKind, UnitRole
+from storage.bulk import (
+    create_stage,
+    drop_stage,
+    drop_temp,
+    indexes_set_aside,
+    insert_rows,
+    is_postgresql,
+    plan_for_bulk,
+)
+from storage.models import AuditEntry, Person, Role, UnitKind, UnitRole
 
 # text.py is pure (no platform, no database): the same fold()/parse_phone() must be used
 # here and in the conversation, or "Công ty May" stored here would not be found there.
@@ -38,10 +47,6 @@ if TYPE_CHECKING:
     from openpyxl import Workbook
 
 VIA_IMPORT = "import"
-
-# Backends cap the number of bound parameters in one statement; IN (...) lists are chunked.
-_CHUNK = 1000
-
 
 # At most this many problems are listed; the rest are counted (a bad export of a province's
 # roster can have a problem on every one of its million rows).
@@ -185,11 +190,16 @@ def _rows_from_table(
     while width and not header[width - 1]:
         width -= 1
     named = [name for name in header if name]
+    # Every column named, and a row as wide as the header: the common case, built at once.
+    all_named = len(named) == len(header)
 
     def rows() -> Iterator[Row]:
         for number, cells in iterator:
             texts = [_cell_text(c) for c in cells]
             if not any(texts):
+                continue
+            if all_named and len(texts) == len(header):
+                yield Row(number, dict(zip(header, texts, strict=True)))
                 continue
             if ragged and len(texts) < width:
                 problems.add(
@@ -322,17 +332,6 @@ def _check_columns(header: Sequence[str], required: Sequence[str], optional: Seq
         raise ImportFailed(problems)
 
 
-async def _load_by(session: AsyncSession, column: Any, keys: Iterable[Any]) -> list[Any]:
-    """Rows whose ``column`` is in ``keys``, in chunks the backends accept."""
-    keys = list(dict.fromkeys(keys))
-    entity = column.class_
-    found: list[Any] = []
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start : start + _CHUNK]
-        found.extend(await session.scalars(select(entity).where(column.in_(chunk))))
-    return found
-
-
 # --- units --------------------------------------------------------------------------------
 
 UNIT_COLUMNS = ("code", "name", "parent_code")
@@ -400,57 +399,79 @@ def guess_kind(name: str) -> UnitKind | None:
     return best[1] if best else None
 
 
-@dataclass
-class _UnitLine:
-    row: int
-    code: str
-    name: str
-    parent_code: str | None
-    kind: UnitKind | None
+# Units checked and written per step while the file is read.
+_UNIT_BATCH = 5000
+
+_UNIT_STAGE = Table(
+    "stage_units",
+    MetaData(),
+    Column("row", Integer, nullable=False),
+    # 0 when a check of the row itself failed: the row still names its code, so a child of
+    # a bad row gets no second, confusing "unknown parent" error.
+    Column("ok", Integer, nullable=False),
+    Column("code", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("search_name", Text, nullable=False),
+    Column("parent_code", Text),
+    # The kind the file gives (None: an existing unit keeps its own), and the kind a new
+    # unit gets (given, guessed from its name, or grassroots).
+    Column("kind", Text),
+    Column("new_kind", Text, nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
+# The temporary tables of one org import, dropped afterwards on SQLite.
+_UNIT_TEMPS = ("stage_units", "unit_final", "unit_depth", "unit_plan", "unit_links",
+               "unit_paths", "unit_moved")  # fmt: skip
+
+_UNKNOWN_KIND = (
+    "unknown kind {kind!r}; use one of tld, province, upper, grassroots, department, team "
+    "(or the Vietnamese name, e.g. 'LĐLĐ tỉnh', 'công đoàn cấp trên cơ sở', 'CĐCS', "
+    "'công đoàn bộ phận', 'tổ công đoàn')"
+)
 
 
-def _validate_unit_rows(rows: Sequence[Row]) -> tuple[list[_UnitLine], list[str]]:
-    lines: list[_UnitLine] = []
-    problems: list[str] = []
-    seen: dict[str, int] = {}
-    for row in rows:
-        before = len(problems)
-        code = row.values.get("code", "")
-        name = row.values.get("name", "")
-        parent_code = row.values.get("parent_code", "") or None
-        kind_text = row.values.get("kind", "")
-        if not code:
-            problems.append(f"row {row.number}: code is empty")
-        elif len(code) > 64:
-            problems.append(f"row {row.number}: code {code!r} is longer than 64 characters")
-        elif code in seen:
-            problems.append(f"row {row.number}: code {code!r} already appears in row {seen[code]}")
-        else:
-            seen[code] = row.number
-        if not name:
-            problems.append(f"row {row.number}: name is empty")
-        elif len(name) > 300:
-            problems.append(f"row {row.number}: name is longer than 300 characters")
-        if parent_code is not None and parent_code == code:
-            problems.append(f"row {row.number}: unit {code!r} cannot be its own parent")
-        kind: UnitKind | None = None
-        if kind_text:
-            try:
-                kind = parse_kind(kind_text)
-            except Invalid:
-                problems.append(
-                    f"row {row.number}: unknown kind {kind_text!r}; use one of "
-                    "tld, province, upper, grassroots, department, team (or the Vietnamese "
-                    "name, e.g. 'LĐLĐ tỉnh', 'công đoàn cấp trên cơ sở', 'CĐCS', "
-                    "'công đoàn bộ phận', 'tổ công đoàn')"
-                )
-        if len(problems) == before:
-            lines.append(_UnitLine(row.number, code, name, parent_code, kind))
-    return lines, problems
+def _unit_row(row: Row, problems: Problems) -> dict[str, Any] | None:
+    """The row's checked values for the staging table, or None when it has no code."""
+    before = problems.total
+    number = row.number
+    code = row.values.get("code", "")
+    name = row.values.get("name", "")
+    parent_code = row.values.get("parent_code", "") or None
+    kind_text = row.values.get("kind", "")
+    if not code:
+        problems.add(number, f"row {number}: code is empty")
+    elif len(code) > 64:
+        problems.add(number, f"row {number}: code {code!r} is longer than 64 characters")
+    if not name:
+        problems.add(number, f"row {number}: name is empty")
+    elif len(name) > 300:
+        problems.add(number, f"row {number}: name is longer than 300 characters")
+    if parent_code is not None and parent_code == code:
+        problems.add(number, f"row {number}: unit {code!r} cannot be its own parent")
+    kind: UnitKind | None = None
+    if kind_text:
+        try:
+            kind = parse_kind(kind_text)
+        except Invalid:
+            problems.add(number, f"row {number}: " + _UNKNOWN_KIND.format(kind=kind_text))
+    if not code:
+        return None
+    return {
+        "row": number,
+        "ok": int(problems.total == before),
+        "code": code,
+        "name": name,
+        "search_name": fold(name),
+        "parent_code": parent_code,
+        "kind": str(kind) if kind is not None else None,
+        "new_kind": str(kind or guess_kind(name) or UnitKind.GRASSROOTS),
+    }
 
 
 async def import_units(
-    session: AsyncSession, rows: Sequence[Row], progress: Progress | None = None
+    session: AsyncSession, rows: Iterable[Row], progress: Progress | None = None
 ) -> ImportSummary:
     """Create or update units from rows with ``code, name, parent_code[, kind]``.
 
@@ -458,178 +479,309 @@ async def import_units(
     existing code is updated (name, kind, parent); a unit that moves takes its whole subtree
     along, and every path below it is rewritten. Raises :class:`ImportFailed` (and writes
     nothing) on any bad row, unknown parent or cycle.
+
+    Streams like the roster import: rows are checked and copied into a staging table a
+    batch at a time, and the checks that need the whole tree (duplicate codes, unknown
+    parents, cycles) and the merge are set-based statements, so memory does not grow with
+    the tree (a national one is about 130,000 units). ``progress`` is advanced by the rows
+    read after each batch.
     """
-    if rows:
-        header = list(rows[0].values)
+    return await _import_units(session, iter(rows), Problems(), None, progress)
+
+
+async def _import_units(
+    session: AsyncSession,
+    rows: Iterator[Row],
+    problems: Problems,
+    header: Sequence[str] | None,
+    progress: Progress | None,
+) -> ImportSummary:
+    first = next(rows, None)
+    if header is None and first is not None:
+        header = list(first.values)
+    if header is not None:
         _check_columns(header, UNIT_COLUMNS, UNIT_OPTIONAL)
-    lines, problems = _validate_unit_rows(rows)
+    if first is None:
+        problems.raise_if_any()
+        if header is not None:
+            raise ImportFailed(["the file has a header but no data rows"])
+        return ImportSummary("units")
+    # Objects the caller added are written first: the statements below read the tables.
+    await session.flush()
+    await plan_for_bulk(session)
+    await create_stage(session, _UNIT_STAGE)
+    try:
+        batch: list[dict[str, Any]] = []
+        read = 0
+        for row in itertools.chain([first], rows):
+            read += 1
+            staged = _unit_row(row, problems)
+            if staged is not None:
+                batch.append(staged)
+            if read % _UNIT_BATCH == 0:
+                await insert_rows(session, _UNIT_STAGE, batch)
+                batch = []
+                if progress is not None:
+                    progress(_UNIT_BATCH)
+        await insert_rows(session, _UNIT_STAGE, batch)
+        if progress is not None and read % _UNIT_BATCH:
+            progress(read % _UNIT_BATCH)
+        await _sql(session, "CREATE INDEX ix_stage_units_code ON stage_units (code)")
+        await _sql(session, "CREATE INDEX ix_stage_units_parent ON stage_units (parent_code)")
+        await _sql(session, "ANALYZE stage_units")
+        await _check_units(session, problems)
+        problems.raise_if_any()
+        await _check_cycles(session, problems)
+        problems.raise_if_any()
+        return await _merge_units(session)
+    finally:
+        if not is_postgresql(session):
+            for name in _UNIT_TEMPS:
+                await _sql(session, f"DROP TABLE IF EXISTS temp.{name}")
 
-    # The whole tree as (code -> parent code) is small even for a national tree, and a cycle
-    # can run through units that are not in the file (A moved under B, B already under A).
-    tree = (await session.execute(select(Unit.id, Unit.code, Unit.parent_id))).all()
-    code_of = {uid: code for uid, code, _parent in tree}
-    final_parent: dict[str, str | None] = {
-        code: code_of.get(parent) if parent is not None else None for _uid, code, parent in tree
-    }
-    # Codes of every row, valid or not: a child of a bad row gets no second, confusing error.
-    file_codes = {row.values.get("code", "") for row in rows}
-    for line in lines:
-        parent_code = line.parent_code
-        if parent_code and parent_code not in final_parent and parent_code not in file_codes:
-            problems.append(
-                f"row {line.row}: unknown parent_code {parent_code!r} "
-                "(not in this file nor in the database)"
-            )
-    if problems:
-        raise ImportFailed(problems)
-    for line in lines:
-        final_parent[line.code] = line.parent_code
 
+async def _check_units(session: AsyncSession, problems: Problems) -> None:
+    # The same code twice: named on every row after the first one.
+    await _listed(
+        session,
+        problems,
+        "SELECT s.row, s.code, f.first_row FROM stage_units s JOIN (SELECT code, "
+        "MIN(row) AS first_row FROM stage_units WHERE LENGTH(code) <= 64 GROUP BY code "
+        "HAVING COUNT(*) > 1) f ON f.code = s.code WHERE s.row > f.first_row",
+        lambda row, code, first: f"row {row}: code {code!r} already appears in row {first}",
+    )
+    # A parent that is neither in the file (on any row, good or bad) nor in the database;
+    # asked of the rows that are otherwise fine and the first with their code.
+    await _listed(
+        session,
+        problems,
+        "SELECT s.row, s.parent_code FROM stage_units s WHERE s.ok = 1 AND s.parent_code IS "
+        "NOT NULL AND NOT EXISTS (SELECT 1 FROM stage_units d WHERE d.code = s.code AND "
+        "d.row < s.row) AND NOT EXISTS (SELECT 1 FROM units u WHERE u.code = s.parent_code) "
+        "AND NOT EXISTS (SELECT 1 FROM stage_units f WHERE f.code = s.parent_code)",
+        lambda row, parent: (
+            f"row {row}: unknown parent_code {parent!r} (not in this file nor in the database)"
+        ),
+    )
+
+
+async def _temp_table(session: AsyncSession, name: str, query: str, *indexes: str) -> None:
+    """``CREATE TEMP TABLE name AS query`` with indexes on the given columns, analysed."""
+    postgresql = is_postgresql(session)
+    await drop_temp(session, name)
+    await _sql(
+        session, f"CREATE TEMP TABLE {name} {'ON COMMIT DROP ' if postgresql else ''}AS {query}"
+    )
+    for column in indexes:
+        await _sql(session, f"CREATE INDEX ix_{name}_{column} ON {name} ({column})")
+    await _sql(session, f"ANALYZE {name}")
+
+
+async def _check_cycles(session: AsyncSession, problems: Problems) -> None:
+    """The tree as it would be (the file's rows, the database's other units) walked down
+    from its roots; a unit the walk never reaches hangs on a cycle, or under one. Every
+    row is valid here, and its code appears once."""
+    await _temp_table(
+        session,
+        "unit_final",
+        "SELECT s.row, s.code, s.parent_code FROM stage_units s UNION ALL SELECT NULL, u.code, "
+        "p.code FROM units u LEFT JOIN units p ON p.id = u.parent_id WHERE NOT EXISTS "
+        "(SELECT 1 FROM stage_units s WHERE s.code = u.code)",
+        "code",
+        "parent_code",
+    )
+    await _temp_table(
+        session,
+        "unit_depth",
+        "WITH RECURSIVE tree(code, depth) AS (SELECT code, 0 FROM unit_final WHERE "
+        "parent_code IS NULL UNION ALL SELECT f.code, t.depth + 1 FROM unit_final f JOIN "
+        "tree t ON f.parent_code = t.code) SELECT code, depth FROM tree",
+        "code",
+    )
+    # Only the units on or under a cycle come to memory (none in a good file).
+    stranded = (
+        await _sql(
+            session,
+            "SELECT f.row, f.code, f.parent_code FROM unit_final f WHERE NOT EXISTS "
+            "(SELECT 1 FROM unit_depth d WHERE d.code = f.code)",
+        )
+    ).all()
+    if not stranded:
+        return
+    parent_of: dict[str, str | None] = {code: parent for _row, code, parent in stranded}
     # A cycle is reported once, on the first row (in file order) that belongs to it.
     reported: set[str] = set()
-    for line in lines:
-        if line.code in reported:
+    for row, code, parent in sorted((r for r in stranded if r[0] is not None), key=lambda r: r[0]):
+        if code in reported:
             continue
-        chain = [line.code]
-        current = final_parent.get(line.code)
-        while current is not None and current not in chain:
+        chain = [code]
+        on_chain = {code}
+        current = parent_of.get(code)
+        while current is not None and current not in on_chain:
             chain.append(current)
-            current = final_parent.get(current)
-        if current == line.code:
+            on_chain.add(current)
+            current = parent_of.get(current)
+        if current == code:
             reported.update(chain)
-            loop = " → ".join([*chain, line.code])
-            problems.append(
-                f"row {line.row}: parent_code {line.parent_code!r} makes a cycle ({loop})"
-            )
-    if problems:
-        raise ImportFailed(problems)
+            loop = " → ".join([*chain, code])
+            problems.add(row, f"row {row}: parent_code {parent!r} makes a cycle ({loop})")
 
-    depth: dict[str, int] = {}
 
-    def depth_of(code: str) -> int:
-        walk: list[str] = []
-        current: str | None = code
-        while current is not None and current not in depth:
-            walk.append(current)
-            current = final_parent.get(current)
-        base = depth[current] if current is not None else -1
-        for node in reversed(walk):
-            base += 1
-            depth[node] = base
-        return depth[code]
-
-    # Shallow first: a unit's final parent (and that parent's final path) is settled before
-    # the unit itself is placed, whatever the order of the file.
-    ordered = sorted(lines, key=lambda line: (depth_of(line.code), line.row))
-    wanted = {line.code for line in lines} | {
-        line.parent_code for line in lines if line.parent_code
-    }
-    units: dict[str, Unit] = {u.code: u for u in await _load_by(session, Unit.code, wanted)}
+async def _merge_units(session: AsyncSession) -> ImportSummary:
+    now = utcnow()
+    stamp = bindparam("now", now, type_=UTCDateTime())
+    postgresql = is_postgresql(session)
+    # Ids for the new units now, so every final path can be computed before anything is
+    # written; shallow first, like the file's levels.
+    if postgresql:
+        sequence = (
+            await _sql(session, "SELECT pg_get_serial_sequence('units', 'id')")
+        ).scalar_one()
+        new_id = f"nextval('{sequence.replace(chr(39), chr(39) * 2)}'::regclass)"
+    else:
+        # SQLite: one writer at a time, and this transaction writes units below.
+        new_id = (
+            "(SELECT COALESCE(MAX(id), 0) FROM units) + ROW_NUMBER() OVER "
+            "(PARTITION BY u.id IS NULL ORDER BY d.depth, s.row)"
+        )
+    await _temp_table(
+        session,
+        "unit_plan",
+        "SELECT s.row, s.code, s.name, s.search_name, s.kind, s.new_kind, s.parent_code, "
+        "d.depth, u.id AS old_id, u.name AS old_name, u.kind AS old_kind, u.parent_id AS "
+        "old_parent_id, u.path AS old_path, op.code AS old_parent_code, CASE WHEN u.id IS "
+        f"NULL THEN {new_id} ELSE u.id END AS id FROM stage_units s JOIN unit_depth d ON "
+        "d.code = s.code LEFT JOIN units u ON u.code = s.code LEFT JOIN units op ON op.id = "
+        "u.parent_id ORDER BY d.depth, s.row",
+        "code",
+        "id",
+        "row",
+    )
+    await _temp_table(
+        session,
+        "unit_links",
+        "SELECT p.id, COALESCE(pp.id, pu.id) AS parent_id FROM unit_plan p LEFT JOIN "
+        "unit_plan pp ON pp.code = p.parent_code LEFT JOIN units pu ON pu.code = "
+        "p.parent_code UNION ALL SELECT u.id, u.parent_id FROM units u WHERE NOT EXISTS "
+        "(SELECT 1 FROM unit_plan p WHERE p.code = u.code)",
+        "parent_id",
+    )
+    # Every path of the final tree from its roots; the units whose path differs are the
+    # moved ones and everything under them.
+    await _temp_table(
+        session,
+        "unit_paths",
+        "WITH RECURSIVE tree(id, parent_id, path) AS (SELECT id, parent_id, "
+        "'/' || CAST(id AS TEXT) || '/' FROM unit_links WHERE parent_id IS NULL UNION ALL "
+        "SELECT l.id, l.parent_id, t.path || CAST(l.id AS TEXT) || '/' FROM unit_links l "
+        "JOIN tree t ON l.parent_id = t.id) SELECT id, parent_id, path FROM tree",
+        "id",
+    )
+    # How many units each moved unit takes along (its subtree before the move).
+    await _temp_table(
+        session,
+        "unit_moved",
+        "WITH RECURSIVE sub(top, id) AS (SELECT p.id, p.id FROM unit_plan p JOIN unit_paths "
+        "n ON n.id = p.id WHERE p.old_id IS NOT NULL AND n.parent_id IS DISTINCT FROM "
+        "p.old_parent_id UNION ALL SELECT s.top, u.id FROM sub s JOIN units u ON "
+        "u.parent_id = s.id) SELECT top AS id, COUNT(*) - 1 AS descendants FROM sub "
+        "GROUP BY top",
+        "id",
+    )
 
     summary = ImportSummary("units")
-    levels: dict[int, list[_UnitLine]] = {}
-    for line in ordered:
-        levels.setdefault(depth[line.code], []).append(line)
-    for level in sorted(levels):
-        created: list[tuple[_UnitLine, Unit]] = []
-        for line in levels[level]:
-            if progress is not None:
-                progress(1)
-            parent = units[line.parent_code] if line.parent_code else None
-            unit = units.get(line.code)
-            if unit is None:
-                unit = Unit(
-                    code=line.code,
-                    name=line.name,
-                    search_name=fold(line.name),
-                    kind=str(line.kind or guess_kind(line.name) or UnitKind.GRASSROOTS),
-                    parent_id=parent.id if parent else None,
-                    path="/",
-                )
-                session.add(unit)
-                units[line.code] = unit
-                created.append((line, unit))
+    # Only the existing units the file changes come to Python, a page at a time (a
+    # national tree sent again unchanged brings none).
+    changed = (
+        "p.old_id IS NOT NULL AND (p.old_name <> p.name OR (p.kind IS NOT NULL AND "
+        "p.old_kind <> p.kind) OR n.parent_id IS DISTINCT FROM p.old_parent_id)"
+    )
+    after = 0
+    while True:
+        page = (
+            await _sql(
+                session,
+                "SELECT p.row, p.id, p.code, p.name, p.kind, p.parent_code, p.old_name, "
+                "p.old_kind, p.old_parent_id, p.old_path, p.old_parent_code, n.parent_id, "
+                "n.path, m.descendants FROM unit_plan p JOIN unit_paths n ON n.id = p.id "
+                f"LEFT JOIN unit_moved m ON m.id = p.id WHERE {changed} AND "
+                f"p.row > :after ORDER BY p.row LIMIT {_UNIT_BATCH}",
+                after=after,
+            )
+        ).all()
+        if not page:
+            break
+        after = page[-1].row
+        entries: list[dict[str, Any]] = []
+        for r in page:
+            changes: dict[str, list[Any]] = {}
+            if r.old_name != r.name:
+                changes["name"] = [r.old_name, r.name]
+            if r.kind is not None and r.old_kind != r.kind:
+                changes["kind"] = [r.old_kind, r.kind]
+            if r.old_parent_id != r.parent_id:
+                changes["parent_code"] = [r.old_parent_code, r.parent_code]
+                changes["path"] = [r.old_path, r.path]
+                if r.descendants:
+                    changes["descendants_moved"] = [None, r.descendants]
+            if not changes:  # the query's test, with Python's equality
                 continue
-            changes = await _update_unit(session, unit, line, parent, code_of)
-            if changes:
-                summary.updated += 1
-                _audit(
-                    session,
+            summary.updated += 1
+            entries.append(
+                _audit_entry(
+                    now,
                     "unit.import",
                     "unit",
-                    unit.id,
-                    {"row": line.row, "code": unit.code, "created": False, "changes": changes},
+                    r.id,
+                    {"row": r.row, "code": r.code, "created": False, "changes": changes},
                 )
-            else:
-                summary.unchanged += 1
-        if not created:
-            continue
-        # One flush per tree level, not per unit: the ids (part of the paths) of a whole level
-        # come back at once, and the next level's parents are then known.
-        await session.flush()
-        for line, unit in created:
-            parent = units[line.parent_code] if line.parent_code else None
-            unit.path = f"{parent.path if parent else '/'}{unit.id}/"
-            summary.created += 1
-            _audit(
-                session,
-                "unit.import",
-                "unit",
-                unit.id,
-                {
-                    "row": line.row,
-                    "code": unit.code,
-                    "created": True,
-                    "name": unit.name,
-                    "kind": unit.kind,
-                    "parent_code": line.parent_code,
-                },
             )
-    await session.flush()
-    return summary
+        await insert_rows(session, _AUDIT, entries)
 
-
-async def _update_unit(
-    session: AsyncSession,
-    unit: Unit,
-    line: _UnitLine,
-    parent: Unit | None,
-    code_of: dict[int, str],
-) -> dict[str, list[Any]]:
-    """Apply one row to an existing unit; the changes as {field: [old, new]}."""
-    changes: dict[str, list[Any]] = {}
-    if unit.name != line.name:
-        changes["name"] = [unit.name, line.name]
-        unit.name = line.name
-        unit.search_name = fold(line.name)
-    if line.kind is not None and unit.kind != line.kind:
-        changes["kind"] = [unit.kind, str(line.kind)]
-        unit.kind = str(line.kind)
-    new_parent_id = parent.id if parent else None
-    if unit.parent_id != new_parent_id:
-        old_parent_code = code_of.get(unit.parent_id) if unit.parent_id else None
-        changes["parent_code"] = [old_parent_code, line.parent_code]
-        old_path, descendants = await _move(session, unit, parent)
-        changes["path"] = [old_path, unit.path]
-        if descendants:
-            changes["descendants_moved"] = [None, descendants]
-    return changes
-
-
-async def _move(session: AsyncSession, unit: Unit, parent: Unit | None) -> tuple[str, int]:
-    """Re-parent ``unit`` and rewrite the path of its subtree; (old path, descendants)."""
-    old_path = unit.path
-    # Loaded before the unit's own path changes, so the prefix still matches the subtree.
-    descendants = list(
-        await session.scalars(
-            select(Unit).where(Unit.path.startswith(old_path, autoescape=True), Unit.id != unit.id)
-        )
+    await _sql(
+        session,
+        "INSERT INTO units (id, code, name, search_name, kind, parent_id, path, created_at) "
+        "SELECT p.id, p.code, p.name, p.search_name, p.new_kind, n.parent_id, n.path, :now "
+        "FROM unit_plan p JOIN unit_paths n ON n.id = p.id WHERE p.old_id IS NULL "
+        "ORDER BY p.depth, p.row",
+        now=stamp,
     )
-    unit.parent_id = parent.id if parent else None
-    unit.path = f"{parent.path if parent else '/'}{unit.id}/"
-    for child in descendants:
-        child.path = unit.path + child.path[len(old_path) :]
-    return old_path, len(descendants)
+    await _sql(
+        session,
+        "UPDATE units SET name = p.name, search_name = CASE WHEN units.name <> p.name THEN "
+        "p.search_name ELSE units.search_name END, kind = COALESCE(p.kind, units.kind), "
+        "parent_id = n.parent_id FROM unit_plan p JOIN unit_paths n ON n.id = p.id "
+        "WHERE units.id = p.old_id AND (units.name <> p.name OR (p.kind IS NOT NULL AND "
+        "units.kind <> p.kind) OR units.parent_id IS DISTINCT FROM n.parent_id)",
+    )
+    await _sql(
+        session,
+        "UPDATE units SET path = n.path FROM unit_paths n WHERE units.id = n.id AND "
+        "units.path <> n.path",
+    )
+    details = (
+        "json_build_object('row', p.row, 'code', p.code, 'created', true, 'name', p.name, "
+        "'kind', p.new_kind, 'parent_code', p.parent_code)"
+        if postgresql
+        else "json_object('row', p.row, 'code', p.code, 'created', json('true'), 'name', "
+        "p.name, 'kind', p.new_kind, 'parent_code', p.parent_code)"
+    )
+    await _sql(
+        session,
+        "INSERT INTO audit_log (at, actor_id, via, action, entity, entity_id, details) "
+        f"SELECT :now, NULL, '{VIA_IMPORT}', 'unit.import', 'unit', p.id, {details} "
+        "FROM unit_plan p WHERE p.old_id IS NULL ORDER BY p.depth, p.row",
+        now=stamp,
+    )
+    created, existing = (
+        await _sql(
+            session,
+            "SELECT COUNT(*) - COUNT(old_id), COUNT(old_id) FROM unit_plan",
+        )
+    ).one()
+    summary.created = created
+    summary.unchanged = existing - summary.updated
+    return summary
 
 
 # --- members ------------------------------------------------------------------------------
@@ -745,8 +897,8 @@ async def import_members(
 
     Streams: rows are checked and copied into a staging table a batch at a time, then the
     checks that need the whole file (duplicates, unknown units) and the merge are a few
-    set-based statements, so memory does not grow with the roster. ``progress`` is called
-    with the number of rows read after each batch.
+    set-based statements, so memory does not grow with the roster. ``progress`` is advanced
+    by the rows read after each batch (the last, smaller one once the import is done).
     """
     return await _import_members(session, iter(rows), Problems(), None, progress)
 
@@ -768,14 +920,15 @@ async def _import_members(
         if header is not None:
             raise ImportFailed(["the file has a header but no data rows"])
         return ImportSummary("members")
+    await plan_for_bulk(session)
     await create_stage(session, _STAGE)
     try:
         read = await _stage_members(session, itertools.chain([first], rows), problems, progress)
         await _check_members(session, problems)
         problems.raise_if_any()
         summary = await _merge_members(session)
-        if progress is not None:
-            progress(read)
+        if progress is not None and read % BATCH:
+            progress(read % BATCH)
         return summary
     finally:
         await drop_stage(session, _STAGE)
@@ -797,9 +950,10 @@ async def _stage_members(
             await insert_rows(session, _STAGE, batch)
             batch = []
             if progress is not None:
-                progress(read)
+                progress(BATCH)
     await insert_rows(session, _STAGE, batch)
-    await _sql(session, "CREATE INDEX ix_stage_members_phone ON stage_members (phone)")
+    # By row only: the phones are matched by hashing (the database's people are looked up
+    # through their own index), an index on them here would not be used.
     await _sql(session, "CREATE INDEX ix_stage_members_row ON stage_members (row)")
     # Temporary tables get no statistics by themselves; the merge is planned from these.
     await _sql(session, "ANALYZE stage_members")
@@ -840,6 +994,15 @@ async def _check_members(session: AsyncSession, problems: Problems) -> None:
         "ON f.phone = s.phone WHERE s.row > f.first_row",
         lambda row, phone, first: f"row {row}: phone {phone} already appears in row {first}",
     )
+    # Asked first of the distinct codes: listing the rows is planned as a walk of the rows in
+    # order with a lookup each (LIMIT 100), seconds for a million rows that are all fine.
+    unknown = await _sql(
+        session,
+        "SELECT 1 FROM (SELECT unit_code FROM stage_members WHERE ok = 1 EXCEPT "
+        "SELECT code FROM units) AS q LIMIT 1",
+    )
+    if unknown.first() is None:
+        return
     await _listed(
         session,
         problems,
@@ -855,29 +1018,39 @@ async def _resolve_members(session: AsyncSession) -> None:
     one pass, not by updating the staging table: on PostgreSQL each UPDATE of a million
     rows writes a million new row versions."""
     postgresql = is_postgresql(session)
-    if not postgresql:
-        await _sql(session, "DROP TABLE IF EXISTS temp.stage_plan")
+    new_id = "NULL "
+    if postgresql:
+        # The new people's ids drawn now, so nothing has to find them again. The sequence
+        # is named once, as a constant: pg_get_serial_sequence() in the statement would be
+        # a catalogue lookup on every row (8 of the 10 seconds a million rows took).
+        sequence = (
+            await _sql(session, "SELECT pg_get_serial_sequence('people', 'id')")
+        ).scalar_one()
+        quoted = sequence.replace("'", "''")
+        new_id = f"CASE WHEN p.id IS NULL THEN nextval('{quoted}'::regclass) END "
+    await drop_temp(session, "stage_plan")
     await _sql(
         session,
         f"CREATE TEMP TABLE stage_plan {'ON COMMIT DROP ' if postgresql else ''}AS "
         "SELECT s.row, s.full_name, s.phone, s.position, s.unit_code, u.id AS unit_id, "
-        "p.id AS person_id, r.n AS roles, r.lo AS role_lo, r.hi AS role_hi, "
-        # PostgreSQL: the new people's ids drawn now, so nothing has to find them again.
-        + (
-            "CASE WHEN p.id IS NULL THEN nextval(pg_get_serial_sequence('people', 'id')) END "
-            if postgresql
-            else "NULL "
-        )
-        + "AS new_id "
+        f"p.id AS person_id, r.n AS roles, r.lo AS role_lo, r.hi AS role_hi, {new_id}"
+        "AS new_id "
         "FROM stage_members s JOIN units u ON u.code = s.unit_code "
         "LEFT JOIN (SELECT phone, MIN(id) AS id FROM people WHERE phone IN "
         "(SELECT phone FROM stage_members) GROUP BY phone) p ON p.phone = s.phone "
         "LEFT JOIN (SELECT person_id, COUNT(*) AS n, MIN(unit_id) AS lo, MAX(unit_id) AS hi "
         "FROM unit_roles WHERE role = 'member' AND person_id IN (SELECT id FROM people "
         "WHERE phone IN (SELECT phone FROM stage_members)) GROUP BY person_id) r "
-        "ON r.person_id = p.id",
+        "ON r.person_id = p.id "
+        # Written in file order once: the inserts below read it in that order (a temporary
+        # table is scanned from its first page, nothing else writes to it) and need no
+        # sort of their own, three sorts of a million rows saved.
+        "ORDER BY s.row",
     )
-    await _sql(session, "CREATE INDEX ix_stage_plan_row ON stage_plan (row)")
+    # The rows of people already known are read again by row, page by page.
+    await _sql(
+        session, "CREATE INDEX ix_stage_plan_row ON stage_plan (row) WHERE person_id IS NOT NULL"
+    )
     await _sql(session, "ANALYZE stage_plan")
 
 
@@ -891,19 +1064,16 @@ async def _merge_members(session: AsyncSession) -> ImportSummary:
     # of the plan by row (an index range), their people by primary key: no join that the
     # planner could turn into a scan of all the people for every page.
     async for page in _plan_pages(session):
-        known = [r for r in page if r.person_id is not None]
-        if not known:
-            continue
         people = {
             pid: (name, position, unit_id)
             for pid, name, position, unit_id in await session.execute(
                 select(Person.id, Person.full_name, Person.position, Person.unit_id).where(
-                    Person.id.in_([r.person_id for r in known])
+                    Person.id.in_([r.person_id for r in page])
                 )
             )
         }
         entries: list[dict[str, Any]] = []
-        for r in known:
+        for r in page:
             old_name, old_position, old_unit = people[r.person_id]
             changes: dict[str, list[Any]] = {}
             if old_name != r.full_name:
@@ -951,6 +1121,36 @@ async def _merge_members(session: AsyncSession) -> ImportSummary:
         "s.unit_id AND r.role = 'member') ORDER BY s.row",
         now=stamp,
     )
+    summary.created = (
+        await _sql(session, "SELECT COUNT(*) FROM stage_plan WHERE person_id IS NULL")
+    ).scalar_one()
+    async with (
+        indexes_set_aside(session, ["people", "unit_roles"])
+        if await _loads_more_than_held(session, summary.created)
+        else contextlib.nullcontext()
+    ):
+        await _insert_new_members(session, stamp)
+    return summary
+
+
+# From this many new people, and more than the database holds, the people's and member
+# roles' secondary indexes and foreign keys are rebuilt after the rows are in (PostgreSQL):
+# a first load of a province or of the nation. Below it the locks are not worth it.
+REBUILD_INDEXES_FROM = 50_000
+
+
+async def _loads_more_than_held(session: AsyncSession, new_people: int) -> bool:
+    if not is_postgresql(session) or new_people < REBUILD_INDEXES_FROM:
+        return False
+    held = await _sql(
+        session, "SELECT COUNT(*) FROM (SELECT 1 FROM people LIMIT :n) AS q", n=new_people
+    )
+    return bool(held.scalar_one() < new_people)
+
+
+async def _insert_new_members(session: AsyncSession, stamp: BindParameter[datetime]) -> None:
+    """The people the roster brings, their member roles and the audit rows saying so, each
+    one set-based statement, in file order (the plan's)."""
     postgresql = is_postgresql(session)
     given = ("id, ", "new_id, ") if postgresql else ("", "")
     await _sql(
@@ -958,65 +1158,50 @@ async def _merge_members(session: AsyncSession) -> ImportSummary:
         f"INSERT INTO people ({given[0]}full_name, phone, position, unit_id, source, "
         f"reminders_muted, created_at, updated_at) SELECT {given[1]}full_name, phone, "
         "position, unit_id, 'roster', :false, :now, :now FROM stage_plan WHERE person_id IS "
-        "NULL ORDER BY row",
+        "NULL",
         now=stamp,
         false=False,
     )
-    # SQLite: the new people are found again by their phone, which no one had before.
+    # PostgreSQL drew the new people's ids in the plan; SQLite finds them again by their
+    # phone, which no one had before.
+    new_people = (
+        "SELECT s.new_id AS id, s.* FROM stage_plan s WHERE s.person_id IS NULL"
+        if postgresql
+        else "SELECT p.id AS id, s.* FROM stage_plan s JOIN people p ON p.phone = s.phone "
+        "WHERE s.person_id IS NULL"
+    )
     await _sql(
         session,
-        "INSERT INTO unit_roles (person_id, unit_id, role, created_at) SELECT s.new_id, "
-        "s.unit_id, 'member', :now FROM stage_plan s WHERE s.person_id IS NULL ORDER BY s.row"
+        "INSERT INTO unit_roles (person_id, unit_id, role, created_at) SELECT n.id, "
+        f"n.unit_id, 'member', :now FROM ({new_people}) AS n",
+        now=stamp,
+    )
+    details = (
+        "json_build_object('row', n.row, 'created', true, 'full_name', n.full_name, "
+        "'phone', n.phone, 'unit_code', n.unit_code)"
         if postgresql
-        else "INSERT INTO unit_roles (person_id, unit_id, role, created_at) SELECT p.id, "
-        "s.unit_id, 'member', :now FROM stage_plan s JOIN people p ON p.phone = s.phone "
-        "WHERE s.person_id IS NULL ORDER BY s.row",
+        else "json_object('row', n.row, 'created', json('true'), 'full_name', n.full_name, "
+        "'phone', n.phone, 'unit_code', n.unit_code)"
+    )
+    await _sql(
+        session,
+        "INSERT INTO audit_log (at, actor_id, via, action, entity, entity_id, details) "
+        f"SELECT :now, NULL, '{VIA_IMPORT}', 'person.import', 'person', n.id, {details} "
+        f"FROM ({new_people}) AS n",
         now=stamp,
     )
 
-    async for page in _plan_pages(session):
-        new = [r for r in page if r.person_id is None]
-        if not new:
-            continue
-        if postgresql:
-            ids = {r.phone: r.new_id for r in new}
-        else:
-            found = await session.execute(
-                select(Person.phone, Person.id).where(Person.phone.in_([r.phone for r in new]))
-            )
-            ids = {phone: pid for phone, pid in found if phone is not None}
-        summary.created += len(new)
-        await insert_rows(
-            session,
-            _AUDIT,
-            [
-                _audit_row(
-                    now,
-                    ids[r.phone],
-                    {
-                        "row": r.row,
-                        "created": True,
-                        "full_name": r.full_name,
-                        "phone": r.phone,
-                        "unit_code": r.unit_code,
-                    },
-                )
-                for r in new
-            ],
-        )
-    return summary
-
 
 async def _plan_pages(session: AsyncSession) -> AsyncIterator[list[Any]]:
-    """The resolved plan, :data:`BATCH` rows at a time in file order."""
+    """The rows of people already known, :data:`BATCH` at a time in file order."""
     after = 0
     while True:
         page = (
             await _sql(
                 session,
                 "SELECT row, full_name, phone, position, unit_code, unit_id, person_id, roles, "
-                "role_lo, role_hi, new_id FROM stage_plan WHERE row > :after "
-                f"ORDER BY row LIMIT {BATCH}",
+                "role_lo, role_hi FROM stage_plan WHERE row > :after AND person_id IS NOT "
+                f"NULL ORDER BY row LIMIT {BATCH}",
                 after=after,
             )
         ).all()
@@ -1045,28 +1230,25 @@ async def _member_units(
 
 
 def _audit_row(now: datetime, person_id: int, details: dict[str, Any]) -> dict[str, Any]:
+    return _audit_entry(now, "person.import", "person", person_id, details)
+
+
+def _audit_entry(
+    now: datetime, action: str, entity: str, entity_id: int, details: dict[str, Any]
+) -> dict[str, Any]:
+    """An audit row of the import, for :func:`storage.bulk.insert_rows`."""
     return {
         "at": now,
         "actor_id": None,
         "via": VIA_IMPORT,
-        "action": "person.import",
-        "entity": "person",
-        "entity_id": person_id,
+        "action": action,
+        "entity": entity,
+        "entity_id": entity_id,
         "details": details,
     }
 
 
 # --- shared -------------------------------------------------------------------------------
-
-
-def _audit(
-    session: AsyncSession, action: str, entity: str, entity_id: int, details: dict[str, Any]
-) -> None:
-    session.add(
-        AuditEntry(
-            via=VIA_IMPORT, action=action, entity=entity, entity_id=entity_id, details=details
-        )
-    )
 
 
 async def import_units_file(
@@ -1076,17 +1258,10 @@ async def import_units_file(
     limits: Limits = DEFAULT_LIMITS,
     progress: Progress | None = None,
 ) -> ImportSummary:
-    """Read ``path`` (CSV or XLSX) and import its units (a whole national tree is about
-    130,000 rows: checked in memory, where cycles are found)."""
+    """Read ``path`` (CSV or XLSX) and import its units, streaming (a whole national tree
+    is about 130,000 rows)."""
     header, rows, problems = read_rows(path, limits)
-    _check_columns(header, UNIT_COLUMNS, UNIT_OPTIONAL)
-    found = list(rows)
-    problems.raise_if_any()
-    _require_rows(header, found, UNIT_COLUMNS, UNIT_OPTIONAL)
-    summary = await import_units(session, found)
-    if progress is not None:
-        progress(len(found))
-    return summary
+    return await _import_units(session, rows, problems, header, progress)
 
 
 async def import_members_file(
@@ -1099,12 +1274,3 @@ async def import_members_file(
     """Read ``path`` (CSV or XLSX) and import its roster, streaming."""
     header, rows, problems = read_rows(path, limits)
     return await _import_members(session, rows, problems, header, progress)
-
-
-def _require_rows(
-    header: Sequence[str], rows: Sequence[Row], required: Sequence[str], optional: Sequence[str]
-) -> None:
-    # Checked on the header itself, so a header-only file still gets the column message.
-    _check_columns(header, required, optional)
-    if not rows:
-        raise ImportFailed(["the file has a header but no data rows"])

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openpyxl import Workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.importers import (
+    REBUILD_INDEXES_FROM,
     ImportFailed,
     import_members_file,
     import_units_file,
@@ -150,6 +153,8 @@ async def test_reorganisation_moves_the_whole_subtree(
     assert last is not None
     assert last.details["changes"]["parent_code"] == ["CD-KCN", "CD-XA"]
     assert last.details["changes"]["name"][1] == "Công đoàn cơ sở Công ty CP May Bắc Kạn"
+    assert last.details["changes"]["path"] == [f"{units['CD-KCN'].path}{may.id}/", may.path]
+    assert last.details["changes"]["descendants_moved"] == [None, 1]  # the team
 
 
 async def test_a_unit_moves_under_a_new_unit_listed_after_it(
@@ -222,6 +227,76 @@ async def test_bad_rows_are_all_named_and_nothing_is_written(
     assert len(problems) == 4
     assert await count(sessionmaker, Unit) == 0
     assert await count(sessionmaker, AuditEntry) == 0
+
+
+async def test_a_tree_of_many_levels_is_read_in_batches_with_progress(
+    sessionmaker: Sessions, tmp_path: Path
+) -> None:
+    # Deeper than wide and listed leaves first: every parent comes after its children.
+    lines = ["code,name,parent_code"]
+    lines += [f"T-{n},Tổ công đoàn {n},CD-{n % 40}" for n in range(12_000)]
+    lines += [f"CD-{n},Công đoàn cơ sở {n},KCN" for n in range(40)]
+    lines += ["KCN,Công đoàn Khu công nghiệp,LDLD", "LDLD,LĐLĐ tỉnh Bắc Kạn,"]
+    seen: list[int] = []
+    async with sessionmaker() as session, session.begin():
+        summary = await import_units_file(
+            session, write(tmp_path, "org.csv", "\n".join(lines) + "\n"), progress=seen.append
+        )
+    assert summary.describe() == "Imported 12042 units (12042 new, 0 updated)"
+    assert seen == [5000, 5000, 2042]  # rows read, after each batch
+    units = await units_by_code(sessionmaker)
+    ldld, kcn, cd7, team = units["LDLD"], units["KCN"], units["CD-7"], units["T-47"]
+    assert team.path == f"/{ldld.id}/{kcn.id}/{cd7.id}/{team.id}/"
+    assert (ldld.kind, kcn.kind, cd7.kind, team.kind) == ("province", "upper", "grassroots", "team")
+
+    # The same file again changes nothing; moving one union takes its 300 teams along.
+    async with sessionmaker() as session, session.begin():
+        again = await import_units_file(session, write(tmp_path, "org.csv", "\n".join(lines)))
+    assert again.describe() == "Imported 12042 units (0 new, 0 updated, 12042 unchanged)"
+    moved = "code,name,parent_code\nCD-7,Công đoàn cơ sở 7,LDLD\n"
+    assert await import_org(sessionmaker, write(tmp_path, "m.csv", moved)) == (
+        "Imported 1 units (0 new, 1 updated)"
+    )
+    units = await units_by_code(sessionmaker)
+    assert units["T-47"].path == f"/{ldld.id}/{cd7.id}/{team.id}/"
+    async with sessionmaker() as session:
+        last = await session.scalar(select(AuditEntry).order_by(AuditEntry.id.desc()))
+    assert last is not None and last.details["changes"]["descendants_moved"] == [None, 300]
+
+
+async def test_two_imports_in_one_transaction(sessionmaker: Sessions, tmp_path: Path) -> None:
+    # The demo imports its tree and roster in one transaction; a second file in the same
+    # transaction finds the first one's units.
+    more = "code,name,parent_code\nTO-MOI,Tổ công đoàn Mới,CDCS-MAY\n"
+    async with sessionmaker() as session, session.begin():
+        first = await import_units_file(session, write(tmp_path, "org.csv", ORG_CSV))
+        second = await import_units_file(session, write(tmp_path, "more.csv", more))
+        roster = "unit_code,full_name,phone\nTO-MOI,Lê Văn Bình,0912345678\n"
+        members = await import_members_file(session, write(tmp_path, "m.csv", roster))
+        again = await import_members_file(session, write(tmp_path, "m.csv", roster))
+    assert first.describe() == "Imported 5 units (5 new, 0 updated)"
+    assert second.describe() == "Imported 1 units (1 new, 0 updated)"
+    assert members.describe() == "Imported 1 members (1 new, 0 updated)"
+    assert again.describe() == "Imported 1 members (0 new, 0 updated, 1 unchanged)"
+    units = await units_by_code(sessionmaker)
+    assert units["TO-MOI"].path == f"{units['CDCS-MAY'].path}{units['TO-MOI'].id}/"
+
+
+async def test_many_bad_units_are_counted_after_the_first_hundred(
+    sessionmaker: Sessions, tmp_path: Path
+) -> None:
+    lines = ["code,name,parent_code", "LDLD,LĐLĐ tỉnh Bắc Kạn,"]
+    lines += [f"CD-{n},Công đoàn {n},NOWHERE" for n in range(150)]
+    with pytest.raises(ImportFailed) as failed:
+        await import_org(sessionmaker, write(tmp_path, "org.csv", "\n".join(lines) + "\n"))
+    problems = failed.value.problems
+    assert problems[0] == (
+        "row 3: unknown parent_code 'NOWHERE' (not in this file nor in the database)"
+    )
+    assert problems[99].startswith("row 102: ")
+    assert problems[100] == "… and 50 more problem(s); the first 100 are listed above"
+    assert failed.value.total == 150
+    assert await count(sessionmaker, Unit) == 0
 
 
 async def test_wrong_columns_name_the_expected_ones(sessionmaker: Sessions, tmp_path: Path) -> None:
@@ -381,7 +456,73 @@ async def test_a_long_roster_is_imported_in_batches_with_progress(
             session, write(tmp_path, "m.csv", "\n".join(lines) + "\n"), progress=seen.append
         )
     assert summary.describe() == "Imported 12000 members (12000 new, 0 updated)"
-    # Told after each batch of rows read, and once at the end (for a progress bar).
-    assert seen == [5000, 10000, 12000]
+    # Advanced by each batch of rows read (a progress bar adds them up), the last one
+    # once the import is done.
+    assert seen == [5000, 5000, 2000]
     assert await count(sessionmaker, Person) == 12_000
     assert await count(sessionmaker, UnitRole) == 12_000
+
+
+def _schema_of(sync: Any, tables: Sequence[str]) -> dict[str, Any]:
+    inspector = inspect(sync)
+    schema: dict[str, Any] = {}
+    for table in tables:
+        indexes = inspector.get_indexes(table)
+        uniques = inspector.get_unique_constraints(table)
+        keys = inspector.get_foreign_keys(table)
+        schema[table] = (
+            sorted((i["name"], tuple(i["column_names"]), i["unique"]) for i in indexes),
+            sorted((u["name"], tuple(u["column_names"])) for u in uniques),
+            sorted((f["name"], tuple(f["constrained_columns"]), f["referred_table"]) for f in keys),
+        )
+    return schema
+
+
+async def test_a_first_load_larger_than_the_database_keeps_its_indexes_and_constraints(
+    sessionmaker: Sessions, tmp_path: Path
+) -> None:
+    # A province's first roster: many more people than the database holds, so on
+    # PostgreSQL the indexes and foreign keys are set aside and rebuilt in the same
+    # transaction. One person is already known (and renamed by the file).
+    await import_org(sessionmaker, write(tmp_path, "org.csv", ORG_SMALL))
+    known = "unit_code,full_name,phone\nCDCS-MAY,Lê An,0900000007\n"
+    await import_roster(sessionmaker, write(tmp_path, "one.csv", known))
+    tables = ["people", "unit_roles"]
+    async with sessionmaker() as session:
+        connection = await session.connection()
+        before = await connection.run_sync(_schema_of, tables)
+    size = REBUILD_INDEXES_FROM + 10
+    lines = ["unit_code,full_name,phone"]
+    lines += [f"CDCS-MAY,Nguyễn Văn An,09{n:08d}" for n in range(size)]
+    summary = await import_roster(sessionmaker, write(tmp_path, "m.csv", "\n".join(lines) + "\n"))
+    assert summary == f"Imported {size} members ({size - 1} new, 1 updated)"
+
+    async with sessionmaker() as session:
+        connection = await session.connection()
+        assert await connection.run_sync(_schema_of, tables) == before
+        assert await count(sessionmaker, Person) == size
+        assert await count(sessionmaker, UnitRole) == size
+        renamed = await session.scalar(select(Person).where(Person.phone == "0900000007"))
+        assert renamed is not None and renamed.full_name == "Nguyễn Văn An"
+        created = list(
+            await session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.action == "person.import")
+                .order_by(AuditEntry.id.desc())
+                .limit(1)
+            )
+        )
+        last = await session.get(Person, created[0].entity_id)
+    assert last is not None and last.phone == f"09{size - 1:08d}"
+    assert created[0].details == {
+        "row": size + 1,
+        "created": True,
+        "full_name": "Nguyễn Văn An",
+        "phone": f"09{size - 1:08d}",
+        "unit_code": "CDCS-MAY",
+    }
+    # The unique member role still holds: the same phone again changes nothing.
+    same = f"unit_code,full_name,phone\nCDCS-MAY,Nguyễn Văn An,09{size - 1:08d}\n"
+    again = await import_roster(sessionmaker, write(tmp_path, "again.csv", same))
+    assert again == "Imported 1 members (0 new, 0 updated, 1 unchanged)"
+    assert await count(sessionmaker, UnitRole) == size
