@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import statistics
 import time
 from collections import defaultdict
@@ -37,6 +38,7 @@ JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)  # 09:00 in Hà Nội, registra
 
 
 async def main_async(args: argparse.Namespace) -> int:
+    profiler = cProfile.Profile(time.thread_time) if args.profile else None
     async with database(args.database_url, prefix="thidua_bench_steps") as url:
         db = make_engine(url)
         try:
@@ -44,9 +46,13 @@ async def main_async(args: argparse.Namespace) -> int:
             sessions = make_sessionmaker(db)
             org = await make_org(sessionmaker=sessions)
             counted = [0]
+            seen: dict[str, list[str]] = defaultdict(list)
+            listing: list[str] | None = None
 
-            def count(*_args: Any) -> None:
+            def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
                 counted[0] += 1
+                if listing is not None:
+                    listing.append(" ".join(statement.split())[:160])
 
             event.listen(db.sync_engine, "before_cursor_execute", count)
             engine = build_engine(sessions, EngineConfig(now=lambda: JAN_10))
@@ -54,10 +60,19 @@ async def main_async(args: argparse.Namespace) -> int:
             order: list[str] = []
 
             async def step(label: str, action: Awaitable[Any]) -> None:
+                nonlocal listing
                 counted[0] = 0
+                listing = [] if args.statements else None
+                if listing is not None:
+                    seen[label] = listing
+                if profiler is not None:
+                    profiler.enable()
                 began = time.thread_time()
                 await action
-                figures[label].append((counted[0], 1000 * (time.thread_time() - began)))
+                spent = time.thread_time() - began
+                if profiler is not None:
+                    profiler.disable()
+                figures[label].append((counted[0], 1000 * spent))
                 if label not in order:
                     order.append(label)
 
@@ -94,6 +109,11 @@ async def main_async(args: argparse.Namespace) -> int:
         statements = statistics.median(s for s, _ms in rows)
         ms = statistics.median(ms for _s, ms in rows)
         print(f"{label:36} {statements:>10g}  {ms:7.2f} ms")
+        for statement in seen.get(label, []):
+            print(f"    {statement}")
+    if profiler is not None:
+        profiler.dump_stats(args.profile)
+        print(f"profile of the answers (engine only) written to {args.profile}")
     return 0
 
 
@@ -101,6 +121,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", help="default: a SQLite file in a temporary folder")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--statements", action="store_true", help="list each answer's statements (last journey)"
+    )
+    parser.add_argument("--profile", help="write a cProfile of the answers to this file")
     return asyncio.run(main_async(parser.parse_args()))
 
 

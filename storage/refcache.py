@@ -1,4 +1,5 @@
-"""Reference data read once per process, not once per update: titles, campaigns, units, roles.
+"""Reference data read once per process, not once per update: titles, campaigns, units, roles,
+and which units an approved list stops (the lists change a few times a campaign).
 
 A conversation's unit of work used to select the campaign, its phases, the titles and the
 person's roles again on every answer: most of its statements, for data that changes a few
@@ -25,8 +26,8 @@ from __future__ import annotations
 
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import event, inspect, select, update
 from sqlalchemy.engine import Engine
@@ -41,11 +42,14 @@ from storage.models import (
     Title,
     Unit,
     UnitRole,
+    UnitSubmission,
 )
 
 T = TypeVar("T")
 
-REFERENCE_MODELS = (Title, Campaign, CampaignPhase, Unit, UnitRole)
+# Unit lists (submissions) are not kept, but whether an approved one stops changes in a unit
+# is: every answer that starts a registration asks it, and it changes a few times a campaign.
+REFERENCE_MODELS = (Title, Campaign, CampaignPhase, Unit, UnitRole, UnitSubmission)
 REFERENCE_TABLES = frozenset(m.__tablename__ for m in REFERENCE_MODELS)
 # Columns written on every registration (the receipt counter): not reference data.
 _NOT_REFERENCE_COLUMNS = frozenset({"receipt_seq", "updated_at"})
@@ -92,6 +96,10 @@ class ReferenceCache:
         self.units: _Bounded = _Bounded(MAX_UNITS)
         # person id -> [(role, unit id)], the person's roles
         self.roles: _Bounded = _Bounded(MAX_PEOPLE)
+        # Values computed from reference data alone (a campaign's title names), by key.
+        self.derived: _Bounded = _Bounded(MAX_UNITS)
+        # (campaign id, unit id) known to have no approved list covering the unit.
+        self.unlocked: _Bounded = _Bounded(MAX_PEOPLE)
 
     def at(self, version: int) -> bool:
         """Whether this cache serves ``version`` (starting afresh on a newer one)."""
@@ -256,6 +264,38 @@ async def units_with_role(session: AsyncSession, person_id: int, role: str) -> l
     ids = [unit_id for r, unit_id in roles if r == role]
     await _load_units(session, cache, ids)
     return _merged(session, [cache.units[i] for i in ids if i in cache.units])
+
+
+async def derived(
+    session: AsyncSession, key: Hashable, compute: Callable[[], Awaitable[T]]
+) -> T:
+    """A value computed from reference data alone (storage.campaigns.title_names), kept with
+    the cache and dropped with it. The caller must not change what it is given."""
+    cache = _cache(session)
+    if cache is None:
+        return await compute()
+    if key not in cache.derived:
+        value = await compute()
+        cache = _cache(session)  # the computing may have flushed a reference write
+        if cache is None:
+            return value
+        cache.derived.put(key, value)
+    return cast(T, cache.derived[key])
+
+
+async def approved_list_absent(
+    session: AsyncSession, campaign_id: int, unit_id: int, covering: Callable[[], Awaitable[T]]
+) -> T | None:
+    """``covering()`` (the approved list, or its unit, that stops changes in ``unit_id``), or
+    None without a statement when the cache knows there is none (most units, most days)."""
+    cache = _cache(session)
+    key = (campaign_id, unit_id)
+    if cache is not None and key in cache.unlocked:
+        return None
+    found = await covering()
+    if found is None and cache is not None and _cache(session) is cache:
+        cache.unlocked.put(key, True)
+    return found
 
 
 async def _detached(session: AsyncSession, query: Any) -> list[Any]:

@@ -219,16 +219,21 @@ async def registrations_locked(
     After the upper level approves a unit's list, nobody below changes registrations of that
     campaign until an officer reopens it.
     """
-    unit = await session.get(Unit, unit_id)
-    if unit is None:
-        return None
-    return await session.scalar(
-        select(Unit)
-        .join(UnitSubmission, UnitSubmission.unit_id == Unit.id)
-        .where(
-            UnitSubmission.campaign_id == campaign_id,
-            UnitSubmission.status == SubmissionStatus.APPROVED,
-            Unit.id.in_(ancestor_ids(unit)),
+
+    async def covering() -> Unit | None:
+        unit = await session.get(Unit, unit_id)
+        if unit is None:
+            return None
+        return await session.scalar(
+            select(Unit)
+            .join(UnitSubmission, UnitSubmission.unit_id == Unit.id)
+            .where(
+                UnitSubmission.campaign_id == campaign_id,
+                UnitSubmission.status == SubmissionStatus.APPROVED,
+                Unit.id.in_(ancestor_ids(unit)),
+            )
+            .limit(1)
         )
-        .limit(1)
-    )
+
+    # Most units have none, most of the time: known without a statement (storage.refcache).
+    return await refcache.approved_list_absent(session, campaign_id, unit_id, covering)
