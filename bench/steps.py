@@ -8,7 +8,8 @@ through the registration again up to the commitment: the second pass shows an or
 answer with the process's reference data already read (storage.refcache). Each line is one
 ``Engine.handle``: the statements it ran and the CPU of this thread, median of ``--repeat``
 journeys (each on fresh people). Target (issue 16): an ordinary answer in ≤ 2 statements and
-≤ 1 ms of engine CPU.
+≤ 1 ms of engine CPU. ``--laps N`` then repeats the ordinary answers N times and prints their
+mean; ``--statements`` lists each answer's statements, ``--profile FILE`` writes a cProfile.
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ from tests.chat import Chat
 from tests.factories import make_org
 
 JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)  # 09:00 in Hà Nội, registration open
+# The answers of bench.conversation's journey for a rostered member (sign-up, registration).
+SIGN_UP_AND_REGISTRATION = (
+    "/start",
+    "shares the contact",
+    "taps 'that's me'",
+    "first: menu → register a title",
+    "first: types the title",
+    "first: types the commitment",
+    "first: confirms (saved)",
+)
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -100,6 +111,18 @@ async def main_async(args: argparse.Namespace) -> int:
                     if lap == "first":
                         await step("first: confirms (saved)", chat.tap("Xác nhận"))
                     await step(f"{lap}: /huy (to the menu)", chat.say("/huy"))
+            # The ordinary answers again and again, timed as a whole: the mean per answer
+            # (and, run under callgrind with --laps 0 and --laps N, the instructions).
+            counted[0] = 0
+            began = time.thread_time()
+            for _lap in range(args.laps):
+                await chat.tap("Đăng ký danh hiệu")
+                await chat.say("lao dong tien tien")
+                await chat.tap("Quay lại")
+                await chat.say("lao dong tien tien")
+                await chat.say("Hoàn thành kế hoạch")
+                await chat.say("/huy")
+            laps_cpu, laps_statements = time.thread_time() - began, counted[0]
         finally:
             await db.dispose()
     print(f"{dialect_of(url)}, median of {args.repeat} journeys")
@@ -111,6 +134,21 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"{label:36} {statements:>10g}  {ms:7.2f} ms")
         for statement in seen.get(label, []):
             print(f"    {statement}")
+    journey = [label for label in order if label in SIGN_UP_AND_REGISTRATION]
+    if journey:
+        statements = sum(statistics.median(s for s, _ms in figures[label]) for label in journey)
+        ms = sum(statistics.median(ms for _s, ms in figures[label]) for label in journey)
+        print(
+            f"sign-up + registration ({len(journey)} answers): {statements / len(journey):.2f}"
+            f" statements, {ms / len(journey):.2f} ms engine CPU per answer"
+        )
+    if args.laps:
+        answers = 6 * args.laps
+        print(
+            f"ordinary answers, {args.laps} laps of 6 (menu → title, title, back, title again, "
+            f"commitment, /huy): {laps_statements / answers:.2f} statements, "
+            f"{1000 * laps_cpu / answers:.2f} ms engine CPU per answer"
+        )
     if profiler is not None:
         profiler.dump_stats(args.profile)
         print(f"profile of the answers (engine only) written to {args.profile}")
@@ -125,6 +163,9 @@ def main() -> int:
         "--statements", action="store_true", help="list each answer's statements (last journey)"
     )
     parser.add_argument("--profile", help="write a cProfile of the answers to this file")
+    parser.add_argument(
+        "--laps", type=int, default=0, help="then repeat the ordinary answers this many times"
+    )
     return asyncio.run(main_async(parser.parse_args()))
 
 

@@ -266,9 +266,7 @@ async def units_with_role(session: AsyncSession, person_id: int, role: str) -> l
     return _merged(session, [cache.units[i] for i in ids if i in cache.units])
 
 
-async def derived(
-    session: AsyncSession, key: Hashable, compute: Callable[[], Awaitable[T]]
-) -> T:
+async def derived(session: AsyncSession, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
     """A value computed from reference data alone (storage.campaigns.title_names), kept with
     the cache and dropped with it. The caller must not change what it is given."""
     cache = _cache(session)
