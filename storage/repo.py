@@ -25,7 +25,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from storage import refcache
 from storage.models import (
@@ -125,7 +125,7 @@ async def person_by_phone(session: AsyncSession, phone: str) -> Person | None:
     return await session.scalar(
         select(Person)
         .where(Person.phone == phone)
-        .options(selectinload(Person.unit))
+        .options(joinedload(Person.unit))
         .order_by(Person.id)
         .limit(1)
     )
@@ -232,6 +232,36 @@ async def next_receipt_no(session: AsyncSession, campaign: Campaign) -> str:
         .execution_options(synchronize_session=False)
     )
     return f"{campaign.code}-{seq:06d}"
+
+
+async def receipt_unless_registered(
+    session: AsyncSession, campaign: Campaign, person_id: int, title_code: str
+) -> str | None:
+    """The next receipt number, taken only if the person has no live registration of the
+    title in the campaign; None if they have one (registered meanwhile, elsewhere).
+
+    The duplicate check and the counter in one statement: saving a registration is one of
+    the conversation's busiest writes. The unique index on live registrations still guards
+    two saves at once (the second is redone and finds the first).
+    """
+    registered = (
+        select(Registration.id)
+        .where(
+            Registration.campaign_id == campaign.id,
+            Registration.person_id == person_id,
+            Registration.title_code == title_code,
+            Registration.status.in_(LIVE_STATUSES),
+        )
+        .exists()
+    )
+    seq = await session.scalar(
+        update(Campaign)
+        .where(Campaign.id == campaign.id, ~registered)
+        .values(receipt_seq=Campaign.receipt_seq + 1)
+        .returning(Campaign.receipt_seq)
+        .execution_options(synchronize_session=False)
+    )
+    return None if seq is None else f"{campaign.code}-{seq:06d}"
 
 
 # --- registrations -------------------------------------------------------------------------

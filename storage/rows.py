@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Column, Table, inspect
+from sqlalchemy import Column, Table, event, inspect
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
 
 T = TypeVar("T")
@@ -46,3 +47,25 @@ class Columns:
         make_transient_to_detached(obj)
         session.add(obj)
         return obj
+
+
+# Where a session keeps what it loaded (see keep_loaded).
+_KEPT = "thidua_kept"
+
+
+def keep_loaded(session: AsyncSession) -> None:
+    """Hold every instance this session loads until the session ends.
+
+    The identity map holds instances weakly: a step that looks up the person its answer just
+    found (``session.get``) selected them again once the answer had let go of them. A
+    conversation's unit of work loads a few instances; commands that stream many rows do not
+    call this.
+    """
+    session.info[_KEPT] = []
+
+
+@event.listens_for(Session, "loaded_as_persistent")
+def _keep(session: Session, instance: Any) -> None:
+    kept = session.info.get(_KEPT)
+    if kept is not None:
+        kept.append(instance)

@@ -170,6 +170,9 @@ class Ctx:
     others: list[Outgoing] = field(default_factory=list)
     # Set when a pressed button is not taken (stale or no longer valid).
     press_refused: bool = False
+    # The identity was created by this update (the first message from this address): it
+    # has nothing to look up yet (claims, links).
+    first_contact: bool = False
     # What a step read that the next step of the same answer needs again (a title's
     # duplicate check and its eligibility notes): read once per answer, never kept longer.
     memo: dict[Any, Any] = field(default_factory=dict)

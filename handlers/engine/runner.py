@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -53,7 +53,7 @@ from handlers.i18n import _, use_locale
 from handlers.text import Invalid, clean, fold, parse_date, parse_money, parse_phone
 from storage.models import ChannelIdentity, Conversation, OutboxMessage, Person, Unit
 from storage.refcache import VERSION_SUBQUERY, use_version
-from storage.rows import Columns
+from storage.rows import Columns, keep_loaded
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -148,6 +148,17 @@ _SAVE = (
         version=bindparam("new_version"),
         updated_at=bindparam("now"),
     )
+)
+
+
+# 3. The first state of a conversation (the identity's first update).
+_CREATE = insert(_conversations_table).values(
+    identity_id=bindparam("identity_id"),
+    flow=bindparam("new_flow"),
+    step=bindparam("new_step"),
+    data=bindparam("new_data"),
+    version=1,
+    updated_at=bindparam("now"),
 )
 
 
@@ -370,12 +381,11 @@ class Engine:
             return Reply(_("The system is busy, please try again in a moment."))
 
     async def _handle(self, session: AsyncSession, incoming: Incoming) -> Result:
-        identity, conv = await self._identity(session, incoming)
+        keep_loaded(session)
+        identity, conv, first_contact = await self._identity(session, incoming)
         if conv is None:
-            new = Conversation(identity_id=identity.id, data={}, version=0)
-            session.add(new)
-            await session.flush()
-            conv = _Saved(new.id, None, None, {}, 0)
+            # Written with its first state at the end (an insert, not an insert and an update).
+            conv = _Saved(None, None, None, {}, 0)
         version = conv.version
         state: dict[str, Any] = dict(conv.data or {})
         state.setdefault("draft", {})
@@ -394,6 +404,7 @@ class Engine:
             incoming=incoming,
             now=now,
             data=state["draft"],
+            first_contact=first_contact,
         )
         locale = ctx.locale if identity.person else (incoming.locale or self.config.default_locale)
         with use_locale(locale):
@@ -401,20 +412,34 @@ class Engine:
         state["draft"] = ctx.data
         # On the session's connection: a plain row, nothing for the ORM to synchronise.
         connection = await session.connection()
-        saved = await connection.execute(
-            _SAVE,
-            {
-                "conversation_id": conv.id,
-                "read_version": version,
-                "new_flow": flow,
-                "new_step": step,
-                "new_data": state,
-                "new_version": version + 1,
-                "now": now,
-            },
-        )
-        if saved.rowcount != 1:
-            raise _LostRace()
+        if conv.id is None:
+            # A second first message that raced this one inserts too: the unique identity
+            # id refuses one of them (IntegrityError), which is redone as a lost race.
+            await connection.execute(
+                _CREATE,
+                {
+                    "identity_id": identity.id,
+                    "new_flow": flow,
+                    "new_step": step,
+                    "new_data": state,
+                    "now": now,
+                },
+            )
+        else:
+            saved = await connection.execute(
+                _SAVE,
+                {
+                    "conversation_id": conv.id,
+                    "read_version": version,
+                    "new_flow": flow,
+                    "new_step": step,
+                    "new_data": state,
+                    "new_version": version + 1,
+                    "now": now,
+                },
+            )
+            if saved.rowcount != 1:
+                raise _LostRace()
         queue_outgoing(session, ctx.others)
         return Result(
             replies=ctx.said, others=ctx.others, locale=locale, press_taken=not ctx.press_refused
@@ -422,8 +447,9 @@ class Engine:
 
     async def _identity(
         self, session: AsyncSession, incoming: Incoming
-    ) -> tuple[ChannelIdentity, _Saved | None]:
-        """The identity with its person and unit, and its conversation.
+    ) -> tuple[ChannelIdentity, _Saved | None, bool]:
+        """The identity with its person and unit, its conversation, and whether the identity
+        is new (created by this update: the first message from this address).
 
         One statement (joins), not one per relationship: it runs for every update, and each
         statement costs more CPU in the ORM than in the database (bench/conversation.py).
@@ -445,8 +471,8 @@ class Engine:
             conversation_id, flow, step, data, version, reference = row[_CONVERSATION_AT:]
             use_version(session, reference)
             if conversation_id is None:
-                return identity, None
-            return identity, _Saved(conversation_id, flow, step, data, version)
+                return identity, None, False
+            return identity, _Saved(conversation_id, flow, step, data, version), False
         # Platforms do not bound display names (Zalo): cleaned and cut to the column.
         display_name = clean(incoming.display_name or "")[:200] or None
         identity = ChannelIdentity(
@@ -458,7 +484,7 @@ class Engine:
         )
         session.add(identity)
         await session.flush()
-        return identity, None
+        return identity, None, True
 
     # --- one update --------------------------------------------------------------------
 
@@ -474,7 +500,7 @@ class Engine:
 class _Saved:
     """The conversation as read: a plain row, the ORM keeps no copy of it."""
 
-    id: int
+    id: int | None  # None: no conversation yet (inserted at the end of the update)
     flow: str | None
     step: str | None
     data: dict[str, Any] | None

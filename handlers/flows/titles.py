@@ -41,9 +41,8 @@ from storage.repo import (
     Standing,
     audit,
     campaign_by_id,
-    live_registration,
-    next_receipt_no,
     person_standing,
+    receipt_unless_registered,
     titles_by_code,
 )
 from storage.units import leads_unit_of
@@ -335,11 +334,12 @@ async def _save(ctx: Ctx) -> Go:
     for code in codes:
         if code not in titles:
             continue
-        if await live_registration(ctx.session, campaign.id, person.id, code):
+        receipt = await receipt_unless_registered(ctx.session, campaign, person.id, code)
+        if receipt is None:
             # Registered in the meantime (another device, another message): keep the first.
             continue
         registration = Registration(
-            receipt_no=await next_receipt_no(ctx.session, campaign),
+            receipt_no=receipt,
             campaign_id=campaign.id,
             title_code=code,
             is_collective=False,
