@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from storage import refcache
 from storage.models import Person, Registration, SubmissionStatus, Unit, UnitSubmission
@@ -56,6 +57,8 @@ def _covering_list(campaign_id: int, unit_ids: list[int]) -> Select[UnitSubmissi
             UnitSubmission.status == SubmissionStatus.APPROVED,
             UnitSubmission.unit_id.in_(unit_ids),
         )
+        # Its unit is named to the member (an ancestor's list: not in the session yet).
+        .options(joinedload(UnitSubmission.unit))
         .order_by(UnitSubmission.id)
         .limit(1)
     )

@@ -16,10 +16,14 @@ Only sessions that were given a version use the cache (the engine's units of wor
 commands, the scheduler and tests read the tables as before. A session that writes reference
 data stops using the cache for the rest of its transaction, so it reads its own writes.
 
-Cached rows are never handed out: each is merged into the asking session without a load
-(``Session.merge(load=False)``), so the caller gets an ordinary instance of its own session,
-as from a query. Writes outside any session (a bare connection, SQL by hand) are not seen:
-restart the bots after such a change, or make it through a session.
+Cached rows are not handed out, titles aside: each is merged into the asking session without
+a load (``Session.merge(load=False)``), so the caller gets an ordinary instance of its own
+session, as from a query. Titles are read on every question of a registration, no
+relationship leads to one and no conversation changes one: they are handed out as kept
+(detached, read-only by convention).
+
+Writes outside any session (a bare connection, SQL by hand) are not seen: restart the bots
+after such a change, or make it through a session.
 """
 
 from __future__ import annotations
@@ -164,8 +168,10 @@ async def titles_by_code(session: AsyncSession, codes: Sequence[str]) -> dict[st
         return {t.code: t for t in rows}
     if cache.titles is None:
         cache.titles = {t.code: t for t in await _detached(session, select(Title))}
-    found = [cache.titles[c] for c in dict.fromkeys(codes) if c in cache.titles]
-    return {t.code: t for t in _merged(session, (t for t in found if t.active))}
+    # Handed out as kept (detached), not merged: every question of a registration names its
+    # titles, nothing leads to a title (no relationship) and no conversation changes one.
+    found = (cache.titles[c] for c in dict.fromkeys(codes) if c in cache.titles)
+    return {t.code: t for t in found if t.active}
 
 
 def _campaign_query(campaign_id: int) -> Any:
