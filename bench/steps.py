@@ -4,7 +4,8 @@
     python -m bench.steps --database-url postgresql+asyncpg://postgres@127.0.0.1/test
 
 One rostered member signs up, registers "Lao động tiên tiến" (going back once), then goes
-through the registration again up to the commitment: the second pass shows an ordinary
+through the registration again up to the commitment; a newcomer (not on the roster) signs up
+and registers too, as in bench.conversation: the second pass shows an ordinary
 answer with the process's reference data already read (storage.refcache). Each line is one
 ``Engine.handle``: the statements it ran and the CPU of this thread, median of ``--repeat``
 journeys (each on fresh people). Target (issue 16): an ordinary answer in ≤ 2 statements and
@@ -36,7 +37,8 @@ from tests.chat import Chat
 from tests.factories import make_org
 
 JAN_10 = datetime(2027, 1, 10, 2, 0, tzinfo=UTC)  # 09:00 in Hà Nội, registration open
-# The answers of bench.conversation's journey for a rostered member (sign-up, registration).
+# The answers of bench.conversation's journey for a rostered member (sign-up, registration);
+# a newcomer's are those labelled "newcomer: ".
 SIGN_UP_AND_REGISTRATION = (
     "/start",
     "shares the contact",
@@ -111,6 +113,18 @@ async def main_async(args: argparse.Namespace) -> int:
                     if lap == "first":
                         await step("first: confirms (saved)", chat.tap("Xác nhận"))
                     await step(f"{lap}: /huy (to the menu)", chat.say("/huy"))
+                # A newcomer (not on the roster): the unit is searched, the name confirmed,
+                # then the same registration (the other half of bench.conversation).
+                newcomer = Chat(engine, str(5000 + n), display_name="Trần Văn Nam")
+                await step("newcomer: /start", newcomer.say("/start"))
+                await step("newcomer: shares the contact", newcomer.contact(f"098765{n:04d}"))
+                await step("newcomer: types the unit", newcomer.say("may bac kan"))
+                await step("newcomer: picks the unit", newcomer.tap("May Bắc Kạn"))
+                await step("newcomer: taps the name", newcomer.tap("Trần Văn Nam"))
+                await step("newcomer: menu → register", newcomer.tap("Đăng ký danh hiệu"))
+                await step("newcomer: types the title", newcomer.say("lao dong tien tien"))
+                await step("newcomer: skips the commitment", newcomer.tap("Bỏ qua"))
+                await step("newcomer: confirms (saved)", newcomer.tap("Xác nhận"))
             # The ordinary answers again and again, timed as a whole: the mean per answer
             # (and, run under callgrind with --laps 0 and --laps N, the instructions).
             counted[0] = 0
@@ -125,6 +139,13 @@ async def main_async(args: argparse.Namespace) -> int:
             laps_cpu, laps_statements = time.thread_time() - began, counted[0]
         finally:
             await db.dispose()
+
+    def average(labels: list[str]) -> str:
+        statements = sum(statistics.median(s for s, _ms in figures[label]) for label in labels)
+        ms = sum(statistics.median(ms for _s, ms in figures[label]) for label in labels)
+        n = max(len(labels), 1)
+        return f"{statements / n:.2f} statements, {ms / n:.2f} ms engine CPU per answer"
+
     print(f"{dialect_of(url)}, median of {args.repeat} journeys")
     print(f"{'answer':36} statements  engine CPU")
     for label in order:
@@ -134,14 +155,14 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"{label:36} {statements:>10g}  {ms:7.2f} ms")
         for statement in seen.get(label, []):
             print(f"    {statement}")
-    journey = [label for label in order if label in SIGN_UP_AND_REGISTRATION]
-    if journey:
-        statements = sum(statistics.median(s for s, _ms in figures[label]) for label in journey)
-        ms = sum(statistics.median(ms for _s, ms in figures[label]) for label in journey)
-        print(
-            f"sign-up + registration ({len(journey)} answers): {statements / len(journey):.2f}"
-            f" statements, {ms / len(journey):.2f} ms engine CPU per answer"
-        )
+    both: list[str] = []
+    for who, journey in (
+        ("rostered member", [label for label in order if label in SIGN_UP_AND_REGISTRATION]),
+        ("newcomer", [label for label in order if label.startswith("newcomer: ")]),
+    ):
+        both += journey
+        print(f"sign-up + registration, {who} ({len(journey)} answers): {average(journey)}")
+    print(f"sign-up + registration, both ({len(both)} answers): {average(both)}")
     if args.laps:
         answers = 6 * args.laps
         print(

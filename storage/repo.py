@@ -106,7 +106,7 @@ async def search_units(session: AsyncSession, folded_query: str, limit: int = 8)
     rows = await session.scalars(
         select(Unit)
         .where(and_(*conditions))
-        .options(selectinload(Unit.parent))
+        .options(joinedload(Unit.parent))
         .order_by(grassroots_first, func.length(Unit.name), Unit.name)
         .limit(limit)
     )

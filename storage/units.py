@@ -74,10 +74,21 @@ async def people_with_role(session: AsyncSession, unit_id: int, role: str) -> li
 
 async def officers_above(session: AsyncSession, unit: Unit) -> list[int]:
     """The officers of the nearest ancestor that has any (usually the parent unit)."""
-    for ancestor in reversed(ancestor_ids(unit)[:-1]):
-        officers = await people_with_role(session, ancestor, Role.OFFICER)
-        if officers:
-            return officers
+    above = ancestor_ids(unit)[:-1]
+    if not above:
+        return []
+    # Every level above in one statement, not one per level.
+    rows = await session.execute(
+        select(UnitRole.unit_id, UnitRole.person_id)
+        .where(UnitRole.unit_id.in_(above), UnitRole.role == Role.OFFICER)
+        .order_by(UnitRole.person_id)
+    )
+    officers: dict[int, list[int]] = {}
+    for unit_id, person_id in rows:
+        officers.setdefault(unit_id, []).append(person_id)
+    for ancestor in reversed(above):
+        if officers.get(ancestor):
+            return officers[ancestor]
     return []
 
 
