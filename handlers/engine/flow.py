@@ -99,7 +99,8 @@ class Step:
 class Flow:
     name: str
     steps: tuple[Step, ...]
-    # Who may start it; checked by the runner before the first step.
+    # Whether its steps need a signed-up person: checked by the runner before each answer
+    # (a chat whose person was taken over by another chat starts over instead).
     needs_person: bool = True
 
     def step(self, name: str) -> Step:

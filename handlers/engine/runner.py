@@ -553,6 +553,11 @@ class _Turn:
         if self.flow_name not in self.engine.flows or not self.step_name:
             await self._start_fresh()
             return
+        if self.ctx.person is None and self.flow.needs_person:
+            # The chat lost its person in the middle of a flow (another chat of the same
+            # channel took the person over): the flow's steps need one, so it starts over.
+            await self._start_fresh()
+            return
         prompt = self.state.get("prompt")
         if prompt is None:
             await self._ask_again()
