@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from storage import refcache
 from storage.broadcasts import announcement_problems, schedule_campaign_announcement
 from storage.models import AuditEntry, Campaign, CampaignPhase, Title, TitleTarget, Unit, UnitKind
 from storage.normalize import Invalid, parse_date
@@ -358,7 +359,17 @@ def issuer_award_name(catalogue_name: str, issuer: Unit | None) -> str:
 
 async def title_names(session: AsyncSession, campaign: Campaign) -> dict[str, str]:
     """The names of this campaign's titles where they differ from the catalogue's: awards of
-    the issuing body carry its name, and the file's ``award_names`` win over both."""
+    the issuing body carry its name, and the file's ``award_names`` win over both.
+
+    Reference data alone: a conversation's unit of work takes them from the process's cache
+    (storage.refcache), as every question of a registration names its titles."""
+    names = await refcache.derived(
+        session, ("title_names", campaign.id), lambda: _title_names(session, campaign)
+    )
+    return dict(names)
+
+
+async def _title_names(session: AsyncSession, campaign: Campaign) -> dict[str, str]:
     titles = await session.scalars(select(Title).where(Title.code.in_(campaign.title_codes)))
     awarded = [t for t in titles if (t.rules or {}).get("awarded_by_issuer")]
     awarding = await _awarding_body(session, campaign.issuer_unit_id) if awarded else None

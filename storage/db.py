@@ -29,7 +29,13 @@ _DOWN_REVISION = re.compile(r"^down_revision\b[^=]*=(.*)$", re.MULTILINE)
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine for SQLite (aiosqlite) or PostgreSQL (asyncpg), same code for both."""
     if url.startswith("sqlite"):
+        # A connection back in the pool is rolled back only if a transaction is open: after a
+        # commit (every unit of work) the pool's own ROLLBACK is a round trip to aiosqlite's
+        # thread for nothing (bench/steps.py).
+        kwargs.setdefault("pool_reset_on_return", None)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        if kwargs["pool_reset_on_return"] is None:
+            event.listen(engine.sync_engine, "reset", _rollback_if_in_transaction)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -51,6 +57,14 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if not kwargs.get("pool_pre_ping"):
         event.listen(engine.sync_engine, "checkout", _closed_by_the_server)
     return engine
+
+
+def _rollback_if_in_transaction(dbapi_connection: Any, _record: Any, reset: Any) -> None:
+    if reset.terminate_only:
+        return  # the connection is being discarded
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if getattr(driver, "in_transaction", True):
+        dbapi_connection.rollback()
 
 
 def _closed_by_the_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:

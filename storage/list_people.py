@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
+from storage import refcache
 from storage.models import Person, Registration, SubmissionStatus, Unit, UnitSubmission
 from storage.repo import LIVE_STATUSES, ancestor_ids
 from storage.units import in_subtree
@@ -36,16 +38,27 @@ async def approved_list_covering(
     The same rule as storage.units.registrations_locked, with the decision itself: who
     approved it is the person to ask to reopen it.
     """
-    unit = await session.get(Unit, unit_id)
-    if unit is None:
-        return None
-    return await session.scalar(
+
+    async def covering() -> UnitSubmission | None:
+        unit = await session.get(Unit, unit_id)
+        if unit is None:
+            return None
+        return await session.scalar(_covering_list(campaign_id, ancestor_ids(unit)))
+
+    # Most units have none, most of the time: known without a statement (storage.refcache).
+    return await refcache.approved_list_absent(session, campaign_id, unit_id, covering)
+
+
+def _covering_list(campaign_id: int, unit_ids: list[int]) -> Select[UnitSubmission]:
+    return (
         select(UnitSubmission)
         .where(
             UnitSubmission.campaign_id == campaign_id,
             UnitSubmission.status == SubmissionStatus.APPROVED,
-            UnitSubmission.unit_id.in_(ancestor_ids(unit)),
+            UnitSubmission.unit_id.in_(unit_ids),
         )
+        # Its unit is named to the member (an ancestor's list: not in the session yet).
+        .options(joinedload(UnitSubmission.unit))
         .order_by(UnitSubmission.id)
         .limit(1)
     )

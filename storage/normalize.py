@@ -7,6 +7,7 @@ conversation turns it into a friendly re-ask, an import into a row problem.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from datetime import date
@@ -42,16 +43,20 @@ _INVISIBLE = dict.fromkeys(
 
 def clean(text: str, *, multiline: bool = False, max_length: int | None = None) -> str:
     """NFC-normalise, drop control and invisible characters, collapse spaces."""
-    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
-    kept = []
-    for ch in text:
-        if ch == "\n" and multiline:
-            kept.append(ch)
-        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co"):
-            kept.append(" ")
-        else:
-            kept.append(ch)
-    text = "".join(kept)
+    text = unicodedata.normalize("NFC", text)
+    # Printable text (most of it) has no control, format (the invisible ones among them),
+    # surrogate or private-use character: nothing to look at one by one.
+    if not text.isprintable():
+        text = text.translate(_INVISIBLE)
+        kept = []
+        for ch in text:
+            if ch == "\n" and multiline:
+                kept.append(ch)
+            elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co"):
+                kept.append(" ")
+            else:
+                kept.append(ch)
+        text = "".join(kept)
     if multiline:
         lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in text.split("\n")]
         text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
@@ -64,6 +69,17 @@ def clean(text: str, *, multiline: bool = False, max_length: int | None = None) 
 
 def fold(text: str) -> str:
     """Accent-free, lower-case, single-spaced form for matching ("Lao động" -> "lao dong")."""
+    # Every answer folds the labels of the question's choices (the same few hundred texts
+    # over and over): short texts are folded once per process.
+    return _fold_short(text) if len(text) <= MAX_FOLD_KEPT else _fold(text)
+
+
+# Texts up to this length have their folded form kept (at most FOLDS_KEPT of them).
+MAX_FOLD_KEPT = 120
+FOLDS_KEPT = 4096
+
+
+def _fold(text: str) -> str:
     # Most text is Vietnamese or plain Latin: folded a character at a time through a table
     # (a province's export sorts 100,000 names by it); anything else takes the full path.
     if _OUTSIDE_TABLE.search(text) is None:
@@ -73,6 +89,8 @@ def fold(text: str) -> str:
 
 def _fold_slowly(text: str) -> str:
     text = clean(text).lower().replace("đ", "d")
+    if text.isascii():
+        return text  # nothing to strip, spaces already single
     decomposed = unicodedata.normalize("NFD", text)
     stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
     return re.sub(r"\s+", " ", stripped).strip()
@@ -110,6 +128,7 @@ def _fold_table() -> tuple[dict[int, str], re.Pattern[str]]:
 
 
 _FOLD_TABLE, _OUTSIDE_TABLE = _fold_table()
+_fold_short = functools.lru_cache(maxsize=FOLDS_KEPT)(_fold)
 
 
 def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:

@@ -1,4 +1,5 @@
-"""Reference data read once per process, not once per update: titles, campaigns, units, roles.
+"""Reference data read once per process, not once per update: titles, campaigns, units, roles,
+and which units an approved list stops (the lists change a few times a campaign).
 
 A conversation's unit of work used to select the campaign, its phases, the titles and the
 person's roles again on every answer: most of its statements, for data that changes a few
@@ -15,18 +16,22 @@ Only sessions that were given a version use the cache (the engine's units of wor
 commands, the scheduler and tests read the tables as before. A session that writes reference
 data stops using the cache for the rest of its transaction, so it reads its own writes.
 
-Cached rows are never handed out: each is merged into the asking session without a load
-(``Session.merge(load=False)``), so the caller gets an ordinary instance of its own session,
-as from a query. Writes outside any session (a bare connection, SQL by hand) are not seen:
-restart the bots after such a change, or make it through a session.
+Cached rows are not handed out, titles aside: each is merged into the asking session without
+a load (``Session.merge(load=False)``), so the caller gets an ordinary instance of its own
+session, as from a query. Titles are read on every question of a registration, no
+relationship leads to one and no conversation changes one: they are handed out as kept
+(detached, read-only by convention).
+
+Writes outside any session (a bare connection, SQL by hand) are not seen: restart the bots
+after such a change, or make it through a session.
 """
 
 from __future__ import annotations
 
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import event, inspect, select, update
 from sqlalchemy.engine import Engine
@@ -41,11 +46,14 @@ from storage.models import (
     Title,
     Unit,
     UnitRole,
+    UnitSubmission,
 )
 
 T = TypeVar("T")
 
-REFERENCE_MODELS = (Title, Campaign, CampaignPhase, Unit, UnitRole)
+# Unit lists (submissions) are not kept, but whether an approved one stops changes in a unit
+# is: every answer that starts a registration asks it, and it changes a few times a campaign.
+REFERENCE_MODELS = (Title, Campaign, CampaignPhase, Unit, UnitRole, UnitSubmission)
 REFERENCE_TABLES = frozenset(m.__tablename__ for m in REFERENCE_MODELS)
 # Columns written on every registration (the receipt counter): not reference data.
 _NOT_REFERENCE_COLUMNS = frozenset({"receipt_seq", "updated_at"})
@@ -92,6 +100,10 @@ class ReferenceCache:
         self.units: _Bounded = _Bounded(MAX_UNITS)
         # person id -> [(role, unit id)], the person's roles
         self.roles: _Bounded = _Bounded(MAX_PEOPLE)
+        # Values computed from reference data alone (a campaign's title names), by key.
+        self.derived: _Bounded = _Bounded(MAX_UNITS)
+        # (campaign id, unit id) known to have no approved list covering the unit.
+        self.unlocked: _Bounded = _Bounded(MAX_PEOPLE)
 
     def at(self, version: int) -> bool:
         """Whether this cache serves ``version`` (starting afresh on a newer one)."""
@@ -156,8 +168,10 @@ async def titles_by_code(session: AsyncSession, codes: Sequence[str]) -> dict[st
         return {t.code: t for t in rows}
     if cache.titles is None:
         cache.titles = {t.code: t for t in await _detached(session, select(Title))}
-    found = [cache.titles[c] for c in dict.fromkeys(codes) if c in cache.titles]
-    return {t.code: t for t in _merged(session, (t for t in found if t.active))}
+    # Handed out as kept (detached), not merged: every question of a registration names its
+    # titles, nothing leads to a title (no relationship) and no conversation changes one.
+    found = (cache.titles[c] for c in dict.fromkeys(codes) if c in cache.titles)
+    return {t.code: t for t in found if t.active}
 
 
 def _campaign_query(campaign_id: int) -> Any:
@@ -256,6 +270,36 @@ async def units_with_role(session: AsyncSession, person_id: int, role: str) -> l
     ids = [unit_id for r, unit_id in roles if r == role]
     await _load_units(session, cache, ids)
     return _merged(session, [cache.units[i] for i in ids if i in cache.units])
+
+
+async def derived(session: AsyncSession, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+    """A value computed from reference data alone (storage.campaigns.title_names), kept with
+    the cache and dropped with it. The caller must not change what it is given."""
+    cache = _cache(session)
+    if cache is None:
+        return await compute()
+    if key not in cache.derived:
+        value = await compute()
+        cache = _cache(session)  # the computing may have flushed a reference write
+        if cache is None:
+            return value
+        cache.derived.put(key, value)
+    return cast(T, cache.derived[key])
+
+
+async def approved_list_absent(
+    session: AsyncSession, campaign_id: int, unit_id: int, covering: Callable[[], Awaitable[T]]
+) -> T | None:
+    """``covering()`` (the approved list, or its unit, that stops changes in ``unit_id``), or
+    None without a statement when the cache knows there is none (most units, most days)."""
+    cache = _cache(session)
+    key = (campaign_id, unit_id)
+    if cache is not None and key in cache.unlocked:
+        return None
+    found = await covering()
+    if found is None and cache is not None and _cache(session) is cache:
+        cache.unlocked.put(key, True)
+    return found
 
 
 async def _detached(session: AsyncSession, query: Any) -> list[Any]:

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from storage import refcache
 from storage.models import (
@@ -89,7 +106,7 @@ async def search_units(session: AsyncSession, folded_query: str, limit: int = 8)
     rows = await session.scalars(
         select(Unit)
         .where(and_(*conditions))
-        .options(selectinload(Unit.parent))
+        .options(joinedload(Unit.parent))
         .order_by(grassroots_first, func.length(Unit.name), Unit.name)
         .limit(limit)
     )
@@ -108,7 +125,7 @@ async def person_by_phone(session: AsyncSession, phone: str) -> Person | None:
     return await session.scalar(
         select(Person)
         .where(Person.phone == phone)
-        .options(selectinload(Person.unit))
+        .options(joinedload(Person.unit))
         .order_by(Person.id)
         .limit(1)
     )
@@ -217,6 +234,36 @@ async def next_receipt_no(session: AsyncSession, campaign: Campaign) -> str:
     return f"{campaign.code}-{seq:06d}"
 
 
+async def receipt_unless_registered(
+    session: AsyncSession, campaign: Campaign, person_id: int, title_code: str
+) -> str | None:
+    """The next receipt number, taken only if the person has no live registration of the
+    title in the campaign; None if they have one (registered meanwhile, elsewhere).
+
+    The duplicate check and the counter in one statement: saving a registration is one of
+    the conversation's busiest writes. The unique index on live registrations still guards
+    two saves at once (the second is redone and finds the first).
+    """
+    registered = (
+        select(Registration.id)
+        .where(
+            Registration.campaign_id == campaign.id,
+            Registration.person_id == person_id,
+            Registration.title_code == title_code,
+            Registration.status.in_(LIVE_STATUSES),
+        )
+        .exists()
+    )
+    seq = await session.scalar(
+        update(Campaign)
+        .where(Campaign.id == campaign.id, ~registered)
+        .values(receipt_seq=Campaign.receipt_seq + 1)
+        .returning(Campaign.receipt_seq)
+        .execution_options(synchronize_session=False)
+    )
+    return None if seq is None else f"{campaign.code}-{seq:06d}"
+
+
 # --- registrations -------------------------------------------------------------------------
 
 
@@ -284,6 +331,117 @@ async def registration_of(
         .where(Registration.id == registration_id, Registration.person_id == person_id)
         .options(selectinload(Registration.campaign))
     )
+
+
+@dataclass(frozen=True)
+class LiveRegistration:
+    id: int
+    title_code: str
+    receipt_no: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the rules ask of a person in a campaign, read in one statement: their live
+    registrations there, the years each title of theirs was approved (any campaign), and
+    their live initiatives there (as author or co-author)."""
+
+    registered: dict[str, LiveRegistration] = field(default_factory=dict)
+    approved: dict[str, set[int]] = field(default_factory=dict)
+    initiatives: int = 0
+    initiative_benefit: int = 0
+    # The author category last given on one of their own initiatives (Bằng LĐ sáng tạo).
+    author_category: str | None = None
+
+    def approved_years(self, title_code: str) -> set[int]:
+        return set(self.approved.get(title_code, ()))
+
+
+def _standing_statement() -> Any:
+    campaign_id: Any = bindparam("campaign_id", type_=Integer)
+    person_id: Any = bindparam("person_id", type_=Integer)
+    # One row shape for the three parts: kind, a number, a code, a text, two totals.
+    live = select(
+        literal("live", String).label("kind"),
+        Registration.id.label("number"),
+        Registration.title_code.label("code"),
+        Registration.receipt_no.label("text"),
+        Registration.status.label("status"),
+        cast(null(), BigInteger).label("count"),
+        cast(null(), BigInteger).label("total"),
+    ).where(
+        Registration.campaign_id == campaign_id,
+        Registration.person_id == person_id,
+        Registration.status.in_(LIVE_STATUSES),
+    )
+    approved = (
+        select(
+            literal("approved", String),
+            Campaign.year,
+            Registration.title_code,
+            cast(null(), String),
+            cast(null(), String),
+            cast(null(), BigInteger),
+            cast(null(), BigInteger),
+        )
+        .join(Campaign, Campaign.id == Registration.campaign_id)
+        .where(
+            Registration.person_id == person_id,
+            Registration.status == RegistrationStatus.APPROVED,
+        )
+    )
+    theirs = (
+        Initiative.campaign_id == campaign_id,
+        Initiative.status.in_(LIVE_STATUSES),
+        or_(
+            Initiative.person_id == person_id,
+            Initiative.id.in_(
+                select(InitiativeAuthor.initiative_id).where(
+                    InitiativeAuthor.person_id == person_id
+                )
+            ),
+        ),
+    )
+    category = (
+        select(Initiative.author_category)
+        .where(*theirs, Initiative.person_id == person_id, Initiative.author_category.is_not(None))
+        .order_by(Initiative.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    initiatives = select(
+        literal("initiatives", String),
+        cast(null(), Integer),
+        cast(null(), String),
+        category,
+        cast(null(), String),
+        cast(func.count(Initiative.id), BigInteger),
+        cast(func.coalesce(func.sum(Initiative.benefit), 0), BigInteger),
+    ).where(*theirs)
+    return union_all(live, approved, initiatives)
+
+
+# Built once: the title step asks it on every title chosen.
+_STANDING = _standing_statement()
+
+
+async def person_standing(session: AsyncSession, campaign_id: int, person_id: int) -> Standing:
+    """The person's registrations, approved history and initiatives (see Standing)."""
+    connection = await session.connection()
+    rows = await connection.execute(_STANDING, {"campaign_id": campaign_id, "person_id": person_id})
+    registered: dict[str, LiveRegistration] = {}
+    approved: dict[str, set[int]] = {}
+    initiatives = benefit = 0
+    category: str | None = None
+    for kind, number, code, text, status, count, total in rows:
+        if kind == "live":
+            registered[code] = LiveRegistration(number, code, text, status)
+        elif kind == "approved":
+            approved.setdefault(code, set()).add(number)
+        else:
+            initiatives, benefit, category = int(count or 0), int(total or 0), text
+    return Standing(registered, approved, initiatives, benefit, category)
 
 
 # --- initiatives and works -----------------------------------------------------------------

@@ -74,10 +74,21 @@ async def people_with_role(session: AsyncSession, unit_id: int, role: str) -> li
 
 async def officers_above(session: AsyncSession, unit: Unit) -> list[int]:
     """The officers of the nearest ancestor that has any (usually the parent unit)."""
-    for ancestor in reversed(ancestor_ids(unit)[:-1]):
-        officers = await people_with_role(session, ancestor, Role.OFFICER)
-        if officers:
-            return officers
+    above = ancestor_ids(unit)[:-1]
+    if not above:
+        return []
+    # Every level above in one statement, not one per level.
+    rows = await session.execute(
+        select(UnitRole.unit_id, UnitRole.person_id)
+        .where(UnitRole.unit_id.in_(above), UnitRole.role == Role.OFFICER)
+        .order_by(UnitRole.person_id)
+    )
+    officers: dict[int, list[int]] = {}
+    for unit_id, person_id in rows:
+        officers.setdefault(unit_id, []).append(person_id)
+    for ancestor in reversed(above):
+        if officers.get(ancestor):
+            return officers[ancestor]
     return []
 
 
@@ -219,16 +230,21 @@ async def registrations_locked(
     After the upper level approves a unit's list, nobody below changes registrations of that
     campaign until an officer reopens it.
     """
-    unit = await session.get(Unit, unit_id)
-    if unit is None:
-        return None
-    return await session.scalar(
-        select(Unit)
-        .join(UnitSubmission, UnitSubmission.unit_id == Unit.id)
-        .where(
-            UnitSubmission.campaign_id == campaign_id,
-            UnitSubmission.status == SubmissionStatus.APPROVED,
-            Unit.id.in_(ancestor_ids(unit)),
+
+    async def covering() -> Unit | None:
+        unit = await session.get(Unit, unit_id)
+        if unit is None:
+            return None
+        return await session.scalar(
+            select(Unit)
+            .join(UnitSubmission, UnitSubmission.unit_id == Unit.id)
+            .where(
+                UnitSubmission.campaign_id == campaign_id,
+                UnitSubmission.status == SubmissionStatus.APPROVED,
+                Unit.id.in_(ancestor_ids(unit)),
+            )
+            .limit(1)
         )
-        .limit(1)
-    )
+
+    # Most units have none, most of the time: known without a statement (storage.refcache).
+    return await refcache.approved_list_absent(session, campaign_id, unit_id, covering)

@@ -41,3 +41,23 @@ async def test_a_connection_the_server_closed_is_replaced_on_checkout(
 
     async with sessionmaker() as session:  # no error, no retry
         assert (await session.scalar(select(func.count(Title.id))) or 0) > 0
+
+
+async def test_a_connection_returned_in_a_transaction_is_rolled_back_before_reuse(
+    backend: str, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """SQLite's pool skips the ROLLBACK after a commit (a round trip to the driver's thread on
+    every update); a connection whose driver still has a transaction open is rolled back."""
+    if backend != "sqlite":
+        pytest.skip("the pool's reset is PostgreSQL's default")
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        # Behind SQLAlchemy's back: it sees no transaction of its own to roll back.
+        await driver.execute("BEGIN")
+        await driver.execute("UPDATE titles SET name = 'changed' WHERE code = 'LDTT'")
+        assert driver.in_transaction
+    assert not driver.in_transaction
+    async with sessionmaker() as session:
+        names = set(await session.scalars(select(Title.name).where(Title.code == "LDTT")))
+    assert names and "changed" not in names

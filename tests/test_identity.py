@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cli import main
@@ -542,3 +542,26 @@ async def test_link_codes_cannot_be_guessed_without_limit(
     await guesser.say(f"/lienket {real}")  # even the right one, today
     assert "quá nhiều" in guesser.text()
     assert (await identity(sessionmaker, "guesser")).person_id is None
+
+
+async def test_a_chat_that_lost_its_person_mid_flow_starts_over(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """A chat taken over by another chat of the same app loses its person; should its
+    conversation still sit in a registration (a takeover racing its answer), the next answer
+    starts the sign-up again instead of failing at a step that needs the person."""
+    await make_org(sessionmaker)
+    chat = Chat(build_engine(sessionmaker, EngineConfig(now=lambda: JAN_10)), "100")
+    await chat.say("/start")
+    await chat.contact("+84912345678")
+    await chat.tap("là tôi")
+    await chat.tap("Đăng ký danh hiệu")
+    await chat.say("lao dong tien tien")  # at the commitment
+    async with sessionmaker() as session, session.begin():
+        await session.execute(
+            update(ChannelIdentity)
+            .where(ChannelIdentity.channel == chat.channel)
+            .values(person_id=None)
+        )
+    await chat.say("Hoàn thành kế hoạch")
+    assert "0912 345 678" in chat.text(), chat.transcript()  # asked for the phone again

@@ -12,7 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from handlers.engine.flow import EngineConfig
 from handlers.flows import build_engine
 from storage.invites import create_invite
-from storage.models import Campaign, ReferenceVersion, Role, Title, UnitRole
+from storage.models import (
+    Campaign,
+    ReferenceVersion,
+    Role,
+    SubmissionStatus,
+    Title,
+    UnitRole,
+    UnitSubmission,
+)
 from tests.chat import Chat
 from tests.factories import Org, make_org
 
@@ -126,3 +134,35 @@ async def test_a_leader_invite_opens_the_leader_menu_in_the_same_answer(
         invite = await create_invite(session, "leader", "CDCS-MAY", now=JAN_10)
     await chat.say(f"/start {invite.code}")
     assert any("Đăng ký công trình" in b for b in chat.buttons()), chat.transcript()
+
+
+async def test_a_list_approved_elsewhere_stops_the_next_registration(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Whether an approved list covers the member's unit is kept (most units have none, and
+    every registration asks); the officer's approval, made by another process, is seen in
+    the member's very next answer, and its reopening in the one after."""
+    org: Org = await make_org(sessionmaker)
+    chat = await rostered_member_at_menu(sessionmaker)
+    await chat.tap("Đăng ký danh hiệu")  # no list approved: straight to the titles
+    assert "Lao động tiên tiến" in " ".join(chat.buttons())
+    await chat.say("/huy")
+    async with sessionmaker() as session, session.begin():  # the officer approves
+        session.add(
+            UnitSubmission(
+                campaign_id=org.campaign.id,
+                unit_id=org.upper.id,
+                status=SubmissionStatus.APPROVED,
+            )
+        )
+    await chat.say("/dangky")
+    assert "đã được" in chat.text() and "duyệt" in chat.text(), chat.transcript()
+    assert not any("Lao động tiên tiến" in b for b in chat.buttons())
+    async with sessionmaker() as session, session.begin():  # reopened
+        await session.execute(
+            update(UnitSubmission)
+            .where(UnitSubmission.campaign_id == org.campaign.id)
+            .values(status=SubmissionStatus.RETURNED)
+        )
+    await chat.say("/dangky")
+    assert "Lao động tiên tiến" in " ".join(chat.buttons()), chat.transcript()

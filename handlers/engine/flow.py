@@ -99,7 +99,8 @@ class Step:
 class Flow:
     name: str
     steps: tuple[Step, ...]
-    # Who may start it; checked by the runner before the first step.
+    # Whether its steps need a signed-up person: checked by the runner before each answer
+    # (a chat whose person was taken over by another chat starts over instead).
     needs_person: bool = True
 
     def step(self, name: str) -> Step:
@@ -170,6 +171,12 @@ class Ctx:
     others: list[Outgoing] = field(default_factory=list)
     # Set when a pressed button is not taken (stale or no longer valid).
     press_refused: bool = False
+    # The identity was created by this update (the first message from this address): it
+    # has nothing to look up yet (claims, links).
+    first_contact: bool = False
+    # What a step read that the next step of the same answer needs again (a title's
+    # duplicate check and its eligibility notes): read once per answer, never kept longer.
+    memo: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def today(self) -> date:

@@ -17,10 +17,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import joinedload
 
 from handlers.engine.flood import FloodGuard, Verdict
 from handlers.engine.flow import (
@@ -52,8 +51,9 @@ from handlers.engine.prompt import (
 )
 from handlers.i18n import _, use_locale
 from handlers.text import Invalid, clean, fold, parse_date, parse_money, parse_phone
-from storage.models import ChannelIdentity, Conversation, OutboxMessage, Person
+from storage.models import ChannelIdentity, Conversation, OutboxMessage, Person, Unit
 from storage.refcache import VERSION_SUBQUERY, use_version
+from storage.rows import Columns, keep_loaded
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -101,28 +101,40 @@ def queue_outgoing(session: AsyncSession, messages: list[Outgoing]) -> None:
 
 # The two statements of an ordinary answer, built once: constructing a statement costs more
 # CPU than running it (bench/conversation.py); a built one also keeps its cache key.
-# 1. The identity with its person and unit, its conversation as plain columns, and the
-#    version of the reference data (storage.refcache), in one statement.
-_LOAD = (
-    select(
-        ChannelIdentity,
-        Conversation.id,
-        Conversation.flow,
-        Conversation.step,
-        Conversation.data,
-        Conversation.version,
-        VERSION_SUBQUERY,
-    )
-    .outerjoin(Conversation, Conversation.identity_id == ChannelIdentity.id)
-    .where(
-        ChannelIdentity.channel == bindparam("channel"),
-        ChannelIdentity.external_id == bindparam("external_id"),
-    )
-    .options(joinedload(ChannelIdentity.person).joinedload(Person.unit))
-)
-# 2. The new state, if nobody saved another since it was read (the optimistic check).
+# 1. The identity, its person and unit, its conversation and the version of the reference
+#    data (storage.refcache), in one statement, as plain columns: the instances are made from
+#    them (storage.rows) at a fraction of the ORM's loading.
+_IDENTITY, _PERSON, _UNIT = Columns(ChannelIdentity), Columns(Person), Columns(Unit)
+_people, _units = cast(Table, Person.__table__), cast(Table, Unit.__table__)
+_identities = cast(Table, ChannelIdentity.__table__)
 _conversations_table = cast(Table, Conversation.__table__)
 _conversations = _conversations_table.c
+_LOAD = (
+    select(
+        *_IDENTITY.columns,
+        *_PERSON.columns,
+        *_UNIT.columns,
+        _conversations.id,
+        _conversations.flow,
+        _conversations.step,
+        _conversations.data,
+        _conversations.version,
+        VERSION_SUBQUERY,
+    )
+    .select_from(
+        _identities.outerjoin(_people, _people.c.id == _identities.c.person_id)
+        .outerjoin(_units, _units.c.id == _people.c.unit_id)
+        .outerjoin(_conversations_table, _conversations.identity_id == _identities.c.id)
+    )
+    .where(
+        _identities.c.channel == bindparam("channel"),
+        _identities.c.external_id == bindparam("external_id"),
+    )
+)
+_PERSON_AT = len(_IDENTITY)
+_UNIT_AT = _PERSON_AT + len(_PERSON)
+_CONVERSATION_AT = _UNIT_AT + len(_UNIT)
+# 2. The new state, if nobody saved another since it was read (the optimistic check).
 _SAVE = (
     update(_conversations_table)
     .where(
@@ -136,6 +148,17 @@ _SAVE = (
         version=bindparam("new_version"),
         updated_at=bindparam("now"),
     )
+)
+
+
+# 3. The first state of a conversation (the identity's first update).
+_CREATE = insert(_conversations_table).values(
+    identity_id=bindparam("identity_id"),
+    flow=bindparam("new_flow"),
+    step=bindparam("new_step"),
+    data=bindparam("new_data"),
+    version=1,
+    updated_at=bindparam("now"),
 )
 
 
@@ -358,12 +381,11 @@ class Engine:
             return Reply(_("The system is busy, please try again in a moment."))
 
     async def _handle(self, session: AsyncSession, incoming: Incoming) -> Result:
-        identity, conv = await self._identity(session, incoming)
+        keep_loaded(session)
+        identity, conv, first_contact = await self._identity(session, incoming)
         if conv is None:
-            new = Conversation(identity_id=identity.id, data={}, version=0)
-            session.add(new)
-            await session.flush()
-            conv = _Saved(new.id, None, None, {}, 0)
+            # Written with its first state at the end (an insert, not an insert and an update).
+            conv = _Saved(None, None, None, {}, 0)
         version = conv.version
         state: dict[str, Any] = dict(conv.data or {})
         state.setdefault("draft", {})
@@ -382,6 +404,7 @@ class Engine:
             incoming=incoming,
             now=now,
             data=state["draft"],
+            first_contact=first_contact,
         )
         locale = ctx.locale if identity.person else (incoming.locale or self.config.default_locale)
         with use_locale(locale):
@@ -389,20 +412,34 @@ class Engine:
         state["draft"] = ctx.data
         # On the session's connection: a plain row, nothing for the ORM to synchronise.
         connection = await session.connection()
-        saved = await connection.execute(
-            _SAVE,
-            {
-                "conversation_id": conv.id,
-                "read_version": version,
-                "new_flow": flow,
-                "new_step": step,
-                "new_data": state,
-                "new_version": version + 1,
-                "now": now,
-            },
-        )
-        if saved.rowcount != 1:
-            raise _LostRace()
+        if conv.id is None:
+            # A second first message that raced this one inserts too: the unique identity
+            # id refuses one of them (IntegrityError), which is redone as a lost race.
+            await connection.execute(
+                _CREATE,
+                {
+                    "identity_id": identity.id,
+                    "new_flow": flow,
+                    "new_step": step,
+                    "new_data": state,
+                    "now": now,
+                },
+            )
+        else:
+            saved = await connection.execute(
+                _SAVE,
+                {
+                    "conversation_id": conv.id,
+                    "read_version": version,
+                    "new_flow": flow,
+                    "new_step": step,
+                    "new_data": state,
+                    "new_version": version + 1,
+                    "now": now,
+                },
+            )
+            if saved.rowcount != 1:
+                raise _LostRace()
         queue_outgoing(session, ctx.others)
         return Result(
             replies=ctx.said, others=ctx.others, locale=locale, press_taken=not ctx.press_refused
@@ -410,8 +447,9 @@ class Engine:
 
     async def _identity(
         self, session: AsyncSession, incoming: Incoming
-    ) -> tuple[ChannelIdentity, _Saved | None]:
-        """The identity with its person and unit, and its conversation.
+    ) -> tuple[ChannelIdentity, _Saved | None, bool]:
+        """The identity with its person and unit, its conversation, and whether the identity
+        is new (created by this update: the first message from this address).
 
         One statement (joins), not one per relationship: it runs for every update, and each
         statement costs more CPU in the ORM than in the database (bench/conversation.py).
@@ -419,17 +457,22 @@ class Engine:
         takes from the process's cache (storage.refcache) instead of selecting it again.
         """
         address = incoming.address
+        connection = await session.connection()
         row = (
-            await session.execute(
+            await connection.execute(
                 _LOAD, {"channel": address.channel, "external_id": address.external_id}
             )
         ).first()
         if row is not None:
-            identity, conversation_id, flow, step, data, version, reference = row
+            sync = session.sync_session
+            unit = _UNIT.instance(sync, row[_UNIT_AT:_CONVERSATION_AT])
+            person = _PERSON.instance(sync, row[_PERSON_AT:_UNIT_AT], unit=unit)
+            identity = _IDENTITY.instance(sync, row[:_PERSON_AT], person=person)
+            conversation_id, flow, step, data, version, reference = row[_CONVERSATION_AT:]
             use_version(session, reference)
             if conversation_id is None:
-                return identity, None
-            return identity, _Saved(conversation_id, flow, step, data, version)
+                return identity, None, False
+            return identity, _Saved(conversation_id, flow, step, data, version), False
         # Platforms do not bound display names (Zalo): cleaned and cut to the column.
         display_name = clean(incoming.display_name or "")[:200] or None
         identity = ChannelIdentity(
@@ -441,7 +484,7 @@ class Engine:
         )
         session.add(identity)
         await session.flush()
-        return identity, None
+        return identity, None, True
 
     # --- one update --------------------------------------------------------------------
 
@@ -457,7 +500,7 @@ class Engine:
 class _Saved:
     """The conversation as read: a plain row, the ORM keeps no copy of it."""
 
-    id: int
+    id: int | None  # None: no conversation yet (inserted at the end of the update)
     flow: str | None
     step: str | None
     data: dict[str, Any] | None
@@ -508,6 +551,11 @@ class _Turn:
             await self._action(incoming.choice_id[1:])
             return
         if self.flow_name not in self.engine.flows or not self.step_name:
+            await self._start_fresh()
+            return
+        if self.ctx.person is None and self.flow.needs_person:
+            # The chat lost its person in the middle of a flow (another chat of the same
+            # channel took the person over): the flow's steps need one, so it starts over.
             await self._start_fresh()
             return
         prompt = self.state.get("prompt")

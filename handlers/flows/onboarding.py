@@ -79,7 +79,7 @@ async def _unit(ctx: Ctx, unit_id: int | None) -> Unit | None:
 
 
 async def ask_phone(ctx: Ctx) -> Prompt | Go:
-    if await pending_claim(ctx.session, ctx.identity.id) is not None:
+    if not ctx.first_contact and await pending_claim(ctx.session, ctx.identity.id) is not None:
         return Next("waiting")
     if "invite" in ctx.data and "invite_checked" not in ctx.data:
         ctx.data["invite_checked"] = True

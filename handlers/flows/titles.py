@@ -37,13 +37,12 @@ from storage.models import (
     Unit,
 )
 from storage.repo import (
-    approved_years,
+    LiveRegistration,
+    Standing,
     audit,
     campaign_by_id,
-    live_registration,
-    next_receipt_no,
-    person_initiative_benefit,
-    person_title_codes,
+    person_standing,
+    receipt_unless_registered,
     titles_by_code,
 )
 from storage.units import leads_unit_of
@@ -67,6 +66,16 @@ async def _registrant(ctx: Ctx) -> Person:
     if person is None:
         raise RuntimeError(f"person {for_id} registered on behalf of is gone")
     return person
+
+
+async def _standing(ctx: Ctx, campaign_id: int, person_id: int) -> Standing:
+    """The person's registrations, history and initiatives in the campaign: read once per
+    answer (the duplicate check and the eligibility notes of one title choice share it)."""
+    key = ("standing", campaign_id, person_id)
+    standing = ctx.memo.get(key)
+    if standing is None:
+        standing = ctx.memo[key] = await person_standing(ctx.session, campaign_id, person_id)
+    return standing
 
 
 async def _individual_titles(ctx: Ctx, campaign: Campaign) -> list[Title]:
@@ -117,31 +126,37 @@ async def ask_title(ctx: Ctx) -> Prompt | Go:
 async def answer_title(ctx: Ctx, answer: Answer) -> Go:
     person = await _registrant(ctx)
     code = answer.choice or ""
-    existing = await live_registration(ctx.session, ctx.data["campaign_id"], person.id, code)
+    standing = await _standing(ctx, ctx.data["campaign_id"], person.id)
+    existing = standing.registered.get(code)
     ctx.data["title"] = code
     ctx.data.pop("also", None)
     if existing is not None:
         ctx.data["existing_id"] = existing.id
+        ctx.memo[("registration", existing.id)] = existing
         return Next("duplicate", edit_chain=True)
     return Next("eligibility", edit_chain=True)
 
 
 async def ask_duplicate(ctx: Ctx) -> Prompt | Go:
-    existing = await ctx.session.get(Registration, ctx.data.get("existing_id"))
+    existing_id = ctx.data.get("existing_id")
+    # Just read by the title's answer, or read again (asked again later, after a restart).
+    existing: LiveRegistration | Registration | None = ctx.memo.get(("registration", existing_id))
+    if existing is None:
+        existing = await ctx.session.get(Registration, existing_id)
     if existing is None:
         return Next("eligibility")
     title = (await titles_by_code(ctx.session, [existing.title_code]))[existing.title_code]
     campaign = await _campaign(ctx)
     names = await title_names(ctx.session, campaign) if campaign else {}
+    return _duplicate_prompt(title_label(title, names), existing.receipt_no, existing.status)
+
+
+def _duplicate_prompt(title: str, receipt: str, status: str) -> Prompt:
     return Prompt(
         _(
             "You have already registered “{title}” in this campaign (receipt {receipt}, "
             "{status}). What would you like to do?"
-        ).format(
-            title=title_label(title, names),
-            receipt=existing.receipt_no,
-            status=status_label(existing.status),
-        ),
+        ).format(title=title, receipt=receipt, status=status_label(status)),
         (
             Choice("mine", _("📋 See my registrations")),
             Choice("other", _("Choose another title")),
@@ -161,12 +176,12 @@ async def answer_duplicate(ctx: Ctx, answer: Answer) -> Go:
 async def _notes(ctx: Ctx, campaign: Campaign, title: Title) -> list[Note]:
     person = await _registrant(ctx)
     rules = effective_rules(title.code, title.rules, campaign.settings)
-    registered = await person_title_codes(ctx.session, campaign.id, person.id)
-    registered |= set(ctx.data.get("also", []))
+    standing = await _standing(ctx, campaign.id, person.id)
+    registered = set(standing.registered) | set(ctx.data.get("also", []))
     history = rules.get("requires_history")
     approved = {}
     if history:
-        approved[history["title"]] = await approved_years(ctx.session, person.id, history["title"])
+        approved[history["title"]] = standing.approved_years(history["title"])
     names = {
         code: title_label(t)
         for code, t in (
@@ -178,15 +193,12 @@ async def _notes(ctx: Ctx, campaign: Campaign, title: Title) -> list[Note]:
     }
     # An initiative (as author or co-author) meets the CSTĐCS rule; their total benefit,
     # by who the author is, the LĐST one.
-    initiatives, total, category = await person_initiative_benefit(
-        ctx.session, campaign.id, person.id
-    )
     facts = PersonFacts(
         registered=registered,
         approved_years=approved,
-        has_initiative=initiatives > 0,
-        total_initiative_benefit=total,
-        author_category=category,
+        has_initiative=standing.initiatives > 0,
+        total_initiative_benefit=standing.initiative_benefit,
+        author_category=standing.author_category,
     )
     return individual_notes(rules, facts, year=campaign.year, title_names=names)
 
@@ -322,11 +334,12 @@ async def _save(ctx: Ctx) -> Go:
     for code in codes:
         if code not in titles:
             continue
-        if await live_registration(ctx.session, campaign.id, person.id, code):
+        receipt = await receipt_unless_registered(ctx.session, campaign, person.id, code)
+        if receipt is None:
             # Registered in the meantime (another device, another message): keep the first.
             continue
         registration = Registration(
-            receipt_no=await next_receipt_no(ctx.session, campaign),
+            receipt_no=receipt,
             campaign_id=campaign.id,
             title_code=code,
             is_collective=False,
