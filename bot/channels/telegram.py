@@ -39,7 +39,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiogram import Bot, Dispatcher, Router, methods
+from aiogram import Bot, Dispatcher, methods
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ChatType
@@ -343,10 +343,10 @@ class TelegramChannel:
         # Conversations live in the database (handlers.engine). aiogram's FSM would keep a
         # record per chat in memory that nothing reads: 10,000 chats, megabytes for nothing.
         self.dp = Dispatcher(disable_fsm=True)
-        router = Router(name=f"{channel_name}-channel")
-        router.message.register(self._on_message)
-        router.callback_query.register(self._on_callback)
-        self.dp.include_router(router)
+        # On the dispatcher itself: a router of our own would be one more level of aiogram's
+        # event propagation per update, for two handlers without filters.
+        self.dp.message.register(self._on_message)
+        self.dp.callback_query.register(self._on_callback)
         self.dp.update.outer_middleware.register(self._track_update)
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._last_update_id: int | None = None
