@@ -56,6 +56,7 @@ from aiogram.types import (
     BotCommand,
     BufferedInputFile,
     CallbackQuery,
+    KeyboardButton,
     Message,
     ReplyKeyboardRemove,
     TelegramObject,
@@ -167,9 +168,10 @@ def contact_keyboard(reply: Reply) -> dict[str, Any]:
     Call inside ``use_locale``: the button label is translated here.
     """
     main, nav = _split_nav(reply.choices)
-    rows: list[list[dict[str, Any]]] = [
-        [{"text": _("📱 Share my phone number"), "request_contact": True}]
-    ]
+    # aiogram's model for the one label written here (tests/test_buttons.py checks that it
+    # fits); this keyboard is shown once per sign-up, its cost does not matter.
+    share = KeyboardButton(text=_("📱 Share my phone number"), request_contact=True)
+    rows: list[list[dict[str, Any]]] = [[share.model_dump(exclude_none=True)]]
     rows += [[{"text": c.label}] for c in main]
     if nav:
         rows.append([{"text": c.label} for c in nav])
