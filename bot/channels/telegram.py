@@ -39,9 +39,8 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiogram import Bot, Dispatcher, Router, methods
+from aiogram import Bot, Dispatcher, methods
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ChatType
 from aiogram.exceptions import (
@@ -57,11 +56,8 @@ from aiogram.types import (
     BotCommand,
     BufferedInputFile,
     CallbackQuery,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     KeyboardButton,
     Message,
-    ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
     TelegramObject,
     Update,
@@ -70,6 +66,7 @@ from aiogram.types import (
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot.channels.telegram_session import LeanSession
 from bot.channels.updates import BadBody, as_dict, load_json
 from bot.delivery import MAX_BACKOFF, DeliveryError, call_with_retry
 from handlers.engine.prompt import (
@@ -114,9 +111,6 @@ MAX_WEBHOOK_BYTES = 1024 * 1024
 # Updates whose sender was told the database is busy, so a re-sent copy does not say it again.
 BUSY_TOLD_KEPT = 1000
 
-ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
-
-
 # --- pure conversions (no network) ----------------------------------------------------------
 
 
@@ -147,37 +141,45 @@ def _split_nav(choices: tuple[Choice, ...]) -> tuple[list[Choice], list[Choice]]
     return main, nav
 
 
-def inline_keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
-    """Choices as buttons: one per row or two per row; back/skip/cancel together last."""
+def inline_keyboard(reply: Reply) -> dict[str, Any] | None:
+    """Choices as buttons: one per row or two per row; back/skip/cancel together last.
+
+    As the JSON the Bot API takes: built from our own strings, the pydantic models aiogram
+    would build and dump again only check what we know (bench/conversation.py, platform CPU).
+    """
     if not reply.choices:
         return None
     main, nav = _split_nav(reply.choices)
+    seq = reply.seq
 
-    def button(choice: Choice) -> InlineKeyboardButton:
-        # Built from our own strings: pydantic's validation would only check what we know
-        # (bench/conversation.py, platform CPU per update). aiogram sends the set fields.
-        return InlineKeyboardButton.model_construct(
-            text=choice.label, callback_data=callback_data(reply.seq, choice.id)
-        )
+    def button(choice: Choice) -> dict[str, str]:
+        return {"text": choice.label, "callback_data": callback_data(seq, choice.id)}
 
     step = 1 if reply.one_per_row else 2
     rows = [[button(c) for c in main[i : i + step]] for i in range(0, len(main), step)]
     if nav:
         rows.append([button(c) for c in nav])
-    return InlineKeyboardMarkup.model_construct(inline_keyboard=rows)
+    return {"inline_keyboard": rows}
 
 
-def contact_keyboard(reply: Reply) -> ReplyKeyboardMarkup:
+def contact_keyboard(reply: Reply) -> dict[str, Any]:
     """A share-my-number button; the other choices as plain buttons the engine reads as text.
 
     Call inside ``use_locale``: the button label is translated here.
     """
     main, nav = _split_nav(reply.choices)
-    rows = [[KeyboardButton(text=_("📱 Share my phone number"), request_contact=True)]]
-    rows += [[KeyboardButton(text=c.label)] for c in main]
+    # aiogram's model for the one label written here (tests/test_buttons.py checks that it
+    # fits); this keyboard is shown once per sign-up, its cost does not matter.
+    share = KeyboardButton(text=_("📱 Share my phone number"), request_contact=True)
+    rows: list[list[dict[str, Any]]] = [[share.model_dump(exclude_none=True)]]
+    rows += [[{"text": c.label}] for c in main]
     if nav:
-        rows.append([KeyboardButton(text=c.label) for c in nav])
-    return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, one_time_keyboard=True)
+        rows.append([{"text": c.label} for c in nav])
+    return {"keyboard": rows, "resize_keyboard": True, "one_time_keyboard": True}
+
+
+# Takes a reply keyboard (the contact button) off the screen.
+REMOVE_KEYBOARD: dict[str, Any] = {"remove_keyboard": True}
 
 
 def incoming_from_message(message: Message, user: User, channel: str) -> Incoming:
@@ -334,16 +336,19 @@ class TelegramChannel:
         self._busy_told: OrderedDict[int, None] = OrderedDict()
         self._stopped = asyncio.Event()
         self._response_models = keep_response_models()
-        session = AiohttpSession(api=TelegramAPIServer.from_base(api_base), timeout=request_timeout)
+        self._session = LeanSession(
+            api=TelegramAPIServer.from_base(api_base), timeout=request_timeout
+        )
         # No parse mode anywhere: what people type is shown back literally, never as HTML.
-        self.bot = Bot(token, session=session, default=DefaultBotProperties(parse_mode=None))
+        # (The lean calls send none either: the parameters are exactly those given.)
+        self.bot = Bot(token, session=self._session, default=DefaultBotProperties(parse_mode=None))
         # Conversations live in the database (handlers.engine). aiogram's FSM would keep a
         # record per chat in memory that nothing reads: 10,000 chats, megabytes for nothing.
         self.dp = Dispatcher(disable_fsm=True)
-        router = Router(name=f"{channel_name}-channel")
-        router.message.register(self._on_message)
-        router.callback_query.register(self._on_callback)
-        self.dp.include_router(router)
+        # On the dispatcher itself: a router of our own would be one more level of aiogram's
+        # event propagation per update, for two handlers without filters.
+        self.dp.message.register(self._on_message)
+        self.dp.callback_query.register(self._on_callback)
         self.dp.update.outer_middleware.register(self._track_update)
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._last_update_id: int | None = None
@@ -650,10 +655,14 @@ class TelegramChannel:
         finally:
             await answered
 
+    async def _api(self, method: type[methods.TelegramMethod[Any]], params: dict[str, Any]) -> Any:
+        """A Bot API call of the conversation, lean (telegram_session): JSON in, JSON out."""
+        return await self._session.call(self.bot, method, params)
+
     async def _answer_callback(self, query: CallbackQuery) -> None:
         # Telegram shows a spinner on the button until this arrives; one try, no waiting.
         try:
-            await self.bot.answer_callback_query(query.id)
+            await self._api(methods.AnswerCallbackQuery, {"callback_query_id": query.id})
         except TelegramAPIError as exc:
             log.info("could not answer callback query %s: %s", query.id, exc)
 
@@ -666,20 +675,14 @@ class TelegramChannel:
         label = pressed_label(message, data)
         text = message.text
         edit: Callable[[], Awaitable[Any]]
+        where = {"chat_id": message.chat.id, "message_id": message.message_id}
         if text and label and len(text) + len(label) + 3 <= MAX_TEXT:
             edit = partial(
-                self.bot.edit_message_text,
-                text=f"{text}\n\n✔ {label}",
-                chat_id=message.chat.id,
-                message_id=message.message_id,
-                parse_mode=None,
+                self._api, methods.EditMessageText, {**where, "text": f"{text}\n\n✔ {label}"}
             )
         else:
-            edit = partial(
-                self.bot.edit_message_reply_markup,
-                chat_id=message.chat.id,
-                message_id=message.message_id,
-            )
+            # Without a reply_markup: the buttons go.
+            edit = partial(self._api, methods.EditMessageReplyMarkup, where)
 
         async def tolerant_edit() -> None:
             try:
@@ -762,11 +765,13 @@ class TelegramChannel:
             try:
                 await call_with_retry(
                     partial(
-                        self.bot.send_message,
-                        chat_id=chat_id,
-                        text=f"📱 {shared_phone}",
-                        parse_mode=None,
-                        reply_markup=ReplyKeyboardRemove(),
+                        self._api,
+                        methods.SendMessage,
+                        {
+                            "chat_id": chat_id,
+                            "text": f"📱 {shared_phone}",
+                            "reply_markup": REMOVE_KEYBOARD,
+                        },
                     ),
                     what=f"sendMessage to {chat_id}",
                 )
@@ -785,7 +790,7 @@ class TelegramChannel:
         # the same transaction, and the outbox dispatcher delivers them through send().
         # Sending them here as well would deliver them twice.
 
-    def _markup(self, reply: Reply) -> ReplyMarkup | None:
+    def _markup(self, reply: Reply) -> dict[str, Any] | None:
         # The contact button is labelled in the current locale, set by _render from the
         # language the engine answered in.
         if reply.request_contact:
@@ -799,7 +804,7 @@ class TelegramChannel:
         first message that carries no keyboard of its own.
         """
         markup = self._markup(reply)
-        if isinstance(markup, ReplyKeyboardMarkup):
+        if reply.request_contact:
             remove_keyboard = False  # the new keyboard replaces the old one
         parts = split_message(reply.text, MAX_TEXT) if reply.text.strip() else []
         if not parts and markup is not None and reply.file is None:
@@ -807,15 +812,12 @@ class TelegramChannel:
         for i, part in enumerate(parts):
             part_markup = markup if i == len(parts) - 1 else None
             if part_markup is None and remove_keyboard:
-                part_markup, remove_keyboard = ReplyKeyboardRemove(), False
+                part_markup, remove_keyboard = REMOVE_KEYBOARD, False
+            params: dict[str, Any] = {"chat_id": chat_id, "text": part}
+            if part_markup is not None:
+                params["reply_markup"] = part_markup
             await call_with_retry(
-                partial(
-                    self.bot.send_message,
-                    chat_id=chat_id,
-                    text=part,
-                    parse_mode=None,
-                    reply_markup=part_markup,
-                ),
+                partial(self._api, methods.SendMessage, params),
                 what=f"sendMessage to {chat_id}",
             )
         if reply.file is not None:
@@ -844,32 +846,30 @@ class TelegramChannel:
     async def post(self, address_external_id: str, reply: Reply) -> str:
         """Send one text message (with its buttons) and return its ref for :meth:`edit`."""
         chat_id = self._chat_id(address_external_id)
+        params: dict[str, Any] = {"chat_id": chat_id, "text": reply.text[:MAX_TEXT]}
+        if (markup := inline_keyboard(reply)) is not None:
+            params["reply_markup"] = markup
         message = await call_with_retry(
-            partial(
-                self.bot.send_message,
-                chat_id=chat_id,
-                text=reply.text[:MAX_TEXT],
-                parse_mode=None,
-                reply_markup=inline_keyboard(reply),
-            ),
-            what=f"sendMessage to {chat_id}",
+            partial(self._api, methods.SendMessage, params), what=f"sendMessage to {chat_id}"
         )
-        return str(message.message_id)
+        return str(message["message_id"])
 
     async def edit(self, address_external_id: str, message_ref: str, reply: Reply) -> None:
         """Replace the text (and buttons) of a message the bot sent (raises DeliveryError
         when it cannot be edited any more: deleted, or too old)."""
         chat_id = self._chat_id(address_external_id)
 
+        params: dict[str, Any] = {
+            "chat_id": chat_id,
+            "message_id": int(message_ref),
+            "text": reply.text[:MAX_TEXT],
+        }
+        if (markup := inline_keyboard(reply)) is not None:
+            params["reply_markup"] = markup
+
         async def edit() -> None:
             try:
-                await self.bot.edit_message_text(
-                    text=reply.text[:MAX_TEXT],
-                    chat_id=chat_id,
-                    message_id=int(message_ref),
-                    parse_mode=None,
-                    reply_markup=inline_keyboard(reply),
-                )
+                await self._api(methods.EditMessageText, params)
             except TelegramBadRequest as exc:
                 if "not modified" not in str(exc):  # the same text again is fine
                     raise
