@@ -930,11 +930,13 @@ async def export_form_xlsx(
     target: str | Path | BinaryIO,
     *,
     advance: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> dict[str, int]:
     """:func:`build_form` written as :func:`write_form_xlsx` writes it (the same workbook,
     part for part), its rows read a batch of units at a time and written as they come, so
     that the memory is flat in the number of rows. ``advance`` is told how many
-    registrations (initiatives, works) each batch listed.
+    registrations (initiatives, works) each batch listed, ``on_total`` of their number
+    before the first row is read.
 
     Returns the counts :meth:`RegistrationForm.counts` gives. Raises :class:`ExportError`
     for an unknown campaign, unit or kind, or a table longer than a sheet (before writing).
@@ -946,7 +948,37 @@ async def export_form_xlsx(
         # A row holds at least one registration: only a table listing more is counted.
         if plan.listed > MAX_TABLE_ROWS:
             _check_fits(plan.name, await plan.count_rows() if plan.count_rows else plan.listed)
+    if on_total is not None:
+        on_total(sum(plan.listed for plan in plans))
     workbook = xlsxwriter.Workbook(target, _WORKBOOK_OPTIONS)
+    try:
+        counts = await _write_plans(workbook, form, plans, advance)
+    except BaseException:
+        _discard(workbook)
+        raise
+    await asyncio.to_thread(workbook.close)
+    return counts
+
+
+def _discard(workbook: Any) -> None:
+    """Remove the row files of a workbook that will not be closed (a failed export): in
+    constant-memory mode xlsxwriter keeps each sheet's rows in a temporary file it deletes
+    only when the workbook is written."""
+    for sheet in workbook.worksheets():
+        handle = getattr(sheet, "row_data_fh", None)
+        name = getattr(sheet, "row_data_filename", None)
+        if handle is not None:
+            handle.close()
+        if name:
+            Path(name).unlink(missing_ok=True)
+
+
+async def _write_plans(
+    workbook: Any,
+    form: RegistrationForm,
+    plans: list[SheetPlan],
+    advance: Callable[[int], None] | None,
+) -> dict[str, int]:
     styles = _Styles(workbook)
     counts: dict[str, int] = {}
     for plan in plans:
@@ -974,7 +1006,6 @@ async def export_form_xlsx(
                 advance(plan.listed)
         writer.end()
         counts[plan.name] = plan.listed if plan.grouped else number
-    await asyncio.to_thread(workbook.close)
     return counts
 
 
@@ -986,11 +1017,14 @@ async def stream_sheet_csv(
     stream: IO[str],
     *,
     advance: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> dict[str, int]:
     """:func:`write_sheet_csv` of the form's first table, its rows read a batch at a time.
     Returns the counts of that table (as :meth:`RegistrationForm.counts`)."""
     _form, plans = await plan_form(session, campaign_code, unit_code, kind)
     plan = plans[0]
+    if on_total is not None:
+        on_total(plan.listed)
     write_csv_row(stream, [c.header for c in plan.columns])
     number = 0
     async for batch, listed in plan.batches():
