@@ -35,7 +35,13 @@ from storage.counts import (
     registration_state,
     works_total,
 )
-from storage.exporters import LISTED_STATUSES, ExportError, unit_batches, write_csv_row
+from storage.exporters import (
+    EXPORT_BATCH,
+    LISTED_STATUSES,
+    ExportError,
+    unit_batches,
+    write_csv_row,
+)
 from storage.models import (
     Campaign,
     Initiative,
@@ -308,12 +314,18 @@ class SheetPlan:
 
 
 async def plan_form(
-    session: AsyncSession, campaign_code: str, unit_code: str | None = None, kind: str = ALL
+    session: AsyncSession,
+    campaign_code: str,
+    unit_code: str | None = None,
+    kind: str = ALL,
+    *,
+    batch_size: int = EXPORT_BATCH,
 ) -> tuple[RegistrationForm, list[SheetPlan]]:
     """The form's heading (with no sheets) and its tables, rows not yet read.
 
     ``kind`` is ``titles`` (individuals and collectives), ``initiatives``, ``works`` or
-    ``all``. Raises :class:`ExportError` for an unknown campaign, unit or kind.
+    ``all``; rows are read about ``batch_size`` at a time. Raises :class:`ExportError` for
+    an unknown campaign, unit or kind.
     """
     if kind not in (*KINDS, ALL):
         raise ExportError(f"unknown kind {kind!r}; use one of {', '.join((*KINDS, ALL))}")
@@ -339,11 +351,11 @@ async def plan_form(
     tree = UnitNames()
     plans: list[SheetPlan] = []
     if kind in (TITLES, ALL):
-        plans.extend(await _title_plans(session, campaign, root, tree))
+        plans.extend(await _title_plans(session, campaign, root, tree, batch_size))
     if kind in (INITIATIVES, ALL):
-        plans.append(await _initiative_plan(session, campaign, root, tree))
+        plans.append(await _initiative_plan(session, campaign, root, tree, batch_size))
     if kind in (WORKS, ALL):
-        plans.append(await _work_plan(session, campaign, root, tree))
+        plans.append(await _work_plan(session, campaign, root, tree, batch_size))
     return form, plans
 
 
@@ -423,7 +435,7 @@ _TITLE_COLUMNS = (
 
 
 async def _title_plans(
-    session: AsyncSession, campaign: Campaign, root: Unit, tree: UnitNames
+    session: AsyncSession, campaign: Campaign, root: Unit, tree: UnitNames, batch_size: int
 ) -> list[SheetPlan]:
     scope = _in_scope(Registration, campaign, root)
     # What each title code shows (titles, then awards, by rank), shared by both sheets.
@@ -447,8 +459,9 @@ async def _title_plans(
             counts: dict[int, int] = counts,
         ) -> AsyncIterator[tuple[list[tuple[Any, ...]], int]]:
             return _title_batches(
-                session, campaign, tree, shown, collective, where, ordered, place, counts
-            )
+                session, campaign, tree, shown, collective, where, ordered, place, counts,
+                batch_size,
+            )  # fmt: skip
 
         async def count_rows(collective: bool = collective, where: list[Any] = where) -> int:
             who = (
@@ -487,6 +500,7 @@ async def _title_batches(
     ordered: list[int],
     place: dict[int, list[str]],
     counts: dict[int, int],
+    batch_size: int,
 ) -> AsyncIterator[tuple[list[tuple[Any, ...]], int]]:
     # A person with registrations in two units (moved during the campaign) is one row, under
     # the unit of their first title: read whole, up front (a handful), and left out of the
@@ -518,7 +532,7 @@ async def _title_batches(
                                               reg.receipt_no)).unit_id  # fmt: skip
             moved_to.setdefault(home, []).extend(regs)
     states: dict[str, str] = {}
-    for batch in unit_batches(ordered, place, counts):
+    for batch in unit_batches(ordered, place, counts, batch_size):
         registrations = [
             reg
             for reg in await session.execute(
@@ -653,7 +667,7 @@ async def _units(session: AsyncSession, ids: Iterable[int]) -> dict[int, Unit]:
 
 
 async def _initiative_plan(
-    session: AsyncSession, campaign: Campaign, root: Unit, tree: UnitNames
+    session: AsyncSession, campaign: Campaign, root: Unit, tree: UnitNames, batch_size: int
 ) -> SheetPlan:
     where = _in_scope(Initiative, campaign, root)
     ordered, place, counts = await _units_in_order(
@@ -661,7 +675,7 @@ async def _initiative_plan(
     )
 
     async def batches() -> AsyncIterator[tuple[list[tuple[Any, ...]], int]]:
-        for batch in unit_batches(ordered, place, counts):
+        for batch in unit_batches(ordered, place, counts, batch_size):
             initiatives = list(
                 await session.scalars(
                     select(Initiative)
@@ -721,7 +735,7 @@ async def _initiative_plan(
 
 
 async def _work_plan(
-    session: AsyncSession, campaign: Campaign, root: Unit, tree: UnitNames
+    session: AsyncSession, campaign: Campaign, root: Unit, tree: UnitNames, batch_size: int
 ) -> SheetPlan:
     where = _in_scope(Work, campaign, root)
     ordered, place, counts = await _units_in_order(
@@ -729,7 +743,7 @@ async def _work_plan(
     )
 
     async def batches() -> AsyncIterator[tuple[list[tuple[Any, ...]], int]]:
-        for batch in unit_batches(ordered, place, counts):
+        for batch in unit_batches(ordered, place, counts, batch_size):
             works = list(
                 await session.scalars(
                     select(Work).where(
@@ -931,6 +945,7 @@ async def export_form_xlsx(
     *,
     advance: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    batch_size: int = EXPORT_BATCH,
 ) -> dict[str, int]:
     """:func:`build_form` written as :func:`write_form_xlsx` writes it (the same workbook,
     part for part), its rows read a batch of units at a time and written as they come, so
@@ -943,7 +958,7 @@ async def export_form_xlsx(
     """
     import xlsxwriter
 
-    form, plans = await plan_form(session, campaign_code, unit_code, kind)
+    form, plans = await plan_form(session, campaign_code, unit_code, kind, batch_size=batch_size)
     for plan in plans:
         # A row holds at least one registration: only a table listing more is counted.
         if plan.listed > MAX_TABLE_ROWS:
