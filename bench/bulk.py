@@ -219,6 +219,8 @@ async def _export(sessions: Any, target: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     async with sessions() as session:
         out.update(await _form_and_plain(session, "TD2027", None, "titles", target))
+    # Registrations, as before the form streamed (a row holds all of a person's titles).
+    out["rows"] = out["listed"]
     return out
 
 
@@ -237,7 +239,10 @@ async def _form_and_plain(
     # CPU beside wall: the machine is shared, and CPU is what the code decides.
     began, cpu = time.perf_counter(), time.process_time()
     try:
-        await export_form_xlsx(session, campaign, unit, kind, target)
+        # Registrations (initiatives, works) listed, the figure the command reports.
+        out["listed"] = sum(
+            (await export_form_xlsx(session, campaign, unit, kind, target)).values()
+        )
         out["refused"] = ""
     except ExportError as exc:
         out["refused"] = str(exc)
