@@ -235,7 +235,7 @@ async def _form_and_plain(
     from storage.exporters import ExportError
     from storage.registration_forms import export_form_xlsx, plan_form
 
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"listed": 0}
     # CPU beside wall: the machine is shared, and CPU is what the code decides.
     began, cpu = time.perf_counter(), time.process_time()
     try:
