@@ -1199,6 +1199,7 @@ class _SheetWriter:
                 else:
                     _cell(sheet, row, index, value, formats[index])
         self.row = row
+        _forget_written_heights(sheet, row)
 
     def end(self) -> None:
         sheet, styles, widths, row = self.sheet, self.styles, self.widths, self.row
@@ -1235,6 +1236,21 @@ class _SheetWriter:
         # the default 0.3" between the footer line and the bottom margin.
         sheet.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.8)
         sheet.set_footer(f'&C&"{FONT_NAME},Regular"&10Trang &P/&N', {"margin": 0.3})
+
+
+def _forget_written_heights(sheet: Any, last: int) -> None:
+    """Drop the heights of rows xlsxwriter has written to disk (all but ``last``).
+
+    It keeps every ``set_row`` for the life of a sheet (to place images, which the form has
+    none of), even in constant-memory mode where the row is already written: a province's
+    wrapped rows held about 200 MB of them. The row being written keeps its height.
+    """
+    for table in (getattr(sheet, "row_info", None), getattr(sheet, "row_sizes", None)):
+        if isinstance(table, dict) and len(table) > 1:
+            kept = table.get(last)
+            table.clear()
+            if kept is not None:
+                table[last] = kept
 
 
 def _span(sheet: Any, row: int, first: int, last: int, text: str, style: Any) -> None:
