@@ -17,17 +17,18 @@ its own (process start included, peak RSS of that process):
   an initiatives list (one for 2 % of the members), against the same rows copied into
   bare tables as for the roster;
 * a hostile workbook (one cell of 300 MB of text, a "zip bomb") refused;
-* the XLSX export of the registrations (storage.registration_forms: build_form and
-  write_form_xlsx), up to ``--export-max`` registrations, against the same cells written
-  with xlsxwriter and no styling in the same process;
+* the XLSX export of the registrations (storage.registration_forms.export_form_xlsx: rows
+  read a batch of units at a time and written as they come), up to ``--export-max``
+  registrations, against the same rows read the same way and their cells written with
+  xlsxwriter and no styling, in the same process;
 * the flat CSV export (storage.exporters.stream_registration_rows and stream_csv, what
   ``thidua export registrations --format csv`` runs), against the same cells read back and
   written with the csv module alone, and against the same export with every row held in a
   list first (registration_rows and write_csv), each in a process of its own.
   ``--csv-only`` runs just these (no imports, no XLSX);
-* the province digest (storage.stats.digest_data and its text, then its XLSX: build_form
-  of every kind and write_form_xlsx, up to ``--digest-xlsx-max`` members) against
-  bench.digest's hand-written SQL and the same cells written unstyled, and the reminder
+* the province digest (storage.stats.digest_data and its text, then its XLSX of every
+  kind streamed by export_form_xlsx, up to ``--digest-xlsx-max`` members) against
+  bench.digest's hand-written SQL and the same rows' cells written unstyled, and the reminder
   selection (storage.reminders.members_due with each member's chat, as the reminder pass
   reads them) against the same set selected by one hand-written statement, each step on
   ``bench.digest``'s registrations (one per member) in a process of its own, warm (each
@@ -222,32 +223,56 @@ async def _baseline(url: str, roster: Path) -> int:
 
 
 async def _export(sessions: Any, target: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    async with sessions() as session:
+        out.update(await _form_and_plain(session, "TD2027", None, "titles", target))
+    # Registrations, as before the form streamed (a row holds all of a person's titles).
+    out["rows"] = out["listed"]
+    return out
+
+
+async def _form_and_plain(
+    session: Any, campaign: str, unit: str | None, kind: str, target: Path
+) -> dict[str, Any]:
+    """The form streamed to ``target`` (storage.registration_forms.export_form_xlsx: its
+    query, rows and workbook), then the baseline: the same rows read the same way, their
+    cells written with no formats, heading or widths; wall and CPU time of each."""
     import xlsxwriter
 
-    from storage.registration_forms import build_form, write_form_xlsx
+    from storage.exporters import ExportError
+    from storage.registration_forms import export_form_xlsx, plan_form
 
-    began = time.perf_counter()
-    async with sessions() as session:
-        form = await build_form(session, "TD2027", None, "titles")
-    built = time.perf_counter()
-    write_form_xlsx(form, target)
-    written = time.perf_counter()
-    # The baseline: the same cells, no formats, no heading, no widths.
+    out: dict[str, Any] = {"listed": 0}
+    # CPU beside wall: the machine is shared, and CPU is what the code decides.
+    began, cpu = time.perf_counter(), time.process_time()
+    try:
+        # Registrations (initiatives, works) listed, the figure the command reports.
+        out["listed"] = sum(
+            (await export_form_xlsx(session, campaign, unit, kind, target)).values()
+        )
+        out["refused"] = ""
+    except ExportError as exc:
+        out["refused"] = str(exc)
+    out["form_s"], out["form_cpu"] = time.perf_counter() - began, time.process_time() - cpu
+    began, cpu = time.perf_counter(), time.process_time()
     plain = xlsxwriter.Workbook(str(target) + ".plain.xlsx", {"constant_memory": True})
-    for spec in form.sheets:
-        sheet = plain.add_worksheet(spec.name)
-        for r, values in enumerate(spec.rows):
-            for c, value in enumerate(values):
-                if value is not None:
-                    sheet.write(r, c, value)
+    _form, plans = await plan_form(session, campaign, unit, kind)
+    rows = 0
+    for plan in plans:
+        sheet = plain.add_worksheet(plan.name)
+        number = 0
+        async for batch, _listed in plan.batches():
+            for values in batch:
+                sheet.write_number(number, 0, number + 1)  # STT, as the form numbers rows
+                for column, value in enumerate(values, start=1):
+                    if value is not None:
+                        sheet.write(number, column, value)
+                number += 1
+        rows += number
     plain.close()
-    done = time.perf_counter()
-    return {
-        "rows": sum(form.counts().values()),
-        "build_s": built - began,
-        "write_s": written - built,
-        "plain_s": done - written,
-    }
+    out["plain_s"], out["plain_cpu"] = time.perf_counter() - began, time.process_time() - cpu
+    out["rows"] = rows
+    return out
 
 
 async def _export_csv(sessions: Any, target: Path, *, streamed: bool) -> int:
@@ -539,14 +564,15 @@ async def _export_size(
         if args.csv_only:
             return checks
         export = run_step("export", db_url, folder / "export.xlsx")
-        total = export["build_s"] + export["write_s"]
+        total = export["form_s"]
         print(
-            _line("XLSX export (build+write)", export["rows"], export["wall_s"], export["rss_mb"],
-                  export["write_s"] / export["plain_s"])
+            _line("XLSX export (streamed)", export["rows"], total, export["rss_mb"],
+                  export["form_s"] / export["plain_s"])
         )  # fmt: skip
         print(
-            f"    of which: query and rows {export['build_s']:.1f} s, form {export['write_s']:.1f}"
-            f" s, the same cells unstyled {export['plain_s']:.1f} s",
+            f"    query, rows and form {total:.1f} s (CPU {export['form_cpu']:.1f} s), the same"
+            f" rows read the same way, cells unstyled {export['plain_s']:.1f} s (CPU "
+            f"{export['plain_cpu']:.1f} s)",
             flush=True,
         )
         checks.append(
@@ -634,9 +660,7 @@ async def _digest_step(name: str, sessions: Any, target: Path) -> dict[str, Any]
     from bench.digest import DUE_KEY, NOW, hand_written, select_recipients
     from handlers.digest import digest_text
     from handlers.reminders import ReminderPolicy
-    from storage.exporters import ExportError
     from storage.models import Campaign, Unit
-    from storage.registration_forms import build_form, write_form_xlsx
     from storage.stats import digest_data
 
     out: dict[str, Any] = {}
@@ -683,37 +707,8 @@ async def _digest_step(name: str, sessions: Any, target: Path) -> dict[str, Any]
         out["members"] = data.progress.members
         if name == "digestnumbers":
             return out
-        # CPU beside wall: the machine is shared, and CPU is what the code decides.
-        began, cpu = time.perf_counter(), time.process_time()
-        form = await build_form(session, campaign.code, root.code, "all")
-        out["build_s"], out["build_cpu"] = time.perf_counter() - began, time.process_time() - cpu
-    out["rows"] = sum(len(sheet.rows) for sheet in form.sheets)
-    began, cpu = time.perf_counter(), time.process_time()
-    try:
-        write_form_xlsx(form, target)
-        out["refused"] = ""
-    except ExportError as exc:
-        out["refused"] = str(exc)
-    out["write_s"], out["write_cpu"] = time.perf_counter() - began, time.process_time() - cpu
-    began, cpu = time.perf_counter(), time.process_time()
-    _plain_xlsx(form, target.with_suffix(".plain.xlsx"))
-    out["plain_s"], out["plain_cpu"] = time.perf_counter() - began, time.process_time() - cpu
+        out.update(await _form_and_plain(session, campaign.code, root.code, "all", Path(target)))
     return out
-
-
-def _plain_xlsx(form: Any, target: Path) -> None:
-    """The baseline of a form: its cells, no formats, heading or widths, in constant memory
-    (rows past a sheet's end are dropped, as xlsxwriter does)."""
-    import xlsxwriter
-
-    plain = xlsxwriter.Workbook(str(target), {"constant_memory": True})
-    for spec in form.sheets:
-        sheet = plain.add_worksheet(spec.name)
-        for r, values in enumerate(spec.rows):
-            for c, value in enumerate(values):
-                if value is not None:
-                    sheet.write(r, c, value)
-    plain.close()
 
 
 def _digest_save_step(url: str, folder: str) -> int:
@@ -812,16 +807,14 @@ async def _digest_size(
         )  # fmt: skip
         print(f"    hand-written SQL {digest['hand_s']:.2f} s (rows/s: members counted)")
         if with_xlsx:
-            total = digest["build_s"] + digest["write_s"]
             print(
-                _line("digest XLSX (build+write)", digest["rows"], total, digest["rss_mb"],
-                      digest["write_s"] / digest["plain_s"])
+                _line("digest XLSX (streamed)", digest["rows"], digest["form_s"],
+                      digest["rss_mb"], digest["form_s"] / digest["plain_s"])
             )  # fmt: skip
             print(
-                f"    of which: query and rows {digest['build_s']:.1f} s (CPU "
-                f"{digest['build_cpu']:.1f} s), form {digest['write_s']:.1f} s (CPU "
-                f"{digest['write_cpu']:.1f} s), the same cells unstyled {digest['plain_s']:.1f}"
-                f" s (CPU {digest['plain_cpu']:.1f} s)"
+                f"    query, rows and form {digest['form_s']:.1f} s (CPU "
+                f"{digest['form_cpu']:.1f} s), the same rows read the same way, cells unstyled "
+                f"{digest['plain_s']:.1f} s (CPU {digest['plain_cpu']:.1f} s)"
                 + (f"; refused: {digest['refused']}" if digest["refused"] else ""),
                 flush=True,
             )

@@ -23,10 +23,8 @@ from storage.registration_forms import (
     ALL,
     KINDS,
     TITLES,
-    RegistrationForm,
-    build_form,
-    write_form_xlsx,
-    write_sheet_csv,
+    export_form_xlsx,
+    stream_sheet_csv,
 )
 from storage.registration_import import (
     LISTS_APPROVED,
@@ -92,29 +90,53 @@ async def cmd_export_registrations(args: argparse.Namespace, settings: Settings)
             print(f"Exported {written} registration(s) to {output}")
         return 0
 
-    async def work(session: AsyncSession) -> RegistrationForm:
-        return await build_form(session, args.campaign, args.unit, args.kind)
-
     async with progress("Exporting registrations", unit="row") as tracker:
-        form = await _with_session(settings, work)
-        tracker.total = sum(form.counts().values())
-        if fmt == "xlsx":
-            assert output is not None
-            write_form_xlsx(form, output)
-        elif output is None:
-            write_sheet_csv(form.sheets[0], sys.stdout)
-        else:
-            with output.open("w", encoding="utf-8-sig", newline="") as stream:
-                write_sheet_csv(form.sheets[0], stream)
-        tracker.advance(sum(form.counts().values()))
+
+        def total(count: int) -> None:
+            tracker.total = count
+
+        async def work(session: AsyncSession) -> dict[str, int]:
+            # Rows are written as they are read, a batch of units at a time: memory stays
+            # flat however long the list.
+            if fmt == "xlsx":
+                assert output is not None
+                # xlsxwriter writes the file only when it is complete: a refused or failed
+                # export leaves nothing behind.
+                return await export_form_xlsx(
+                    session,
+                    args.campaign,
+                    args.unit,
+                    args.kind,
+                    output,
+                    advance=tracker.advance,
+                    on_total=total,
+                )
+            if output is None:
+                return await stream_sheet_csv(
+                    session, args.campaign, args.unit, args.kind, sys.stdout,
+                    advance=tracker.advance, on_total=total,
+                )  # fmt: skip
+            partial = output.with_name(output.name + ".part")
+            try:
+                with partial.open("w", encoding="utf-8-sig", newline="") as stream:
+                    counts = await stream_sheet_csv(
+                        session, args.campaign, args.unit, args.kind, stream,
+                        advance=tracker.advance, on_total=total,
+                    )  # fmt: skip
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            partial.replace(output)
+            return counts
+
+        counts = await _with_session(settings, work)
     if output is not None:
-        print(f"Exported {_describe(form)} to {output}")
+        print(f"Exported {_describe(counts)} to {output}")
     return 0
 
 
-def _describe(form: RegistrationForm) -> str:
+def _describe(counts: dict[str, int]) -> str:
     """ "4 registration(s) (3 individual, 1 collective), 2 initiative(s), 1 work(s)"."""
-    counts = form.counts()
     parts: list[str] = []
     if "Cá nhân" in counts:
         individual, collective = counts["Cá nhân"], counts["Tập thể"]

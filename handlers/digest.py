@@ -32,7 +32,7 @@ from handlers.status import list_state_label
 from handlers.text import format_count, format_date, format_money, format_number, split_message
 from storage.models import Campaign, Unit
 from storage.normalize import natural_key
-from storage.registration_forms import MAX_TABLE_ROWS, build_form, write_form_xlsx
+from storage.registration_forms import MAX_TABLE_ROWS, export_form_xlsx
 from storage.reminders import KIND_DIGEST, OfficerDue, claim, officers_due
 from storage.repo import campaign_end
 from storage.schedule import digest_frequency
@@ -362,10 +362,10 @@ def list_fits_a_sheet(data: DigestData) -> bool:
 
 async def digest_xlsx(session: AsyncSession, data: DigestData) -> OutFile:
     """The subtree's registration lists in the officers' form (titles, initiatives, works)."""
-    form = await build_form(session, data.campaign_code, data.unit_code, "all")
     buffer = io.BytesIO()
-    # Building a workbook is CPU work: in a thread, so chats are answered meanwhile.
-    await asyncio.to_thread(write_form_xlsx, form, buffer)
+    # Rows read and written a batch of units at a time (the writing in a thread, so chats
+    # are answered meanwhile): a province's list is never held whole.
+    await export_form_xlsx(session, data.campaign_code, data.unit_code, "all", buffer)
     return OutFile(_file_name(data, "xlsx"), buffer.getvalue(), XLSX_MIME)
 
 

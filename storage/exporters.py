@@ -8,7 +8,15 @@ sits in the tree, the title, its status and dates. Channel ids and other interna
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import astuple, dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -175,21 +183,39 @@ async def stream_registration_rows(
 
     titles: dict[str, str] = {}
     zone = _zone(timezone_name)
-    batch: list[int] = []
-    pending = 0
-    for index, uid in enumerate(ordered):
-        batch.append(uid)
-        pending += per_unit[uid][1]
-        following = ordered[index + 1] if index + 1 < len(ordered) else None
-        # Units whose paths read the same sort together row by row: never cut between them.
-        if following is not None and place[following] == place[uid]:
-            continue
-        if following is not None and pending < batch_size and len(batch) < _UNITS_PER_BATCH:
-            continue
+    counts = {uid: count for uid, (_path, count) in per_unit.items()}
+    for batch in unit_batches(ordered, place, counts, batch_size):
         for row in await _batch_rows(
             session, campaign.id, wanted_statuses, batch, titles, zone, path_names
         ):
             yield row
+
+
+def unit_batches(
+    ordered: Sequence[int],
+    place: Mapping[int, Any],
+    counts: Mapping[int, int],
+    batch_size: int = EXPORT_BATCH,
+) -> Iterator[list[int]]:
+    """Units already in tree order, cut into batches of about ``batch_size`` rows (at most
+    :data:`_UNITS_PER_BATCH` units), so that sorting each batch's rows on their own gives the
+    order of the whole list: units whose ``place`` (their sort key in the tree) is the same
+    sort together row by row, so a batch never ends between them.
+
+    The flat CSV export and the registration form (storage.registration_forms) both stream
+    their rows a batch at a time through this.
+    """
+    batch: list[int] = []
+    pending = 0
+    for index, uid in enumerate(ordered):
+        batch.append(uid)
+        pending += counts[uid]
+        following = ordered[index + 1] if index + 1 < len(ordered) else None
+        if following is not None and place[following] == place[uid]:
+            continue
+        if following is not None and pending < batch_size and len(batch) < _UNITS_PER_BATCH:
+            continue
+        yield batch
         batch, pending = [], 0
 
 

@@ -13,8 +13,9 @@ form and stay out.
 
 from __future__ import annotations
 
+import asyncio
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from babel.numbers import format_decimal
-from sqlalchemy import select
+from sqlalchemy import and_, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -34,7 +35,13 @@ from storage.counts import (
     registration_state,
     works_total,
 )
-from storage.exporters import LISTED_STATUSES, ExportError, write_csv_row
+from storage.exporters import (
+    EXPORT_BATCH,
+    LISTED_STATUSES,
+    ExportError,
+    unit_batches,
+    write_csv_row,
+)
 from storage.models import (
     Campaign,
     Initiative,
@@ -285,13 +292,40 @@ def _listed(column: Any) -> Any:
     return column.in_([str(s) for s in LISTED_STATUSES])
 
 
-async def build_form(
-    session: AsyncSession, campaign_code: str, unit_code: str | None = None, kind: str = ALL
-) -> RegistrationForm:
-    """The form of a campaign for the whole tree (the issuer) or one unit's subtree.
+@dataclass
+class SheetPlan:
+    """One table of the form before its rows are read: they come a batch of units at a time
+    (storage.exporters.unit_batches), each batch in the form's order and not yet numbered,
+    so that a province's list is written without holding it (memory flat in its rows)."""
+
+    name: str
+    title: str
+    section: str | None
+    columns: tuple[Column, ...]
+    # Each batch: its rows, and how many registrations (initiatives, works) they list.
+    batches: Callable[[], AsyncIterator[tuple[list[tuple[Any, ...]], int]]]
+    # Registrations (initiatives, works) listed, counted before any row is read.
+    listed: int
+    # Whether a row can hold several of them (a person with all their titles).
+    grouped: bool
+    total: tuple[str, int, int] | None = None
+    # The exact row count, for the rare table whose ``listed`` exceeds a sheet.
+    count_rows: Callable[[], Awaitable[int]] | None = None
+
+
+async def plan_form(
+    session: AsyncSession,
+    campaign_code: str,
+    unit_code: str | None = None,
+    kind: str = ALL,
+    *,
+    batch_size: int = EXPORT_BATCH,
+) -> tuple[RegistrationForm, list[SheetPlan]]:
+    """The form's heading (with no sheets) and its tables, rows not yet read.
 
     ``kind`` is ``titles`` (individuals and collectives), ``initiatives``, ``works`` or
-    ``all``. Raises :class:`ExportError` for an unknown campaign, unit or kind.
+    ``all``; rows are read about ``batch_size`` at a time. Raises :class:`ExportError` for
+    an unknown campaign, unit or kind.
     """
     if kind not in (*KINDS, ALL):
         raise ExportError(f"unknown kind {kind!r}; use one of {', '.join((*KINDS, ALL))}")
@@ -315,51 +349,229 @@ async def build_form(
         ),
     )
     tree = UnitNames()
+    plans: list[SheetPlan] = []
     if kind in (TITLES, ALL):
-        form.sheets.extend(await _title_sheets(session, campaign, root, tree))
+        plans.extend(await _title_plans(session, campaign, root, tree, batch_size))
     if kind in (INITIATIVES, ALL):
-        form.sheets.append(await _initiative_sheet(session, campaign, root, tree))
+        plans.append(await _initiative_plan(session, campaign, root, tree, batch_size))
     if kind in (WORKS, ALL):
-        form.sheets.append(await _work_sheet(session, campaign, root, tree))
+        plans.append(await _work_plan(session, campaign, root, tree, batch_size))
+    return form, plans
+
+
+async def build_form(
+    session: AsyncSession, campaign_code: str, unit_code: str | None = None, kind: str = ALL
+) -> RegistrationForm:
+    """The form of a campaign for the whole tree (the issuer) or one unit's subtree, every
+    row in memory (tests, small callers; :func:`export_form_xlsx` streams).
+
+    ``kind`` is ``titles`` (individuals and collectives), ``initiatives``, ``works`` or
+    ``all``. Raises :class:`ExportError` for an unknown campaign, unit or kind.
+    """
+    form, plans = await plan_form(session, campaign_code, unit_code, kind)
+    for plan in plans:
+        rows = [row async for batch, _listed in plan.batches() for row in batch]
+        form.sheets.append(
+            Sheet(
+                plan.name,
+                plan.title,
+                plan.section,
+                plan.columns,
+                [(number, *row) for number, row in enumerate(rows, start=1)],
+                plan.total,
+                plan.listed if plan.grouped else None,
+            )
+        )
     return form
 
 
-async def _title_sheets(
-    session: AsyncSession, campaign: Campaign, root: Unit, tree: UnitNames
-) -> list[Sheet]:
-    # Plain rows, not ORM objects: a province's 100,000 registrations as entities (with
-    # their people and units) took several hundred MB and most of the export's time.
-    registrations = (
-        await session.execute(
-            select(
-                Registration.receipt_no,
-                Registration.title_code,
-                Registration.is_collective,
-                Registration.status,
-                Registration.unit_id,
-                Registration.person_id,
-                Registration.collective_name,
-                Person.full_name,
-                Person.position,
+async def _units_in_order(
+    session: AsyncSession, tree: UnitNames, counted: Any
+) -> tuple[list[int], dict[int, list[str]], dict[int, int]]:
+    """The units of ``counted`` (unit id, path, rows) in the form's tree order, with their
+    sort keys and row counts, for storage.exporters.unit_batches."""
+    per_unit = {int(uid): (str(path), int(count)) for uid, path, count in counted}
+    await tree.load_paths(session, (path for path, _count in per_unit.values()))
+    place = {uid: tree.key_of_path(path) for uid, (path, _count) in per_unit.items()}
+    ordered = sorted(per_unit, key=lambda uid: (place[uid], uid))
+    return ordered, place, {uid: count for uid, (_path, count) in per_unit.items()}
+
+
+def _in_scope(model: Any, campaign: Campaign, root: Unit) -> list[Any]:
+    return [
+        model.campaign_id == campaign.id,
+        _listed(model.status),
+        Unit.path.startswith(root.path, autoescape=True),
+    ]
+
+
+async def _per_unit(session: AsyncSession, model: Any, where: list[Any]) -> Any:
+    """Rows per unit in the scope: one row per unit, so units are sorted and cut into
+    batches without holding any row."""
+    return await session.execute(
+        select(Unit.id, Unit.path, func.count())
+        .select_from(model)
+        .join(Unit, model.unit_id == Unit.id)
+        .where(*where)
+        .group_by(Unit.id, Unit.path)
+    )
+
+
+# A person's registrations are one row (all their titles); a collective's (a unit's, or a
+# tổ / phòng named by the leader) are one row of its unit's.
+_INDIVIDUAL = and_(Registration.is_collective.is_(False), Registration.person_id.is_not(None))
+_COLLECTIVE = or_(Registration.is_collective.is_(True), Registration.person_id.is_(None))
+_TITLE_COLUMNS = (
+    Registration.receipt_no,
+    Registration.title_code,
+    Registration.is_collective,
+    Registration.status,
+    Registration.unit_id,
+    Registration.person_id,
+    Registration.collective_name,
+    Person.full_name,
+    Person.position,
+)
+
+
+async def _title_plans(
+    session: AsyncSession, campaign: Campaign, root: Unit, tree: UnitNames, batch_size: int
+) -> list[SheetPlan]:
+    scope = _in_scope(Registration, campaign, root)
+    # What each title code shows (titles, then awards, by rank), shared by both sheets.
+    shown: dict[str, tuple[str | None, str | None, tuple[bool, int]]] = {}
+    heading = _titles_heading(campaign.year)
+    plans: list[SheetPlan] = []
+    for collective, name, columns in (
+        (False, INDIVIDUAL_SHEET, INDIVIDUAL_COLUMNS),
+        (True, COLLECTIVE_SHEET, COLLECTIVE_COLUMNS),
+    ):
+        where = [*scope, _COLLECTIVE if collective else _INDIVIDUAL]
+        ordered, place, counts = await _units_in_order(
+            session, tree, await _per_unit(session, Registration, where)
+        )
+
+        def batches(
+            collective: bool = collective,
+            where: list[Any] = where,
+            ordered: list[int] = ordered,
+            place: dict[int, list[str]] = place,
+            counts: dict[int, int] = counts,
+        ) -> AsyncIterator[tuple[list[tuple[Any, ...]], int]]:
+            return _title_batches(
+                session, campaign, tree, shown, collective, where, ordered, place, counts,
+                batch_size,
+            )  # fmt: skip
+
+        async def count_rows(collective: bool = collective, where: list[Any] = where) -> int:
+            who = (
+                (Registration.unit_id, func.coalesce(Registration.collective_name, ""))
+                if collective
+                else (Registration.person_id,)
             )
-            .join(Unit, Registration.unit_id == Unit.id)
-            .outerjoin(Person, Registration.person_id == Person.id)
-            .where(
-                Registration.campaign_id == campaign.id,
-                _listed(Registration.status),
-                Unit.path.startswith(root.path, autoescape=True),
+            people = (
+                select(*who).join(Unit, Registration.unit_id == Unit.id).where(*where).distinct()
+            )
+            found = await session.scalar(select(func.count()).select_from(people.subquery()))
+            return int(found or 0)
+
+        plans.append(
+            SheetPlan(
+                name,
+                heading,
+                name,  # the section above the table: "Cá nhân" / "Tập thể"
+                columns,
+                batches,
+                sum(counts.values()),
+                grouped=True,
+                count_rows=count_rows,
             )
         )
-    ).all()
-    # The units once (a few thousand for a province's 100,000 rows): their names and paths
-    # for the rows, and each row's list state beside its own (storage.counts).
-    units = await _units(session, {r.unit_id for r in registrations})
-    await tree.load_paths(session, (u.path for u in units.values()))
-    lists = await list_states(session, campaign.id, units.values())
-    codes = {r.title_code for r in registrations}
-    titles = {t.code: t for t in await session.scalars(select(Title).where(Title.code.in_(codes)))}
-    shown: dict[str, tuple[str | None, str | None, tuple[bool, int]]] = {}
-    for code in codes:
+    return plans
+
+
+async def _title_batches(
+    session: AsyncSession,
+    campaign: Campaign,
+    tree: UnitNames,
+    shown: dict[str, tuple[str | None, str | None, tuple[bool, int]]],
+    collective: bool,
+    where: list[Any],
+    ordered: list[int],
+    place: dict[int, list[str]],
+    counts: dict[int, int],
+    batch_size: int,
+) -> AsyncIterator[tuple[list[tuple[Any, ...]], int]]:
+    # A person with registrations in two units (moved during the campaign) is one row, under
+    # the unit of their first title: read whole, up front (a handful), and left out of the
+    # batches of their other units.
+    movers: dict[Any, list[Any]] = {}
+    if not collective:
+        moved = list(
+            await session.scalars(
+                select(Registration.person_id)
+                .join(Unit, Registration.unit_id == Unit.id)
+                .where(*where)
+                .group_by(Registration.person_id)
+                .having(func.count(distinct(Registration.unit_id)) > 1)
+            )
+        )
+        for start in range(0, len(moved), 1000):
+            for reg in await session.execute(
+                select(*_TITLE_COLUMNS)
+                .join(Unit, Registration.unit_id == Unit.id)
+                .outerjoin(Person, Registration.person_id == Person.id)
+                .where(*where, Registration.person_id.in_(moved[start : start + 1000]))
+            ):
+                movers.setdefault(reg.person_id, []).append(reg)
+    moved_to: dict[int, list[Any]] = {}
+    if movers:
+        await _show_titles(session, shown, {r.title_code for regs in movers.values() for r in regs})
+        for regs in movers.values():
+            home = min(regs, key=lambda reg: (shown[reg.title_code][2], reg.title_code,
+                                              reg.receipt_no)).unit_id  # fmt: skip
+            moved_to.setdefault(home, []).extend(regs)
+    states: dict[str, str] = {}
+    for batch in unit_batches(ordered, place, counts, batch_size):
+        registrations = [
+            reg
+            for reg in await session.execute(
+                select(*_TITLE_COLUMNS)
+                .outerjoin(Person, Registration.person_id == Person.id)
+                .where(
+                    Registration.campaign_id == campaign.id,
+                    _listed(Registration.status),
+                    _COLLECTIVE if collective else _INDIVIDUAL,
+                    Registration.unit_id.in_(batch),
+                )
+            )
+            if reg.person_id not in movers or collective
+        ]
+        for uid in batch:
+            registrations.extend(moved_to.get(uid, ()))
+        await _show_titles(session, shown, {r.title_code for r in registrations})
+        units = await _units(session, batch)
+        lists = await list_states(session, campaign.id, units.values())
+        # What each row takes from its unit, looked up once per unit rather than per row.
+        unit_facts = {
+            uid: (u.name, u.code, tree.key_of_path(u.path), LIST_STATE_LABELS[lists[uid]])
+            for uid, u in units.items()
+        }
+        yield _title_rows(registrations, shown, unit_facts, states), len(registrations)
+
+
+async def _show_titles(
+    session: AsyncSession,
+    shown: dict[str, tuple[str | None, str | None, tuple[bool, int]]],
+    codes: set[str],
+) -> None:
+    missing = codes - shown.keys()
+    if not missing:
+        return
+    titles = {
+        t.code: t for t in await session.scalars(select(Title).where(Title.code.in_(missing)))
+    }
+    for code in missing:
         entry = titles.get(code)
         # Titles first, then awards, each from the highest level down (catalogue rank); a
         # code removed from the catalogue is still listed, as its code.
@@ -370,14 +582,20 @@ async def _title_sheets(
         else:
             shown[code] = (entry.name, None, (False, entry.rank))
 
+
+def _title_rows(
+    registrations: list[Any],
+    shown: dict[str, tuple[str | None, str | None, tuple[bool, int]]],
+    unit_facts: dict[int, tuple[str, str, list[str], str]],
+    states: dict[str, str],
+) -> list[tuple[Any, ...]]:
+    """One batch's rows of a title sheet, in the form's order (not numbered)."""
     # One row per person (per collective for the units' list) with all their titles: the
     # form lists people. Receipts and states follow, one line per title, in the same order.
     people: dict[tuple[bool, Any], list[tuple[Any, Any, str | None, str | None]]] = {}
-    individual_count = 0
     for reg in registrations:
         title, award, order = shown[reg.title_code]
         collective = reg.is_collective or reg.person_id is None
-        individual_count += not collective
         # A unit's collectives (tổ, phòng, the whole agency) are rows of their own.
         who = (
             collective,
@@ -387,14 +605,7 @@ async def _title_sheets(
             ((order, reg.title_code, reg.receipt_no), reg, title, award)
         )
 
-    # What each row takes from its unit, looked up once per unit rather than per row.
-    unit_facts = {
-        uid: (u.name, u.code, tree.key_of_path(u.path), LIST_STATE_LABELS[lists[uid]])
-        for uid, u in units.items()
-    }
-    states: dict[str, str] = {}
-    individuals: list[tuple[Any, tuple[Any, ...]]] = []
-    collectives: list[tuple[Any, tuple[Any, ...]]] = []
+    keyed: list[tuple[Any, tuple[Any, ...]]] = []
     for (collective, _id), items in people.items():
         if len(items) == 1:  # most people register one title: no sorting or joining
             _order, first, titles_text, awards_text = items[0]
@@ -420,7 +631,7 @@ async def _title_sheets(
                 if first.collective_name
                 else unit_name
             )
-            collectives.append(
+            keyed.append(
                 (
                     (unit_key, fold(name), str(_id)),
                     (name, titles_text, awards_text, None, unit_code, receipts, status,
@@ -429,37 +640,19 @@ async def _title_sheets(
             )  # fmt: skip
             continue
         where = f"{first.position}{POSITION_SEPARATOR}{unit_name}" if first.position else unit_name
-        individuals.append(
+        keyed.append(
             (
                 (unit_key, fold(first.full_name), first.person_id),
                 (first.full_name, where, titles_text, awards_text, None, unit_code, receipts,
                  status, list_status),
             )
         )  # fmt: skip
-    heading = _titles_heading(campaign.year)
-    return [
-        Sheet(
-            INDIVIDUAL_SHEET,
-            heading,
-            "Cá nhân",
-            INDIVIDUAL_COLUMNS,
-            _numbered(individuals),
-            registrations=individual_count,
-        ),
-        Sheet(
-            COLLECTIVE_SHEET,
-            heading,
-            "Tập thể",
-            COLLECTIVE_COLUMNS,
-            _numbered(collectives),
-            registrations=len(registrations) - individual_count,
-        ),
-    ]
+    return _sorted(keyed)
 
 
-def _numbered(keyed: list[tuple[Any, tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
+def _sorted(keyed: list[tuple[Any, tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
     keyed.sort(key=lambda pair: pair[0])
-    return [(number, *row) for number, (_key, row) in enumerate(keyed, start=1)]
+    return [row for _key, row in keyed]
 
 
 async def _units(session: AsyncSession, ids: Iterable[int]) -> dict[int, Unit]:
@@ -473,58 +666,67 @@ async def _units(session: AsyncSession, ids: Iterable[int]) -> dict[int, Unit]:
     return found
 
 
-async def _initiative_sheet(
-    session: AsyncSession, campaign: Campaign, root: Unit, tree: UnitNames
-) -> Sheet:
-    initiatives = list(
-        await session.scalars(
-            select(Initiative)
-            .join(Unit, Initiative.unit_id == Unit.id)
-            .where(
-                Initiative.campaign_id == campaign.id,
-                _listed(Initiative.status),
-                Unit.path.startswith(root.path, autoescape=True),
-            )
-            .options(selectinload(Initiative.authors))
-        )
+async def _initiative_plan(
+    session: AsyncSession, campaign: Campaign, root: Unit, tree: UnitNames, batch_size: int
+) -> SheetPlan:
+    where = _in_scope(Initiative, campaign, root)
+    ordered, place, counts = await _units_in_order(
+        session, tree, await _per_unit(session, Initiative, where)
     )
-    units = await _units(session, (i.unit_id for i in initiatives))
-    await tree.load(session, units.values())
-    lists = await list_states(session, campaign.id, units.values())
-    person_ids = [i.person_id for i in initiatives if i.person_id is not None]
-    people = {
-        p.id: p for p in await session.scalars(select(Person).where(Person.id.in_(person_ids)))
-    }
-    keyed: list[tuple[Any, tuple[Any, ...]]] = []
-    for item in initiatives:
-        unit = units[item.unit_id]
-        registrant = people.get(item.person_id) if item.person_id is not None else None
-        names = [registrant.full_name] if registrant else []
-        names += [a.name for a in item.authors]
-        row = (
-            item.name,
-            AUTHOR_SEPARATOR.join(names),
-            unit.name,
-            FIELD_LABELS.get(item.field, item.field),
-            item.applied_on,
-            item.benefit,
-            None,
-            unit.code,
-            item.receipt_no,
-            _state(item.status),
-            LIST_STATE_LABELS[lists[unit.id]],
-        )
-        keyed.append(((tree.key(unit), fold(item.name), item.receipt_no), row))
-    rows = _numbered(keyed)
+
+    async def batches() -> AsyncIterator[tuple[list[tuple[Any, ...]], int]]:
+        for batch in unit_batches(ordered, place, counts, batch_size):
+            initiatives = list(
+                await session.scalars(
+                    select(Initiative)
+                    .where(
+                        Initiative.campaign_id == campaign.id,
+                        _listed(Initiative.status),
+                        Initiative.unit_id.in_(batch),
+                    )
+                    .options(selectinload(Initiative.authors))
+                )
+            )
+            units = await _units(session, batch)
+            lists = await list_states(session, campaign.id, units.values())
+            person_ids = [i.person_id for i in initiatives if i.person_id is not None]
+            people = {
+                p.id: p
+                for p in await session.scalars(select(Person).where(Person.id.in_(person_ids)))
+            }
+            keyed: list[tuple[Any, tuple[Any, ...]]] = []
+            for item in initiatives:
+                unit = units[item.unit_id]
+                registrant = people.get(item.person_id) if item.person_id is not None else None
+                names = [registrant.full_name] if registrant else []
+                names += [a.name for a in item.authors]
+                row = (
+                    item.name,
+                    AUTHOR_SEPARATOR.join(names),
+                    unit.name,
+                    FIELD_LABELS.get(item.field, item.field),
+                    item.applied_on,
+                    item.benefit,
+                    None,
+                    unit.code,
+                    item.receipt_no,
+                    _state(item.status),
+                    LIST_STATE_LABELS[lists[unit.id]],
+                )
+                keyed.append(((tree.key(unit), fold(item.name), item.receipt_no), row))
+            yield _sorted(keyed), len(keyed)
+
     # The total row says what every count says (storage.counts), not a sum of its own.
     count, total = await initiatives_total(session, campaign.id, root.path)
-    return Sheet(
+    return SheetPlan(
         INITIATIVE_SHEET,
         f"DANH SÁCH SÁNG KIẾN ĐĂNG KÝ NĂM {campaign.year}",
         None,
         INITIATIVE_COLUMNS,
-        rows,
-        (
+        batches,
+        sum(counts.values()),
+        grouped=False,
+        total=(
             f"{TOTAL_LABEL}: {_count(count)} sáng kiến, tổng giá trị làm lợi {money_words(total)}",
             _money_column(INITIATIVE_COLUMNS),
             total,
@@ -532,50 +734,60 @@ async def _initiative_sheet(
     )
 
 
-async def _work_sheet(
-    session: AsyncSession, campaign: Campaign, root: Unit, tree: UnitNames
-) -> Sheet:
-    works = list(
-        await session.scalars(
-            select(Work)
-            .join(Unit, Work.unit_id == Unit.id)
-            .where(
-                Work.campaign_id == campaign.id,
-                _listed(Work.status),
-                Unit.path.startswith(root.path, autoescape=True),
-            )
-            .options(selectinload(Work.unit))
-        )
+async def _work_plan(
+    session: AsyncSession, campaign: Campaign, root: Unit, tree: UnitNames, batch_size: int
+) -> SheetPlan:
+    where = _in_scope(Work, campaign, root)
+    ordered, place, counts = await _units_in_order(
+        session, tree, await _per_unit(session, Work, where)
     )
-    await tree.load(session, (w.unit for w in works))
-    lists = await list_states(session, campaign.id, {w.unit for w in works})
-    keyed: list[tuple[Any, tuple[Any, ...]]] = []
-    for work in works:
-        row = (
-            work.name,
-            work.unit.name,
-            work.occasion,
-            work.value,
-            work.starts_on,
-            work.ends_on,
-            YES if work.plaque_requested else NO,
-            None,
-            work.unit.code,
-            work.receipt_no,
-            _state(work.status),
-            LIST_STATE_LABELS[lists[work.unit.id]],
-        )
-        keyed.append(((tree.key(work.unit), work.starts_on, fold(work.name), work.receipt_no), row))
-    rows = _numbered(keyed)
+
+    async def batches() -> AsyncIterator[tuple[list[tuple[Any, ...]], int]]:
+        for batch in unit_batches(ordered, place, counts, batch_size):
+            works = list(
+                await session.scalars(
+                    select(Work).where(
+                        Work.campaign_id == campaign.id,
+                        _listed(Work.status),
+                        Work.unit_id.in_(batch),
+                    )
+                )
+            )
+            units = await _units(session, batch)
+            lists = await list_states(session, campaign.id, units.values())
+            keyed: list[tuple[Any, tuple[Any, ...]]] = []
+            for work in works:
+                unit = units[work.unit_id]
+                row = (
+                    work.name,
+                    unit.name,
+                    work.occasion,
+                    work.value,
+                    work.starts_on,
+                    work.ends_on,
+                    YES if work.plaque_requested else NO,
+                    None,
+                    unit.code,
+                    work.receipt_no,
+                    _state(work.status),
+                    LIST_STATE_LABELS[lists[unit.id]],
+                )
+                keyed.append(
+                    ((tree.key(unit), work.starts_on, fold(work.name), work.receipt_no), row)
+                )
+            yield _sorted(keyed), len(keyed)
+
     count, total = await works_total(session, campaign.id, root.path)
     label = f"{TOTAL_LABEL}: {_count(count)} công trình, tổng trị giá {money_words(total)}"
-    return Sheet(
+    return SheetPlan(
         WORK_SHEET,
         f"DANH SÁCH CÔNG TRÌNH, SẢN PHẨM CHÀO MỪNG NĂM {campaign.year}",
         None,
         WORK_COLUMNS,
-        rows,
-        (label, _money_column(WORK_COLUMNS), total),
+        batches,
+        sum(counts.values()),
+        grouped=False,
+        total=(label, _money_column(WORK_COLUMNS), total),
     )
 
 
@@ -686,28 +898,157 @@ def _width(column: Column, values: Sequence[Any]) -> float:
 def write_form_xlsx(form: RegistrationForm, target: str | Path | BinaryIO) -> None:
     """The form as a workbook, one sheet per table, ready to print on A4 landscape.
 
-    Written with xlsxwriter's constant-memory mode: each row goes to disk as it is
-    written, so a province's 100,000 rows take the memory of one.
+    For a form whose rows are in memory (:func:`build_form`); :func:`export_form_xlsx`
+    writes the same workbook reading the rows a batch at a time.
     """
     # Imported here: the running bot only writes workbooks for the digest.
     import xlsxwriter
 
     # xlsxwriter drops a cell past a sheet's last row without a word: refuse before writing.
     for sheet in form.sheets:
-        if len(sheet.rows) > MAX_TABLE_ROWS:
-            raise ExportError(
-                f"the sheet {sheet.name!r} would have {len(sheet.rows):,} rows, more than a "
-                f"spreadsheet holds ({SHEET_ROWS:,} with the heading and signatures); "
-                "export one unit's subtree at a time"
-            )
+        _check_fits(sheet.name, len(sheet.rows))
 
-    workbook = xlsxwriter.Workbook(
-        target, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
-    )
+    workbook = xlsxwriter.Workbook(target, _WORKBOOK_OPTIONS)
     styles = _Styles(workbook)
-    for sheet in form.sheets:
-        _write_sheet(workbook, styles, form, sheet)
+    for spec in form.sheets:
+        writer = _SheetWriter(workbook, styles, form, spec.name, spec.columns, spec.total)
+        writer.begin(spec.title, spec.section, spec.rows[:WIDTH_SAMPLE])
+        writer.write_rows(spec.rows)
+        writer.end()
     workbook.close()
+
+
+# Constant memory: each row goes to disk as it is written, so a province's rows take the
+# memory of one (rows must then come in order, which the batches of units give).
+_WORKBOOK_OPTIONS = {
+    "constant_memory": True,
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+}
+
+
+def _check_fits(name: str, rows: int) -> None:
+    if rows > MAX_TABLE_ROWS:
+        raise ExportError(
+            f"the sheet {name!r} would have {rows:,} rows, more than a spreadsheet holds "
+            f"({SHEET_ROWS:,} with the heading and signatures); "
+            "export one unit's subtree at a time"
+        )
+
+
+async def export_form_xlsx(
+    session: AsyncSession,
+    campaign_code: str,
+    unit_code: str | None,
+    kind: str,
+    target: str | Path | BinaryIO,
+    *,
+    advance: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+    batch_size: int = EXPORT_BATCH,
+) -> dict[str, int]:
+    """:func:`build_form` written as :func:`write_form_xlsx` writes it (the same workbook,
+    part for part), its rows read a batch of units at a time and written as they come, so
+    that the memory is flat in the number of rows. ``advance`` is told how many
+    registrations (initiatives, works) each batch listed, ``on_total`` of their number
+    before the first row is read.
+
+    Returns the counts :meth:`RegistrationForm.counts` gives. Raises :class:`ExportError`
+    for an unknown campaign, unit or kind, or a table longer than a sheet (before writing).
+    """
+    import xlsxwriter
+
+    form, plans = await plan_form(session, campaign_code, unit_code, kind, batch_size=batch_size)
+    for plan in plans:
+        # A row holds at least one registration: only a table listing more is counted.
+        if plan.listed > MAX_TABLE_ROWS:
+            _check_fits(plan.name, await plan.count_rows() if plan.count_rows else plan.listed)
+    if on_total is not None:
+        on_total(sum(plan.listed for plan in plans))
+    workbook = xlsxwriter.Workbook(target, _WORKBOOK_OPTIONS)
+    try:
+        counts = await _write_plans(workbook, form, plans, advance)
+    except BaseException:
+        _discard(workbook)
+        raise
+    await asyncio.to_thread(workbook.close)
+    return counts
+
+
+def _discard(workbook: Any) -> None:
+    """Remove the row files of a workbook that will not be closed (a failed export): in
+    constant-memory mode xlsxwriter keeps each sheet's rows in a temporary file it deletes
+    only when the workbook is written."""
+    for sheet in workbook.worksheets():
+        handle = getattr(sheet, "row_data_fh", None)
+        name = getattr(sheet, "row_data_filename", None)
+        if handle is not None:
+            handle.close()
+        if name:
+            Path(name).unlink(missing_ok=True)
+
+
+async def _write_plans(
+    workbook: Any,
+    form: RegistrationForm,
+    plans: list[SheetPlan],
+    advance: Callable[[int], None] | None,
+) -> dict[str, int]:
+    styles = _Styles(workbook)
+    counts: dict[str, int] = {}
+    for plan in plans:
+        writer = _SheetWriter(workbook, styles, form, plan.name, plan.columns, plan.total)
+        # The column widths come from the first rows: held until there are enough of them.
+        sample: list[tuple[Any, ...]] | None = []
+        number = 0
+        async for batch, listed in plan.batches():
+            rows = [(number + index, *row) for index, row in enumerate(batch, start=1)]
+            number += len(rows)
+            if sample is not None:
+                sample.extend(rows)
+                if len(sample) < WIDTH_SAMPLE:
+                    continue
+                writer.begin(plan.title, plan.section, sample[:WIDTH_SAMPLE])
+                rows, sample = sample, None
+            # Writing is CPU work: in a thread, so chats are answered meanwhile.
+            await asyncio.to_thread(writer.write_rows, rows)
+            if advance is not None:
+                advance(listed)
+        if sample is not None:
+            writer.begin(plan.title, plan.section, sample)
+            writer.write_rows(sample)
+            if advance is not None:
+                advance(plan.listed)
+        writer.end()
+        counts[plan.name] = plan.listed if plan.grouped else number
+    return counts
+
+
+async def stream_sheet_csv(
+    session: AsyncSession,
+    campaign_code: str,
+    unit_code: str | None,
+    kind: str,
+    stream: IO[str],
+    *,
+    advance: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> dict[str, int]:
+    """:func:`write_sheet_csv` of the form's first table, its rows read a batch at a time.
+    Returns the counts of that table (as :meth:`RegistrationForm.counts`)."""
+    _form, plans = await plan_form(session, campaign_code, unit_code, kind)
+    plan = plans[0]
+    if on_total is not None:
+        on_total(plan.listed)
+    write_csv_row(stream, [c.header for c in plan.columns])
+    number = 0
+    async for batch, listed in plan.batches():
+        for row in batch:
+            number += 1
+            write_csv_row(stream, [_text(v) for v in (number, *row)])
+        if advance is not None:
+            advance(listed)
+    return {plan.name: plan.listed if plan.grouped else number}
 
 
 # Above the table: the issuing body and the national motto, the place and date, the title.
@@ -762,111 +1103,154 @@ class _Styles:
         self.total_blank = make(border=1)
 
 
-def _write_sheet(workbook: Any, styles: _Styles, form: RegistrationForm, spec: Sheet) -> None:
-    sheet = workbook.add_worksheet(spec.name)
-    columns = spec.columns
-    last = len(columns) - 1
-    # The form proper ends before the system columns; headings and signatures span it.
-    form_last = max(i for i, c in enumerate(columns) if not c.system)
-    sample = spec.rows[:WIDTH_SAMPLE]
-    widths: list[float] = []
-    for index, column in enumerate(columns):
-        shown = [r[index] for r in sample]
-        if spec.total is not None and index + 1 == spec.total[1]:
-            shown.append(spec.total[2])
-        widths.append(_width(column, shown))
-        sheet.set_column(index, index, widths[-1])
+class _SheetWriter:
+    """One sheet of the form: :meth:`begin` (widths from a sample of the first rows, the
+    heading and the table's header), :meth:`write_rows` as often as rows come (numbered, in
+    order), then :meth:`end` (total, signatures, page setup)."""
 
-    left_end = max(1, form_last // 2 - 1)
-    right_start = left_end + 1
-    issuer = (form.issuing_body or "").upper()
-    sheet.set_row(0, LINE_HEIGHT * max(1, _lines(issuer, sum(widths[: left_end + 1]))))
-    _span(sheet, 0, 0, left_end, issuer, styles.centre_bold)
-    _span(sheet, 0, right_start, form_last, MOTTO, styles.centre_bold)
-    unit = form.unit_name.upper()
-    sheet.set_row(1, LINE_HEIGHT * max(1, _lines(unit, sum(widths[: left_end + 1]), bold=True)))
-    _span(sheet, 1, 0, left_end, unit, styles.centre_bold)
-    _span(sheet, 1, right_start, form_last, MOTTO_LINE, styles.motto_line)
-    _span(sheet, 2, right_start, form_last, PLACE_AND_DATE, styles.centre_italic)
-    sheet.set_row(4, 21)
-    _span(sheet, 4, 0, form_last, spec.title, styles.title)
-    _span(sheet, 5, 0, form_last, form.campaign_name, styles.centre_italic)
-    if spec.section:
-        sheet.write_string(6, 0, spec.section, styles.bold)
+    def __init__(
+        self,
+        workbook: Any,
+        styles: _Styles,
+        form: RegistrationForm,
+        name: str,
+        columns: tuple[Column, ...],
+        total: tuple[str, int, int] | None,
+    ) -> None:
+        self.sheet = workbook.add_worksheet(name)
+        self.styles = styles
+        self.form = form
+        self.columns = columns
+        self.total = total
+        # The form proper ends before the system columns; headings and signatures span it.
+        self.form_last = max(i for i, c in enumerate(columns) if not c.system)
+        self.left_end = max(1, self.form_last // 2 - 1)
+        self.right_start = self.left_end + 1
+        self.widths: list[float] = []
+        self.row = HEADER_ROW - 1
 
-    header_row = HEADER_ROW - 1
-    header = [(c.header, w) for c, w in zip(columns, widths, strict=True)]
-    sheet.set_row(header_row, LINE_HEIGHT * max(_lines(h, w, bold=True) for h, w in header))
-    for index, column in enumerate(columns):
-        style = styles.system_header if column.system else styles.header
-        sheet.write_string(header_row, index, column.header, style)
+    def begin(self, title: str, section: str | None, sample: Sequence[tuple[Any, ...]]) -> None:
+        sheet, styles, form, columns = self.sheet, self.styles, self.form, self.columns
+        widths = self.widths
+        for index, column in enumerate(columns):
+            shown = [r[index] for r in sample]
+            if self.total is not None and index + 1 == self.total[1]:
+                shown.append(self.total[2])
+            widths.append(_width(column, shown))
+            sheet.set_column(index, index, widths[-1])
 
-    # Per column, not per cell: the format, and the room a text has before it wraps.
-    formats = [styles.body[c.kind] for c in columns]
-    # Lines per text and column, counted once: a unit's name and the list states repeat on
-    # every row of the unit.
-    rooms: list[tuple[int, float, float, dict[str, int]]] = [
-        (index, width - 1.5, width, {}) for index, width in enumerate(widths)
-    ]
-    write_string, write_blank = sheet.write_string, sheet.write_blank
-    row = header_row
-    for values in spec.rows:
-        row += 1
-        lines = 1
-        for index, room, width, counted in rooms:
-            value = values[index]
-            if value.__class__ is str and (len(value) * 0.9 > room or "\n" in value):
-                taken = counted.get(value)
-                if taken is None:
-                    if len(counted) > 10_000:  # bounded: names do not repeat
-                        counted.clear()
-                    taken = counted[value] = _lines(value, width)
-                if taken > lines:
-                    lines = taken
-        if lines > 1:
-            sheet.set_row(row, LINE_HEIGHT * lines)
-        for index, value in enumerate(values):
-            # Text and blanks are most cells: written directly; the rest by their type.
-            if value is None:
-                write_blank(row, index, None, formats[index])
-            elif value.__class__ is str:
-                # Always a string: "=..." typed in a chat is text, not a formula.
-                write_string(row, index, value, formats[index])
-            else:
-                _cell(sheet, row, index, value, formats[index])
+        left_end, right_start, form_last = self.left_end, self.right_start, self.form_last
+        issuer = (form.issuing_body or "").upper()
+        sheet.set_row(0, LINE_HEIGHT * max(1, _lines(issuer, sum(widths[: left_end + 1]))))
+        _span(sheet, 0, 0, left_end, issuer, styles.centre_bold)
+        _span(sheet, 0, right_start, form_last, MOTTO, styles.centre_bold)
+        unit = form.unit_name.upper()
+        sheet.set_row(1, LINE_HEIGHT * max(1, _lines(unit, sum(widths[: left_end + 1]), bold=True)))
+        _span(sheet, 1, 0, left_end, unit, styles.centre_bold)
+        _span(sheet, 1, right_start, form_last, MOTTO_LINE, styles.motto_line)
+        _span(sheet, 2, right_start, form_last, PLACE_AND_DATE, styles.centre_italic)
+        sheet.set_row(4, 21)
+        _span(sheet, 4, 0, form_last, title, styles.title)
+        _span(sheet, 5, 0, form_last, form.campaign_name, styles.centre_italic)
+        if section:
+            sheet.write_string(6, 0, section, styles.bold)
 
-    if spec.total is not None:
-        label, money_index, amount = spec.total
-        row += 1
-        span = sum(widths[: money_index - 1])
-        sheet.set_row(row, LINE_HEIGHT * _lines(label, span, bold=True))
-        # The label spans the columns left of the amount, so the long sentence fits.
-        sheet.merge_range(row, 0, row, money_index - 2, label, styles.total_label)
-        sheet.write_number(row, money_index - 1, amount, styles.total_money)
-        for index in range(money_index, last + 1):
-            sheet.write_blank(row, index, None, styles.total_blank)
+        header_row = HEADER_ROW - 1
+        header = [(c.header, w) for c, w in zip(columns, widths, strict=True)]
+        sheet.set_row(header_row, LINE_HEIGHT * max(_lines(h, w, bold=True) for h, w in header))
+        for index, column in enumerate(columns):
+            style = styles.system_header if column.system else styles.header
+            sheet.write_string(header_row, index, column.header, style)
 
-    # Signatures under the table: who drew up the list, and the union's chair.
-    row += 2
-    _span(sheet, row, 0, left_end, PREPARER, styles.centre_bold)
-    _span(sheet, row, right_start, form_last, SIGNER_FOR, styles.centre_bold)
-    _span(sheet, row + 1, right_start, form_last, SIGNER, styles.centre_bold)
-    _span(sheet, row + 2, 0, left_end, PREPARER_NOTE, styles.centre_italic)
-    _span(sheet, row + 2, right_start, form_last, SIGNER_NOTE, styles.centre_italic)
+        # Per column, not per cell: the format, and the room a text has before it wraps.
+        self.formats = [styles.body[c.kind] for c in columns]
+        # Lines per text and column, counted once: a unit's name and the list states repeat
+        # on every row of the unit.
+        self.rooms: list[tuple[int, float, float, dict[str, int]]] = [
+            (index, width - 1.5, width, {}) for index, width in enumerate(widths)
+        ]
 
-    # The header stays in view while scrolling and is printed on every page.
-    sheet.freeze_panes(HEADER_ROW, 0)
-    sheet.repeat_rows(header_row)
-    sheet.print_area(0, 0, row + 6, form_last)
-    sheet.set_landscape()
-    sheet.set_paper(9)  # A4
-    # Fit every column on the page width; as many pages down as the rows need.
-    sheet.fit_to_pages(1, 0)
-    sheet.center_horizontally()
-    # Room under the table for the page number: LibreOffice clips a footer squeezed into the
-    # default 0.3" between the footer line and the bottom margin.
-    sheet.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.8)
-    sheet.set_footer(f'&C&"{FONT_NAME},Regular"&10Trang &P/&N', {"margin": 0.3})
+    def write_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        sheet, rooms, formats = self.sheet, self.rooms, self.formats
+        write_string, write_blank = sheet.write_string, sheet.write_blank
+        row = self.row
+        for values in rows:
+            row += 1
+            lines = 1
+            for index, room, width, counted in rooms:
+                value = values[index]
+                if value.__class__ is str and (len(value) * 0.9 > room or "\n" in value):
+                    taken = counted.get(value)
+                    if taken is None:
+                        if len(counted) > 10_000:  # bounded: names do not repeat
+                            counted.clear()
+                        taken = counted[value] = _lines(value, width)
+                    if taken > lines:
+                        lines = taken
+            if lines > 1:
+                sheet.set_row(row, LINE_HEIGHT * lines)
+            for index, value in enumerate(values):
+                # Text and blanks are most cells: written directly; the rest by their type.
+                if value is None:
+                    write_blank(row, index, None, formats[index])
+                elif value.__class__ is str:
+                    # Always a string: "=..." typed in a chat is text, not a formula.
+                    write_string(row, index, value, formats[index])
+                else:
+                    _cell(sheet, row, index, value, formats[index])
+        self.row = row
+        _forget_written_heights(sheet, row)
+
+    def end(self) -> None:
+        sheet, styles, widths, row = self.sheet, self.styles, self.widths, self.row
+        left_end, right_start, form_last = self.left_end, self.right_start, self.form_last
+        if self.total is not None:
+            label, money_index, amount = self.total
+            row += 1
+            span = sum(widths[: money_index - 1])
+            sheet.set_row(row, LINE_HEIGHT * _lines(label, span, bold=True))
+            # The label spans the columns left of the amount, so the long sentence fits.
+            sheet.merge_range(row, 0, row, money_index - 2, label, styles.total_label)
+            sheet.write_number(row, money_index - 1, amount, styles.total_money)
+            for index in range(money_index, len(self.columns)):
+                sheet.write_blank(row, index, None, styles.total_blank)
+
+        # Signatures under the table: who drew up the list, and the union's chair.
+        row += 2
+        _span(sheet, row, 0, left_end, PREPARER, styles.centre_bold)
+        _span(sheet, row, right_start, form_last, SIGNER_FOR, styles.centre_bold)
+        _span(sheet, row + 1, right_start, form_last, SIGNER, styles.centre_bold)
+        _span(sheet, row + 2, 0, left_end, PREPARER_NOTE, styles.centre_italic)
+        _span(sheet, row + 2, right_start, form_last, SIGNER_NOTE, styles.centre_italic)
+
+        # The header stays in view while scrolling and is printed on every page.
+        sheet.freeze_panes(HEADER_ROW, 0)
+        sheet.repeat_rows(HEADER_ROW - 1)
+        sheet.print_area(0, 0, row + 6, form_last)
+        sheet.set_landscape()
+        sheet.set_paper(9)  # A4
+        # Fit every column on the page width; as many pages down as the rows need.
+        sheet.fit_to_pages(1, 0)
+        sheet.center_horizontally()
+        # Room under the table for the page number: LibreOffice clips a footer squeezed into
+        # the default 0.3" between the footer line and the bottom margin.
+        sheet.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.8)
+        sheet.set_footer(f'&C&"{FONT_NAME},Regular"&10Trang &P/&N', {"margin": 0.3})
+
+
+def _forget_written_heights(sheet: Any, last: int) -> None:
+    """Drop the heights of rows xlsxwriter has written to disk (all but ``last``).
+
+    It keeps every ``set_row`` for the life of a sheet (to place images, which the form has
+    none of), even in constant-memory mode where the row is already written: a province's
+    wrapped rows held about 200 MB of them. The row being written keeps its height.
+    """
+    for table in (getattr(sheet, "row_info", None), getattr(sheet, "row_sizes", None)):
+        if isinstance(table, dict) and len(table) > 1:
+            kept = table.get(last)
+            table.clear()
+            if kept is not None:
+                table[last] = kept
 
 
 def _span(sheet: Any, row: int, first: int, last: int, text: str, style: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from datetime import datetime
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from handlers.flows.initiatives import FIELDS, field_label
 from handlers.i18n import use_locale
 from handlers.text import format_money
 from storage.exporters import ExportError
-from storage.models import Title
+from storage.models import Campaign, Registration, Title
 from storage.registration_forms import (
     DATE_FORMAT,
     FIELD_LABELS,
@@ -27,6 +28,7 @@ from storage.registration_forms import (
     RegistrationForm,
     Sheet,
     build_form,
+    export_form_xlsx,
     is_award,
     money_words,
     write_form_xlsx,
@@ -43,8 +45,7 @@ SCHOOL = "Công đoàn Trường THPT Chợ Đồn"
 
 async def export(sessions: Sessions, path: Path, kind: str = "all", unit: str | None = None):
     async with sessions() as session:
-        form = await build_form(session, "TD2027", unit, kind)
-    write_form_xlsx(form, path)
+        await export_form_xlsx(session, "TD2027", unit, kind, path)
     return load_workbook(path)
 
 
@@ -357,3 +358,43 @@ def test_money_words_are_the_chats(amount: int) -> None:
 def test_every_exported_column_is_read_back(kind: str) -> None:
     known = aliases(kind)
     assert [h for h in export_headers(kind) if column_key(h) not in known] == []
+
+
+def _parts(path: Path) -> dict[str, bytes]:
+    """A workbook's parts but its creation time."""
+    with zipfile.ZipFile(path) as archive:
+        return {n: archive.read(n) for n in archive.namelist() if n != "docProps/core.xml"}
+
+
+async def test_the_streamed_workbook_does_not_depend_on_the_batches(
+    sessionmaker: Sessions, tmp_path: Path
+):
+    scene = await make_scene(sessionmaker)
+    async with sessionmaker() as session, session.begin():
+        campaign = await session.get(Campaign, scene.org.campaign.id)
+        assert campaign is not None
+        # Bình moved to the school during the campaign: a second title registered there.
+        session.add(
+            Registration(
+                receipt_no="TD2027-000900",
+                campaign_id=campaign.id,
+                title_code="CO_TINH",
+                is_collective=False,
+                person_id=scene.binh.id,
+                unit_id=scene.org.school.id,
+            )
+        )
+    async with sessionmaker() as session:
+        form = await build_form(session, "TD2027")
+        # Every unit a batch of its own: rows are read and written a unit at a time.
+        counts = await export_form_xlsx(
+            session, "TD2027", None, "all", tmp_path / "streamed.xlsx", batch_size=1
+        )
+    write_form_xlsx(form, tmp_path / "held.xlsx")
+    assert counts == form.counts()
+    assert _parts(tmp_path / "streamed.xlsx") == _parts(tmp_path / "held.xlsx")
+    # A person is one row with all their titles, wherever they registered them.
+    people = table(load_workbook(tmp_path / "streamed.xlsx")["Cá nhân"])
+    binh = [r for r in people if r[1] == "Trần Văn Bình"]
+    assert len(binh) == 1
+    assert binh[0][7] == "TD2027-000004\nTD2027-000900"

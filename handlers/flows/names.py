@@ -4,7 +4,6 @@ XLSX form: what the officer has in front of them to decide, and the leader befor
 
 from __future__ import annotations
 
-import asyncio
 import io
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ from handlers.flows.common import title_label
 from handlers.i18n import _
 from storage.list_people import ListEntry, list_entries
 from storage.models import Campaign, Title, Unit
-from storage.registration_forms import build_form, write_form_xlsx
+from storage.registration_forms import export_form_xlsx
 from storage.repo import titles_by_code
 
 NAMES_PER_PAGE = 15
@@ -75,9 +74,9 @@ async def read_names(session: AsyncSession, campaign: Campaign, unit: Unit) -> N
 
 async def list_xlsx(session: AsyncSession, campaign: Campaign, unit: Unit) -> OutFile:
     """The unit's list in the officers' form (titles, initiatives, works), as for /tonghop."""
-    form = await build_form(session, campaign.code, unit.code, "all")
     buffer = io.BytesIO()
-    # Building a workbook is CPU work: in a thread, so chats are answered meanwhile.
-    await asyncio.to_thread(write_form_xlsx, form, buffer)
+    # Rows read and written a batch of units at a time (the writing in a thread, so chats
+    # are answered meanwhile).
+    await export_form_xlsx(session, campaign.code, unit.code, "all", buffer)
     safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_") else "-" for ch in unit.code)
     return OutFile(f"danh-sach-{campaign.code}-{safe}.xlsx", buffer.getvalue(), XLSX_MIME)
