@@ -9,9 +9,12 @@ same columns back (storage.registration_import), all rows or none.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
+from typing import TextIO
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,6 +38,21 @@ from storage.registration_import import (
     choose_campaign,
     import_registrations_file,
 )
+
+
+@contextlib.contextmanager
+def _csv_in_place(output: Path) -> Iterator[TextIO]:
+    """``output`` to write a CSV to: written beside it and moved in place at the end, so a
+    failed export (unknown campaign, lost database) leaves no half file behind. The BOM
+    makes Excel open the file as UTF-8 (Vietnamese letters intact)."""
+    partial = output.with_name(output.name + ".part")
+    try:
+        with partial.open("w", encoding="utf-8-sig", newline="") as stream:
+            yield stream
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(output)
 
 
 def _today(settings: Settings) -> date:
@@ -72,18 +90,8 @@ async def cmd_export_registrations(args: argparse.Namespace, settings: Settings)
                 )
                 if output is None:
                     return await stream_csv(rows, sys.stdout, tracker.advance)
-                # Written beside the target and moved in place at the end: a failed export
-                # (unknown campaign, lost database) leaves no half file behind.
-                partial = output.with_name(output.name + ".part")
-                try:
-                    # The BOM makes Excel open the file as UTF-8 (Vietnamese letters intact).
-                    with partial.open("w", encoding="utf-8-sig", newline="") as stream:
-                        written = await stream_csv(rows, stream, tracker.advance)
-                except BaseException:
-                    partial.unlink(missing_ok=True)
-                    raise
-                partial.replace(output)
-                return written
+                with _csv_in_place(output) as stream:
+                    return await stream_csv(rows, stream, tracker.advance)
 
             written = await _with_session(settings, flat)
         if output is not None:
@@ -116,18 +124,11 @@ async def cmd_export_registrations(args: argparse.Namespace, settings: Settings)
                     session, args.campaign, args.unit, args.kind, sys.stdout,
                     advance=tracker.advance, on_total=total,
                 )  # fmt: skip
-            partial = output.with_name(output.name + ".part")
-            try:
-                with partial.open("w", encoding="utf-8-sig", newline="") as stream:
-                    counts = await stream_sheet_csv(
-                        session, args.campaign, args.unit, args.kind, stream,
-                        advance=tracker.advance, on_total=total,
-                    )  # fmt: skip
-            except BaseException:
-                partial.unlink(missing_ok=True)
-                raise
-            partial.replace(output)
-            return counts
+            with _csv_in_place(output) as stream:
+                return await stream_sheet_csv(
+                    session, args.campaign, args.unit, args.kind, stream,
+                    advance=tracker.advance, on_total=total,
+                )  # fmt: skip
 
         counts = await _with_session(settings, work)
     if output is not None:
