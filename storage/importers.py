@@ -14,7 +14,6 @@ import functools
 import io
 import itertools
 import re
-import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -151,16 +150,6 @@ def _cell_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        # Most cells are already clean: skip clean()'s character loop for them (a million-
-        # row roster has four million cells). isprintable() is False for every control,
-        # format and invisible character clean() removes, and for every space but " ".
-        if (
-            value.isprintable()
-            and "  " not in value
-            and value == value.strip()
-            and unicodedata.is_normalized("NFC", value)
-        ):
-            return value
         return clean(value)
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
@@ -315,6 +304,59 @@ def read_table(path: str | Path) -> tuple[list[str], list[Row]]:
     return header, found
 
 
+# Rows checked and written per step: enough to amortise each statement, little memory.
+BATCH = 5000
+
+
+def _first_row(
+    rows: Iterator[Row],
+    problems: Problems,
+    header: Sequence[str] | None,
+    required: Sequence[str],
+    optional: Sequence[str],
+) -> Row | None:
+    """The first row of an import, its columns checked (against ``header``, else the first
+    row's own values); None for no rows at all, after raising for the problems already
+    found or for a header without data."""
+    first = next(rows, None)
+    if header is None and first is not None:
+        header = list(first.values)
+    if header is not None:
+        _check_columns(header, required, optional)
+    if first is None:
+        problems.raise_if_any()
+        if header is not None:
+            raise ImportFailed(["the file has a header but no data rows"])
+    return first
+
+
+async def _stage_rows(
+    session: AsyncSession,
+    stage: Table,
+    rows: Iterable[Row],
+    staged_of: Callable[[Row, Problems], dict[str, Any] | None],
+    problems: Problems,
+    progress: Progress | None,
+) -> int:
+    """Check ``rows`` one at a time (``staged_of`` names a bad row's problems) and copy them
+    into ``stage`` :data:`BATCH` at a time; ``progress`` hears each full batch. Returns the
+    number of rows read (the caller reports the last, smaller batch when it is done)."""
+    batch: list[dict[str, Any]] = []
+    read = 0
+    for row in rows:
+        read += 1
+        staged = staged_of(row, problems)
+        if staged is not None:
+            batch.append(staged)
+        if read % BATCH == 0:
+            await insert_rows(session, stage, batch)
+            batch = []
+            if progress is not None:
+                progress(BATCH)
+    await insert_rows(session, stage, batch)
+    return read
+
+
 def _check_columns(header: Sequence[str], required: Sequence[str], optional: Sequence[str]) -> None:
     expected = ", ".join([*required, *(f"[{c}]" for c in optional)])
     present = [h for h in header if h]
@@ -398,9 +440,6 @@ def guess_kind(name: str) -> UnitKind | None:
             best = (len(words), kind)
     return best[1] if best else None
 
-
-# Units checked and written per step while the file is read.
-_UNIT_BATCH = 5000
 
 _UNIT_STAGE = Table(
     "stage_units",
@@ -496,36 +535,19 @@ async def _import_units(
     header: Sequence[str] | None,
     progress: Progress | None,
 ) -> ImportSummary:
-    first = next(rows, None)
-    if header is None and first is not None:
-        header = list(first.values)
-    if header is not None:
-        _check_columns(header, UNIT_COLUMNS, UNIT_OPTIONAL)
+    first = _first_row(rows, problems, header, UNIT_COLUMNS, UNIT_OPTIONAL)
     if first is None:
-        problems.raise_if_any()
-        if header is not None:
-            raise ImportFailed(["the file has a header but no data rows"])
         return ImportSummary("units")
     # Objects the caller added are written first: the statements below read the tables.
     await session.flush()
     await plan_for_bulk(session)
     await create_stage(session, _UNIT_STAGE)
     try:
-        batch: list[dict[str, Any]] = []
-        read = 0
-        for row in itertools.chain([first], rows):
-            read += 1
-            staged = _unit_row(row, problems)
-            if staged is not None:
-                batch.append(staged)
-            if read % _UNIT_BATCH == 0:
-                await insert_rows(session, _UNIT_STAGE, batch)
-                batch = []
-                if progress is not None:
-                    progress(_UNIT_BATCH)
-        await insert_rows(session, _UNIT_STAGE, batch)
-        if progress is not None and read % _UNIT_BATCH:
-            progress(read % _UNIT_BATCH)
+        read = await _stage_rows(
+            session, _UNIT_STAGE, itertools.chain([first], rows), _unit_row, problems, progress
+        )
+        if progress is not None and read % BATCH:
+            progress(read % BATCH)
         await _sql(session, "CREATE INDEX ix_stage_units_code ON stage_units (code)")
         await _sql(session, "CREATE INDEX ix_stage_units_parent ON stage_units (parent_code)")
         await _sql(session, "ANALYZE stage_units")
@@ -705,7 +727,7 @@ async def _merge_units(session: AsyncSession) -> ImportSummary:
                 "p.old_kind, p.old_parent_id, p.old_path, p.old_parent_code, n.parent_id, "
                 "n.path, m.descendants FROM unit_plan p JOIN unit_paths n ON n.id = p.id "
                 f"LEFT JOIN unit_moved m ON m.id = p.id WHERE {changed} AND "
-                f"p.row > :after ORDER BY p.row LIMIT {_UNIT_BATCH}",
+                f"p.row > :after ORDER BY p.row LIMIT {BATCH}",
                 after=after,
             )
         ).all()
@@ -728,7 +750,7 @@ async def _merge_units(session: AsyncSession) -> ImportSummary:
                 continue
             summary.updated += 1
             entries.append(
-                _audit_entry(
+                audit_entry(
                     now,
                     "unit.import",
                     "unit",
@@ -819,8 +841,6 @@ class _MemberLine:
     position: str | None
 
 
-# Rows checked and written per step: enough to amortise each statement, little memory.
-BATCH = 5000
 _AUDIT: Table = AuditEntry.__table__  # type: ignore[assignment]
 
 _STAGE = Table(
@@ -910,15 +930,8 @@ async def _import_members(
     header: Sequence[str] | None,
     progress: Progress | None,
 ) -> ImportSummary:
-    first = next(rows, None)
-    if header is None and first is not None:
-        header = list(first.values)
-    if header is not None:
-        _check_columns(header, MEMBER_COLUMNS, MEMBER_OPTIONAL)
+    first = _first_row(rows, problems, header, MEMBER_COLUMNS, MEMBER_OPTIONAL)
     if first is None:
-        problems.raise_if_any()
-        if header is not None:
-            raise ImportFailed(["the file has a header but no data rows"])
         return ImportSummary("members")
     await plan_for_bulk(session)
     await create_stage(session, _STAGE)
@@ -939,19 +952,7 @@ async def _import_members(
 async def _stage_members(
     session: AsyncSession, rows: Iterable[Row], problems: Problems, progress: Progress | None
 ) -> int:
-    batch: list[dict[str, Any]] = []
-    read = 0
-    for row in rows:
-        read += 1
-        staged = _member_row(row, problems)
-        if staged is not None:
-            batch.append(staged)
-        if read % BATCH == 0:
-            await insert_rows(session, _STAGE, batch)
-            batch = []
-            if progress is not None:
-                progress(BATCH)
-    await insert_rows(session, _STAGE, batch)
+    read = await _stage_rows(session, _STAGE, rows, _member_row, problems, progress)
     # By row only: the phones are matched by hashing (the database's people are looked up
     # through their own index), an index on them here would not be used.
     await _sql(session, "CREATE INDEX ix_stage_members_row ON stage_members (row)")
@@ -1230,10 +1231,10 @@ async def _member_units(
 
 
 def _audit_row(now: datetime, person_id: int, details: dict[str, Any]) -> dict[str, Any]:
-    return _audit_entry(now, "person.import", "person", person_id, details)
+    return audit_entry(now, "person.import", "person", person_id, details)
 
 
-def _audit_entry(
+def audit_entry(
     now: datetime, action: str, entity: str, entity_id: int, details: dict[str, Any]
 ) -> dict[str, Any]:
     """An audit row of the import, for :func:`storage.bulk.insert_rows`."""

@@ -58,7 +58,6 @@ import functools
 import itertools
 import json
 import re
-import unicodedata
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -88,7 +87,14 @@ from storage.bulk import create_stage, insert_rows, is_postgresql
 from storage.campaigns import campaign_occasions, works_close
 from storage.counts import LIST_STATE_LABELS, list_units
 from storage.exporters import unguard_formula
-from storage.importers import _MOBILE_STARTS, BATCH, MAX_LISTED, ImportFailed
+from storage.importers import (
+    _MOBILE_STARTS,
+    BATCH,
+    MAX_LISTED,
+    VIA_IMPORT,
+    ImportFailed,
+    audit_entry,
+)
 from storage.models import (
     AuditEntry,
     Campaign,
@@ -134,7 +140,6 @@ from storage.tables import (
 )
 from storage.types import Progress, utcnow
 
-VIA_IMPORT = "import"
 SOURCE_IMPORT = "import"
 
 # The chat's limits (handlers/flows): the same bounds for what a file brings in.
@@ -347,15 +352,6 @@ def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        # Most cells are clean already: clean()'s loop over every character is skipped for
-        # them (isprintable() is False for every character clean() removes or replaces).
-        if (
-            value.isprintable()
-            and "  " not in value
-            and value == value.strip()
-            and unicodedata.is_normalized("NFC", value)
-        ):
-            return unguard_formula(value)
         return unguard_formula(clean(value))
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
@@ -1975,20 +1971,6 @@ _TABLES: dict[str, SqlTable] = {
 }
 
 
-def _audit(
-    now: datetime, action: str, entity: str, entity_id: int, details: dict[str, Any]
-) -> dict[str, Any]:
-    return {
-        "at": now,
-        "actor_id": None,
-        "via": VIA_IMPORT,
-        "action": action,
-        "entity": entity,
-        "entity_id": entity_id,
-        "details": details,
-    }
-
-
 async def _write_new_people(
     session: AsyncSession,
     checker: _Checker,
@@ -2040,7 +2022,7 @@ async def _write_new_people(
             session,
             _TABLES["audit_log"],
             [
-                _audit(
+                audit_entry(
                     now,
                     "person.import",
                     "person",
@@ -2181,7 +2163,7 @@ async def _write(
                 details["collective"] = s.kind == "collective"
             if late:
                 details["late"] = True
-            audit.append(_audit(now, f"{entity}.import", entity, entity_id, details))
+            audit.append(audit_entry(now, f"{entity}.import", entity, entity_id, details))
         await insert_rows(session, _TABLES[table], rows)
         await insert_rows(session, _TABLES["initiative_authors"], authors)
         await insert_rows(session, _TABLES["audit_log"], audit)
