@@ -31,8 +31,11 @@ into engine (inside ``Engine.handle``), platform (the rest of the update: aiogra
 the Bot API calls), loop (the rest of the event loop thread), the database driver's threads
 (aiosqlite runs a thread per connection) and asyncio's executor (the receipt card is drawn
 there, once per registration); ``--no-split`` measures the totals without that split's
-timing of every event loop step. A PostgreSQL URL names a server: a database of its own is
-created there and dropped afterwards.
+timing of every event loop step, on the loop `thidua run` uses (uvloop where installed: the
+split needs asyncio's own loop to time its steps, so a split run is on asyncio's). The echo bot
+runs on asyncio's loop, as a bare aiogram bot does; ``--echo-uvloop`` runs it on uvloop too.
+A PostgreSQL URL names a server: a database of its own is created there and dropped
+afterwards.
 """
 
 from __future__ import annotations
@@ -314,7 +317,12 @@ def _pool_status(db: Any) -> str:
 
 def child_main(stats: Path, profile: Path | None, split: bool = True) -> int:
     logging.basicConfig(level=os.environ.get("THIDUA_LOG_LEVEL", "WARNING"))
-    asyncio.run(serve_bot(stats, profile, split))
+    from bot import eventloop
+    from bot.config import Settings
+
+    # The loop `thidua run` uses (uvloop where installed), except for the split: it times
+    # every step of asyncio's own loop (CpuSplit.install), which uvloop's C loop does not have.
+    eventloop.run(serve_bot(stats, profile, split), "asyncio" if split else Settings().event_loop)
     return 0
 
 
@@ -622,6 +630,7 @@ class ChildOptions:
     profile: Path | None = None
     concurrency: int | None = None
     split: bool = True
+    echo_uvloop: bool = False
 
 
 async def spawn(role: str, api: FakeBotAPI, url: str, stats: Path, options: ChildOptions) -> Any:
@@ -638,6 +647,8 @@ async def spawn(role: str, api: FakeBotAPI, url: str, stats: Path, options: Chil
     if role == "echo":
         cmd = [sys.executable, "-m", "bench.echo_bot", "--stats", str(stats)]
         cmd += ["--concurrency", env["THIDUA_UPDATES_IN_HAND"]]
+        if options.echo_uvloop:
+            cmd += ["--uvloop"]
     else:
         cmd = [sys.executable, "-m", "bench.conversation", "--role", role, "--stats", str(stats)]
         if options.profile is not None:
@@ -647,6 +658,16 @@ async def spawn(role: str, api: FakeBotAPI, url: str, stats: Path, options: Chil
     return await asyncio.create_subprocess_exec(
         *cmd, env=env, cwd=ROOT, stdin=asyncio.subprocess.DEVNULL
     )
+
+
+def bot_loop(options: ChildOptions) -> str:
+    """The event loop the bot process runs on (see child_main)."""
+    from bot import eventloop
+    from bot.config import Settings
+
+    if options.split or eventloop.loop_factory(Settings().event_loop) is None:
+        return "asyncio"
+    return "uvloop"
 
 
 async def until_polling(api: FakeBotAPI, proc: Any, timeout: float = 60.0) -> None:  # noqa: ASYNC109
@@ -725,7 +746,9 @@ async def drive(
 
 async def main_async(args: argparse.Namespace) -> int:
     profile = Path(args.profile) if args.profile else None
-    options = ChildOptions(args.log_level, profile, args.concurrency, not args.no_split)
+    options = ChildOptions(
+        args.log_level, profile, args.concurrency, not args.no_split, args.echo_uvloop
+    )
     async with database(args.database_url) as url:
         members, receipt_prefix = await build_org(url, args.people, args.seed)
         kind = dialect_of(url)
@@ -737,7 +760,7 @@ async def main_async(args: argparse.Namespace) -> int:
         )
         per_person = round(sum(7 if m.rostered else 9 for m in members) / len(members))
         echo = await drive(
-            "bare aiogram echo bot (ceiling)",
+            f"bare aiogram echo bot (ceiling), {'uvloop' if args.echo_uvloop else 'asyncio'}",
             "echo",
             url,
             members,
@@ -747,7 +770,7 @@ async def main_async(args: argparse.Namespace) -> int:
         )
         print("\n".join(echo.lines()), "", sep="\n", flush=True)
         bot = await drive(
-            f"Thi đua bot on {kind}",
+            f"Thi đua bot on {kind}, {bot_loop(options)}",
             "bot",
             url,
             members,
@@ -821,6 +844,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="do not split the bot's CPU by phase (the timing of every event loop step "
         "costs about 0.1 ms per update): the totals as the echo bot is measured",
+    )
+    parser.add_argument(
+        "--echo-uvloop",
+        action="store_true",
+        help="run the echo bot on uvloop too (by default on asyncio's loop, as aiogram does)",
     )
     # The child processes: the bot and the echo bot.
     parser.add_argument("--role", choices=["bot"], help=argparse.SUPPRESS)

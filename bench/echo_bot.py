@@ -80,5 +80,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stats", type=Path)
     parser.add_argument("--concurrency", type=int)
+    parser.add_argument("--uvloop", action="store_true", help="on uvloop, not asyncio's loop")
     args = parser.parse_args()
-    asyncio.run(serve(args.stats, args.concurrency))
+    if args.uvloop:
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve(args.stats, args.concurrency))
+    else:
+        asyncio.run(serve(args.stats, args.concurrency))

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.channels.base import Channel
 from bot.config import Settings
+from bot.eventloop import loop_name
 from bot.flood import make_flood_guard
 from bot.outbox import OutboxDispatcher
 from handlers.engine.flow import EngineConfig
@@ -368,7 +369,9 @@ async def serve(
         signalled = asyncio.create_task(_until_signalled(stop))
         # bench/start.py times the start up to this line.
         log.info(
-            "ready: %s receiving; outbox, broadcasts and scheduler running", ", ".join(by_name)
+            "ready: %s receiving; outbox, broadcasts and scheduler running (event loop: %s)",
+            ", ".join(by_name),
+            loop_name(),
         )
         if on_started is not None:
             on_started()

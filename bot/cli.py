@@ -8,7 +8,6 @@ one clear line on stderr and exit with 1; only real bugs show a traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -425,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     from pydantic import ValidationError
     from sqlalchemy.exc import DBAPIError, OperationalError
 
+    from bot import eventloop
     from bot.config import Settings, describe_invalid
     from bot.logformat import configure_logging
     from storage.campaigns import CampaignInvalid
@@ -445,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     protect_logs(settings)
     handler: Handler = args.handler
     try:
-        return asyncio.run(handler(args, settings))
+        return eventloop.run(handler(args, settings), settings.event_loop)
     except ImportFailed as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

@@ -17,6 +17,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.eventloop import LoopChoice, uvloop_available
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./thidua.db"
 PUBLIC_TELEGRAM_API = "https://api.telegram.org"
 PUBLIC_ZALO_BOT_API = "https://bot-api.zaloplatforms.com"
@@ -146,6 +148,11 @@ class Settings(BaseSettings):
     updates_in_hand: int = Field(
         default=2, ge=1, le=256, validation_alias=AliasChoices("THIDUA_UPDATES_IN_HAND")
     )
+    # The event loop (bot/eventloop.py): "auto" is uvloop where it is installed (it is a
+    # dependency on Linux and macOS), else asyncio's; "asyncio" keeps the standard loop.
+    event_loop: LoopChoice = Field(
+        default="auto", validation_alias=AliasChoices("THIDUA_EVENT_LOOP")
+    )
     # Flood guard (handlers.engine.flood): a person may send FLOOD_BURST messages at once and
     # FLOOD_RATE per second after that; beyond it messages are dropped with one notice.
     # Shared through Redis when REDIS_URL is set.
@@ -165,6 +172,13 @@ class Settings(BaseSettings):
                 f"{value!r} is not a time zone; use an IANA name such as Asia/Ho_Chi_Minh"
             ) from None
         return value.strip()
+
+    @field_validator("event_loop")
+    @classmethod
+    def _check_event_loop(cls, value: LoopChoice) -> LoopChoice:
+        if value == "uvloop" and not uvloop_available():
+            raise ValueError("uvloop is not installed here; use auto or asyncio")
+        return value
 
     @field_validator("locale")
     @classmethod

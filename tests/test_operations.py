@@ -235,6 +235,8 @@ async def test_probes_and_metrics_of_a_running_service(
             assert checks["database"] == "ok" and checks["channel:web"] == "ok"
             assert checks["scheduler_role"] == "leader"
             assert (await probe("/healthz"))[0] == 200
+            # Serving on uvloop (THIDUA_EVENT_LOOP=auto, installed with the package here).
+            assert "(event loop: uvloop)" in stderr.read_text(encoding="utf-8")
 
             # One person's message shows in the metrics, by channel and outcome.
             headers = {CSRF_HEADER: CSRF_VALUE}

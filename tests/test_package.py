@@ -156,7 +156,9 @@ def test_the_minimum_versions_are_the_declared_floors() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     floors = {}
     for requirement in project["dependencies"]:
-        match = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[a-z]+\])?>=([0-9.]+),<([0-9.]+)", requirement)
+        match = re.fullmatch(
+            r"([A-Za-z0-9_.-]+)(?:\[[a-z]+\])?>=([0-9.]+),<([0-9.]+)(?:; .+)?", requirement
+        )
         assert match is not None, f"{requirement}: needs a floor and a cap"
         floors[match.group(1).lower()] = match.group(2)
     pinned = {}
