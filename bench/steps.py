@@ -11,6 +11,8 @@ answer with the process's reference data already read (storage.refcache). Each l
 journeys (each on fresh people). Target (issue 16): an ordinary answer in ≤ 2 statements and
 ≤ 1 ms of engine CPU. ``--laps N`` then repeats the ordinary answers N times and prints their
 mean; ``--statements`` lists each answer's statements, ``--profile FILE`` writes a cProfile.
+On SQLite each answer's trips to aiosqlite's thread are counted too (each one a future, a
+``call_soon_threadsafe`` and a wake-up of the event loop).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import asyncio
 import cProfile
 import statistics
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Awaitable
@@ -50,9 +53,48 @@ SIGN_UP_AND_REGISTRATION = (
 )
 
 
+class ThreadTrips:
+    """Counts the calls run in aiosqlite's connection threads, in this process only.
+
+    aiosqlite starts each connection's thread on ``_connection_worker_thread(queue)``; the
+    count wraps that queue's ``get`` (one per call sent to the thread). Nothing of the bot is
+    changed: the same calls are made, one more lock per call is taken here.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def install(self) -> bool:
+        import aiosqlite.core
+
+        worker = getattr(aiosqlite.core, "_connection_worker_thread", None)
+        if worker is None:  # another aiosqlite layout: no count rather than a wrong one
+            return False
+        trips = self
+
+        class CountedQueue:
+            def __init__(self, queue: Any) -> None:
+                self._queue = queue
+
+            def get(self) -> Any:
+                item = self._queue.get()
+                with trips._lock:
+                    trips.count += 1
+                return item
+
+        def counted_worker(tx: Any) -> Any:
+            return worker(CountedQueue(tx))
+
+        aiosqlite.core._connection_worker_thread = counted_worker
+        return True
+
+
 async def main_async(args: argparse.Namespace) -> int:
     profiler = cProfile.Profile(time.thread_time) if args.profile else None
+    trips = ThreadTrips()
     async with database(args.database_url, prefix="thidua_bench_steps") as url:
+        counting_trips = dialect_of(url) == "sqlite" and trips.install()
         db = make_engine(url)
         try:
             await prepare_database(db)
@@ -69,12 +111,12 @@ async def main_async(args: argparse.Namespace) -> int:
 
             event.listen(db.sync_engine, "before_cursor_execute", count)
             engine = build_engine(sessions, EngineConfig(now=lambda: JAN_10))
-            figures: dict[str, list[tuple[int, float]]] = defaultdict(list)
+            figures: dict[str, list[tuple[int, float, int]]] = defaultdict(list)
             order: list[str] = []
 
             async def step(label: str, action: Awaitable[Any]) -> None:
                 nonlocal listing
-                counted[0] = 0
+                counted[0] = trips.count = 0
                 listing = [] if args.statements else None
                 if listing is not None:
                     seen[label] = listing
@@ -85,7 +127,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 spent = time.thread_time() - began
                 if profiler is not None:
                     profiler.disable()
-                figures[label].append((counted[0], 1000 * spent))
+                figures[label].append((counted[0], 1000 * spent, trips.count))
                 if label not in order:
                     order.append(label)
 
@@ -127,7 +169,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 await step("newcomer: confirms (saved)", newcomer.tap("Xác nhận"))
             # The ordinary answers again and again, timed as a whole: the mean per answer
             # (and, run under callgrind with --laps 0 and --laps N, the instructions).
-            counted[0] = 0
+            counted[0] = trips.count = 0
             began = time.thread_time()
             for _lap in range(args.laps):
                 await chat.tap("Đăng ký danh hiệu")
@@ -136,23 +178,31 @@ async def main_async(args: argparse.Namespace) -> int:
                 await chat.say("lao dong tien tien")
                 await chat.say("Hoàn thành kế hoạch")
                 await chat.say("/huy")
-            laps_cpu, laps_statements = time.thread_time() - began, counted[0]
+            laps_cpu, laps_statements, laps_trips = (
+                time.thread_time() - began,
+                counted[0],
+                trips.count,
+            )
         finally:
             await db.dispose()
 
     def average(labels: list[str]) -> str:
-        statements = sum(statistics.median(s for s, _ms in figures[label]) for label in labels)
-        ms = sum(statistics.median(ms for _s, ms in figures[label]) for label in labels)
+        statements = sum(statistics.median(row[0] for row in figures[label]) for label in labels)
+        ms = sum(statistics.median(row[1] for row in figures[label]) for label in labels)
+        hops = sum(statistics.median(row[2] for row in figures[label]) for label in labels)
         n = max(len(labels), 1)
-        return f"{statements / n:.2f} statements, {ms / n:.2f} ms engine CPU per answer"
+        trips_part = f", {hops / n:.2f} thread trips" if counting_trips else ""
+        return f"{statements / n:.2f} statements{trips_part}, {ms / n:.2f} ms engine CPU per answer"
 
     print(f"{dialect_of(url)}, median of {args.repeat} journeys")
-    print(f"{'answer':36} statements  engine CPU")
+    trips_header = "  thread trips" if counting_trips else ""
+    print(f"{'answer':36} statements{trips_header}  engine CPU")
     for label in order:
         rows = figures[label]
-        statements = statistics.median(s for s, _ms in rows)
-        ms = statistics.median(ms for _s, ms in rows)
-        print(f"{label:36} {statements:>10g}  {ms:7.2f} ms")
+        statements = statistics.median(row[0] for row in rows)
+        ms = statistics.median(row[1] for row in rows)
+        hops = f"  {statistics.median(row[2] for row in rows):>12g}" if counting_trips else ""
+        print(f"{label:36} {statements:>10g}{hops}  {ms:7.2f} ms")
         for statement in seen.get(label, []):
             print(f"    {statement}")
     both: list[str] = []
@@ -168,7 +218,8 @@ async def main_async(args: argparse.Namespace) -> int:
         print(
             f"ordinary answers, {args.laps} laps of 6 (menu → title, title, back, title again, "
             f"commitment, /huy): {laps_statements / answers:.2f} statements, "
-            f"{1000 * laps_cpu / answers:.2f} ms engine CPU per answer"
+            + (f"{laps_trips / answers:.2f} thread trips, " if counting_trips else "")
+            + f"{1000 * laps_cpu / answers:.2f} ms engine CPU per answer"
         )
     if profiler is not None:
         profiler.dump_stats(args.profile)
