@@ -154,6 +154,9 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
     """SQLAlchemy's aiosqlite DBAPI module, whose connections are :class:`OneTripConnection`."""
 
     def connect(self, *args: Any, **kwargs: Any) -> OneTripConnection:
+        creator = kwargs.pop("async_creator_fn", None)  # create_async_engine(async_creator=)
+        if creator is not None:
+            return OneTripConnection(self, await_only(creator(*args, **kwargs)))
         connection = self.aiosqlite.connect(*args, **kwargs)
         # As SQLAlchemy does: the connection's thread must not keep the process alive. Before
         # aiosqlite 0.22 the connection was itself the thread.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -253,3 +254,60 @@ async def test_a_connection_closed_under_the_engine_is_replaced(engine: AsyncEng
     async with engine.begin() as conn:
         await conn.execute(insert(teams).values(name="fine"))
     assert await names(engine) == ["fine"]
+
+
+async def test_a_unit_of_work_cancelled_mid_statement_leaves_nothing_behind(
+    engine: AsyncEngine,
+) -> None:
+    """An answer cancelled (shutdown, a timeout) while its INSERT waits for the write lock:
+    the statement still runs in the driver's thread after the cancellation, and its row must
+    not be committed later by whichever unit of work gets that connection next."""
+    waiting = asyncio.Event()
+
+    def note(_c: Any, _cur: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        if statement.startswith("INSERT INTO teams") and "cancelled" in parameters:
+            waiting.set()  # the statement's trip to the thread is queued next
+
+    event.listen(engine.sync_engine, "before_cursor_execute", note)
+
+    async def doomed() -> None:
+        async with engine.begin() as conn:
+            await conn.execute(insert(teams).values(name="cancelled"))
+
+    async with engine.connect() as holder:
+        await holder.execute(text("BEGIN IMMEDIATE"))  # the write lock
+        task = asyncio.create_task(doomed())
+        await waiting.wait()
+        task.cancel()
+        await holder.execute(insert(teams).values(name="holder"))
+        await holder.commit()  # the lock released: the cancelled INSERT runs now
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for n in range(6):  # more units of work than the pool has connections
+        async with engine.begin() as conn:
+            await conn.execute(insert(teams).values(name=f"next {n}"))
+    assert await names(engine) == ["holder", *(f"next {n}" for n in range(6))]
+
+
+async def test_an_async_creator_is_used_as_given(tmp_path: Path) -> None:
+    """create_async_engine(async_creator=...) opens the connections itself: still adapted."""
+    import aiosqlite
+
+    opened: list[str] = []
+
+    def creator() -> Any:
+        opened.append("creator")
+        return aiosqlite.connect(tmp_path / "made.db", timeout=0.5)
+
+    made = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}", async_creator=creator)
+    try:
+        async with made.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+            await conn.execute(insert(teams).values(name="made"))
+        async with made.connect() as conn:
+            assert list(await conn.scalars(select(teams.c.name))) == ["made"]
+            assert await conn.scalar(text("PRAGMA journal_mode")) == "wal"
+    finally:
+        await made.dispose()
+    assert opened and (tmp_path / "made.db").exists()
+    assert not (tmp_path / "unused.db").exists()
