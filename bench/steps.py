@@ -128,6 +128,8 @@ async def main_async(args: argparse.Namespace) -> int:
             # The ordinary answers again and again, timed as a whole: the mean per answer
             # (and, run under callgrind with --laps 0 and --laps N, the instructions).
             counted[0] = 0
+            if profiler is not None:
+                profiler.enable()
             began = time.thread_time()
             for _lap in range(args.laps):
                 await chat.tap("Đăng ký danh hiệu")
@@ -137,6 +139,8 @@ async def main_async(args: argparse.Namespace) -> int:
                 await chat.say("Hoàn thành kế hoạch")
                 await chat.say("/huy")
             laps_cpu, laps_statements = time.thread_time() - began, counted[0]
+            if profiler is not None:
+                profiler.disable()
         finally:
             await db.dispose()
 
