@@ -175,11 +175,7 @@ def _load(
     conversation and the reference version; None for an address never seen. Run inside the
     session's greenlet: checking out the connection, the statement and the instances are one
     hop from the event loop, not three."""
-    row = (
-        sync.connection()
-        .execute(_LOAD, {"channel": channel, "external_id": external_id})
-        .first()
-    )
+    row = sync.connection().execute(_LOAD, {"channel": channel, "external_id": external_id}).first()
     if row is None:
         return None
     unit = _UNIT.instance(sync, row[_UNIT_AT:_CONVERSATION_AT])
