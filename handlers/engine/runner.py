@@ -53,6 +53,8 @@ from handlers.engine.prompt import (
 )
 from handlers.i18n import _, use_locale
 from handlers.text import Invalid, clean, fold, parse_date, parse_money, parse_phone
+from storage import late_begin
+from storage.late_begin import SINGLE_WRITE
 from storage.models import ChannelIdentity, Conversation, OutboxMessage, Person, Unit
 from storage.refcache import VERSION_SUBQUERY, use_version
 from storage.rows import Columns, keep_loaded
@@ -150,17 +152,24 @@ _SAVE = (
         version=bindparam("new_version"),
         updated_at=bindparam("now"),
     )
+    # One statement, all or nothing by itself: on PostgreSQL an answer that wrote nothing
+    # else needs no transaction around it (storage.late_begin).
+    .execution_options(**{SINGLE_WRITE: True})
 )
 
 
 # 3. The first state of a conversation (the identity's first update).
-_CREATE = insert(_conversations_table).values(
-    identity_id=bindparam("identity_id"),
-    flow=bindparam("new_flow"),
-    step=bindparam("new_step"),
-    data=bindparam("new_data"),
-    version=1,
-    updated_at=bindparam("now"),
+_CREATE = (
+    insert(_conversations_table)
+    .values(
+        identity_id=bindparam("identity_id"),
+        flow=bindparam("new_flow"),
+        step=bindparam("new_step"),
+        data=bindparam("new_data"),
+        version=1,
+        updated_at=bindparam("now"),
+    )
+    .execution_options(**{SINGLE_WRITE: True})
 )
 
 
@@ -175,7 +184,10 @@ def _load(
     conversation and the reference version; None for an address never seen. Run inside the
     session's greenlet: checking out the connection, the statement and the instances are one
     hop from the event loop, not three."""
-    row = sync.connection().execute(_LOAD, {"channel": channel, "external_id": external_id}).first()
+    connection = sync.connection()
+    # On PostgreSQL, no BEGIN (a round trip) until the first write (storage.late_begin).
+    late_begin.start(connection)
+    row = connection.execute(_LOAD, {"channel": channel, "external_id": external_id}).first()
     if row is None:
         return None
     unit = _UNIT.instance(sync, row[_UNIT_AT:_CONVERSATION_AT])
