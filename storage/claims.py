@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 
@@ -105,9 +106,12 @@ async def open_claim(
     full_name: str,
     phone: str | None,
     now: datetime,
+    withdrawn: bool = False,
 ) -> IdentityClaim:
-    """A new claim of this chat (an earlier pending one of the same chat is withdrawn)."""
-    await withdraw_claims(session, identity.id, now)
+    """A new claim of this chat (an earlier pending one of the same chat is withdrawn, unless
+    ``withdrawn`` says the caller did it in this unit of work: attach_identity does)."""
+    if not withdrawn:
+        await withdraw_claims(session, identity.id, now)
     claim = IdentityClaim(
         identity_id=identity.id,
         person_id=person_id,
@@ -254,28 +258,92 @@ async def roster_without_chat(
 # --- linking a chat to a person ------------------------------------------------------------
 
 
+# Another chat of a person on the same app as a given chat.
+_OTHER_CHAT = select(ChannelIdentity).where(
+    ChannelIdentity.person_id == bindparam("person_id"),
+    ChannelIdentity.channel == bindparam("channel"),
+    ChannelIdentity.id != bindparam("identity_id"),
+)
+# Unknown: attach_identity looks the other chat up itself.
+LOOK_UP = object()
+
+
 async def attach_identity(
-    session: AsyncSession, identity: ChannelIdentity, person: Person, now: datetime
+    session: AsyncSession,
+    identity: ChannelIdentity,
+    person: Person,
+    now: datetime,
+    *,
+    other_chat: ChannelIdentity | object | None = LOOK_UP,
 ) -> ChannelIdentity | None:
     """Link this chat to the person, after proof.
 
     A person has one chat per app: an older chat of theirs on the same app (a lost cookie,
     a new browser, a new Telegram account) is unlinked and returned, so the person gets back
-    in instead of being locked out by their own old account.
+    in instead of being locked out by their own old account. A caller that already knows
+    that chat (read with the person: person_and_other_chat; None for a person created in
+    this unit of work, who has no chat yet) passes it as ``other_chat``.
     """
-    old = await session.scalar(
-        select(ChannelIdentity).where(
-            ChannelIdentity.person_id == person.id,
-            ChannelIdentity.channel == identity.channel,
-            ChannelIdentity.id != identity.id,
+    if other_chat is LOOK_UP:
+        old = await session.scalar(
+            _OTHER_CHAT,
+            {"person_id": person.id, "channel": identity.channel, "identity_id": identity.id},
         )
-    )
+    else:
+        old = cast(ChannelIdentity | None, other_chat)
     if old is not None:
         await unlink_identity(session, old)
     identity.person_id = person.id
     identity.person = person
     await withdraw_claims(session, identity.id, now)
     return old
+
+
+# A person by id, with their other chat on an app (if any) and whether they hold a role other
+# than membership (storage.refcache keeps the roles of people who have one).
+_PERSON_AND_OTHER_CHAT = (
+    select(
+        Person,
+        ChannelIdentity,
+        select(UnitRole.id)
+        .where(UnitRole.person_id == Person.id, UnitRole.role != Role.MEMBER)
+        .exists()
+        .label("has_roles"),
+    )
+    .outerjoin(
+        ChannelIdentity,
+        and_(
+            ChannelIdentity.person_id == Person.id,
+            ChannelIdentity.channel == bindparam("channel"),
+            ChannelIdentity.id != bindparam("identity_id"),
+        ),
+    )
+    .where(Person.id == bindparam("person_id"))
+)
+
+
+@dataclass(frozen=True)
+class PersonAndChat:
+    person: Person
+    # Another chat of theirs on the same app as the asking one (attach_identity unlinks it).
+    other_chat: ChannelIdentity | None
+    has_roles: bool
+
+
+async def person_and_other_chat(
+    session: AsyncSession, person_id: int, identity: ChannelIdentity
+) -> PersonAndChat | None:
+    """The person a chat is about to be linked to, with what linking needs to know, in one
+    statement (attach_identity's ``other_chat``, the menu's roles)."""
+    row = (
+        await session.execute(
+            _PERSON_AND_OTHER_CHAT,
+            {"person_id": person_id, "channel": identity.channel, "identity_id": identity.id},
+        )
+    ).first()
+    if row is None:
+        return None
+    return PersonAndChat(row[0], row[1], bool(row[2]))
 
 
 async def unlink_identity(session: AsyncSession, identity: ChannelIdentity) -> None:

@@ -278,6 +278,16 @@ async def units_with_role(session: AsyncSession, person_id: int, role: str) -> l
     return _merged(session, [cache.units[i] for i in ids if i in cache.units])
 
 
+def note_roles(session: AsyncSession, person_id: int, has_roles: bool) -> None:
+    """What the caller read with the person (storage.claims.person_and_other_chat), or knows
+    of a person it has just created: someone without any role but membership needs no
+    statement of their own at the menu (units_with_role). A role granted later in the same
+    unit of work is reference data: it bumps the version, which drops this."""
+    cache = _cache(session)
+    if cache is not None and not has_roles and person_id not in cache.roles:
+        cache.roles.put(person_id, [])
+
+
 async def derived(session: AsyncSession, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
     """A value computed from reference data alone (storage.campaigns.title_names), kept with
     the cache and dropped with it. The caller must not change what it is given."""
