@@ -85,16 +85,45 @@ async def clear_failures(session: AsyncSession, keys: list[str]) -> None:
 # --- claims --------------------------------------------------------------------------------
 
 
-async def pending_claim(session: AsyncSession, identity_id: int) -> IdentityClaim | None:
-    return await session.scalar(
-        select(IdentityClaim)
-        .where(
-            IdentityClaim.identity_id == identity_id,
-            IdentityClaim.status == ClaimStatus.PENDING,
-        )
-        .order_by(IdentityClaim.id.desc())
-        .limit(1)
+# The statements of sign-up, built once: building one costs more CPU than running it.
+_PENDING_CLAIM = (
+    select(IdentityClaim)
+    .where(
+        IdentityClaim.identity_id == bindparam("identity_id"),
+        IdentityClaim.status == ClaimStatus.PENDING,
     )
+    .order_by(IdentityClaim.id.desc())
+    .limit(1)
+)
+# Without a phone (None) the second condition is never true: the chat's claims alone.
+_RECENT_CLAIMS = (
+    select(func.count())
+    .select_from(IdentityClaim)
+    .where(
+        or_(
+            IdentityClaim.identity_id == bindparam("identity_id"),
+            IdentityClaim.phone == bindparam("phone", type_=IdentityClaim.phone.type),
+        ),
+        IdentityClaim.created_at > bindparam("since", type_=IdentityClaim.created_at.type),
+    )
+)
+_WITHDRAW_CLAIMS = (
+    update(IdentityClaim)
+    .where(
+        # Not "identity_id": an UPDATE keeps its columns' names for its own parameters.
+        IdentityClaim.identity_id == bindparam("claimant_id"),
+        IdentityClaim.status == ClaimStatus.PENDING,
+    )
+    .values(
+        status=ClaimStatus.WITHDRAWN,
+        decided_at=bindparam("now", type_=IdentityClaim.decided_at.type),
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
+async def pending_claim(session: AsyncSession, identity_id: int) -> IdentityClaim | None:
+    return await session.scalar(_PENDING_CLAIM, {"identity_id": identity_id})
 
 
 async def open_claim(
@@ -130,27 +159,14 @@ async def recent_claims(
     session: AsyncSession, identity_id: int, phone: str | None, since: datetime
 ) -> int:
     """Claims made since ``since`` from this chat or for this phone (any outcome)."""
-    same = IdentityClaim.identity_id == identity_id
-    if phone:
-        same = or_(same, IdentityClaim.phone == phone)
     found = await session.scalar(
-        select(func.count())
-        .select_from(IdentityClaim)
-        .where(same, IdentityClaim.created_at > since)
+        _RECENT_CLAIMS, {"identity_id": identity_id, "phone": phone or None, "since": since}
     )
     return int(found or 0)
 
 
 async def withdraw_claims(session: AsyncSession, identity_id: int, now: datetime) -> None:
-    await session.execute(
-        update(IdentityClaim)
-        .where(
-            IdentityClaim.identity_id == identity_id,
-            IdentityClaim.status == ClaimStatus.PENDING,
-        )
-        .values(status=ClaimStatus.WITHDRAWN, decided_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(_WITHDRAW_CLAIMS, {"claimant_id": identity_id, "now": now})
 
 
 async def claim_by_id(session: AsyncSession, claim_id: int) -> IdentityClaim | None:

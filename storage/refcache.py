@@ -37,7 +37,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import event, inspect, select, update
+from sqlalchemy import bindparam, event, inspect, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, selectinload
@@ -247,6 +247,15 @@ async def campaigns_issued_by(
     return [c for c in found if c is not None]
 
 
+# A person's roles but membership, in the order of their units' names (built once).
+_ROLES = (
+    select(UnitRole.role, UnitRole.unit_id)
+    .join(Unit, Unit.id == UnitRole.unit_id)
+    .where(UnitRole.person_id == bindparam("person_id"), UnitRole.role != Role.MEMBER)
+    .order_by(Unit.name, Unit.id)
+)
+
+
 async def units_with_role(session: AsyncSession, person_id: int, role: str) -> list[Unit]:
     """Units in which the person has ``role``, by name (storage.units.units_with_role).
 
@@ -265,12 +274,7 @@ async def units_with_role(session: AsyncSession, person_id: int, role: str) -> l
     roles: list[tuple[str, int]] | None = cache.roles.get(person_id)
     if roles is None:
         # In the database's order of the unit names, as the query above.
-        found = await session.execute(
-            select(UnitRole.role, UnitRole.unit_id)
-            .join(Unit, Unit.id == UnitRole.unit_id)
-            .where(UnitRole.person_id == person_id, UnitRole.role != Role.MEMBER)
-            .order_by(Unit.name, Unit.id)
-        )
+        found = await session.execute(_ROLES, {"person_id": person_id})
         roles = [(r, u) for r, u in found]
         cache.roles.put(person_id, roles)
     ids = [unit_id for r, unit_id in roles if r == role]
