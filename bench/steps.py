@@ -170,6 +170,8 @@ async def main_async(args: argparse.Namespace) -> int:
             # The ordinary answers again and again, timed as a whole: the mean per answer
             # (and, run under callgrind with --laps 0 and --laps N, the instructions).
             counted[0] = trips.count = 0
+            if profiler is not None:
+                profiler.enable()
             began = time.thread_time()
             for _lap in range(args.laps):
                 await chat.tap("Đăng ký danh hiệu")
@@ -183,6 +185,8 @@ async def main_async(args: argparse.Namespace) -> int:
                 counted[0],
                 trips.count,
             )
+            if profiler is not None:
+                profiler.disable()
         finally:
             await db.dispose()
 

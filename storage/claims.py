@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 
@@ -84,16 +85,45 @@ async def clear_failures(session: AsyncSession, keys: list[str]) -> None:
 # --- claims --------------------------------------------------------------------------------
 
 
-async def pending_claim(session: AsyncSession, identity_id: int) -> IdentityClaim | None:
-    return await session.scalar(
-        select(IdentityClaim)
-        .where(
-            IdentityClaim.identity_id == identity_id,
-            IdentityClaim.status == ClaimStatus.PENDING,
-        )
-        .order_by(IdentityClaim.id.desc())
-        .limit(1)
+# The statements of sign-up, built once: building one costs more CPU than running it.
+_PENDING_CLAIM = (
+    select(IdentityClaim)
+    .where(
+        IdentityClaim.identity_id == bindparam("identity_id"),
+        IdentityClaim.status == ClaimStatus.PENDING,
     )
+    .order_by(IdentityClaim.id.desc())
+    .limit(1)
+)
+# Without a phone (None) the second condition is never true: the chat's claims alone.
+_RECENT_CLAIMS = (
+    select(func.count())
+    .select_from(IdentityClaim)
+    .where(
+        or_(
+            IdentityClaim.identity_id == bindparam("identity_id"),
+            IdentityClaim.phone == bindparam("phone", type_=IdentityClaim.phone.type),
+        ),
+        IdentityClaim.created_at > bindparam("since", type_=IdentityClaim.created_at.type),
+    )
+)
+_WITHDRAW_CLAIMS = (
+    update(IdentityClaim)
+    .where(
+        # Not "identity_id": an UPDATE keeps its columns' names for its own parameters.
+        IdentityClaim.identity_id == bindparam("claimant_id"),
+        IdentityClaim.status == ClaimStatus.PENDING,
+    )
+    .values(
+        status=ClaimStatus.WITHDRAWN,
+        decided_at=bindparam("now", type_=IdentityClaim.decided_at.type),
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
+async def pending_claim(session: AsyncSession, identity_id: int) -> IdentityClaim | None:
+    return await session.scalar(_PENDING_CLAIM, {"identity_id": identity_id})
 
 
 async def open_claim(
@@ -105,9 +135,12 @@ async def open_claim(
     full_name: str,
     phone: str | None,
     now: datetime,
+    withdrawn: bool = False,
 ) -> IdentityClaim:
-    """A new claim of this chat (an earlier pending one of the same chat is withdrawn)."""
-    await withdraw_claims(session, identity.id, now)
+    """A new claim of this chat (an earlier pending one of the same chat is withdrawn, unless
+    ``withdrawn`` says the caller did it in this unit of work: attach_identity does)."""
+    if not withdrawn:
+        await withdraw_claims(session, identity.id, now)
     claim = IdentityClaim(
         identity_id=identity.id,
         person_id=person_id,
@@ -126,27 +159,14 @@ async def recent_claims(
     session: AsyncSession, identity_id: int, phone: str | None, since: datetime
 ) -> int:
     """Claims made since ``since`` from this chat or for this phone (any outcome)."""
-    same = IdentityClaim.identity_id == identity_id
-    if phone:
-        same = or_(same, IdentityClaim.phone == phone)
     found = await session.scalar(
-        select(func.count())
-        .select_from(IdentityClaim)
-        .where(same, IdentityClaim.created_at > since)
+        _RECENT_CLAIMS, {"identity_id": identity_id, "phone": phone or None, "since": since}
     )
     return int(found or 0)
 
 
 async def withdraw_claims(session: AsyncSession, identity_id: int, now: datetime) -> None:
-    await session.execute(
-        update(IdentityClaim)
-        .where(
-            IdentityClaim.identity_id == identity_id,
-            IdentityClaim.status == ClaimStatus.PENDING,
-        )
-        .values(status=ClaimStatus.WITHDRAWN, decided_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(_WITHDRAW_CLAIMS, {"claimant_id": identity_id, "now": now})
 
 
 async def claim_by_id(session: AsyncSession, claim_id: int) -> IdentityClaim | None:
@@ -254,28 +274,92 @@ async def roster_without_chat(
 # --- linking a chat to a person ------------------------------------------------------------
 
 
+# Another chat of a person on the same app as a given chat.
+_OTHER_CHAT = select(ChannelIdentity).where(
+    ChannelIdentity.person_id == bindparam("person_id"),
+    ChannelIdentity.channel == bindparam("channel"),
+    ChannelIdentity.id != bindparam("identity_id"),
+)
+# Unknown: attach_identity looks the other chat up itself.
+LOOK_UP = object()
+
+
 async def attach_identity(
-    session: AsyncSession, identity: ChannelIdentity, person: Person, now: datetime
+    session: AsyncSession,
+    identity: ChannelIdentity,
+    person: Person,
+    now: datetime,
+    *,
+    other_chat: ChannelIdentity | object | None = LOOK_UP,
 ) -> ChannelIdentity | None:
     """Link this chat to the person, after proof.
 
     A person has one chat per app: an older chat of theirs on the same app (a lost cookie,
     a new browser, a new Telegram account) is unlinked and returned, so the person gets back
-    in instead of being locked out by their own old account.
+    in instead of being locked out by their own old account. A caller that already knows
+    that chat (read with the person: person_and_other_chat; None for a person created in
+    this unit of work, who has no chat yet) passes it as ``other_chat``.
     """
-    old = await session.scalar(
-        select(ChannelIdentity).where(
-            ChannelIdentity.person_id == person.id,
-            ChannelIdentity.channel == identity.channel,
-            ChannelIdentity.id != identity.id,
+    if other_chat is LOOK_UP:
+        old = await session.scalar(
+            _OTHER_CHAT,
+            {"person_id": person.id, "channel": identity.channel, "identity_id": identity.id},
         )
-    )
+    else:
+        old = cast(ChannelIdentity | None, other_chat)
     if old is not None:
         await unlink_identity(session, old)
     identity.person_id = person.id
     identity.person = person
     await withdraw_claims(session, identity.id, now)
     return old
+
+
+# A person by id, with their other chat on an app (if any) and whether they hold a role other
+# than membership (storage.refcache keeps the roles of people who have one).
+_PERSON_AND_OTHER_CHAT = (
+    select(
+        Person,
+        ChannelIdentity,
+        select(UnitRole.id)
+        .where(UnitRole.person_id == Person.id, UnitRole.role != Role.MEMBER)
+        .exists()
+        .label("has_roles"),
+    )
+    .outerjoin(
+        ChannelIdentity,
+        and_(
+            ChannelIdentity.person_id == Person.id,
+            ChannelIdentity.channel == bindparam("channel"),
+            ChannelIdentity.id != bindparam("identity_id"),
+        ),
+    )
+    .where(Person.id == bindparam("person_id"))
+)
+
+
+@dataclass(frozen=True)
+class PersonAndChat:
+    person: Person
+    # Another chat of theirs on the same app as the asking one (attach_identity unlinks it).
+    other_chat: ChannelIdentity | None
+    has_roles: bool
+
+
+async def person_and_other_chat(
+    session: AsyncSession, person_id: int, identity: ChannelIdentity
+) -> PersonAndChat | None:
+    """The person a chat is about to be linked to, with what linking needs to know, in one
+    statement (attach_identity's ``other_chat``, the menu's roles)."""
+    row = (
+        await session.execute(
+            _PERSON_AND_OTHER_CHAT,
+            {"person_id": person_id, "channel": identity.channel, "identity_id": identity.id},
+        )
+    ).first()
+    if row is None:
+        return None
+    return PersonAndChat(row[0], row[1], bool(row[2]))
 
 
 async def unlink_identity(session: AsyncSession, identity: ChannelIdentity) -> None:

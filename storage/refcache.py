@@ -16,11 +16,15 @@ Only sessions that were given a version use the cache (the engine's units of wor
 commands, the scheduler and tests read the tables as before. A session that writes reference
 data stops using the cache for the rest of its transaction, so it reads its own writes.
 
-Cached rows are not handed out, titles aside: each is merged into the asking session without
-a load (``Session.merge(load=False)``), so the caller gets an ordinary instance of its own
-session, as from a query. Titles are read on every question of a registration, no
-relationship leads to one and no conversation changes one: they are handed out as kept
-(detached, read-only by convention).
+Titles and campaigns (with their phases) are handed out as kept: detached, shared by the
+units of work of the process, read-only by convention. Every question of a registration reads
+them, no conversation changes one, and no object a conversation makes is given one through a
+relationship (they carry its id), so none is ever attached to a session; merging each into
+the asking session cost more CPU than the rest of an ordinary answer's Python
+(bench/steps.py). A campaign's deferred plan document is read by its id where it is sent
+(handlers.flows.campaign_info). Units and roles are merged into the asking session without a
+load (``Session.merge(load=False)``): flows follow their relationships and give them to the
+objects they make, so the caller gets an ordinary instance of its own session.
 
 Writes outside any session (a bare connection, SQL by hand) are not seen: restart the bots
 after such a change, or make it through a session.
@@ -33,7 +37,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import event, inspect, select, update
+from sqlalchemy import bindparam, event, inspect, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, selectinload
@@ -179,15 +183,16 @@ def _campaign_query(campaign_id: int) -> Any:
 
 
 async def campaign_by_id(session: AsyncSession, campaign_id: int) -> Campaign | None:
-    """A campaign with its phases (storage.repo.campaign_by_id)."""
+    """A campaign with its phases (storage.repo.campaign_by_id); from the cache, detached and
+    shared: read it, do not change it."""
     cache = _cache(session)
     if cache is None:
         return await session.scalar(_campaign_query(campaign_id))
     if campaign_id not in cache.campaigns:
         rows = await _detached(session, _campaign_query(campaign_id))
         cache.campaigns[campaign_id] = rows[0] if rows else None
-    campaign = cache.campaigns[campaign_id]
-    return None if campaign is None else _merged(session, [campaign])[0]
+    # Handed out as kept (see the module's docstring), not merged.
+    return cast(Campaign | None, cache.campaigns[campaign_id])
 
 
 async def units_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, Unit]:
@@ -222,7 +227,8 @@ def _issued_query(issuer_ids: Sequence[int], from_year: int) -> Any:
 async def campaigns_issued_by(
     session: AsyncSession, issuer_ids: Sequence[int], from_year: int
 ) -> list[Campaign]:
-    """Campaigns (with phases) of these issuers from ``from_year`` on, by deadline."""
+    """Campaigns (with phases) of these issuers from ``from_year`` on, by deadline; from the
+    cache, detached and shared: read them, do not change them."""
     cache = _cache(session)
     if cache is None:
         return list(await session.scalars(_issued_query(issuer_ids, from_year)))
@@ -238,7 +244,16 @@ async def campaigns_issued_by(
     if any(c is None for c in found):  # dropped meanwhile: read them again
         cache.campaigns_of.pop(key, None)
         return await campaigns_issued_by(session, issuer_ids, from_year)
-    return _merged(session, [c for c in found if c is not None])
+    return [c for c in found if c is not None]
+
+
+# A person's roles but membership, in the order of their units' names (built once).
+_ROLES = (
+    select(UnitRole.role, UnitRole.unit_id)
+    .join(Unit, Unit.id == UnitRole.unit_id)
+    .where(UnitRole.person_id == bindparam("person_id"), UnitRole.role != Role.MEMBER)
+    .order_by(Unit.name, Unit.id)
+)
 
 
 async def units_with_role(session: AsyncSession, person_id: int, role: str) -> list[Unit]:
@@ -259,17 +274,22 @@ async def units_with_role(session: AsyncSession, person_id: int, role: str) -> l
     roles: list[tuple[str, int]] | None = cache.roles.get(person_id)
     if roles is None:
         # In the database's order of the unit names, as the query above.
-        found = await session.execute(
-            select(UnitRole.role, UnitRole.unit_id)
-            .join(Unit, Unit.id == UnitRole.unit_id)
-            .where(UnitRole.person_id == person_id, UnitRole.role != Role.MEMBER)
-            .order_by(Unit.name, Unit.id)
-        )
+        found = await session.execute(_ROLES, {"person_id": person_id})
         roles = [(r, u) for r, u in found]
         cache.roles.put(person_id, roles)
     ids = [unit_id for r, unit_id in roles if r == role]
     await _load_units(session, cache, ids)
     return _merged(session, [cache.units[i] for i in ids if i in cache.units])
+
+
+def note_roles(session: AsyncSession, person_id: int, has_roles: bool) -> None:
+    """What the caller read with the person (storage.claims.person_and_other_chat), or knows
+    of a person it has just created: someone without any role but membership needs no
+    statement of their own at the menu (units_with_role). A role granted later in the same
+    unit of work is reference data: it bumps the version, which drops this."""
+    cache = _cache(session)
+    if cache is not None and not has_roles and person_id not in cache.roles:
+        cache.roles.put(person_id, [])
 
 
 async def derived(session: AsyncSession, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:

@@ -121,14 +121,19 @@ async def unit_path_names(session: AsyncSession, unit: Unit) -> list[str]:
 # --- people --------------------------------------------------------------------------------
 
 
+# Built once (as the other statements of a conversation's answers): building a statement
+# costs more CPU than running it.
+_PERSON_BY_PHONE = (
+    select(Person)
+    .where(Person.phone == bindparam("phone"))
+    .options(joinedload(Person.unit))
+    .order_by(Person.id)
+    .limit(1)
+)
+
+
 async def person_by_phone(session: AsyncSession, phone: str) -> Person | None:
-    return await session.scalar(
-        select(Person)
-        .where(Person.phone == phone)
-        .options(joinedload(Person.unit))
-        .order_by(Person.id)
-        .limit(1)
-    )
+    return await session.scalar(_PERSON_BY_PHONE, {"phone": phone})
 
 
 async def identity_on_channel(
@@ -244,24 +249,35 @@ async def receipt_unless_registered(
     the conversation's busiest writes. The unique index on live registrations still guards
     two saves at once (the second is redone and finds the first).
     """
+    seq = await session.scalar(
+        _RECEIPT_UNLESS_REGISTERED,
+        {"campaign_id": campaign.id, "person_id": person_id, "title_code": title_code},
+    )
+    return None if seq is None else f"{campaign.code}-{seq:06d}"
+
+
+def _receipt_unless_registered() -> Any:
+    campaign_id: Any = bindparam("campaign_id", type_=Integer)
     registered = (
         select(Registration.id)
         .where(
-            Registration.campaign_id == campaign.id,
-            Registration.person_id == person_id,
-            Registration.title_code == title_code,
+            Registration.campaign_id == campaign_id,
+            Registration.person_id == bindparam("person_id", type_=Integer),
+            Registration.title_code == bindparam("title_code", type_=String),
             Registration.status.in_(LIVE_STATUSES),
         )
         .exists()
     )
-    seq = await session.scalar(
+    return (
         update(Campaign)
-        .where(Campaign.id == campaign.id, ~registered)
+        .where(Campaign.id == campaign_id, ~registered)
         .values(receipt_seq=Campaign.receipt_seq + 1)
         .returning(Campaign.receipt_seq)
         .execution_options(synchronize_session=False)
     )
-    return None if seq is None else f"{campaign.code}-{seq:06d}"
+
+
+_RECEIPT_UNLESS_REGISTERED = _receipt_unless_registered()
 
 
 # --- registrations -------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -89,6 +89,36 @@ async def officers_above(session: AsyncSession, unit: Unit) -> list[int]:
     for ancestor in reversed(above):
         if officers.get(ancestor):
             return officers[ancestor]
+    return []
+
+
+# Built once: sign-up asks it for every claim.
+_LEADERS_OR_OFFICERS = (
+    select(UnitRole.unit_id, UnitRole.person_id)
+    .where(
+        or_(
+            and_(UnitRole.unit_id == bindparam("unit_id"), UnitRole.role == Role.LEADER),
+            and_(
+                UnitRole.unit_id.in_(bindparam("above", expanding=True)),
+                UnitRole.role == Role.OFFICER,
+            ),
+        )
+    )
+    .order_by(UnitRole.person_id)
+)
+
+
+async def leaders_or_officers_above(session: AsyncSession, unit: Unit) -> list[int]:
+    """The unit's leaders; when it has none, the officers of the nearest ancestor that has
+    any (people_with_role, then officers_above, in one statement)."""
+    above = ancestor_ids(unit)[:-1]
+    rows = await session.execute(_LEADERS_OR_OFFICERS, {"unit_id": unit.id, "above": above})
+    found: dict[int, list[int]] = {}
+    for unit_id, person_id in rows:
+        found.setdefault(unit_id, []).append(person_id)
+    for candidate in (unit.id, *reversed(above)):
+        if found.get(candidate):
+            return found[candidate]
     return []
 
 

@@ -15,11 +15,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from handlers.engine.flood import FloodGuard, Verdict
 from handlers.engine.flow import (
@@ -51,6 +53,8 @@ from handlers.engine.prompt import (
 )
 from handlers.i18n import _, use_locale
 from handlers.text import Invalid, clean, fold, parse_date, parse_money, parse_phone
+from storage import late_begin
+from storage.late_begin import SINGLE_WRITE
 from storage.models import ChannelIdentity, Conversation, OutboxMessage, Person, Unit
 from storage.refcache import VERSION_SUBQUERY, use_version
 from storage.rows import Columns, keep_loaded
@@ -148,22 +152,91 @@ _SAVE = (
         version=bindparam("new_version"),
         updated_at=bindparam("now"),
     )
+    # One statement, all or nothing by itself: on PostgreSQL an answer that wrote nothing
+    # else needs no transaction around it (storage.late_begin).
+    .execution_options(**{SINGLE_WRITE: True})
 )
 
 
 # 3. The first state of a conversation (the identity's first update).
-_CREATE = insert(_conversations_table).values(
-    identity_id=bindparam("identity_id"),
-    flow=bindparam("new_flow"),
-    step=bindparam("new_step"),
-    data=bindparam("new_data"),
-    version=1,
-    updated_at=bindparam("now"),
+_CREATE = (
+    insert(_conversations_table)
+    .values(
+        identity_id=bindparam("identity_id"),
+        flow=bindparam("new_flow"),
+        step=bindparam("new_step"),
+        data=bindparam("new_data"),
+        version=1,
+        updated_at=bindparam("now"),
+    )
+    .execution_options(**{SINGLE_WRITE: True})
 )
 
 
 class _LostRace(Exception):
     """Another update of the same person was saved first: redo this one."""
+
+
+def _load(
+    sync: Session, channel: str, external_id: str
+) -> tuple[ChannelIdentity, _Saved | None, int | None] | None:
+    """The identity (with its person and unit, as the session's own instances), its
+    conversation and the reference version; None for an address never seen. Run inside the
+    session's greenlet: checking out the connection, the statement and the instances are one
+    hop from the event loop, not three."""
+    connection = sync.connection()
+    # On PostgreSQL, no BEGIN (a round trip) until the first write (storage.late_begin).
+    late_begin.start(connection)
+    row = connection.execute(_LOAD, {"channel": channel, "external_id": external_id}).first()
+    if row is None:
+        return None
+    unit = _UNIT.instance(sync, row[_UNIT_AT:_CONVERSATION_AT])
+    person = _PERSON.instance(sync, row[_PERSON_AT:_UNIT_AT], unit=unit)
+    identity = _IDENTITY.instance(sync, row[:_PERSON_AT], person=person)
+    conversation_id, flow, step, data, version, reference = row[_CONVERSATION_AT:]
+    if conversation_id is None:
+        return identity, None, reference
+    return identity, _Saved(conversation_id, flow, step, data, version), reference
+
+
+def _save_and_commit(sync: Session, identity_id: int, new: _Saved, now: datetime) -> None:
+    """Write the new state of the conversation (``new.version`` is the version read) and
+    commit the unit of work, in one hop into the session's greenlet.
+
+    Whatever the flow left pending in the session is flushed first, so the conversation's
+    row is the last write of the transaction, as before.
+    """
+    sync.flush()
+    connection = sync.connection()
+    if new.id is None:
+        # A second first message that raced this one inserts too: the unique identity id
+        # refuses one of them (IntegrityError), which is redone as a lost race.
+        connection.execute(
+            _CREATE,
+            {
+                "identity_id": identity_id,
+                "new_flow": new.flow,
+                "new_step": new.step,
+                "new_data": new.data,
+                "now": now,
+            },
+        )
+    else:
+        saved = connection.execute(
+            _SAVE,
+            {
+                "conversation_id": new.id,
+                "read_version": new.version,
+                "new_flow": new.flow,
+                "new_step": new.step,
+                "new_data": new.data,
+                "new_version": new.version + 1,
+                "now": now,
+            },
+        )
+        if saved.rowcount != 1:
+            raise _LostRace()
+    sync.commit()
 
 
 def nav_choices(prompt: Prompt, can_back: bool) -> tuple[Choice, ...]:
@@ -345,7 +418,11 @@ class Engine:
         delay, db_failures = 0.02, 0
         for attempt in range(1, MAX_RACE_ATTEMPTS + 1):
             try:
-                async with self._turn(), self.sessionmaker() as session, session.begin():
+                # No session.begin(): the session begins by itself at the first statement,
+                # and _handle commits with its last one (one hop into SQLAlchemy's greenlet
+                # for both). Leaving the block any other way closes the session, which rolls
+                # back whatever was done.
+                async with self._turn(), self.sessionmaker() as session:
                     result = await self._handle(session, incoming)
                 if result.others and self.on_queued is not None:
                     self.on_queued()
@@ -410,37 +487,9 @@ class Engine:
         with use_locale(locale):
             flow, step = await self._process(ctx, conv.flow, conv.step, state)
         state["draft"] = ctx.data
-        # On the session's connection: a plain row, nothing for the ORM to synchronise.
-        connection = await session.connection()
-        if conv.id is None:
-            # A second first message that raced this one inserts too: the unique identity
-            # id refuses one of them (IntegrityError), which is redone as a lost race.
-            await connection.execute(
-                _CREATE,
-                {
-                    "identity_id": identity.id,
-                    "new_flow": flow,
-                    "new_step": step,
-                    "new_data": state,
-                    "now": now,
-                },
-            )
-        else:
-            saved = await connection.execute(
-                _SAVE,
-                {
-                    "conversation_id": conv.id,
-                    "read_version": version,
-                    "new_flow": flow,
-                    "new_step": step,
-                    "new_data": state,
-                    "new_version": version + 1,
-                    "now": now,
-                },
-            )
-            if saved.rowcount != 1:
-                raise _LostRace()
         queue_outgoing(session, ctx.others)
+        saved = _Saved(conv.id, flow, step, state, version)
+        await session.run_sync(_save_and_commit, identity.id, saved, now)
         return Result(
             replies=ctx.said, others=ctx.others, locale=locale, press_taken=not ctx.press_refused
         )
@@ -457,22 +506,11 @@ class Engine:
         takes from the process's cache (storage.refcache) instead of selecting it again.
         """
         address = incoming.address
-        connection = await session.connection()
-        row = (
-            await connection.execute(
-                _LOAD, {"channel": address.channel, "external_id": address.external_id}
-            )
-        ).first()
-        if row is not None:
-            sync = session.sync_session
-            unit = _UNIT.instance(sync, row[_UNIT_AT:_CONVERSATION_AT])
-            person = _PERSON.instance(sync, row[_PERSON_AT:_UNIT_AT], unit=unit)
-            identity = _IDENTITY.instance(sync, row[:_PERSON_AT], person=person)
-            conversation_id, flow, step, data, version, reference = row[_CONVERSATION_AT:]
+        loaded = await session.run_sync(_load, address.channel, address.external_id)
+        if loaded is not None:
+            identity, conversation, reference = loaded
             use_version(session, reference)
-            if conversation_id is None:
-                return identity, None, False
-            return identity, _Saved(conversation_id, flow, step, data, version), False
+            return identity, conversation, False
         # Platforms do not bound display names (Zalo): cleaned and cut to the column.
         display_name = clean(incoming.display_name or "")[:200] or None
         identity = ChannelIdentity(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 
 from babel.numbers import format_decimal
+from sqlalchemy import select
 
 from handlers.digest import can_send_files
 from handlers.engine.flow import Ctx, Go, Switch
@@ -115,12 +116,16 @@ async def plan_document(ctx: Ctx, campaign: Campaign) -> OutFile | None:
     """The plan document as a file to send (read only now: it is kept out of other loads)."""
     if not campaign.plan_file_name:
         return None
-    await ctx.session.refresh(campaign, ["plan_file_content"])
-    if not campaign.plan_file_content:
+    # By id: the campaign may be the process's cached one, shared and detached
+    # (storage.refcache), which has no session to load a deferred column through.
+    content = await ctx.session.scalar(
+        select(Campaign.plan_file_content).where(Campaign.id == campaign.id)
+    )
+    if not content:
         return None
     return OutFile(
         campaign.plan_file_name,
-        campaign.plan_file_content,
+        content,
         campaign.plan_file_mime or "application/octet-stream",
     )
 

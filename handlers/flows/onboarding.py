@@ -28,7 +28,9 @@ from handlers.text import (
     without_diacritics,
 )
 from handlers.wording import press
+from storage import refcache
 from storage.claims import (
+    LOOK_UP,
     MAX_FAILURES,
     attach_identity,
     chat_key,
@@ -36,13 +38,14 @@ from storage.claims import (
     failure_count,
     open_claim,
     pending_claim,
+    person_and_other_chat,
     phone_key,
     recent_claims,
     record_failure,
     withdraw_claims,
 )
 from storage.links import normalise_link_code, usable_link_code, use_link_code
-from storage.models import IdentityClaim, Person, Role, Unit
+from storage.models import ChannelIdentity, IdentityClaim, Person, Role, Unit
 from storage.repo import (
     audit,
     grant_role,
@@ -53,7 +56,7 @@ from storage.repo import (
     usable_invite,
     use_invite,
 )
-from storage.units import officers_above, people_with_role
+from storage.units import leaders_or_officers_above, people_with_role
 
 ONBOARDING = "onboarding"
 # Leaders hear of at most this many claims a day from one chat or for one phone.
@@ -287,12 +290,15 @@ async def answer_waiting(ctx: Ctx, answer: Answer) -> Go:
     return await try_code(ctx, answer.text or "")
 
 
-async def _open_claim(ctx: Ctx, unit: Unit, name: str, person: Person | None = None) -> None:
+async def _open_claim(
+    ctx: Ctx, unit: Unit, name: str, person: Person | None = None, *, withdrawn: bool = False
+) -> None:
     """Ask the leader to confirm this chat; the claimant's reply reads the same for all.
 
     ``person`` is a newcomer just created with a verified phone (who waits only for the
     membership); otherwise the claim is for the roster person with the typed phone, if any,
-    or for a newcomer to be created when the leader confirms.
+    or for a newcomer to be created when the leader confirms. ``withdrawn``: the chat's
+    pending claims were withdrawn in this unit of work already (by linking it).
     """
     phone = ctx.data.get("phone")
     rostered = None
@@ -316,6 +322,7 @@ async def _open_claim(ctx: Ctx, unit: Unit, name: str, person: Person | None = N
         full_name=name,
         phone=phone,
         now=ctx.now,
+        withdrawn=withdrawn,
     )
     if asked_before < CLAIM_NOTICES:
         await ask_leader_to_confirm(ctx, claim, deciding, rostered)
@@ -334,9 +341,7 @@ async def ask_leader_to_confirm(
     ctx: Ctx, claim: IdentityClaim, unit: Unit, rostered: Person | None
 ) -> None:
     """One tap for the unit's leader (or the officers above, when it has none)."""
-    leaders = await people_with_role(ctx.session, unit.id, Role.LEADER)
-    if not leaders:
-        leaders = await officers_above(ctx.session, unit)
+    leaders = await leaders_or_officers_above(ctx.session, unit)
     shown = ctx.identity.display_name or "—"
     channel = channel_label(ctx.identity.channel)
     name, phone = claim.full_name, claim.phone or "—"
@@ -391,10 +396,13 @@ async def answer_confirm_match(ctx: Ctx, answer: Answer) -> Go:
         ctx.data.pop("match_id", None)
         ctx.say(_("All right. Please tell me your union and your name; your leader will check it."))
         return Next("unit")
-    person = await _match(ctx)
-    if person is None:
+    match_id = ctx.data.get("match_id")
+    # The person, their other chat on this app and whether they hold a role, in one read.
+    found = await person_and_other_chat(ctx.session, match_id, ctx.identity) if match_id else None
+    if found is None:
         return Next("unit")
-    return await _welcome(ctx, person, new=False)
+    refcache.note_roles(ctx.session, found.person.id, found.has_roles)
+    return await _welcome(ctx, found.person, new=False, other_chat=found.other_chat)
 
 
 # --- the unit ------------------------------------------------------------------------------
@@ -548,13 +556,15 @@ async def _register_name(ctx: Ctx, name: str) -> Go:
         person = Person(full_name=name, phone=phone, unit_id=unit.id, source="chat")
         ctx.session.add(person)
         await ctx.session.flush()
+        # Created just now: no chat of theirs to unlink, no role to look up for the menu.
+        refcache.note_roles(ctx.session, person.id, has_roles=False)
         if _invited_to_lead(ctx):
             await grant_role(ctx.session, person.id, unit.id, Role.MEMBER)
-            return await _welcome(ctx, person, new=True)
+            return await _welcome(ctx, person, new=True, other_chat=None)
         # A verified phone proves who, not where: membership waits for the leader (a member
         # invitation, shared with a whole unit, does not stand in for them).
-        welcome = await _welcome(ctx, person, new=True, member_invite=False)
-        await _open_claim(ctx, unit, name, person=person)
+        welcome = await _welcome(ctx, person, new=True, member_invite=False, other_chat=None)
+        await _open_claim(ctx, unit, name, person=person, withdrawn=True)
         ctx.say(
             _(
                 "I have asked the leader of {unit} to confirm that you are a member. You "
@@ -576,10 +586,17 @@ async def _register_name(ctx: Ctx, name: str) -> Go:
 
 
 async def _welcome(
-    ctx: Ctx, person: Person, *, new: bool, method: str = "phone", member_invite: bool = True
+    ctx: Ctx,
+    person: Person,
+    *,
+    new: bool,
+    method: str = "phone",
+    member_invite: bool = True,
+    other_chat: ChannelIdentity | object | None = LOOK_UP,
 ) -> Go:
-    """Link this chat to the person (after proof), apply the invitation, and greet them."""
-    old = await attach_identity(ctx.session, ctx.identity, person, ctx.now)
+    """Link this chat to the person (after proof), apply the invitation, and greet them.
+    ``other_chat``: their chat on this app, when the caller read it (attach_identity)."""
+    old = await attach_identity(ctx.session, ctx.identity, person, ctx.now, other_chat=other_chat)
     tell_signed_out(ctx, old, person)
     if ctx.data.get("phone") and not person.phone:
         person.phone = ctx.data["phone"]
