@@ -537,6 +537,7 @@ class Run:
     driver_cpu: float
     waits: list[float] = field(default_factory=list)
     bad_replies: int = 0
+    polls: int = 0  # getUpdates calls while the people talked
     registrations: int | None = None
     verbose: bool = False  # list the unit of work's statements
 
@@ -556,6 +557,8 @@ class Run:
             f"p99 {self.ms('update_ms', 99):.1f} ms, max {self.ms('update_ms', 100):.0f} ms",
             f"reply seen by people p50 {1000 * percentile(self.waits, 50):.0f} ms, "
             f"p99 {1000 * percentile(self.waits, 99):.0f} ms (queueing included)",
+            f"getUpdates           {self.polls} calls, "
+            f"{self.updates / max(self.polls, 1):.1f} updates per answer",
         ]
         if self.stats.get("engine_ms"):
             out.append(
@@ -681,6 +684,7 @@ async def drive(
             try:
                 await until_polling(api, proc)
                 people = [Chatter(api, m, timeout) for m in members]
+                polls0 = len(api.calls_of("getUpdates"))
                 bot_cpu0, cpu0 = cpu_seconds(proc.pid), time.process_time()
                 started = time.perf_counter()
                 outcomes = await asyncio.gather(
@@ -689,6 +693,7 @@ async def drive(
                 seconds = time.perf_counter() - started
                 bot_cpu = cpu_seconds(proc.pid) - bot_cpu0
                 driver_cpu = time.process_time() - cpu0
+                polls = len(api.calls_of("getUpdates")) - polls0
             finally:
                 if proc.returncode is None:
                     proc.send_signal(signal.SIGTERM)
@@ -718,6 +723,7 @@ async def drive(
         driver_cpu,
         waits=[w for p in people for w in p.waits],
         bad_replies=bad,
+        polls=polls,
     )
 
 

@@ -23,7 +23,14 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.telegram import WEBHOOK_SECRET_HEADER, TelegramChannel
+from bot.channels.telegram_updates import (
+    MessageUpdate,
+    PressUpdate,
+    UnreadableUpdate,
+    read_update,
+)
 from handlers.engine.flow import EngineConfig
+from handlers.engine.prompt import IncomingFile
 from handlers.engine.runner import Engine
 from tests.fakes import DEFAULT_TOKEN, FakeBotAPI, SentMessage, TgUser
 from tests.test_telegram_channel import HOME_TEXT, build_flows, start_command
@@ -267,3 +274,65 @@ async def test_webhook_bodies_without_an_update_id_are_dropped(
     assert "unreadable Telegram update ? dropped: update: not an object" in logged
     assert "778899" not in logged
     assert bot.server.all_messages() == []
+
+
+# --- what is read from an update (no network) ------------------------------------------------
+
+
+def test_a_photo_with_a_caption_reads_as_the_biggest_size_and_the_caption() -> None:
+    photo = message(6050, "")
+    del photo["text"]
+    photo["from"]["last_name"] = "Nguyễn Văn"
+    photo["caption"] = "ảnh bằng khen"
+    photo["photo"] = [
+        {"file_id": "small", "file_unique_id": "s", "width": 90, "height": 60, "file_size": 900},
+        {"file_id": "big", "file_unique_id": "b", "width": 1280, "height": 853},
+    ]
+    update = read_update({"update_id": 1, "message": photo}, "telegram")
+    assert isinstance(update, MessageUpdate)
+    incoming = update.incoming
+    assert incoming.text == "ảnh bằng khen"
+    assert incoming.file == IncomingFile("big", None, "image/jpeg", None)
+    assert incoming.display_name == "U6050 Nguyễn Văn" and incoming.locale == "vi"
+    assert incoming.event_id == f"m{photo['message_id']}"
+
+
+def test_a_press_reads_its_choice_and_the_label_it_had() -> None:
+    shown = message(6060, "Chọn danh hiệu:")
+    shown["from"] = sender(1, is_bot=True)
+    shown["reply_markup"] = {
+        "inline_keyboard": [
+            [{"text": "Lao động tiên tiến", "callback_data": "c:4:ldtt"}],
+            [{"text": "Bằng khen", "url": "https://example.org"}],
+        ]
+    }
+    query = {"id": "q1", "from": sender(6060), "message": shown, "data": "c:4:ldtt"}
+    update = read_update({"update_id": 2, "callback_query": query}, "telegram")
+    assert isinstance(update, PressUpdate)
+    assert (update.incoming.choice_id, update.incoming.seq) == ("ldtt", 4)
+    assert update.incoming.message_ref == str(shown["message_id"])
+    assert update.pressed is not None
+    assert (update.pressed.text, update.pressed.label) == ("Chọn danh hiệu:", "Lao động tiên tiến")
+    # An inline-mode message has none: the press is still read, nothing to mark.
+    del query["message"]
+    update = read_update({"update_id": 3, "callback_query": query}, "telegram")
+    assert isinstance(update, PressUpdate) and update.pressed is None
+    assert update.incoming.message_ref is None
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        (lambda u: u.update({"update_id": True}), "update_id: not an integer"),
+        (lambda u: u["message"].update({"chat": []}), "message.chat: not an object"),
+        (lambda u: u["message"]["from"].pop("is_bot"), "message.from.is_bot: missing"),
+        (lambda u: u["message"].update({"text": 5}), "message.text: not a string"),
+        (lambda u: u["message"].update({"photo": [{}]}), "message.photo.0.file_id: missing"),
+    ],
+)
+def test_a_field_the_bot_reads_must_have_its_json_type(change: Any, where: str) -> None:
+    update: dict[str, Any] = {"update_id": 4, "message": message(6070, "xin chào")}
+    change(update)
+    with pytest.raises(UnreadableUpdate) as unreadable:
+        read_update(update, "telegram")
+    assert str(unreadable.value) == where

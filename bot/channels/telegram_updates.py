@@ -178,10 +178,10 @@ def _message_update(update_id: int, message: _Object, channel: str) -> MessageUp
     if user is None or user.is_bot or chat.text("type") != "private":
         log.debug("ignoring a message outside a private chat (chat %s)", chat_id)
         return None
-    return MessageUpdate(update_id, user.id, incoming_from_message(message, user, channel))
+    return MessageUpdate(update_id, user.id, _incoming_from_message(message, user, channel))
 
 
-def incoming_from_message(message: _Object, user: _User, channel: str) -> Incoming:
+def _incoming_from_message(message: _Object, user: _User, channel: str) -> Incoming:
     """What a person did in a message: text, a shared contact, a document or a photo."""
     message_id = message.integer("message_id")
     contact_phone: str | None = None
