@@ -11,8 +11,9 @@ Two processes, so that what is measured is the bot and not the people talking to
   closed loop: the bot is kept saturated);
 * the bot is the production composition (bot.app.open_core + TelegramChannel + serve: the
   outbox dispatcher and the scheduler run too) in a child process, over the real database.
-  Only timing is added, from outside the project code: an outer aiogram middleware around
-  each update (what the bot spends on it, sending the replies included) and a wrapper around
+  Only timing is added, from outside the project code: a wrapper around the handling of
+  each update (``TelegramChannel.wrap_updates``: what the bot spends on it, sending the
+  replies included) and a wrapper around
   ``Engine.handle`` (the unit of work: database and flows).
 
 Half of the people are on the imported roster and are recognised by the shared contact
@@ -27,7 +28,7 @@ machine, updates per CPU second compare them better than updates per second of t
 Targets: p99 of the per-update time inside the bot ≤ 50 ms, and updates/s ≥ 0.6 × the echo
 bot's (issue 7); the bot's CPU per update ≤ 2 ms and ≤ 5 × the echo bot's, updates/s ≥ 0.2 ×
 the echo bot's, p99 ≤ 25 ms at 1,000 people (issue 16). The bot's CPU per update is split
-into engine (inside ``Engine.handle``), platform (the rest of the update: aiogram's dispatch,
+into engine (inside ``Engine.handle``), platform (the rest of the update: the channel's dispatch,
 the Bot API calls), loop (the rest of the event loop thread), the database driver's threads
 (aiosqlite runs a thread per connection) and asyncio's executor (the receipt card is drawn
 there, once per registration); ``--no-split`` measures the totals without that split's
@@ -90,8 +91,9 @@ GIVEN = ("An", "Bình", "Cường", "Dung", "Hoa", "Hùng", "Lan", "Mai", "Nam",
 
 # What a step of the event loop works for: "engine" inside Engine.handle (the unit of work:
 # flows, SQLAlchemy, the driver's calls), "platform" in the rest of an update's handling
-# (aiogram's dispatch, the Bot API calls made for it, pydantic), "loop" for everything else
-# (the event loop itself, polling, HTTP bytes arriving, the outbox and scheduler).
+# (the channel's dispatch, the Bot API calls made for it), "loop" for everything else
+# (the event loop itself, polling and reading the updates, HTTP bytes arriving, the outbox
+# and scheduler).
 PHASE: contextvars.ContextVar[str] = contextvars.ContextVar("bench_phase", default="loop")
 
 
@@ -209,13 +211,9 @@ class Timings:
     profiler: cProfile.Profile | None = None
     split: CpuSplit = field(default_factory=CpuSplit)
 
-    async def around_update(
-        self,
-        handler: Callable[[Any, dict[str, Any]], Awaitable[Any]],
-        event: Any,
-        data: dict[str, Any],
-    ) -> Any:
-        """aiogram outer middleware: the whole update, from dispatch to the last reply sent."""
+    async def around_update(self, handle: Callable[[], Awaitable[None]]) -> None:
+        """Around the channel's handling of each update (TelegramChannel.wrap_updates): the
+        whole update, from the dispatch of its JSON to the last reply sent."""
         began = time.perf_counter()
         if self.first is None:
             self.first, self.cpu_first = began, time.process_time()
@@ -226,7 +224,7 @@ class Timings:
                 self.profiler.enable()
         self.split.enter("platform")  # this update's task, from here on
         try:
-            return await handler(event, data)
+            await handle()
         finally:
             ended = time.perf_counter()
             self.update_ms.append((ended - began) * 1000)
@@ -297,7 +295,7 @@ async def serve_bot(stats: Path, profile: Path | None, split: bool = True) -> No
             settings.telegram_api_base,
             max_concurrent_updates=settings.updates_in_hand,
         )
-        telegram.dp.update.outer_middleware.register(timings.around_update)
+        telegram.wrap_updates(timings.around_update)
         # An instance attribute shadows the method for this process only: production code
         # carries no timing of its own.
         handle: Any = timings.wrap(core.engine.handle)
@@ -547,6 +545,7 @@ class Run:
     driver_cpu: float
     waits: list[float] = field(default_factory=list)
     bad_replies: int = 0
+    polls: int = 0  # getUpdates calls while the people talked
     registrations: int | None = None
     verbose: bool = False  # list the unit of work's statements
 
@@ -562,10 +561,12 @@ class Run:
             f"== {self.label} ==",
             f"people               {self.people} ({len(self.failures)} did not finish)",
             f"updates              {self.updates} in {self.seconds:.1f} s = {self.rate:.0f}/s",
-            f"per update (aiogram) p50 {self.ms('update_ms', 50):.1f} ms, "
+            f"per update (handler) p50 {self.ms('update_ms', 50):.1f} ms, "
             f"p99 {self.ms('update_ms', 99):.1f} ms, max {self.ms('update_ms', 100):.0f} ms",
             f"reply seen by people p50 {1000 * percentile(self.waits, 50):.0f} ms, "
             f"p99 {1000 * percentile(self.waits, 99):.0f} ms (queueing included)",
+            f"getUpdates           {self.polls} calls, "
+            f"{self.updates / max(self.polls, 1):.1f} updates per answer",
         ]
         if self.stats.get("engine_ms"):
             out.append(
@@ -704,6 +705,7 @@ async def drive(
             try:
                 await until_polling(api, proc)
                 people = [Chatter(api, m, timeout) for m in members]
+                polls0 = len(api.calls_of("getUpdates"))
                 bot_cpu0, cpu0 = cpu_seconds(proc.pid), time.process_time()
                 started = time.perf_counter()
                 outcomes = await asyncio.gather(
@@ -712,6 +714,7 @@ async def drive(
                 seconds = time.perf_counter() - started
                 bot_cpu = cpu_seconds(proc.pid) - bot_cpu0
                 driver_cpu = time.process_time() - cpu0
+                polls = len(api.calls_of("getUpdates")) - polls0
             finally:
                 if proc.returncode is None:
                     proc.send_signal(signal.SIGTERM)
@@ -741,6 +744,7 @@ async def drive(
         driver_cpu,
         waits=[w for p in people for w in p.waits],
         bad_replies=bad,
+        polls=polls,
     )
 
 

@@ -1,6 +1,6 @@
 """A member's whole journey on Telegram: the real flows, the real channel, real HTTP.
 
-Only Telegram itself is replaced, by the local fake Bot API; everything from aiogram's polling
+Only Telegram itself is replaced, by the local fake Bot API; everything from the channel's polling
 to the database is the code that runs in production.
 """
 

@@ -4,11 +4,16 @@ The handlers are thin: an update becomes an :class:`Incoming`, the engine decide
 :class:`Result` is rendered as plain text with inline buttons. Nothing about the conversation
 is kept here; the engine's database state is the only memory, so a restart loses nothing.
 
-Event isolation: aiogram's default (``DisabledEventIsolation``) lets two updates of one person
-run at the same time. That is kept on purpose: the engine saves conversation state with an
-optimistic version check and redoes an update that lost the race, so two fast taps never mix
-their answers, and other people are never made to wait behind a slow one. The same check
-keeps one person's state whole when two bot processes receive their updates at once.
+Updates are read as the JSON they arrive in (bot/channels/telegram_updates.py), not through
+aiogram's models and dispatcher; aiogram makes the Bot object, getMe, setWebhook, the command
+menu and the file uploads.
+
+Event isolation: two updates of one person may run at the same time (as under aiogram's
+default ``DisabledEventIsolation``, which this channel used before). That is kept on purpose:
+the engine saves conversation state with an optimistic version check and redoes an update
+that lost the race, so two fast taps never mix their answers, and other people are never made
+to wait behind a slow one. The same check keeps one person's state whole when two bot
+processes receive their updates at once.
 
 Updates arrive by long polling, or by webhook when a webhook URL is given (several processes
 behind a load balancer; polling cannot be shared). The webhook answers 200 only once the
@@ -39,10 +44,9 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiogram import Bot, Dispatcher, methods
+from aiogram import Bot, methods
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.enums import ChatType
 from aiogram.exceptions import (
     ClientDecodeError,
     TelegramAPIError,
@@ -55,26 +59,32 @@ from aiogram.methods.base import Response
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
-    CallbackQuery,
     KeyboardButton,
-    Message,
     ReplyKeyboardRemove,
-    TelegramObject,
-    Update,
-    User,
 )
+from aiogram.utils.backoff import Backoff, BackoffConfig
 from aiohttp import web
-from pydantic import ValidationError
 
 from bot.channels.telegram_session import LeanSession
+from bot.channels.telegram_updates import (
+    ALLOWED_UPDATES,
+    CALLBACK_PREFIX,
+    STALE_SEQ,
+    MessageUpdate,
+    PressUpdate,
+    TelegramUpdate,
+    UnreadableUpdate,
+    read_update,
+)
+from bot.channels.telegram_updates import (
+    parse_callback_data as parse_callback_data,  # part of this module's interface
+)
 from bot.channels.updates import BadBody, as_dict, load_json
 from bot.delivery import MAX_BACKOFF, DeliveryError, call_with_retry
 from handlers.engine.prompt import (
     NAV_IDS,
-    Address,
     Choice,
     Incoming,
-    IncomingFile,
     Reply,
     Result,
 )
@@ -86,14 +96,13 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096
 MAX_CALLBACK_BYTES = 64
-CALLBACK_PREFIX = "c"
-# A malformed or foreign callback is answered as a press on an earlier question.
-STALE_SEQ = -1
-ALLOWED_UPDATES = ["message", "callback_query"]
 # Updates handled at once unless told (THIDUA_UPDATES_IN_HAND says why this few).
 MAX_CONCURRENT_UPDATES = 2
 # Seconds stop() waits for updates already being handled before closing the session.
 DRAIN_TIMEOUT = 10.0
+# Pauses between failed getUpdates calls: aiogram's polling defaults, kept as they were
+# (1 s, growing by 1.3 up to 5 s, with a little jitter).
+POLL_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=5.0, factor=1.3, jitter=0.1)
 
 # Webhook. Telegram does not document how long it waits for an answer; clients keep well
 # under ten seconds (grammY's default is 10 s), and a chat's next update waits meanwhile.
@@ -121,18 +130,6 @@ def callback_data(seq: int | None, choice_id: str) -> str:
         # Choice ids are checked to be short ASCII when built; this would be a bug upstream.
         raise ValueError(f"callback_data must be ASCII and at most 64 bytes: {data!r}")
     return data
-
-
-def parse_callback_data(data: str) -> tuple[str, int]:
-    """The (choice id, prompt seq) of a press; anything unexpected counts as stale."""
-    prefix, _sep, rest = data.partition(":")
-    seq_text, sep, choice_id = rest.partition(":")
-    if prefix != CALLBACK_PREFIX or not sep or not choice_id:
-        return (data[:64] or "?"), STALE_SEQ
-    try:
-        return choice_id, int(seq_text)
-    except ValueError:
-        return choice_id, STALE_SEQ
 
 
 def _split_nav(choices: tuple[Choice, ...]) -> tuple[list[Choice], list[Choice]]:
@@ -182,50 +179,12 @@ def contact_keyboard(reply: Reply) -> dict[str, Any]:
 REMOVE_KEYBOARD: dict[str, Any] = {"remove_keyboard": True}
 
 
-def incoming_from_message(message: Message, user: User, channel: str) -> Incoming:
-    """What a person did in a message: text, a shared contact, a document or a photo."""
-    contact_phone: str | None = None
-    contact_is_own = False
-    if message.contact is not None:
-        contact_phone = message.contact.phone_number
-        # Only a contact carrying the sender's own id is a verified number of theirs.
-        contact_is_own = message.contact.user_id == user.id
-    file: IncomingFile | None = None
-    if message.document is not None:
-        doc = message.document
-        file = IncomingFile(doc.file_id, doc.file_name, doc.mime_type, doc.file_size)
-    elif message.photo:
-        biggest = message.photo[-1]  # Telegram lists sizes from small to large
-        file = IncomingFile(biggest.file_id, None, "image/jpeg", biggest.file_size)
-    return Incoming(
-        address=Address(channel, str(user.id)),
-        text=message.text if message.text is not None else message.caption,
-        contact_phone=contact_phone,
-        contact_is_own=contact_is_own,
-        file=file,
-        display_name=user.full_name,
-        locale=user.language_code,
-        event_id=f"m{message.message_id}",
-    )
-
-
 def _has_free_slot(reply: Reply) -> bool:
     """Whether the first message of ``reply`` goes out without a keyboard of its own."""
     parts = split_message(reply.text, MAX_TEXT) if reply.text.strip() else []
     if not parts:
         return reply.file is not None
     return len(parts) > 1 or not (reply.choices or reply.request_contact)
-
-
-def pressed_label(message: Message, data: str) -> str | None:
-    markup = message.reply_markup
-    if markup is None:
-        return None
-    for row in markup.inline_keyboard:
-        for button in row:
-            if button.callback_data == data:
-                return button.text
-    return None
 
 
 def webhook_secret_matches(given: str | None, expected: str) -> bool:
@@ -241,8 +200,11 @@ class _Delivery:
     taken: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-# The webhook delivery the current task is handling (None when polling): the handlers deep in
-# aiogram's dispatcher tell the webhook route through it that the update was taken.
+# What wrap_updates takes: given the handling of one update, it awaits it once.
+AroundUpdate = Callable[[Callable[[], Awaitable[None]]], Awaitable[None]]
+
+# The webhook delivery the current task is handling (None when polling): the handlers tell
+# the webhook route through it that the update was taken.
 _delivery: ContextVar[_Delivery | None] = ContextVar("telegram_delivery", default=None)
 
 
@@ -262,19 +224,15 @@ def bot_commands() -> list[BotCommand]:
     ]
 
 
-# The Bot API methods this channel calls (see keep_response_models).
+# The Bot API methods this channel calls through aiogram's models (see keep_response_models);
+# getUpdates and the conversation's calls go lean (LeanSession.call): no models.
 USED_METHODS: tuple[type[methods.TelegramMethod[Any]], ...] = (
     methods.GetMe,
-    methods.GetUpdates,
     methods.DeleteWebhook,
     methods.SetWebhook,
     methods.SetMyCommands,
-    methods.SendMessage,
     methods.SendDocument,
     methods.SendPhoto,
-    methods.EditMessageText,
-    methods.EditMessageReplyMarkup,
-    methods.AnswerCallbackQuery,
 )
 
 
@@ -342,15 +300,11 @@ class TelegramChannel:
         # No parse mode anywhere: what people type is shown back literally, never as HTML.
         # (The lean calls send none either: the parameters are exactly those given.)
         self.bot = Bot(token, session=self._session, default=DefaultBotProperties(parse_mode=None))
-        # Conversations live in the database (handlers.engine). aiogram's FSM would keep a
-        # record per chat in memory that nothing reads: 10,000 chats, megabytes for nothing.
-        self.dp = Dispatcher(disable_fsm=True)
-        # On the dispatcher itself: a router of our own would be one more level of aiogram's
-        # event propagation per update, for two handlers without filters.
-        self.dp.message.register(self._on_message)
-        self.dp.callback_query.register(self._on_callback)
-        self.dp.update.outer_middleware.register(self._track_update)
+        # Conversations live in the database (handlers.engine): nothing per chat is kept here.
+        self._around_update: list[AroundUpdate] = []
+        # Polled updates being handled (stop() lets them finish).
         self._in_flight: set[asyncio.Task[Any]] = set()
+        # The newest polled update taken in hand (or skipped): confirmed at stop().
         self._last_update_id: int | None = None
         self._poller: asyncio.Task[None] | None = None
         self._menu: asyncio.Task[None] | None = None
@@ -399,6 +353,8 @@ class TelegramChannel:
             self._poller.result()  # a crash of the poller is the caller's to see
 
     async def _poll(self) -> None:
+        """getUpdates in a loop, each update handled in a task of its own, at most
+        ``max_concurrent_updates`` at once; ended by stop() cancelling it."""
         # Polling and a webhook exclude each other: a leftover webhook would stop us cold.
         # If this fails (network down at start), polling itself keeps retrying and says so.
         with contextlib.suppress(DeliveryError):
@@ -406,15 +362,76 @@ class TelegramChannel:
                 partial(self.bot.delete_webhook, drop_pending_updates=False),
                 what="deleteWebhook",
             )
-        await self.dp.start_polling(
-            self.bot,
-            polling_timeout=self.polling_timeout,
-            allowed_updates=ALLOWED_UPDATES,
-            handle_signals=False,
-            # stop() closes the session, after the last replies have gone out.
-            close_bot_session=False,
-            tasks_concurrency_limit=self.max_concurrent_updates,
-        )
+        log.info("Telegram: receiving updates by long polling")
+        params: dict[str, Any] = {
+            "timeout": self.polling_timeout,
+            "allowed_updates": ALLOWED_UPDATES,
+        }
+        # The long poll itself lasts up to polling_timeout: the request may take that long
+        # beyond the session's timeout before it counts as lost.
+        request_timeout = self._session.timeout + self.polling_timeout
+        slots = asyncio.Semaphore(self.max_concurrent_updates)
+        backoff = Backoff(POLL_BACKOFF)
+        failed = False
+        while True:
+            try:
+                updates = await self._session.call(
+                    self.bot, methods.GetUpdates, params, request_timeout=request_timeout
+                )
+                if not isinstance(updates, list):
+                    raise ValueError("getUpdates answered with something other than a list")
+            except Exception as exc:  # the API or the network: never a reason to stop
+                failed = True
+                delay = next(backoff)
+                if isinstance(exc, TelegramRetryAfter):
+                    delay = max(delay, float(exc.retry_after))
+                # 409 (a webhook is set, or another process polls with this token) too: it
+                # is said every time, and polling goes on once the other one is gone.
+                log.error(
+                    "getUpdates failed (%s: %s), retrying in %.1fs",
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                continue
+            if failed:
+                log.info("getUpdates works again after %d failures", backoff.counter)
+                backoff.reset()
+                failed = False
+            for raw in updates:
+                update_id = await self._take_polled(raw, slots)
+                if update_id is not None:
+                    # Confirmed with the next getUpdates: taken in hand (or nothing to do).
+                    params["offset"] = update_id + 1
+                    last = self._last_update_id
+                    self._last_update_id = update_id if last is None else max(last, update_id)
+
+    async def _take_polled(self, raw: Any, slots: asyncio.Semaphore) -> int | None:
+        """Start handling one polled update (waiting for a free slot); its update_id, or None
+        when it has none to confirm it by."""
+        try:
+            update = read_update(raw, self.name)
+        except UnreadableUpdate as exc:
+            update_id = as_dict(raw).get("update_id")
+            _log_unreadable(update_id, exc)
+            return update_id if isinstance(update_id, int) else None
+        if update is None:
+            return int(raw["update_id"])  # read_update checked it
+        await slots.acquire()
+        task = asyncio.create_task(self._handle_polled(update, slots))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        return update.update_id
+
+    async def _handle_polled(self, update: TelegramUpdate, slots: asyncio.Semaphore) -> None:
+        try:
+            await self._dispatch(update)
+        except Exception:
+            # Nobody awaits this task's result: the trace goes to the log here.
+            log.exception("Telegram update %s failed", update.update_id)
+        finally:
+            slots.release()
 
     async def run_webhook(self) -> None:
         """Register the webhook, then wait until :meth:`stop` (the routes do the receiving).
@@ -471,10 +488,9 @@ class TelegramChannel:
         self._stopped.set()
         poller = self._poller
         if poller is not None and not poller.done():
-            try:
-                await self.dp.stop_polling()
-            except RuntimeError:  # still deleting the webhook: polling has not started
-                poller.cancel()
+            # Wherever it is (deleting the webhook, in a long poll, waiting for a free slot):
+            # the updates it has not taken in hand are not confirmed and come again.
+            poller.cancel()
             await asyncio.wait([poller])
         running = self._in_flight | self._webhook_tasks
         if running:
@@ -491,37 +507,44 @@ class TelegramChannel:
     async def _confirm_updates(self) -> None:
         """Tell Telegram which updates were handled, so a restart does not replay them.
 
-        aiogram confirms a batch only with its next getUpdates; when polling stops in the
-        middle of a batch, the updates already handled would otherwise come back.
+        A batch is confirmed only with the next getUpdates; when polling stops in the middle
+        of a batch, the updates already handled would otherwise come back.
         """
         if self._last_update_id is None:
             return
         try:
             # Short: an unreachable API must not hold the shutdown for the session's 60 s.
-            await self.bot.get_updates(
-                offset=self._last_update_id + 1, timeout=0, limit=1, request_timeout=5
+            await self._session.call(
+                self.bot,
+                methods.GetUpdates,
+                {"offset": self._last_update_id + 1, "timeout": 0, "limit": 1},
+                request_timeout=5,
             )
         except TelegramAPIError as exc:
             log.warning("could not confirm handled updates: %s", exc)
 
-    async def _track_update(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        """Outer middleware: remember the newest update and what is still being handled."""
-        if isinstance(event, Update):
-            last = self._last_update_id
-            self._last_update_id = event.update_id if last is None else max(last, event.update_id)
-        task = asyncio.current_task()
-        if task is not None:
-            self._in_flight.add(task)
-        try:
-            return await handler(event, data)
-        finally:
-            if task is not None:
-                self._in_flight.discard(task)
+    # --- handling an update ----------------------------------------------------------------
+
+    def wrap_updates(self, around: AroundUpdate) -> None:
+        """Run the handling of every update (polled or by webhook) as ``around(handle)``;
+        ``around`` awaits ``handle()`` once and returns when it does.
+
+        For measurements from outside the project code (bench/conversation.py times each
+        update with it); the bot itself wraps nothing. The last one added is the outermost.
+        """
+        self._around_update.append(around)
+
+    async def _dispatch(self, update: TelegramUpdate) -> None:
+        handle: Callable[[], Awaitable[None]] = partial(self._on_update, update)
+        for around in self._around_update:
+            handle = partial(around, handle)
+        await handle()
+
+    async def _on_update(self, update: TelegramUpdate) -> None:
+        if isinstance(update, MessageUpdate):
+            await self._on_message(update)
+        else:
+            await self._on_callback(update)
 
     # --- webhook -------------------------------------------------------------------------
 
@@ -557,23 +580,17 @@ class TelegramChannel:
         except BadBody:
             return web.json_response({"ok": False, "description": "Bad JSON"}, status=400)
         try:
-            update = Update.model_validate(body, context={"bot": self.bot})
-        except ValidationError as exc:
+            update = read_update(body, self.name)
+        except UnreadableUpdate as exc:
             # It can never be read: a non-2xx would have it re-sent forever, and hold up
-            # the chat's later updates behind it. Logged by where and what is wrong, never
-            # with the values: they are the person's words.
-            log.error(
-                "unreadable Telegram update %s dropped: %s",
-                as_dict(body).get("update_id", "?"),
-                "; ".join(
-                    f"{'.'.join(str(part) for part in error['loc'])}: {error['type']}"
-                    for error in exc.errors(include_url=False, include_input=False)[:5]
-                ),
-            )
+            # the chat's later updates behind it.
+            _log_unreadable(as_dict(body).get("update_id"), exc)
+            return web.json_response({"ok": True})
+        if update is None:  # nothing for the bot (a group, a channel post, another kind)
             return web.json_response({"ok": True})
         return await self._take(update)
 
-    async def _take(self, update: Update) -> web.Response:
+    async def _take(self, update: TelegramUpdate) -> web.Response:
         delivery = _Delivery(update.update_id)
         token = _delivery.set(delivery)
         try:
@@ -600,57 +617,41 @@ class TelegramChannel:
             work.cancel()
             log.warning("update %s not taken in %.1fs: 503", update.update_id, self.take_within)
             return _not_taken("Busy")
-        # Done without reaching the engine: nothing for the bot (a group, a channel post), or
-        # a bug before the engine (logged in _feed) that a re-sent copy would only repeat.
+        # Done without reaching the engine: a bug before the engine (logged in _feed) that a
+        # re-sent copy would only repeat.
         return web.json_response({"ok": True})
 
-    async def _feed(self, update: Update) -> None:
+    async def _feed(self, update: TelegramUpdate) -> None:
         async with self._webhook_slots:
             try:
-                await self.dp.feed_update(self.bot, update)
+                await self._dispatch(update)
             except Exception:
                 # Nobody awaits this task's result: the trace goes to the log here.
                 log.exception("Telegram update %s failed", update.update_id)
 
     # --- updates in ----------------------------------------------------------------------
 
-    async def _on_message(self, message: Message) -> None:
+    async def _on_message(self, message: MessageUpdate) -> None:
         """A person wrote, shared a contact or sent a file: ask the engine, answer them."""
-        user = message.from_user
-        if user is None or user.is_bot or message.chat.type != ChatType.PRIVATE:
-            log.debug("ignoring a message outside a private chat (chat %s)", message.chat.id)
-            return
-        incoming = incoming_from_message(message, user, self.name)
+        incoming = message.incoming
         result = await self._handle(incoming)
         # Any message may be the answer to a contact keyboard (shared, typed, a nav label):
         # clear that keyboard with the first reply, unless the reply shows it again.
         await self._render(
-            user.id, result, clear_reply_keyboard=True, shared_phone=incoming.contact_phone
+            message.user_id, result, clear_reply_keyboard=True, shared_phone=incoming.contact_phone
         )
 
-    async def _on_callback(self, query: CallbackQuery) -> None:
+    async def _on_callback(self, press: PressUpdate) -> None:
         """A button was pressed: acknowledge it, mark the press and ask the engine, at once."""
-        user = query.from_user
-        data = query.data or ""
-        choice_id, seq = parse_callback_data(data)
-        incoming = Incoming(
-            address=Address(self.name, str(user.id)),
-            choice_id=choice_id,
-            seq=seq,
-            display_name=user.full_name,
-            locale=user.language_code,
-            event_id=f"q{query.id}",
-            message_ref=str(query.message.message_id) if query.message is not None else None,
-        )
         # The acknowledgement and the engine do not depend on each other: side by side. A
         # refused press (an earlier question's button) is not marked as chosen; the mark and
         # the next question do not depend on each other either.
-        answered = asyncio.ensure_future(self._answer_callback(query))
+        answered = asyncio.ensure_future(self._answer_callback(press.query_id))
         try:
-            result = await self._handle(incoming)
-            marking = [self._mark_pressed(query, data)] if result.press_taken else []
+            result = await self._handle(press.incoming)
+            marking = [self._mark_pressed(press)] if result.press_taken else []
             await asyncio.gather(
-                *marking, self._render(user.id, result, clear_reply_keyboard=False)
+                *marking, self._render(press.user_id, result, clear_reply_keyboard=False)
             )
         finally:
             await answered
@@ -659,23 +660,23 @@ class TelegramChannel:
         """A Bot API call of the conversation, lean (telegram_session): JSON in, JSON out."""
         return await self._session.call(self.bot, method, params)
 
-    async def _answer_callback(self, query: CallbackQuery) -> None:
+    async def _answer_callback(self, query_id: str) -> None:
         # Telegram shows a spinner on the button until this arrives; one try, no waiting.
         try:
-            await self._api(methods.AnswerCallbackQuery, {"callback_query_id": query.id})
+            await self._api(methods.AnswerCallbackQuery, {"callback_query_id": query_id})
         except TelegramAPIError as exc:
-            log.info("could not answer callback query %s: %s", query.id, exc)
+            log.info("could not answer callback query %s: %s", query_id, exc)
 
-    async def _mark_pressed(self, query: CallbackQuery, data: str) -> None:
+    async def _mark_pressed(self, press: PressUpdate) -> None:
         """Drop the pressed message's buttons and note the choice under its text."""
-        message = query.message
-        if not isinstance(message, Message):  # too old to be shown to the bot
-            log.info("pressed message of %s is no longer accessible", query.from_user.id)
+        message = press.pressed
+        if message is None:  # too old to be shown to the bot
+            log.info("pressed message of %s is no longer accessible", press.user_id)
             return
-        label = pressed_label(message, data)
+        label = message.label
         text = message.text
         edit: Callable[[], Awaitable[Any]]
-        where = {"chat_id": message.chat.id, "message_id": message.message_id}
+        where = {"chat_id": message.chat_id, "message_id": message.message_id}
         if text and label and len(text) + len(label) + 3 <= MAX_TEXT:
             edit = partial(
                 self._api, methods.EditMessageText, {**where, "text": f"{text}\n\n✔ {label}"}
@@ -689,11 +690,11 @@ class TelegramChannel:
                 await edit()
             except TelegramBadRequest as exc:
                 # "message is not modified" (a double tap), "message can't be edited" (old).
-                log.info("could not mark press in chat %s: %s", message.chat.id, exc)
+                log.info("could not mark press in chat %s: %s", message.chat_id, exc)
 
         # Logged inside; the reply matters more than the mark.
         with contextlib.suppress(DeliveryError):
-            await call_with_retry(tolerant_edit, what=f"mark press in chat {message.chat.id}")
+            await call_with_retry(tolerant_edit, what=f"mark press in chat {message.chat_id}")
 
     async def _handle(self, incoming: Incoming) -> Result:
         delivery = _delivery.get()
@@ -882,6 +883,13 @@ class TelegramChannel:
         except ValueError:
             log.error("not a Telegram chat id: %r", address_external_id)
             raise DeliveryError(f"send to {address_external_id!r}", "bad address") from None
+
+
+def _log_unreadable(update_id: Any, exc: UnreadableUpdate) -> None:
+    """Logged by where and what is wrong, never with the values: they are the person's
+    words."""
+    shown = update_id if isinstance(update_id, int) else "?"
+    log.error("unreadable Telegram update %s dropped: %s", shown, exc)
 
 
 def _not_taken(reason: str) -> web.Response:

@@ -13,7 +13,9 @@ answer that is not a clean success goes through aiogram's own ``check_response``
 is still :class:`~aiogram.exceptions.TelegramRetryAfter` with its ``retry_after``, a 403
 :class:`~aiogram.exceptions.TelegramForbiddenError`, a proxy's HTML page
 :class:`~aiogram.exceptions.ClientDecodeError`, and ``bot.delivery.call_with_retry`` treats
-them exactly as before. Everything else (polling, getMe, files) goes through aiogram as usual.
+them exactly as before. getUpdates goes the same way (the channel reads the updates as JSON:
+bot/channels/telegram_updates.py). Everything else (getMe, setWebhook, the command menu,
+files) goes through aiogram as usual.
 """
 
 from __future__ import annotations
@@ -64,9 +66,14 @@ class LeanSession(AiohttpSession):
         bot: Bot,
         method: type[TelegramMethod[Any]],
         params: dict[str, Any],
+        *,
+        request_timeout: float | None = None,
     ) -> Any:
         """Call ``method`` with ``params`` (JSON-ready: no files, no ``None`` values) and
         return the answer's ``result`` as parsed JSON; failures raise as aiogram raises them.
+
+        ``request_timeout``: seconds for the whole call, the session's own when not given (a long
+        poll needs its polling timeout on top).
         """
         session = await self.create_session()
         url = self.api.api_url(token=bot.token, method=method.__api_method__)
@@ -75,7 +82,9 @@ class LeanSession(AiohttpSession):
                 url,
                 data=_dumps(params),
                 headers=JSON_HEADERS,
-                timeout=ClientTimeout(total=self.timeout),
+                timeout=ClientTimeout(
+                    total=self.timeout if request_timeout is None else request_timeout
+                ),
             ) as resp:
                 raw = await resp.read()
                 status = resp.status
