@@ -61,6 +61,3 @@ def configure_logging(settings: Settings) -> None:
     if level > logging.DEBUG:
         # Alembic reports its context at INFO on every command; only useful when debugging.
         logging.getLogger("alembic").setLevel(logging.WARNING)
-        # aiogram logs every update handled ("Update id=… is handled. Duration …") at INFO:
-        # a log line per update (CPU on the hot path) that says nothing the metrics do not.
-        logging.getLogger("aiogram.event").setLevel(logging.WARNING)
