@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -33,6 +34,12 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # commit (every unit of work) the pool's own ROLLBACK is a round trip to aiosqlite's
         # thread for nothing (bench/steps.py).
         kwargs.setdefault("pool_reset_on_return", None)
+        database = make_url(url).database
+        if database and database != ":memory:" and "mode=memory" not in url:
+            # A pool of connections to a file, kept open between units of work (SQLAlchemy
+            # does so itself from 2.0.38; before, a file got a NullPool: a new connection,
+            # its thread and its pragmas for every unit of work).
+            kwargs.setdefault("poolclass", AsyncAdaptedQueuePool)
         if make_url(url).get_driver_name() == "aiosqlite":
             # One trip to aiosqlite's thread per statement instead of three or four.
             from storage.sqlite_adapter import one_trip_dbapi
