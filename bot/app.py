@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import logging
 import os
 import signal
@@ -367,6 +368,12 @@ async def serve(
         if health is not None:
             health.scheduler = scheduler
         signalled = asyncio.create_task(_until_signalled(stop))
+        # What start-up made and keeps for good (modules, SQLAlchemy's mappers, aiogram's
+        # types, the flows) is moved out of the garbage collector's sight: its full
+        # collections walked all of it, pausing an update up to ~150 ms (bench/conversation.py
+        # at 1,000 people: max 200 → 90 ms, p99 29.6 → 26.6 ms, the same CPU).
+        gc.collect()
+        gc.freeze()
         # bench/start.py times the start up to this line.
         log.info(
             "ready: %s receiving; outbox, broadcasts and scheduler running (event loop: %s)",
