@@ -30,18 +30,16 @@ _DOWN_REVISION = re.compile(r"^down_revision\b[^=]*=(.*)$", re.MULTILINE)
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine for SQLite (aiosqlite) or PostgreSQL (asyncpg), same code for both."""
     if url.startswith("sqlite"):
-        # A connection back in the pool is rolled back only if a transaction is open: after a
-        # commit (every unit of work) the pool's own ROLLBACK is a round trip to aiosqlite's
-        # thread for nothing (bench/steps.py).
-        kwargs.setdefault("pool_reset_on_return", None)
-        database = make_url(url).database
-        if database and database != ":memory:" and "mode=memory" not in url:
+        parsed = make_url(url)
+        if parsed.database and parsed.database != ":memory:" and "mode=memory" not in url:
             # A pool of connections to a file, kept open between units of work (SQLAlchemy
             # does so itself from 2.0.38; before, a file got a NullPool: a new connection,
             # its thread and its pragmas for every unit of work).
             kwargs.setdefault("poolclass", AsyncAdaptedQueuePool)
-        if make_url(url).get_driver_name() == "aiosqlite":
-            # One trip to aiosqlite's thread per statement instead of three or four.
+        if parsed.get_driver_name() == "aiosqlite":
+            # One trip to aiosqlite's thread per statement instead of three or four; its
+            # rollback goes there only when a transaction is open, so the pool's reset of a
+            # connection back after a commit (every unit of work) costs no trip.
             from storage.sqlite_adapter import one_trip_dbapi
 
             kwargs.setdefault("module", one_trip_dbapi())
@@ -49,8 +47,6 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # locked" (its busy handler); connect_args may say otherwise.
         connect_args = {"timeout": 30, **kwargs.pop("connect_args", {})}
         engine = create_async_engine(url, connect_args=connect_args, **kwargs)
-        if kwargs["pool_reset_on_return"] is None:
-            event.listen(engine.sync_engine, "reset", _rollback_if_in_transaction)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -72,14 +68,6 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if not kwargs.get("pool_pre_ping"):
         event.listen(engine.sync_engine, "checkout", _closed_by_the_server)
     return engine
-
-
-def _rollback_if_in_transaction(dbapi_connection: Any, _record: Any, reset: Any) -> None:
-    if reset.terminate_only:
-        return  # the connection is being discarded
-    driver = getattr(dbapi_connection, "driver_connection", None)
-    if getattr(driver, "in_transaction", True):
-        dbapi_connection.rollback()
 
 
 def _closed_by_the_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:

@@ -7,7 +7,7 @@ the caller owns the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, or_, select, update
@@ -83,12 +83,17 @@ async def officers_above(session: AsyncSession, unit: Unit) -> list[int]:
         .where(UnitRole.unit_id.in_(above), UnitRole.role == Role.OFFICER)
         .order_by(UnitRole.person_id)
     )
-    officers: dict[int, list[int]] = {}
+    return _first_unit_with_people(rows, reversed(above))
+
+
+def _first_unit_with_people(rows: Iterable[Any], candidates: Iterable[int]) -> list[int]:
+    """Of (unit id, person id) rows, the people of the first candidate unit that has any."""
+    found: dict[int, list[int]] = {}
     for unit_id, person_id in rows:
-        officers.setdefault(unit_id, []).append(person_id)
-    for ancestor in reversed(above):
-        if officers.get(ancestor):
-            return officers[ancestor]
+        found.setdefault(unit_id, []).append(person_id)
+    for candidate in candidates:
+        if found.get(candidate):
+            return found[candidate]
     return []
 
 
@@ -113,13 +118,7 @@ async def leaders_or_officers_above(session: AsyncSession, unit: Unit) -> list[i
     any (people_with_role, then officers_above, in one statement)."""
     above = ancestor_ids(unit)[:-1]
     rows = await session.execute(_LEADERS_OR_OFFICERS, {"unit_id": unit.id, "above": above})
-    found: dict[int, list[int]] = {}
-    for unit_id, person_id in rows:
-        found.setdefault(unit_id, []).append(person_id)
-    for candidate in (unit.id, *reversed(above)):
-        if found.get(candidate):
-            return found[candidate]
-    return []
+    return _first_unit_with_people(rows, (unit.id, *reversed(above)))
 
 
 # --- the roster ----------------------------------------------------------------------------

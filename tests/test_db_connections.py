@@ -46,8 +46,9 @@ async def test_a_connection_the_server_closed_is_replaced_on_checkout(
 async def test_a_connection_returned_in_a_transaction_is_rolled_back_before_reuse(
     backend: str, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    """SQLite's pool skips the ROLLBACK after a commit (a round trip to the driver's thread on
-    every update); a connection whose driver still has a transaction open is rolled back."""
+    """On SQLite the pool's reset sends no ROLLBACK after a commit (a round trip to the
+    driver's thread on every update: storage.sqlite_adapter); a connection whose driver still
+    has a transaction open is rolled back."""
     if backend != "sqlite":
         pytest.skip("the pool's reset is PostgreSQL's default")
     async with engine.connect() as conn:
