@@ -276,6 +276,7 @@ async def serve_bot(stats: Path, profile: Path | None, split: bool = True) -> No
     ``split``: time every step of the event loop by phase (engine / platform / loop). That
     costs the bot about a microsecond per step, some 0.1 ms per update the echo bot does not
     pay; without it only the totals are measured."""
+    from bot import eventloop
     from bot.app import open_core, serve
     from bot.channels.telegram import TelegramChannel
     from bot.config import Settings
@@ -303,7 +304,7 @@ async def serve_bot(stats: Path, profile: Path | None, split: bool = True) -> No
         me = await telegram.bot.get_me()
         core.engine.config.bot_username = me.username or ""
         await serve(core, settings, [(telegram, telegram.run_polling)])
-    timings.dump(stats, profile, pool=_pool_status(core.db))
+    timings.dump(stats, profile, pool=_pool_status(core.db), event_loop=eventloop.loop_name())
 
 
 def _pool_status(db: Any) -> str:
@@ -557,8 +558,10 @@ class Run:
         return percentile(self.stats.get(key, []), q)
 
     def lines(self) -> list[str]:
+        # The bot says which loop it ran on (the echo bot's label says its own).
+        loop = f", {self.stats['event_loop']}" if "event_loop" in self.stats else ""
         out = [
-            f"== {self.label} ==",
+            f"== {self.label}{loop} ==",
             f"people               {self.people} ({len(self.failures)} did not finish)",
             f"updates              {self.updates} in {self.seconds:.1f} s = {self.rate:.0f}/s",
             f"per update (handler) p50 {self.ms('update_ms', 50):.1f} ms, "
@@ -659,16 +662,6 @@ async def spawn(role: str, api: FakeBotAPI, url: str, stats: Path, options: Chil
     return await asyncio.create_subprocess_exec(
         *cmd, env=env, cwd=ROOT, stdin=asyncio.subprocess.DEVNULL
     )
-
-
-def bot_loop(options: ChildOptions) -> str:
-    """The event loop the bot process runs on (see child_main)."""
-    from bot import eventloop
-    from bot.config import Settings
-
-    if options.split or eventloop.loop_factory(Settings().event_loop) is None:
-        return "asyncio"
-    return "uvloop"
 
 
 async def until_polling(api: FakeBotAPI, proc: Any, timeout: float = 60.0) -> None:  # noqa: ASYNC109
@@ -774,7 +767,7 @@ async def main_async(args: argparse.Namespace) -> int:
         )
         print("\n".join(echo.lines()), "", sep="\n", flush=True)
         bot = await drive(
-            f"Thi đua bot on {kind}, {bot_loop(options)}",
+            f"Thi đua bot on {kind}",
             "bot",
             url,
             members,
